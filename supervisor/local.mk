@@ -1,0 +1,1 @@
+# supervisor: see ../Makefile.am

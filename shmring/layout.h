@@ -85,11 +85,13 @@ struct shm_header {
         uint64_t generation;
         uint64_t nonce;                              /* random per segment */
         uint32_t n_regions;
-        uint32_t reserved0;
+        _Atomic uint32_t dead_epoch;                 /* bumped by shmring_mark_dead() */
         char run_id[72];                             /* NUL-terminated, <= 64 chars */
         uint8_t reserved[SHM_HEADER_FIXED - 144];
         struct shm_region regions[];                 /* n_regions entries */
 };
+_Static_assert(sizeof(struct shm_region) == 64, "directory entry size");
+_Static_assert(sizeof(struct shm_header) == SHM_HEADER_FIXED, "header size");
 
 /* --------------------------------------------------------------- peers */
 
@@ -114,6 +116,7 @@ struct shm_peer {                                    /* 64 bytes; written at att
         uint64_t pidns;
         uint8_t reserved[32];
 };
+_Static_assert(sizeof(struct shm_peer) == 64, "peer record size");
 
 /*
  * A port (a ring's writer, a broadcast reader, a queue's reader) is owned by

@@ -60,6 +60,19 @@ static inline unsigned char *geom_overflow(const struct channel_geom *g, struct 
         return (unsigned char *) r + g->ring_ctrl + (uint64_t) g->slots * g->slot_stride;
 }
 
+struct table_geom {
+        char name[SHMRING_CHANNEL_NAME_MAX + 1];
+        uint32_t entries;
+        uint32_t value_size;
+        uint32_t entry_stride;
+        struct shm_table *hdr;
+        unsigned char *first;           /* the first entry */
+};
+
+static inline struct shm_entry *table_entry(const struct table_geom *t, uint32_t i) {
+        return (struct shm_entry *) (t->first + (uint64_t) i * t->entry_stride);
+}
+
 /* ----------------------------------------------------------- segment */
 
 struct port_list {
@@ -84,6 +97,8 @@ struct shmring {
 
         struct channel_geom *channels;
         uint32_t n_channels;
+        struct table_geom *tables;
+        uint32_t n_tables;
 
         /* Our own registration; self_owner is 0 for an observer. */
         uint32_t self_peer;
@@ -99,6 +114,8 @@ int spec_layout(const struct shmring_spec *spec, uint64_t *ret_total, uint64_t *
 uint64_t channel_region_size(const struct shmring_channel_spec *c, uint32_t *ret_stride,
                              uint64_t *ret_ring_stride, uint64_t *ret_ring_ctrl);
 bool name_valid(const char *s, size_t max);
+uint64_t table_region_size(const struct shmring_table_spec *t, uint32_t *ret_stride);
+int table_geom_load(struct table_geom *t, const struct shm_region *reg, unsigned char *region, uint64_t region_size);
 
 /* ------------------------------------------------------------- peers */
 
@@ -166,6 +183,7 @@ struct wait_ops {
         int (*ready)(void *ctx);
         int (*check_peers)(void *ctx);
 };
+int wait_no_peers(void *ctx);           /* check_peers for waits that depend on no peer */
 int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops, void *ctx,
               int64_t timeout_ns);
 

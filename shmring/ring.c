@@ -413,14 +413,10 @@ static int tx_readers_ready(void *ctx) {
         return live >= tx->want_readers ? (int) live + 1 : 0;
 }
 
-static int no_peers_to_check(void *ctx) {
-        return 0;
-}
-
 _public_ int shmring_tx_wait_readers(struct shmring_tx *tx, uint32_t n, int64_t timeout_ns) {
         static const struct wait_ops ops = {
                 .ready = tx_readers_ready,
-                .check_peers = no_peers_to_check,
+                .check_peers = wait_no_peers,
         };
         int r;
 

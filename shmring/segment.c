@@ -100,11 +100,14 @@ int spec_layout(const struct shmring_spec *spec, uint64_t *ret_total, uint64_t *
                 return -EINVAL;
         if (spec->n_channels > SHM_MAX_REGIONS - 1 || (spec->n_channels > 0 && !spec->channels))
                 return -EINVAL;
+        if (spec->n_tables > SHM_MAX_REGIONS - 1 - spec->n_channels || (spec->n_tables > 0 && !spec->tables))
+                return -EINVAL;
         max_peers = spec->max_peers ? spec->max_peers : DEFAULT_MAX_PEERS;
         if (max_peers > SHM_MAX_PEERS)
                 return -EINVAL;
 
-        header_size = ALIGN_UP(SHM_HEADER_FIXED + (uint64_t) (spec->n_channels + 1) * sizeof(struct shm_region),
+        header_size = ALIGN_UP(SHM_HEADER_FIXED +
+                               (uint64_t) (spec->n_channels + spec->n_tables + 1) * sizeof(struct shm_region),
                                SHM_REGION_ALIGN);
         total = header_size + peers_region_size(max_peers);
         for (uint32_t i = 0; i < spec->n_channels; i++) {
@@ -117,6 +120,20 @@ int spec_layout(const struct shmring_spec *spec, uint64_t *ret_total, uint64_t *
                         if (strcmp(spec->channels[j].name, c->name) == 0)
                                 return -EEXIST;
                 total += channel_region_size(c, NULL, NULL, NULL);
+        }
+        for (uint32_t i = 0; i < spec->n_tables; i++) {
+                const struct shmring_table_spec *t = &spec->tables[i];
+
+                if (!name_valid(t->name, SHMRING_CHANNEL_NAME_MAX) || t->entries == 0 ||
+                    t->entries > SHM_MAX_TABLE_ENTRIES || t->value_size == 0 || t->value_size > SHM_MAX_VALUE)
+                        return -EINVAL;
+                for (uint32_t j = 0; j < spec->n_channels; j++)
+                        if (strcmp(spec->channels[j].name, t->name) == 0)
+                                return -EEXIST;
+                for (uint32_t j = 0; j < i; j++)
+                        if (strcmp(spec->tables[j].name, t->name) == 0)
+                                return -EEXIST;
+                total += table_region_size(t, NULL);
         }
         /* Bounded by the checks above to well under 2^63: no overflow. */
         *ret_total = total;
@@ -144,6 +161,7 @@ static struct shmring *segment_free(struct shmring *s) {
         if (s->base)
                 munmap(s->base, s->size);
         free(s->channels);
+        free(s->tables);
         free(s);
         return NULL;
 }
@@ -238,7 +256,7 @@ static int segment_load(struct shmring *s) {
         const struct shm_region **sorted = NULL;
         struct shm_region *regions;
         uint64_t magic, header_size, peers_off = 0, peers_size = 0;
-        uint32_t n_regions, n_channels = 0, n_peers_regions = 0;
+        uint32_t n_regions, n_channels = 0, n_tables = 0, n_peers_regions = 0;
         int r = 0;
 
         magic = atomic_load_explicit(&h->magic, memory_order_acquire);
@@ -302,6 +320,13 @@ static int segment_load(struct shmring *s) {
                         }
                         n_channels++;
                         break;
+                case SHM_REGION_TABLE:
+                        if (!name_valid(reg->name, SHMRING_CHANNEL_NAME_MAX)) {
+                                r = -EBADMSG;
+                                goto out;
+                        }
+                        n_tables++;
+                        break;
                 default:
                         break;                  /* a later layout's region: not ours to read */
                 }
@@ -331,25 +356,30 @@ static int segment_load(struct shmring *s) {
         }
 
         s->channels = calloc(n_channels ? n_channels : 1, sizeof(*s->channels));
-        if (!s->channels) {
+        s->tables = calloc(n_tables ? n_tables : 1, sizeof(*s->tables));
+        if (!s->channels || !s->tables) {
                 r = -ENOMEM;
                 goto out;
         }
         for (uint32_t i = 0; i < n_regions; i++) {
                 struct shm_region *reg = &regions[i];
+                unsigned char *region = (unsigned char *) s->base + reg->offset;
 
-                if (reg->type != SHM_REGION_BROADCAST && reg->type != SHM_REGION_QUEUE)
+                if (reg->type != SHM_REGION_BROADCAST && reg->type != SHM_REGION_QUEUE &&
+                    reg->type != SHM_REGION_TABLE)
                         continue;
-                for (uint32_t j = 0; j < s->n_channels; j++)
-                        if (strcmp(s->channels[j].name, reg->name) == 0) {
+                /* Channels and tables share one namespace. */
+                for (uint32_t j = 0; j < i; j++)
+                        if (regions[j].type != SHM_REGION_PEERS && strcmp(regions[j].name, reg->name) == 0) {
                                 r = -EBADMSG;
                                 goto out;
                         }
-                r = channel_geom_load(&s->channels[s->n_channels], reg, (unsigned char *) s->base + reg->offset,
-                                      reg->size);
+                if (reg->type == SHM_REGION_TABLE)
+                        r = table_geom_load(&s->tables[s->n_tables++], reg, region, reg->size);
+                else
+                        r = channel_geom_load(&s->channels[s->n_channels++], reg, region, reg->size);
                 if (r < 0)
                         goto out;
-                s->n_channels++;
         }
 out:
         free(regions);
@@ -376,7 +406,7 @@ static int segment_init(struct shmring *s, const struct shmring_spec *spec, uint
         h->creator_pidns = s->pidns;
         h->generation = spec->generation;
         h->nonce = nonce;
-        h->n_regions = spec->n_channels + 1;
+        h->n_regions = spec->n_channels + spec->n_tables + 1;
         strncpy(h->run_id, spec->run_id, sizeof(h->run_id) - 1);
 
         h->regions[0] = (struct shm_region) {
@@ -411,6 +441,23 @@ static int segment_init(struct shmring *s, const struct shmring_spec *spec, uint
                 ch->ring_stride = ring_stride;
                 ch->rings_offset = ALIGN_UP(sizeof(struct shm_channel), SHM_REGION_ALIGN);
                 /* Rings, slots and overflow start zeroed: no writer, no reader, no message. */
+                off += reg->size;
+        }
+        for (uint32_t i = 0; i < spec->n_tables; i++) {
+                const struct shmring_table_spec *t = &spec->tables[i];
+                struct shm_region *reg = &h->regions[1 + spec->n_channels + i];
+                struct shm_table *th = (struct shm_table *) ((unsigned char *) s->base + off);
+                uint32_t stride;
+
+                *reg = (struct shm_region) {
+                        .type = SHM_REGION_TABLE,
+                        .offset = off,
+                        .size = table_region_size(t, &stride),
+                };
+                strncpy(reg->name, t->name, sizeof(reg->name) - 1);
+                th->entries = t->entries;
+                th->value_size = t->value_size;
+                th->entry_stride = stride;
                 off += reg->size;
         }
         return 0;
@@ -640,6 +687,10 @@ void segment_wake_all(struct shmring *s) {
                         atomic_fetch_add_explicit(&ring->wwake.seq, 1, memory_order_release);
                         futex_wake(&ring->wwake.seq, INT32_MAX);
                 }
+        }
+        for (uint32_t t = 0; t < s->n_tables; t++) {
+                atomic_fetch_add_explicit(&s->tables[t].hdr->change.seq, 1, memory_order_release);
+                futex_wake(&s->tables[t].hdr->change.seq, INT32_MAX);
         }
 }
 

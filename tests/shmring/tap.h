@@ -67,7 +67,7 @@ static inline const char *tap_errno_name(int e) {
         return unknown;
 }
 
-static inline void tap_exit(int status) {
+__attribute__((noreturn)) static inline void tap_exit(int status) {
         if (tap.in_child)
                 _exit(status);
         exit(status);
@@ -128,10 +128,12 @@ static inline void tap_note(const char *fmt, ...) {
 #define CHECK_ERR(expr, err)                                                            \
         do {                                                                            \
                 long long check_r_ = (long long) (expr);                                \
+                if (check_r_ != (long long) (err) && check_r_ < 0)                      \
+                        tap_fail(__FILE__, __LINE__, "%s: %s, expected %s", #expr,      \
+                                 tap_errno_name((int) check_r_), tap_errno_name(err));  \
                 if (check_r_ != (long long) (err))                                      \
-                        tap_fail(__FILE__, __LINE__, "%s: %s%lld, expected %s", #expr,  \
-                                 check_r_ < 0 ? tap_errno_name((int) check_r_) : "",    \
-                                 check_r_ < 0 ? 0LL : check_r_, tap_errno_name(err));   \
+                        tap_fail(__FILE__, __LINE__, "%s: returned %lld, expected %s",  \
+                                 #expr, check_r_, tap_errno_name(err));                 \
         } while (0)
 
 /* A libc call that returns -1 and sets errno on failure must succeed. */

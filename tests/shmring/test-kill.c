@@ -151,7 +151,7 @@ static void test_reader_killed(bool reap, bool drop_dead) {
         reader = spawn_idle(shmring_name(s), "bc", false);
         CHECK_EQ(fill_ring(tx), 8);
 
-        killer_start(&k, reader, 200 * 1000, reap);
+        killer_start(&k, reader, 250 * 1000, reap);
         if (drop_dead) {
                 CHECK_OK(shmring_send(tx, msg, sizeof(msg), SECONDS(30)));
                 /* Nobody left to wait for. */
@@ -415,7 +415,7 @@ static void test_queue_writer_killed(void) {
         }
         tap_await(ready[0], 30000);
 
-        killer_start(&k, a, 200 * 1000, true);
+        killer_start(&k, a, 250 * 1000, true);
         CHECK_ERR(shmring_recv(rx, buf, sizeof(buf), SECONDS(30)), -EOWNERDEAD);
         check_prompt("queue writer killed while the reader sleeps", atomic_load(&k.killed_at),
                      LIVENESS_MS + margin_ms);

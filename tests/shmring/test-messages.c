@@ -56,35 +56,48 @@ static struct shmring_port_opts never_spin(void) {
         return (struct shmring_port_opts) { .index = -1, .spin_ns = SHMRING_SPIN_NEVER };
 }
 
-/* Sends a msg_fill message of len bytes, numbered seq. */
-static void send_msg(struct shmring_tx *tx, size_t len, uint32_t writer, uint64_t seq) {
+/* Sends a msg_fill message of len bytes, numbered seq; never waits. */
+#define send_msg(tx, len, writer, seq) send_msg_at(__LINE__, tx, len, writer, seq)
+static void send_msg_at(int line, struct shmring_tx *tx, size_t len, uint32_t writer, uint64_t seq) {
         unsigned char *buf = malloc(len);
+        int r;
 
         CHECK(buf);
         msg_fill(buf, len, writer, seq);
-        CHECK_OK(shmring_send(tx, buf, len, 0));
+        r = shmring_send(tx, buf, len, 0);
+        if (r < 0)
+                tap_fail(__FILE__, line, "sending message %" PRIu64 " of %zu bytes: %s", seq, len, tap_errno_name(r));
         free(buf);
 }
 
-/* Receives and checks one msg_fill message, alternately by copy and zero-copy. */
-static void recv_msg(struct shmring_rx *rx, size_t len, uint32_t writer, uint64_t seq, bool zc) {
+/* Receives and checks one msg_fill message, by copy or zero-copy; never waits. */
+#define recv_msg(rx, len, writer, seq, zc) recv_msg_at(__LINE__, rx, len, writer, seq, zc)
+static void recv_msg_at(int line, struct shmring_rx *rx, size_t len, uint32_t writer, uint64_t seq, bool zc) {
         const char *bad;
+        long long r;
 
         if (zc) {
                 struct shmring_msg m;
-                CHECK_OK(shmring_recv_zc(rx, &m, 0));
-                CHECK_EQ(m.len, len);
+                r = shmring_recv_zc(rx, &m, 0);
+                if (r < 0)
+                        tap_fail(__FILE__, line, "receiving message %" PRIu64 ": %s", seq, tap_errno_name((int) r));
+                if (m.len != len)
+                        tap_fail(__FILE__, line, "message %" PRIu64 " is %zu bytes, not %zu", seq, m.len, len);
                 bad = msg_check(m.data, m.len, NULL, writer, seq);
                 if (bad)
-                        tap_fail(__FILE__, __LINE__, "message %" PRIu64 " of %zu bytes: %s", seq, len, bad);
+                        tap_fail(__FILE__, line, "message %" PRIu64 " of %zu bytes: %s", seq, len, bad);
                 CHECK_OK(shmring_recv_done(rx));
         } else {
                 unsigned char *buf = malloc(len + 16);
                 CHECK(buf);
-                CHECK_EQ(shmring_recv(rx, buf, len + 16, 0), len);
+                r = shmring_recv(rx, buf, len + 16, 0);
+                if (r < 0)
+                        tap_fail(__FILE__, line, "receiving message %" PRIu64 ": %s", seq, tap_errno_name((int) r));
+                if ((size_t) r != len)
+                        tap_fail(__FILE__, line, "message %" PRIu64 " is %lld bytes, not %zu", seq, r, len);
                 bad = msg_check(buf, len, NULL, writer, seq);
                 if (bad)
-                        tap_fail(__FILE__, __LINE__, "message %" PRIu64 " of %zu bytes: %s", seq, len, bad);
+                        tap_fail(__FILE__, line, "message %" PRIu64 " of %zu bytes: %s", seq, len, bad);
                 free(buf);
         }
 }
@@ -194,7 +207,6 @@ static void test_sendv(void) {
         CHECK_ERR(shmring_sendv(tx, iov, 1, 0), -EINVAL);
         iov[0] = (struct iovec) { msg, 1 };
         CHECK_ERR(shmring_sendv(NULL, iov, 1, 0), -EINVAL);
-        CHECK_ERR(shmring_sendv(tx, iov, 1, -2), -EINVAL);
         CHECK_ERR(shmring_recv(rx, got, big, 0), -EAGAIN);
 
         free(msg);
@@ -243,9 +255,8 @@ static void test_reserve_commit(void) {
         CHECK(tap_all_bytes(&p, sizeof(p), SENTINEL));
         CHECK_ERR(shmring_send_reserve(tx, 8, NULL, 0), -EINVAL);
         CHECK_ERR(shmring_send_reserve(NULL, 8, &p, 0), -EINVAL);
-        CHECK_ERR(shmring_send_reserve(tx, 8, &p, -2), -EINVAL);
         CHECK(tap_all_bytes(&p, sizeof(p), SENTINEL));
-        CHECK_ERR(shmring_send_commit(tx), -EINVAL);
+        CHECK_ERR(shmring_send_commit(tx), -ENOENT);
         CHECK_ERR(shmring_send_commit(NULL), -EINVAL);
 
         CHECK_OK(shmring_send_reserve(tx, 32, &p, 0));
@@ -259,7 +270,7 @@ static void test_reserve_commit(void) {
         }
         CHECK_OK(shmring_send_commit(tx));
         recv_msg(rx, 32, 0, seq++, false);
-        CHECK_ERR(shmring_send_commit(tx), -EINVAL);
+        CHECK_ERR(shmring_send_commit(tx), -ENOENT);
 
         /* A full ring: reserve fails like send, leaving ret_data alone. */
         for (unsigned i = 0; i < SLOTS; i++)
@@ -359,9 +370,6 @@ static void test_timeouts(void) {
         CHECK_ERR(shmring_recv_zc(rx, &m, T), -ETIMEDOUT);
         check_elapsed(t0, (uint64_t) T);
         CHECK(tap_all_bytes(&m, sizeof(m), SENTINEL));
-        CHECK_ERR(shmring_recv(rx, buf, sizeof(buf), -2), -EINVAL);
-        CHECK_ERR(shmring_recv(rx, buf, sizeof(buf), INT64_MIN), -EINVAL);
-        CHECK_ERR(shmring_recv_zc(rx, &m, -5), -EINVAL);
         CHECK_ERR(shmring_recv(NULL, buf, sizeof(buf), 0), -EINVAL);
         CHECK_ERR(shmring_recv(rx, NULL, 5, 0), -EINVAL);
         CHECK_ERR(shmring_recv_zc(NULL, &m, 0), -EINVAL);
@@ -376,7 +384,6 @@ static void test_timeouts(void) {
         t0 = tap_now_ns();
         CHECK_ERR(shmring_send(tx, buf, MSG_MIN, T), -ETIMEDOUT);
         check_elapsed(t0, (uint64_t) T);
-        CHECK_ERR(shmring_send(tx, buf, MSG_MIN, -2), -EINVAL);
         CHECK_ERR(shmring_send(NULL, buf, MSG_MIN, 0), -EINVAL);
         CHECK_ERR(shmring_send(tx, NULL, 5, 0), -EINVAL);
         /* One reader catching up frees nothing while the other is behind. */
@@ -497,7 +504,7 @@ static void test_zero_copy(void) {
         CHECK_OK(shmring_rx_open(f.s, "bc", NULL, &rx));
         CHECK_OK(shmring_tx_open(f.s, "bc", NULL, &tx));
 
-        CHECK_ERR(shmring_recv_done(rx), -EINVAL);
+        CHECK_ERR(shmring_recv_done(rx), -ENOENT);
         CHECK_ERR(shmring_recv_done(NULL), -EINVAL);
 
         for (int round = 0; round < 2; round++) {
@@ -524,7 +531,7 @@ static void test_zero_copy(void) {
                         tap_fail(__FILE__, __LINE__, "a held message was overwritten: %s",
                                  msg_check(m.data, m.len, NULL, 0, seq));
                 CHECK_OK(shmring_recv_done(rx));
-                CHECK_ERR(shmring_recv_done(rx), -EINVAL);
+                CHECK_ERR(shmring_recv_done(rx), -ENOENT);
                 recv_msg(rx, MSG_MIN, 0, seq + 1, true);
                 seq += 2;
                 for (unsigned i = 0; i < sent; i++) {

@@ -160,7 +160,7 @@ static void test_spec_validation(void) {
         check_good_spec(__LINE__, &spec, true);
         RESET();
         ch[1].name = ch[0].name; /* two channels of one name */
-        check_bad_spec(__LINE__, &spec, -EINVAL);
+        check_bad_spec(__LINE__, &spec, -EEXIST);
 
         /* kinds */
         RESET();
@@ -186,7 +186,10 @@ static void test_spec_validation(void) {
         ch[1].max_ports = 1;
         check_good_spec(__LINE__, &spec, false);
 
-        /* slot sizes: a slot (header included) of at most SHM_MAX_SLOT_STRIDE */
+        /* slot sizes: 1 .. a slot (header included) of at most SHM_MAX_SLOT_STRIDE */
+        RESET();
+        ch[0].slot_size = 0;
+        check_bad_spec(__LINE__, &spec, -EINVAL);
         RESET();
         ch[0].slot_size = SHM_MAX_SLOT_STRIDE;
         check_bad_spec(__LINE__, &spec, -EINVAL);
@@ -222,11 +225,24 @@ static void test_spec_validation(void) {
         RESET();
         ch[0].overflow_size = UINT64_MAX - 4096;
         check_bad_spec(__LINE__, &spec, -EINVAL);
-        RESET();
-        ch[1].slots = 1u << 24;
-        ch[1].slot_size = SHM_MAX_SLOT_STRIDE - 64;
-        ch[1].max_ports = 1024;
-        check_bad_spec(__LINE__, &spec, -EINVAL);
+        {
+                /* Valid, and far too big for any /dev/shm: sized, and refused at create. */
+                uint64_t size = 0;
+                struct shmring *s;
+                int r;
+                RESET();
+                ch[1].slots = 1u << 24;
+                ch[1].slot_size = SHM_MAX_SLOT_STRIDE - 64;
+                ch[1].max_ports = 1024;
+                CHECK_OK(shmring_spec_size(&spec, &size));
+                CHECK(size >= (UINT64_C(1) << 54));
+                memset(&s, SENTINEL, sizeof(s));
+                r = shmring_create(&spec, &s);
+                if (r != -ENOSPC && r != -EFBIG)
+                        tap_fail(__FILE__, __LINE__, "create of %" PRIu64 " bytes: %s, expected ENOSPC or EFBIG",
+                                 size, r < 0 ? tap_errno_name(r) : "success");
+                CHECK(tap_all_bytes(&s, sizeof(s), SENTINEL));
+        }
 #undef RESET
 }
 
@@ -309,6 +325,7 @@ static void test_create_and_info(void) {
         CHECK_ERR(shmring_get_info(s, NULL), -EINVAL);
 
         /* A second attach (observer, then a full one) sees the same. */
+        CHECK_OK(shmring_get_info(s, &info));
         {
                 struct shmring *o = NULL;
                 struct shmring_info oi;
@@ -370,7 +387,9 @@ static void test_attach_errors(void) {
         memset(&t, SENTINEL, sizeof(t));
         snprintf(missing, sizeof(missing), "%sX", name);
         CHECK_ERR(shmring_attach(missing, 0, &t), -ENOENT);
-        CHECK_ERR(shmring_attach(SHM_NAME_PREFIX "no-such-run-0", SHMRING_ATTACH_OBSERVER, &t), -ENOENT);
+        CHECK_ERR(shmring_attach("/" SHM_NAME_PREFIX "no-such-run-0", SHMRING_ATTACH_OBSERVER, &t), -ENOENT);
+        CHECK_ERR(shmring_attach(name + 1, 0, &t), -EINVAL);           /* without its leading slash */
+        CHECK_ERR(shmring_attach("/a/b", 0, &t), -EINVAL);
         CHECK(tap_all_bytes(&t, sizeof(t), SENTINEL));
         CHECK_ERR(shmring_attach(NULL, 0, &t), -EINVAL);
         CHECK_ERR(shmring_attach("", 0, &t), -EINVAL);
@@ -433,9 +452,7 @@ static void test_max_peers(void) {
         if (third == 0) {
                 struct shmring *c, *o = NULL;
                 memset(&c, SENTINEL, sizeof(c));
-                int r = shmring_attach(name, 0, &c);
-                if (r >= 0)
-                        tap_fail(__FILE__, __LINE__, "a third peer attached to a segment of max_peers 2");
+                CHECK_ERR(shmring_attach(name, 0, &c), -EUSERS);
                 CHECK(tap_all_bytes(&c, sizeof(c), SENTINEL));
                 CHECK_OK(shmring_attach(name, SHMRING_ATTACH_OBSERVER, &o));
                 o = shmring_close(o);
@@ -476,10 +493,10 @@ static void test_observer(void) {
         CHECK_OK(shmring_attach(shmring_name(s), SHMRING_ATTACH_OBSERVER, &o));
         memset(&tx, SENTINEL, sizeof(tx));
         memset(&rx, SENTINEL, sizeof(rx));
-        CHECK(shmring_tx_open(o, "sched.to-workers", NULL, &tx) < 0);
-        CHECK(shmring_rx_open(o, "sched.to-workers", NULL, &rx) < 0);
-        CHECK(shmring_tx_open(o, "results_0", NULL, &tx) < 0);
-        CHECK(shmring_rx_open(o, "results_0", NULL, &rx) < 0);
+        CHECK_ERR(shmring_tx_open(o, "sched.to-workers", NULL, &tx), -EPERM);
+        CHECK_ERR(shmring_rx_open(o, "sched.to-workers", NULL, &rx), -EPERM);
+        CHECK_ERR(shmring_tx_open(o, "results_0", NULL, &tx), -EPERM);
+        CHECK_ERR(shmring_rx_open(o, "results_0", NULL, &rx), -EPERM);
         CHECK(tap_all_bytes(&tx, sizeof(tx), SENTINEL));
         CHECK(tap_all_bytes(&rx, sizeof(rx), SENTINEL));
         o = shmring_close(o);

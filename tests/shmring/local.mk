@@ -9,7 +9,8 @@ shmring_tests = \
 	tests/shmring/test-liveness \
 	tests/shmring/test-kill \
 	tests/shmring/test-stress-broadcast \
-	tests/shmring/test-stress-queue
+	tests/shmring/test-stress-queue \
+	tests/shmring/test-corrupt
 check_PROGRAMS += $(shmring_tests)
 TESTS += $(shmring_tests)
 
@@ -31,3 +32,5 @@ tests_shmring_test_stress_broadcast_LDADD = shmring/libshmring.la
 tests_shmring_test_stress_queue_SOURCES = tests/shmring/test-stress.c $(shmring_test_common)
 tests_shmring_test_stress_queue_CPPFLAGS = $(AM_CPPFLAGS) -DSTRESS_QUEUE
 tests_shmring_test_stress_queue_LDADD = shmring/libshmring.la
+tests_shmring_test_corrupt_SOURCES = tests/shmring/test-corrupt.c $(shmring_test_common)
+tests_shmring_test_corrupt_LDADD = shmring/libshmring.la

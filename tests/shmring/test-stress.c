@@ -13,7 +13,7 @@
  *
  *   SHMRING_STRESS_MESSAGES   messages in all (default 1000000)
  *   SHMRING_STRESS_SPIN_NS    spin budget before sleeping (default 2000)
- *   SHMRING_STRESS_WAIT_S     longest single wait before the test fails (default 120)
+ *   SHMRING_STRESS_WAIT_S     longest single wait before the test fails (default 60)
  */
 #include "payload.h"
 #include "tap.h"
@@ -40,27 +40,38 @@ static void write_stream(struct shmring_tx *tx, const struct msg_sizes *sz, uint
         CHECK(buf);
         for (uint64_t seq = 0; seq < n; seq++) {
                 size_t len = msg_len(sz, w, seq);
+                const char *how;
+                int r;
                 switch ((seq + w) % 3) {
                 case 0:
+                        how = "shmring_send";
                         msg_fill(buf, len, w, seq);
-                        CHECK_OK(shmring_send(tx, buf, len, (int64_t) wait_ns));
+                        r = shmring_send(tx, buf, len, (int64_t) wait_ns);
                         break;
                 case 1: {
                         struct iovec iov[2];
+                        how = "shmring_sendv";
                         msg_fill(buf, len, w, seq);
                         iov[0] = (struct iovec) { buf, sizeof(struct msg_header) };
                         iov[1] = (struct iovec) { buf + sizeof(struct msg_header), len - sizeof(struct msg_header) };
-                        CHECK_OK(shmring_sendv(tx, iov, 2, (int64_t) wait_ns));
+                        r = shmring_sendv(tx, iov, 2, (int64_t) wait_ns);
                         break;
                 }
                 default: {
                         void *p = NULL;
-                        CHECK_OK(shmring_send_reserve(tx, len, &p, (int64_t) wait_ns));
-                        msg_fill(p, len, w, seq);
-                        CHECK_OK(shmring_send_commit(tx));
+                        how = "shmring_send_reserve";
+                        r = shmring_send_reserve(tx, len, &p, (int64_t) wait_ns);
+                        if (r == 0) {
+                                msg_fill(p, len, w, seq);
+                                how = "shmring_send_commit";
+                                r = shmring_send_commit(tx);
+                        }
                         break;
                 }
                 }
+                if (r < 0)
+                        tap_fail(__FILE__, __LINE__, "writer %u, message %" PRIu64 " of %zu bytes: %s: %s", w, seq, len,
+                                 how, tap_errno_name(r));
         }
         free(buf);
 }
@@ -84,12 +95,17 @@ static void read_stream(struct shmring_rx *rx, const struct msg_sizes *sz, uint3
                 const char *bad;
 
                 if (zc) {
-                        CHECK_OK(shmring_recv_zc(rx, &m, (int64_t) wait_ns));
+                        int r = shmring_recv_zc(rx, &m, (int64_t) wait_ns);
+                        if (r < 0)
+                                tap_fail(__FILE__, __LINE__, "receiving message %" PRIu64 " (zero-copy): %s", i,
+                                         tap_errno_name(r));
                         data = m.data;
                         len = m.len;
                 } else {
                         ssize_t n = shmring_recv(rx, buf, sz->max_message, (int64_t) wait_ns);
-                        CHECK_OK(n);
+                        if (n < 0)
+                                tap_fail(__FILE__, __LINE__, "receiving message %" PRIu64 ": %s", i,
+                                         tap_errno_name((int) n));
                         data = buf;
                         len = (size_t) n;
                 }
@@ -155,7 +171,7 @@ int main(void) {
         tap_init(test_name);
         n_messages = tap_env_u64("SHMRING_STRESS_MESSAGES", 1000000);
         spin_ns = (int64_t) tap_env_u64("SHMRING_STRESS_SPIN_NS", 2000);
-        wait_ns = tap_env_u64("SHMRING_STRESS_WAIT_S", 120) * UINT64_C(1000000000);
+        wait_ns = tap_env_u64("SHMRING_STRESS_WAIT_S", 60) * UINT64_C(1000000000);
         CHECK(n_messages >= PROCS);
 
         spec.run_id = tap_run_id();

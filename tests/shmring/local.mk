@@ -13,7 +13,8 @@ shmring_tests = \
 	tests/shmring/test-corrupt \
 	tests/shmring/test-foreign-uid \
 	tests/shmring/test-small-shm \
-	tests/shmring/test-kv
+	tests/shmring/test-kv \
+	tests/shmring/test-wait
 check_PROGRAMS += $(shmring_tests)
 TESTS += $(shmring_tests)
 
@@ -43,6 +44,9 @@ tests_shmring_test_small_shm_SOURCES = tests/shmring/test-small-shm.c $(shmring_
 tests_shmring_test_small_shm_LDADD = shmring/libshmring.la
 tests_shmring_test_kv_SOURCES = tests/shmring/test-kv.c $(shmring_test_common)
 tests_shmring_test_kv_LDADD = shmring/libshmring.la
+tests_shmring_test_wait_SOURCES = tests/shmring/test-wait.c $(shmring_test_common)
+tests_shmring_test_wait_CFLAGS = $(AM_CFLAGS) -pthread
+tests_shmring_test_wait_LDADD = shmring/libshmring.la -lpthread
 
 # ------------------------------------------------------------ fuzzing
 # fuzz-segment.c is a libFuzzer target.  fuzz-replay links it with a main

@@ -420,6 +420,58 @@ static void test_reader_takeover(void) {
         s = shmring_close(s);
 }
 
+/*
+ * A reader declared dead while it lives (shmring_mark_dead), dropped and
+ * lapped by a DROP_DEAD writer, learns it with -ESTALE instead of reading
+ * overwritten slots.
+ */
+static void test_stale_reader(void) {
+        struct shmring *s = make_segment(tap_run_id(), 0);
+        struct shmring_port_opts o = quick(-1, SHMRING_PORT_DROP_DEAD);
+        struct shmring_tx *tx = NULL;
+        unsigned char msg[MSG_MIN];
+        int ready[2], go[2];
+        int32_t result;
+        pid_t pid;
+
+        CHECK_OK(shmring_tx_open(s, "bc", &o, &tx));
+        tap_pipe(ready);
+        tap_pipe(go);
+        pid = tap_fork();
+        if (pid == 0) {
+                struct shmring *c = NULL;
+                struct shmring_rx *rx = NULL;
+                unsigned char buf[64];
+                CHECK_OK(shmring_attach(shmring_name(s), 0, &c));
+                CHECK_OK(shmring_rx_open(c, "bc", NULL, &rx));
+                tap_signal(ready[1]);
+                tap_await(go[0], 30000);
+                result = (int32_t) shmring_recv(rx, buf, sizeof(buf), 0);
+                tap_write_all(ready[1], &result, sizeof(result));
+                rx = shmring_rx_close(rx);
+                c = shmring_close(c);
+                _exit(0);
+        }
+        tap_await(ready[0], 30000);
+        CHECK_EQ(shmring_mark_dead(s, pid), 1);
+        for (uint64_t i = 0; i < 9; i++) {
+                msg_fill(msg, sizeof(msg), 0, i);
+                CHECK_OK(shmring_send(tx, msg, sizeof(msg), SECONDS(20)));
+        }
+        tap_signal(go[1]);
+        CHECK(tap_read_all(ready[0], &result, sizeof(result), 30000));
+        CHECK_ERR(result, -ESTALE);
+        CHECK_CHILD_OK(pid);
+
+        close(ready[0]);
+        close(ready[1]);
+        close(go[0]);
+        close(go[1]);
+        tx = shmring_tx_close(tx);
+        CHECK_OK(shmring_unlink(s));
+        s = shmring_close(s);
+}
+
 int main(void) {
         tap_init("test-liveness");
         test_cleanup_stale();
@@ -428,5 +480,6 @@ int main(void) {
         test_drop_dead();
         test_takeover();
         test_reader_takeover();
+        test_stale_reader();
         return tap_done();
 }

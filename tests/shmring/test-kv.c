@@ -167,6 +167,12 @@ static void test_put_get_del(void) {
         CHECK_ERR(shmring_kv_del(NULL, "ids", "k"), -EINVAL);
         CHECK_ERR(shmring_kv_put(s, "nope", "k", "x", 1), -ENOENT);
         CHECK_ERR(shmring_kv_put(s, "bc", "k", "x", 1), -ENOENT);     /* a channel, not a table */
+        {
+                struct shmring_tx *tx;
+                struct shmring_rx *rx;
+                CHECK_ERR(shmring_tx_open(s, "ids", NULL, &tx), -ENOENT);   /* a table, not a channel */
+                CHECK_ERR(shmring_rx_open(s, "ids", NULL, &rx), -ENOENT);
+        }
         CHECK_ERR(shmring_kv_get(s, "nope", "k", 0, buf, sizeof(buf), NULL, 0), -ENOENT);
         CHECK_ERR(shmring_kv_del(s, "nope", "k"), -ENOENT);
 

@@ -40,6 +40,14 @@ static uint64_t cpu_ns(void) {
                (uint64_t) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
 }
 
+/* Times this thread gave up the CPU of its own accord (slept). */
+static long voluntary_switches(void) {
+        struct rusage ru;
+
+        CHECK_SYS(getrusage(RUSAGE_THREAD, &ru));
+        return ru.ru_nvcsw;
+}
+
 /* Every futex word of a channel and its sleeper count, through layout.h. */
 struct wakes {
         void *base;
@@ -108,6 +116,11 @@ static void test_idle_and_counts(void) {
         CHECK_OK(shmring_tx_open(s, "q", &o, &qtx));
 
         /* Idle for 400 ms: a reader, a queue reader, a writer on a full ring. */
+        {
+                long v0 = voluntary_switches();
+                CHECK_ERR(shmring_recv(rx, buf, sizeof(buf), MS(50)), -ETIMEDOUT);
+                CHECK(voluntary_switches() - v0 >= 1);         /* it slept */
+        }
         c0 = cpu_ns();
         CHECK_ERR(shmring_recv(rx, buf, sizeof(buf), MS(400)), -ETIMEDOUT);
         CHECK_ERR(shmring_recv(qrx, buf, sizeof(buf), MS(400)), -ETIMEDOUT);
@@ -161,25 +174,36 @@ static void test_idle_and_counts(void) {
 /*
  * SHMRING_SPIN_NS is the default spin budget.  The library reads it once
  * per process, so this runs in a fresh process: the test itself, exec'd
- * with --spin-child.
+ * with --spin-child and SHMRING_SPIN_NS=1 s.  A wait of 300 ms then spins
+ * throughout and never sleeps (no voluntary context switch), where the
+ * default budget (50 us) sleeps at once.
  */
 static int spin_child(void) {
         struct shmring *s = make_segment();
-        struct shmring_rx *rx = NULL;
+        struct shmring_rx *rx = NULL, *nospin = NULL;
+        struct shmring_port_opts o = { .index = -1, .spin_ns = 1000 };
         unsigned char buf[8];
         uint64_t c0, used;
+        long v0, slept;
 
         CHECK_OK(shmring_rx_open(s, "bc", NULL, &rx));
+        CHECK_OK(shmring_rx_open(s, "bc", &o, &nospin));
         c0 = cpu_ns();
+        v0 = voluntary_switches();
         CHECK_ERR(shmring_recv(rx, buf, sizeof(buf), MS(300)), -ETIMEDOUT);
+        slept = voluntary_switches() - v0;
         used = cpu_ns() - c0;
+        tap_note("with SHMRING_SPIN_NS=%s a 300 ms wait slept %ld times and cost %.1f ms of CPU",
+                 getenv("SHMRING_SPIN_NS"), slept, (double) used / 1e6);
+        CHECK_EQ(slept, 0);
+        /* A port's own budget still wins over the default. */
+        v0 = voluntary_switches();
+        CHECK_ERR(shmring_recv(nospin, buf, sizeof(buf), MS(50)), -ETIMEDOUT);
+        CHECK(voluntary_switches() - v0 >= 1);
         rx = shmring_rx_close(rx);
+        nospin = shmring_rx_close(nospin);
         CHECK_OK(shmring_unlink(s));
         s = shmring_close(s);
-        tap_note("with SHMRING_SPIN_NS=%s a 300 ms wait cost %.1f ms of CPU", getenv("SHMRING_SPIN_NS"),
-                 (double) used / 1e6);
-        /* It spun through the wait (on a busy machine it may get a share of a core only). */
-        CHECK(used >= (uint64_t) MS(50));
         return 0;
 }
 

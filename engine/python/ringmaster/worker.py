@@ -23,10 +23,12 @@ name outside 1..64 of [A-Za-z0-9._-], a newline in a status) raise
 ValueError or TypeError whether or not ringmaster listens, so a mistake
 shows up outside ringmaster too.
 
-Sends never block: when the receiver's queue is full the datagram is
-dropped (and False returned) rather than stalling the worker.  The socket
-is opened once, kept, and shared by every thread; a forked child keeps
-using it (the receiver tells the processes apart by their credentials).
+A send waits for room in the receiver's queue, as sd_notify does, but at
+most SEND_TIMEOUT seconds (2): a receiver that stopped reading costs the
+worker that long once per call, and the datagram is dropped.  The socket
+is opened once, kept, and shared by every thread (one send at a time); a
+forked child keeps using it (the receiver tells the processes apart by
+their credentials).
 
 READY is the program's to say: ringmaster's start-up hook reports phases
 on its own but never READY.
@@ -49,6 +51,9 @@ PHASE_NAME_MAX = 64
 # A STATUS longer than this is cut (at a character boundary): the
 # receiver drops oversized datagrams, and a status is one short line.
 STATUS_MAX_BYTES = 1024
+# The longest a call waits for room in the receiver's queue before it drops
+# the datagram (and returns False).
+SEND_TIMEOUT = 2.0
 
 _PHASE_NAME = re.compile(r"[A-Za-z0-9._-]{1,%d}\Z" % PHASE_NAME_MAX)
 
@@ -65,11 +70,15 @@ def enabled():
 
 
 class _Notifier:
-    """One datagram socket, opened on first use and kept."""
+    """One datagram socket, connected to the notify socket on first use and
+    kept.  Connected, so that a send waits for room in the receiver's queue
+    (net.unix.max_dgram_qlen datagrams, 10 by the kernel's default) rather
+    than failing at once, and at most SEND_TIMEOUT seconds."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._sock = None
+        self._address = None
         self._warned = False
 
     def _reset_after_fork(self):
@@ -86,30 +95,56 @@ class _Notifier:
         except Exception:
             pass
 
-    def send(self, state):
-        address = notify_socket()
-        if address is None:
-            return False
+    def _connect(self, address):
         if address[0] == "@":
             target = b"\0" + os.fsencode(address[1:])
         elif address[0] == "/":
             target = os.fsencode(address)
         else:
-            self._warn("notify socket %r is neither an absolute path nor '@abstract'" % address)
+            raise OSError("neither an absolute path nor '@abstract'")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.settimeout(SEND_TIMEOUT)
+            sock.connect(target)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def send(self, state):
+        address = notify_socket()
+        if address is None:
             return False
         data = state.encode("utf-8", "surrogateescape")
-        try:
-            sock = self._sock
-            if sock is None:
-                with self._lock:
-                    if self._sock is None:
-                        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                    sock = self._sock
-            sock.sendto(data, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL, target)
-            return True
-        except OSError as e:
-            self._warn("cannot send to notify socket %s: %s" % (address, e))
-            return False
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._sock is None or self._address != address:
+                        self._close()
+                        self._sock = self._connect(address)
+                        self._address = address
+                    self._sock.send(data)
+                    return True
+                except socket.timeout as e:
+                    # The receiver does not read: drop this one, keep the socket.
+                    self._warn("notify socket %s did not take a datagram within %s s (%s)" % (
+                        address, SEND_TIMEOUT, e))
+                    return False
+                except OSError as e:
+                    # Reconnect once: the receiver may have been replaced.
+                    self._close()
+                    if attempt == 2:
+                        self._warn("cannot send to notify socket %s: %s" % (address, e))
+                        return False
+
+    def _close(self):
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock = None
+        self._address = None
 
 
 _notifier = _Notifier()

@@ -9,16 +9,17 @@ hand, from the top of a built tree:
 """
 
 import os
+import queue
 import socket
 import subprocess
 import sys
-import time
+import threading
 import uuid
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.normpath(os.path.join(HERE, os.pardir, os.pardir))
+TOP_SRCDIR = os.path.realpath(os.environ.get("top_srcdir") or os.path.join(HERE, os.pardir, os.pardir))
 PACKAGE_DIR = os.path.join(TOP_SRCDIR, "engine", "python")
 HOOK_DIR = os.path.join(TOP_SRCDIR, "engine", "python", "hook")
 FAKE_TORCH_DIR = os.path.join(HERE, "fake_torch")
@@ -29,47 +30,61 @@ if PACKAGE_DIR not in sys.path:
 
 class NotifyReceiver:
     """A fake notify socket: a bound AF_UNIX datagram socket, as the
-    supervisor (or systemd) listens on."""
+    supervisor (or systemd) listens on, read by a thread as soon as
+    datagrams come (the kernel queues only net.unix.max_dgram_qlen of
+    them, 10 by default, before senders wait)."""
 
-    def __init__(self, address, bind_to):
+    def __init__(self, address, bind_to, reading=True):
         self.address = address          # what goes into NOTIFY_SOCKET
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(bind_to)
+        self._queue = queue.Queue()
+        self._stop = False
+        self._thread = None
+        if reading:
+            self.sock.settimeout(0.05)
+            self._thread = threading.Thread(target=self._read, daemon=True)
+            self._thread.start()
+
+    def _read(self):
+        while not self._stop:
+            try:
+                self._queue.put(self.sock.recv(65536))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
 
     def recv(self, timeout=5.0):
         """The next datagram (bytes); fails the test after timeout."""
-        self.sock.settimeout(timeout)
+        if self._thread is None:
+            self.sock.settimeout(timeout)
+            try:
+                return self.sock.recv(65536)
+            except socket.timeout:
+                pytest.fail("no datagram on the notify socket within %s s" % timeout)
         try:
-            return self.sock.recv(65536)
-        except socket.timeout:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
             pytest.fail("no datagram on the notify socket within %s s" % timeout)
 
     def drain(self, quiet=0.2):
         """Every datagram that arrives until none came for `quiet` seconds."""
         out = []
-        self.sock.settimeout(quiet)
         while True:
             try:
-                out.append(self.sock.recv(65536))
-            except socket.timeout:
+                if self._thread is None:
+                    self.sock.settimeout(quiet)
+                    out.append(self.sock.recv(65536))
+                else:
+                    out.append(self._queue.get(timeout=quiet))
+            except (socket.timeout, queue.Empty):
                 return out
 
-    def wait_for(self, datagram, timeout=10.0):
-        """Reads until `datagram` arrives; returns everything read."""
-        seen = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                break
-            seen.append(d)
-            if d == datagram:
-                return seen
-        pytest.fail("datagram %r did not come within %s s; got %r" % (datagram, timeout, seen))
-
     def close(self):
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join(5)
         self.sock.close()
 
 
@@ -77,6 +92,15 @@ class NotifyReceiver:
 def notify_receiver(tmp_path):
     path = str(tmp_path / "notify.sock")
     r = NotifyReceiver(path, path)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def silent_receiver(tmp_path):
+    """A notify socket nobody reads until the test does."""
+    path = str(tmp_path / "silent.sock")
+    r = NotifyReceiver(path, path, reading=False)
     yield r
     r.close()
 

@@ -172,9 +172,11 @@ def test_relative_notify_socket_is_refused(monkeypatch, capsys):
     assert "relative.sock" in capsys.readouterr().err
 
 
-def test_receiver_that_stopped_reading(under, monkeypatch):
+def test_receiver_that_stopped_reading(monkeypatch, silent_receiver):
     """A full receive queue makes a call wait at most SEND_TIMEOUT, then
     drop the datagram: never raise, never hang."""
+    monkeypatch.delenv("RINGMASTER_NOTIFY_SOCKET", raising=False)
+    monkeypatch.setenv("NOTIFY_SOCKET", silent_receiver.address)
     monkeypatch.setattr(worker, "SEND_TIMEOUT", 0.2)
     monkeypatch.setattr(worker._notifier, "_warned", True)
     worker._notifier._close()                   # reconnect with the new timeout
@@ -188,11 +190,11 @@ def test_receiver_that_stopped_reading(under, monkeypatch):
     elapsed = time.monotonic() - start
     assert results[-1] is False, "the queue never filled up"
     assert 0.15 <= elapsed < 5
-    received = under.drain()
+    received = silent_receiver.drain()
     assert len(received) == results.count(True)
     # The socket still works once the receiver reads again.
     assert worker.heartbeat() is True
-    assert under.recv() == b"WATCHDOG=1"
+    assert silent_receiver.recv() == b"WATCHDOG=1"
     worker._notifier._close()
 
 
@@ -202,6 +204,7 @@ def test_receiver_replaced(under, tmp_path, monkeypatch):
     assert under.recv() == b"READY=1"
     under.close()
     os.unlink(under.address)
+    time.sleep(0.1)
     again = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     again.bind(under.address)
     try:

@@ -521,3 +521,42 @@ def test_structure_layouts(tmp_path):
         cls = structs[name]
         expected = ctypes.sizeof(cls) if field == "sizeof" else getattr(cls, field).offset
         assert int(value) == expected, line
+
+
+def test_empty_messages(seg):
+    """Zero-length messages and values, from every kind of empty buffer."""
+    with seg.sender("sched") as tx, seg.receiver("sched") as rx:
+        tx.send(b"")
+        tx.send(bytearray())
+        tx.send(memoryview(b"x")[:0])
+        tx.sendv([b"", bytearray(), memoryview(bytearray(3))[3:]])
+        tx.sendv([])
+        for _ in range(5):
+            assert rx.recv(timeout=5) == b""
+        tx.send(b"")
+        assert rx.recv_into(bytearray(), timeout=5) == 0
+    seg.kv_put("kv", "empty", bytearray())
+    assert seg.kv_get("kv", "empty", timeout=0) == b""
+
+
+def test_library_accepts_null_with_zero_length(seg):
+    """libshmring's own calls with NULL and a zero length, as its argument
+    checks allow (shmring_send, shmring_recv, shmring_kv_put).  In a
+    process of its own: under the sanitizers, memcpy(dst, NULL, 0) inside
+    the library is undefined behaviour that UBSan aborts on."""
+    code = r"""
+import ctypes, sys
+from ringmaster import shmring
+lib = shmring.load_library()
+seg = shmring.Segment.attach(sys.argv[1])
+rx = seg.receiver("sched")
+tx = seg.sender("sched")
+r1 = lib.shmring_send(tx._h, None, 0, 0)
+r2 = lib.shmring_recv(rx._h, None, 0, 0)
+r3 = lib.shmring_kv_put(seg._h, b"kv", b"null-value", None, 0)
+print(r1, r2, r3 > 0)
+"""
+    r = subprocess.run([sys.executable, "-c", code, seg.name], env=clean_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0", "0", "True"], r.stderr

@@ -330,6 +330,11 @@ def _encode_key(key):
     return key.encode("ascii")
 
 
+# Passed for empty buffers instead of NULL: libshmring accepts NULL with a
+# zero length but then hands it to memcpy(), which UBSan rejects.
+_EMPTY = ctypes.create_string_buffer(1)
+
+
 def _read_buffer(data):
     """(pointer argument, length, keep-alive) for any C-contiguous buffer."""
     if isinstance(data, bytes):
@@ -338,7 +343,7 @@ def _read_buffer(data):
     if not view.c_contiguous:
         raise ValueError("the buffer is not C-contiguous")
     if view.nbytes == 0:
-        return None, 0, None
+        return _EMPTY, 0, _EMPTY
     if view.readonly:
         copy = view.tobytes()
         return copy, len(copy), copy
@@ -867,7 +872,7 @@ class Sender(_Port):
         parts = [_read_buffer(b) for b in buffers]
         iov = (_Iovec * max(len(parts), 1))()
         for i, (ptr, n, keep) in enumerate(parts):
-            iov[i].iov_base = ctypes.cast(ptr, ctypes.c_void_p) if ptr is not None else None
+            iov[i].iov_base = ctypes.cast(ptr, ctypes.c_void_p)
             iov[i].iov_len = n
         timeout_ns = _timeout_ns(timeout)
         lib = load_library()
@@ -1069,7 +1074,7 @@ class Receiver(_Port):
         view = memoryview(buffer).cast("B")
         if view.readonly:
             raise TypeError("recv_into needs a writable buffer")
-        array = (ctypes.c_char * view.nbytes).from_buffer(view) if view.nbytes else None
+        array = (ctypes.c_char * view.nbytes).from_buffer(view) if view.nbytes else _EMPTY
         timeout_ns = _timeout_ns(timeout)
         lib = load_library()
         h = self._enter()

@@ -124,11 +124,32 @@ def test_a_raising_phase(notify_receiver):
     assert r.returncode == 1
     assert "RuntimeError: fake init failed: connection refused" in r.stderr
     assert "in init_process_group" in r.stderr
-    # The phase began, did not end, and STATUS says why (one line).
+    # The phase began, and ended with STATUS saying why (one line).
     assert notify_receiver.drain() == [
         P("dist-init"),
-        b"STATUS=dist-init failed: RuntimeError: fake init failed: connection refused "
+        E("dist-init") + b"\nSTATUS=dist-init failed: RuntimeError: fake init failed: connection refused "
         b"second line of the message",
+    ]
+
+
+def test_a_raising_phase_that_the_program_survives(notify_receiver):
+    """A CPU-only program probing CUDA: the phase does not stay open."""
+    code = r"""
+import torch, torch.distributed as dist
+for attempt in range(2):
+    try:
+        torch.cuda.set_device(0)
+    except RuntimeError as e:
+        print("caught:", e)
+dist.init_process_group("gloo")
+"""
+    r = run_python(code, hook_env(notify_receiver, FAKE_TORCH_CUDA="none"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["caught: Found no NVIDIA driver on your system."] * 2
+    assert notify_receiver.drain() == [
+        P("cuda-init"),
+        E("cuda-init") + b"\nSTATUS=cuda-init failed: RuntimeError: Found no NVIDIA driver on your system.",
+        P("dist-init"), E("dist-init"),
     ]
 
 

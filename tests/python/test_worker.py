@@ -53,11 +53,13 @@ def test_phase_scope(under):
     with worker.phase_scope("warmup"):
         assert under.recv() == b"X_RINGMASTER_PHASE=warmup"
     assert under.recv() == b"X_RINGMASTER_PHASE_END=warmup"
-    with pytest.raises(KeyError):
+    with pytest.raises(OSError):
         with worker.phase_scope("load-weights"):
-            raise KeyError("x")
-    # Raised inside: the phase began but did not end.
-    assert under.drain() == [b"X_RINGMASTER_PHASE=load-weights"]
+            raise OSError(2, "no such shard:\n  shard-3.safetensors")
+    # Raised inside: the end, and why, in one datagram.
+    assert under.drain() == [b"X_RINGMASTER_PHASE=load-weights",
+                             b"X_RINGMASTER_PHASE_END=load-weights\n"
+                             b"STATUS=load-weights failed: FileNotFoundError: [Errno 2] no such shard: shard-3.safetensors"]
 
 
 def test_status_is_cut_to_its_limit(under):

@@ -24,9 +24,9 @@ Under ringmaster (RINGMASTER_RUN_ID set) it
                                              through it)
 
     A phase starts with X_RINGMASTER_PHASE=NAME and, when the call returns,
-    ends with X_RINGMASTER_PHASE_END=NAME.  When it raises, the end is not
-    reported (the rank stopped inside the phase) and STATUS= carries the
-    exception's first line.  Calls nested inside a hooked call (new_group
+    ends with X_RINGMASTER_PHASE_END=NAME.  When it raises, the end comes
+    with STATUS=NAME failed: Type: message (one line) in the same datagram:
+    the program may catch the exception and go on.  Calls nested inside a hooked call (new_group
     inside init_process_group, say) report nothing of their own.
 
 It never reports READY: that is the program's ringmaster.worker.ready().
@@ -156,16 +156,22 @@ def phase_end(name):
     return _notifier.send("X_RINGMASTER_PHASE_END=" + name)
 
 
-def phase_failed(name, exc):
+def failure_line(name, exc):
+    """'NAME failed: Type: message' on one line of at most STATUS_MAX."""
     try:
         text = "%s: %s" % (type(exc).__name__, exc)
     except Exception:
         text = type(exc).__name__
-    line = " ".join(text.split())               # one line, no NUL or newline
-    line = line.replace("\0", " ")
+    line = "%s failed: %s" % (name, " ".join(text.replace("\0", " ").split()))
     if len(line) > STATUS_MAX:
         line = line[:STATUS_MAX - 3] + "..."
-    return _notifier.send("STATUS=%s failed: %s" % (name, line))
+    return line
+
+
+def phase_failed(name, exc):
+    """The phase ended by an exception: its end and why, in one datagram
+    (the program may catch the exception and go on)."""
+    return _notifier.send("X_RINGMASTER_PHASE_END=%s\nSTATUS=%s" % (name, failure_line(name, exc)))
 
 
 # ------------------------------------------------------------ wrapping

@@ -195,9 +195,9 @@ def phase_end(name):
 
 class phase_scope:
     """with phase_scope("load-weights"): ...  reports the phase on entry and
-    its end on a normal exit.  When the block raises, the end is not
-    reported (the worker stopped inside the phase) and the exception goes
-    on."""
+    its end on exit.  When the block raises, the end comes with
+    STATUS=NAME failed: Type: message (one line) in the same datagram, and
+    the exception goes on."""
 
     def __init__(self, name):
         _check_phase(name)
@@ -210,7 +210,18 @@ class phase_scope:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             _notifier.send("X_RINGMASTER_PHASE_END=" + self.name)
+        else:
+            _notifier.send("X_RINGMASTER_PHASE_END=%s\nSTATUS=%s" % (self.name, _failure_line(self.name, exc_type, exc)))
         return False
+
+
+def _failure_line(name, exc_type, exc):
+    try:
+        text = "%s: %s" % (exc_type.__name__, exc)
+    except Exception:
+        text = exc_type.__name__
+    line = "%s failed: %s" % (name, " ".join(text.replace("\0", " ").split()))
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def _check_int(what, value, minimum):

@@ -1,4 +1,7 @@
-"""Fake torch.cuda: _lazy_init is what every CUDA entry point goes through."""
+"""Fake torch.cuda: _lazy_init is what every CUDA entry point goes through.
+FAKE_TORCH_CUDA=none: no driver, as on a CPU-only machine."""
+
+import os
 
 _initialized = False
 LAZY_INIT_CALLS = []
@@ -13,6 +16,8 @@ def _lazy_init():
     LAZY_INIT_CALLS.append(1)
     if _initialized:
         return
+    if os.environ.get("FAKE_TORCH_CUDA") == "none":
+        raise RuntimeError("Found no NVIDIA driver on your system.")
     _initialized = True
 
 

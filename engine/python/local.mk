@@ -25,10 +25,18 @@ engine/python/ringmaster/_build_config.py: Makefile
 	  echo 'VERSION = "$(VERSION)"'; } > $@-t && mv -f $@-t $@
 CLEANFILES += engine/python/ringmaster/_build_config.py engine/python/ringmaster/_build_config.py-t
 
-# The start-up hook: plain files (any Python of the job reads them, not only
-# the one configure found), in a folder of their own since the whole folder
-# goes on PYTHONPATH.  The supervisor finds it at $(pythonhookdir).
-pythonhookdir = $(pkgdatadir)/python-hook
-dist_pythonhook_DATA = \
+# The start-up hook, in a folder of its own since the whole folder goes on
+# PYTHONPATH; the supervisor finds it at $(pythonhookdir).  Byte-compiled
+# at install when configure found a Python (every Python process of a job
+# imports it: compiling it at each start would cost milliseconds), plain
+# files otherwise (any Python of the job reads them).
+python_hook_sources = \
 	engine/python/hook/sitecustomize.py \
 	engine/python/hook/_ringmaster_hook.py
+pythonhookdir = $(pkgdatadir)/python-hook
+if HAVE_PYTHON
+pythonhook_PYTHON = $(python_hook_sources)
+else
+pythonhook_DATA = $(python_hook_sources)
+endif
+EXTRA_DIST += $(python_hook_sources)

@@ -251,7 +251,10 @@ def test_threads_share_one_socket(under):
         assert mine == [b"X_RINGMASTER_PROGRESS=%d/%d" % (j, 200 + i) for j in range(200)]
 
 
-def test_forked_child_sends(under):
+def test_forked_child_sends(monkeypatch, silent_receiver):
+    under = silent_receiver                     # no reader thread in a process that forks
+    monkeypatch.delenv("RINGMASTER_NOTIFY_SOCKET", raising=False)
+    monkeypatch.setenv("NOTIFY_SOCKET", under.address)
     assert worker.phase("before-fork")
     assert under.recv() == b"X_RINGMASTER_PHASE=before-fork"
     pid = os.fork()

@@ -4,6 +4,7 @@ a notify socket, argument checks, and send failures that never raise."""
 
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -251,12 +252,27 @@ def test_threads_share_one_socket(under):
         assert mine == [b"X_RINGMASTER_PROGRESS=%d/%d" % (j, 200 + i) for j in range(200)]
 
 
-def test_forked_child_sends(monkeypatch, silent_receiver):
-    under = silent_receiver                     # no reader thread in a process that forks
+def recv_with_pid(sock):
+    """A datagram and its sender's pid (SCM_CREDENTIALS), as the supervisor
+    reads them to map a datagram to a rank."""
+    sock.settimeout(5)
+    data, ancillary, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("3i")))
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return data, struct.unpack("3i", payload[:struct.calcsize("3i")])[0]
+    return data, None
+
+
+def test_forked_child_sends_with_its_own_credentials(monkeypatch, silent_receiver):
+    """The socket, connected before the fork, is shared with the child; each
+    datagram still carries the pid of the process that sent it."""
+    sock = silent_receiver.sock                 # no reader thread in a process that forks
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     monkeypatch.delenv("RINGMASTER_NOTIFY_SOCKET", raising=False)
-    monkeypatch.setenv("NOTIFY_SOCKET", under.address)
+    monkeypatch.setenv("NOTIFY_SOCKET", silent_receiver.address)
+    worker._notifier._close()
     assert worker.phase("before-fork")
-    assert under.recv() == b"X_RINGMASTER_PHASE=before-fork"
+    assert recv_with_pid(sock) == (b"X_RINGMASTER_PHASE=before-fork", os.getpid())
     pid = os.fork()
     if pid == 0:
         try:
@@ -265,7 +281,9 @@ def test_forked_child_sends(monkeypatch, silent_receiver):
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-    assert under.recv() == b"X_RINGMASTER_PHASE=in-child"
+    assert recv_with_pid(sock) == (b"X_RINGMASTER_PHASE=in-child", pid)
+    assert worker.phase("after-fork")
+    assert recv_with_pid(sock) == (b"X_RINGMASTER_PHASE=after-fork", os.getpid())
 
 
 def test_environment_helpers(monkeypatch):

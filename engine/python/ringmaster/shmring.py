@@ -519,12 +519,13 @@ class Segment:
 
     def _enter(self):
         """Counts a call in progress; raises when closed or forked."""
+        # Before the lock: another thread of the parent may have held it at fork time.
+        if self._foreign():
+            raise RuntimeError("segment %s was attached by the parent process: a forked child "
+                               "must attach again (Segment.attach(name))" % self.name)
         with self._lock:
             if self._h is None or self._closing:
                 raise ValueError("segment %s is closed" % self.name)
-            if self._foreign():
-                raise RuntimeError("segment %s was attached by the parent process: a forked child "
-                                   "must attach again (Segment.attach(name))" % self.name)
             self._users += 1
         return self._h
 
@@ -702,9 +703,9 @@ class Segment:
         t, k = _encode_name("table name", table), _encode_key(key)
         timeout_ns = _timeout_ns(timeout)
         deadline = None if timeout_ns <= 0 else time.monotonic_ns() + timeout_ns
-        lib = self._enter_lib()
+        lib = load_library()
+        h = self._enter()
         try:
-            h = self._h
             info = _KvInfo()
             for size in (4096, _MAX_VALUE):
                 buf = ctypes.create_string_buffer(size)
@@ -742,10 +743,6 @@ class Segment:
             raise KeyError("no key %r in table %r (or no such table)" % (key, table))
         if r < 0:
             raise _error(r, "kv_del %r from table %r" % (key, table))
-
-    def _enter_lib(self):
-        self._enter()
-        return load_library()
 
 
 # ------------------------------------------------------------ ports

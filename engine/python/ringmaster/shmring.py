@@ -330,8 +330,8 @@ def _encode_key(key):
     return key.encode("ascii")
 
 
-# Passed for empty buffers instead of NULL: libshmring accepts NULL with a
-# zero length but then hands it to memcpy(), which UBSan rejects.
+# Passed for empty buffers instead of NULL: libshmring before main's
+# 077c26b accepted NULL with a zero length but handed it to memcpy().
 _EMPTY = ctypes.create_string_buffer(1)
 
 

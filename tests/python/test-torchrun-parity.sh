@@ -3,7 +3,8 @@
 # programs (gloo, CPU) under torchrun and under `ringmaster run`.  Skips (77)
 # when the ringmaster binary ($RINGMASTER_BIN, else the build tree's) or
 # torch is missing.  Knobs: RM_PARITY_NPROC (2), RM_PARITY_CASES,
-# RM_PARITY_RINGMASTER_FLAGS, RM_PARITY_TORCHRUN_HANG_SECONDS (20).
+# RM_PARITY_RINGMASTER_FLAGS, RM_PARITY_TORCHRUN_HANG_SECONDS (20),
+# RM_PARITY_BACKEND (gloo; nccl on GPU hosts).
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 python=${PYTHON3:-python3}

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""torchrun parity: the same small torch.distributed programs (gloo, CPU)
-under `torchrun --nproc-per-node N` and under `ringmaster run -n N`.
+"""torchrun parity: the same small torch.distributed programs (gloo, CPU;
+RM_PARITY_BACKEND=nccl: NCCL, one GPU per rank) under
+`torchrun --nproc-per-node N` and under `ringmaster run -n N`.
 
     parity.py --ringmaster PATH [--nproc N] [--cases env,all_reduce,...]
     parity.py worker CASE          (what both launchers run, per rank)
@@ -63,6 +64,11 @@ def worker(case):
     rank = int(os.environ["RANK"])
     world = int(os.environ["WORLD_SIZE"])
     timeout = datetime.timedelta(minutes=30)            # gloo's default, named
+    backend = os.environ.get("RM_PARITY_BACKEND", "gloo")
+    device = "cpu"
+    if backend == "nccl":
+        device = "cuda:%d" % int(os.environ["LOCAL_RANK"])
+        torch.cuda.set_device(device)
 
     if case == "hang" and rank == 1:
         # A wrong master address on one rank: its store client retries
@@ -70,10 +76,10 @@ def worker(case):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             dead_port = s.getsockname()[1]
-        dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % dead_port,
+        dist.init_process_group(backend, init_method="tcp://127.0.0.1:%d" % dead_port,
                                 rank=rank, world_size=world, timeout=timeout)
     else:
-        dist.init_process_group("gloo", timeout=timeout)
+        dist.init_process_group(backend, timeout=timeout)
     if rm is not None:
         rm.ready()
 
@@ -82,16 +88,16 @@ def worker(case):
                dist_rank=dist.get_rank(), dist_world=dist.get_world_size(),
                backend=str(dist.get_backend()))
     elif case == "all_reduce":
-        t = torch.tensor([rank + 1], dtype=torch.int64)
+        t = torch.tensor([rank + 1], dtype=torch.int64, device=device)
         dist.all_reduce(t)
-        f = torch.arange(1000, dtype=torch.float64) * (rank + 1)
+        f = torch.arange(1000, dtype=torch.float64, device=device) * (rank + 1)
         dist.all_reduce(f, op=dist.ReduceOp.SUM)
-        m = torch.tensor([float(rank)])
+        m = torch.tensor([float(rank)], device=device)
         dist.all_reduce(m, op=dist.ReduceOp.MAX)
         record(rank=rank, sum=int(t.item()), fsum=float(f.sum().item()), max=float(m.item()))
     elif case == "barrier":
         time.sleep(0.3 * rank)
-        arrived = torch.tensor([time.time()], dtype=torch.float64)
+        arrived = torch.tensor([time.time()], dtype=torch.float64, device=device)
         dist.barrier()
         left = time.time()
         latest = arrived.clone()

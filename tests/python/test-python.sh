@@ -5,14 +5,17 @@
 # python3-pytest).  Extra arguments go to pytest, e.g. -k hook -v.
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
-python=${PYTHON3:-python3}
-
-if ! command -v "$python" >/dev/null 2>&1; then
-        echo "test-python: no $python: skipped"
-        exit 77
-fi
-if ! "$python" -c 'import pytest' 2>/dev/null; then
-        echo "test-python: pytest is not installed for $python (python3-pytest): skipped"
+# The first interpreter that has pytest: $PYTHON3, python3 on PATH (which
+# may be a pyenv or venv without it), then the system's (python3-pytest).
+python=
+for candidate in ${PYTHON3:-} python3 /usr/bin/python3; do
+        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import pytest' 2>/dev/null; then
+                python=$candidate
+                break
+        fi
+done
+if [ -z "$python" ]; then
+        echo "test-python: no python3 with pytest (Debian/Ubuntu: apt-get install python3-pytest): skipped"
         exit 77
 fi
 lib=$top_builddir/shmring/.libs/libshmring.so.1

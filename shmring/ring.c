@@ -438,6 +438,15 @@ _public_ int shmring_send_commit(struct shmring_tx *tx) {
         return 0;
 }
 
+_public_ int shmring_send_abort(struct shmring_tx *tx) {
+        check_arg(tx, -EINVAL);
+        if (!tx->reserved)
+                return -ENOENT;
+        /* Nothing was published: the slot and overflow bytes are simply reused. */
+        tx->reserved = false;
+        return 0;
+}
+
 static int tx_readers_ready(void *ctx) {
         struct shmring_tx *tx = ctx;
         uint32_t live = 0;

@@ -649,6 +649,7 @@ _public_ int shmring_get_info(const struct shmring *s, struct shmring_info *ret)
                 .creator_uid = s->creator_uid,
                 .max_peers = s->max_peers,
                 .n_channels = s->n_channels,
+                .n_tables = s->n_tables,
         };
         memcpy(ret->run_id, s->run_id, sizeof(ret->run_id));
         return 0;

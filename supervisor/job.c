@@ -25,10 +25,6 @@ const int job_stop_signals[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 static void job_post(struct job *job, enum job_event event, int arg);
 static void job_run_queue(struct job *job);
 
-static uint64_t since_start(const struct job *job, uint64_t t) {
-        return t > job->start_usec ? t - job->start_usec : 0;
-}
-
 /* ------------------------------------------------------------ signalling */
 
 static void rank_signal_group(struct rank *r, int sig) {

@@ -63,6 +63,9 @@ void run_help(void) {
                "      --shm-slot-size BYTES  inline bytes per slot (default 1K)\n"
                "      --shm-overflow BYTES   the broadcast channel's overflow area (default 16M)\n"
                "      --shm-queue-overflow BYTES  each queue writer's overflow area (default 4M)\n"
+               "      --shm-kv-entries N     entries of the key-value table \"kv\" (default 1024;\n"
+               "                             0: no table)\n"
+               "      --shm-kv-value-size BYTES  its largest value (default 1K)\n"
                "      --no-shm               create no segment\n"
                "\n"
                "  -h, --help                 this help\n"
@@ -99,6 +102,8 @@ enum {
         OPT_SHM_SLOT_SIZE,
         OPT_SHM_OVERFLOW,
         OPT_SHM_QUEUE_OVERFLOW,
+        OPT_SHM_KV_ENTRIES,
+        OPT_SHM_KV_VALUE_SIZE,
         OPT_NO_SHM,
 };
 
@@ -130,6 +135,8 @@ static const struct option run_long_options[] = {
         { "shm-slot-size", required_argument, NULL, OPT_SHM_SLOT_SIZE },
         { "shm-overflow", required_argument, NULL, OPT_SHM_OVERFLOW },
         { "shm-queue-overflow", required_argument, NULL, OPT_SHM_QUEUE_OVERFLOW },
+        { "shm-kv-entries", required_argument, NULL, OPT_SHM_KV_ENTRIES },
+        { "shm-kv-value-size", required_argument, NULL, OPT_SHM_KV_VALUE_SIZE },
         { "no-shm", no_argument, NULL, OPT_NO_SHM },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
@@ -291,6 +298,8 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                 .shm_slot_size = DEFAULT_SHM_SLOT_SIZE,
                 .shm_overflow = DEFAULT_SHM_OVERFLOW,
                 .shm_queue_overflow = DEFAULT_SHM_QUEUE_OVERFLOW,
+                .shm_kv_entries = DEFAULT_SHM_KV_ENTRIES,
+                .shm_kv_value_size = DEFAULT_SHM_KV_VALUE_SIZE,
                 .log_level = LOG_LEVEL_NOTICE,
         };
         if (set_string(&o->master_addr, "127.0.0.1") < 0 || set_string(&o->role, "default") < 0 ||
@@ -415,6 +424,14 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                         break;
                 case OPT_SHM_QUEUE_OVERFLOW:
                         r = parse_size_option(c, optarg, 0, 64ull << 30, &o->shm_queue_overflow);
+                        break;
+                case OPT_SHM_KV_ENTRIES:
+                        r = parse_count(c, optarg, 0, 65536, &v);
+                        o->shm_kv_entries = (uint32_t) v;
+                        break;
+                case OPT_SHM_KV_VALUE_SIZE:
+                        r = parse_size_option(c, optarg, 1, 65536, &u);
+                        o->shm_kv_value_size = (uint32_t) u;
                         break;
                 case OPT_NO_SHM:
                         o->shm = false;

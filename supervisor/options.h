@@ -49,6 +49,8 @@ struct run_options {
         uint32_t shm_slot_size;
         uint64_t shm_overflow;          /* the broadcast channel's */
         uint64_t shm_queue_overflow;    /* each queue writer's */
+        uint32_t shm_kv_entries;        /* 0: no table */
+        uint32_t shm_kv_value_size;
         int log_level;
         char **command;                 /* COMMAND [ARGS...] */
 };
@@ -67,6 +69,8 @@ struct run_options {
 #define DEFAULT_SHM_SLOT_SIZE 1024u
 #define DEFAULT_SHM_OVERFLOW (16ull << 20)
 #define DEFAULT_SHM_QUEUE_OVERFLOW (4ull << 20)
+#define DEFAULT_SHM_KV_ENTRIES 1024u
+#define DEFAULT_SHM_KV_VALUE_SIZE 1024u
 #define MAX_NPROC 1024
 
 /*

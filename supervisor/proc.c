@@ -33,7 +33,7 @@ static int children_from_task_files(pid_t **l, size_t *n, size_t *cap) {
         if (!d)
                 return -errno;
         for (struct dirent *de; (de = readdir(d)) && r >= 0;) {
-                char path[96];
+                char path[300];
                 _cleanup_free_ char *text = NULL;
 
                 if (de->d_name[0] == '.')

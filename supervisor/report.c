@@ -147,12 +147,12 @@ void report_print_text(const struct job *job) {
                 if (a->failed_rank < 0)
                         continue;
                 if (a->exit_signal)
-                        report_line("attempt %d: rank %d (pid %d) was killed by %s at %.3f s%s%s", i + 1,
+                        report_line("attempt %zu: rank %d (pid %d) was killed by %s at %.3f s%s%s", i + 1,
                                     a->failed_rank, (int) a->failed_pid, signal_name(a->exit_signal, name, sizeof(name)),
                                     since_start(job, a->failed_usec), a->error_message ? ": " : "",
                                     a->error_message ? a->error_message : "");
                 else
-                        report_line("attempt %d: rank %d (pid %d) exited with status %d at %.3f s%s%s", i + 1,
+                        report_line("attempt %zu: rank %d (pid %d) exited with status %d at %.3f s%s%s", i + 1,
                                     a->failed_rank, (int) a->failed_pid, a->exit_code, since_start(job, a->failed_usec),
                                     a->error_message ? ": " : "", a->error_message ? a->error_message : "");
         }

@@ -28,6 +28,13 @@ int run_segment_create(const struct run_options *o, int nproc, const char *run_i
                         .max_ports = (uint32_t) nproc,
                 },
         };
+        const struct shmring_table_spec tables[] = {
+                {
+                        .name = SEGMENT_TABLE_KV,
+                        .entries = o->shm_kv_entries,
+                        .value_size = o->shm_kv_value_size,
+                },
+        };
         const struct shmring_spec spec = {
                 .run_id = run_id,
                 .generation = generation,
@@ -35,6 +42,8 @@ int run_segment_create(const struct run_options *o, int nproc, const char *run_i
                 .max_peers = (uint32_t) MAX(64, 2 * nproc + 8),
                 .n_channels = ELEMENTSOF(channels),
                 .channels = channels,
+                .n_tables = o->shm_kv_entries > 0 ? ELEMENTSOF(tables) : 0,
+                .tables = tables,
         };
         uint64_t size = 0;
         int r;
@@ -58,7 +67,7 @@ int run_segment_create(const struct run_options *o, int nproc, const char *run_i
                 log_error("/dev/shm is too small for this run: its segment needs %s (%d ranks), /dev/shm has %s "
                           "free of %s.  Fix: give the container a larger /dev/shm (docker run --shm-size=1g, or "
                           "--ipc=host), or shrink the segment with smaller --shm-overflow, --shm-queue-overflow, "
-                          "--shm-slots or --shm-slot-size (or --no-shm when the workers do not use it)",
+                          "--shm-slots, --shm-slot-size or --shm-kv-entries (or --no-shm when the workers do not use it)",
                           format_bytes(need, sizeof(need), size), nproc, avail, total);
                 return r;
         }

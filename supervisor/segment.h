@@ -7,9 +7,11 @@
  *
  *   "sched"    broadcast, scheduler -> workers: nproc readers
  *   "results"  queue, workers -> scheduler: nproc writers
+ *   "kv"       key-value table: NCCL unique ids, tensor handles
  *
  * Sizes come from --shm-slots, --shm-slot-size, --shm-overflow (the
- * broadcast's) and --shm-queue-overflow (each queue writer's).
+ * broadcast's), --shm-queue-overflow (each queue writer's) and --shm-kv-entries,
+ * --shm-kv-value-size (the table's).
  */
 
 #include <stdint.h>
@@ -19,6 +21,7 @@ struct run_options;
 
 #define SEGMENT_CHANNEL_SCHED "sched"
 #define SEGMENT_CHANNEL_RESULTS "results"
+#define SEGMENT_TABLE_KV "kv"
 
 /*
  * Creates it.  On -ENOSPC, logs that /dev/shm is too small, how much the run

@@ -120,6 +120,9 @@ static void stream_emit_drop_notice(struct stream *s, struct sink *sink) {
         struct iovec iov[1];
         int n;
 
+        if (!sink_has_room(sink, sizeof(msg) + s->prefix_len + s->line_len * 4 + 1))
+                return;     /* still no room: the notice waits, and so does this line */
+
         n = snprintf(msg, sizeof(msg),
                      "ringmaster: rank %d %s: %" PRIu64 " lines (%s) dropped: output was not read fast enough\n",
                      s->rank, stream_kind_name(s->kind), s->pending_drop_lines,

@@ -13,7 +13,7 @@
 #define SINK_RESERVE (256u * 1024u)
 
 enum sink_mode {
-        SINK_DIRECT,    /* regular file, /dev/null: plain blocking writes */
+        SINK_DIRECT,    /* regular file, /dev/null: blocking writes (slow at worst, never stuck) */
         SINK_QUEUED,    /* non-blocking fd of our own (pipe, FIFO, terminal) */
         SINK_SOCKET,    /* a socket: send() with MSG_DONTWAIT */
 };
@@ -23,7 +23,8 @@ struct sink {
         int fd;                 /* the fd written to */
         int own_fd;             /* our reopened fd, or -EBADF */
         bool broken;            /* the reader went away (EPIPE...): discard */
-        sd_event_source *source;
+        sd_event_source *post;         /* writes what an iteration queued */
+        sd_event_source *writable;     /* EPOLLOUT, while the reader lags */
         char *queue;            /* ring buffer */
         size_t capacity;        /* ring size, the reserve included */
         size_t limit;           /* what ordinary lines may fill */
@@ -65,15 +66,25 @@ static void sink_consume(struct sink *s, size_t n) {
                 s->start = 0;
 }
 
+static void sink_set_watch(struct sink *s, bool post, bool writable) {
+        if (s->post)
+                (void) sd_event_source_set_enabled(s->post, post ? SD_EVENT_ON : SD_EVENT_OFF);
+        if (s->writable)
+                (void) sd_event_source_set_enabled(s->writable, writable ? SD_EVENT_ON : SD_EVENT_OFF);
+}
+
 static void sink_mark_broken(struct sink *s) {
         s->broken = true;
         s->lost_bytes += s->used;
         s->used = s->start = 0;
-        if (s->source)
-                sd_event_source_set_enabled(s->source, SD_EVENT_OFF);
+        sink_set_watch(s, false, false);
 }
 
-/* Writes from the queue until it is empty or the fd would block. */
+/*
+ * Writes from the queue until it is empty or the fd would block (a direct
+ * sink writes it all).  Then watches for what comes next: EPOLLOUT when
+ * bytes wait, nothing when the queue is empty.
+ */
 static int sink_push(struct sink *s) {
         while (s->used > 0) {
                 struct iovec iov[2];
@@ -82,36 +93,32 @@ static int sink_push(struct sink *s) {
 
                 if (k == -EAGAIN)
                         break;
-                if (k < 0) {
+                if (k <= 0) {
                         sink_mark_broken(s);
-                        return (int) k;
+                        return k < 0 ? (int) k : -EIO;
                 }
                 sink_consume(s, (size_t) k);
         }
-        if (s->source)
-                sd_event_source_set_enabled(s->source, s->used > 0 ? SD_EVENT_ON : SD_EVENT_OFF);
+        sink_set_watch(s, false, s->used > 0);
+        return 0;
+}
+
+/* After each loop iteration that queued lines: one write for all of them. */
+static int sink_on_post(sd_event_source *source, void *userdata) {
+        (void) sink_push(userdata);
         return 0;
 }
 
 static int sink_on_writable(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        struct sink *s = userdata;
-
-        (void) sink_push(s);
+        (void) sink_push(userdata);
         return 0;
 }
 
-static void sink_enqueue(struct sink *s, const struct iovec *iov, int n, size_t skip) {
+static void sink_enqueue(struct sink *s, const struct iovec *iov, int n) {
         for (int i = 0; i < n; i++) {
                 const char *p = iov[i].iov_base;
                 size_t len = iov[i].iov_len;
 
-                if (skip >= len) {
-                        skip -= len;
-                        continue;
-                }
-                p += skip;
-                len -= skip;
-                skip = 0;
                 while (len > 0) {
                         size_t end = (s->start + s->used) % s->capacity;
                         size_t chunk = MIN(len, s->capacity - end);
@@ -124,8 +131,12 @@ static void sink_enqueue(struct sink *s, const struct iovec *iov, int n, size_t 
         }
 }
 
+bool sink_has_room(const struct sink *s, size_t n) {
+        return s->broken || s->mode == SINK_DIRECT || s->used + n <= s->limit;
+}
+
 int sink_write_line(struct sink *s, const struct iovec *iov, int n, bool reserved) {
-        size_t total = 0, done = 0;
+        size_t total = 0;
 
         for (int i = 0; i < n; i++)
                 total += iov[i].iov_len;
@@ -134,63 +145,57 @@ int sink_write_line(struct sink *s, const struct iovec *iov, int n, bool reserve
                 return 0;
         }
 
-        if (s->mode == SINK_DIRECT) {
-                struct iovec rest[8];
-                int m;
-
-                assert(n <= (int) ELEMENTSOF(rest));
-                memcpy(rest, iov, sizeof(struct iovec) * (size_t) n);
-                m = n;
-                while (done < total) {
-                        ssize_t k = sink_raw_writev(s, rest, m);
-                        size_t adv;
-                        int i = 0;
-
-                        if (k <= 0) {
-                                sink_mark_broken(s);
-                                s->lost_bytes += total - done;
-                                return 0;
-                        }
-                        done += (size_t) k;
-                        adv = (size_t) k;
-                        while (i < m && adv >= rest[i].iov_len)
-                                adv -= rest[i++].iov_len;
-                        memmove(rest, rest + i, sizeof(struct iovec) * (size_t) (m - i));
-                        m -= i;
-                        if (m > 0) {
-                                rest[0].iov_base = (char *) rest[0].iov_base + adv;
-                                rest[0].iov_len -= adv;
-                        }
-                }
-                return 0;
-        }
-
-        if (s->used + total > (reserved ? s->capacity : s->limit))
-                return -ENOBUFS;
-
-        if (s->used == 0) {
-                /* Nothing waits: try the fd first, queue only what it does not take. */
-                ssize_t k = sink_raw_writev(s, iov, n);
-
-                if (k < 0 && k != -EAGAIN) {
-                        sink_mark_broken(s);
+        if (s->used + total > (reserved ? s->capacity : s->limit)) {
+                if (s->mode != SINK_DIRECT)
+                        return -ENOBUFS;
+                /* A file or /dev/null: writing may be slow, never stuck; make room by writing. */
+                if (sink_push(s) < 0 || s->broken) {
                         s->lost_bytes += total;
                         return 0;
                 }
-                done = k > 0 ? (size_t) k : 0;
+                if (total > s->capacity) {
+                        struct iovec rest[8];
+                        size_t done = 0;
+                        int m = n;
+
+                        assert(n <= (int) ELEMENTSOF(rest));
+                        memcpy(rest, iov, sizeof(struct iovec) * (size_t) n);
+                        while (done < total) {
+                                ssize_t k = sink_raw_writev(s, rest, m);
+                                size_t adv;
+                                int i = 0;
+
+                                if (k <= 0) {
+                                        sink_mark_broken(s);
+                                        s->lost_bytes += total - done;
+                                        return 0;
+                                }
+                                done += (size_t) k;
+                                adv = (size_t) k;
+                                while (i < m && adv >= rest[i].iov_len)
+                                        adv -= rest[i++].iov_len;
+                                memmove(rest, rest + i, sizeof(struct iovec) * (size_t) (m - i));
+                                m -= i;
+                                if (m > 0) {
+                                        rest[0].iov_base = (char *) rest[0].iov_base + adv;
+                                        rest[0].iov_len -= adv;
+                                }
+                        }
+                        return 0;
+                }
         }
-        if (done < total) {
-                sink_enqueue(s, iov, n, done);
-                if (s->source)
-                        sd_event_source_set_enabled(s->source, SD_EVENT_ON);
-        }
+
+        sink_enqueue(s, iov, n);
+        /* Written after this loop iteration, unless already waiting for EPOLLOUT. */
+        if (!s->writable || sd_event_source_get_enabled(s->writable, NULL) <= 0)
+                sink_set_watch(s, true, false);
         return 0;
 }
 
 int sink_flush(struct sink *s, uint64_t timeout_usec) {
         uint64_t deadline = now_usec() + timeout_usec;
 
-        if (!s || s->mode == SINK_DIRECT)
+        if (!s)
                 return 0;
         for (;;) {
                 struct pollfd p = { .fd = s->fd, .events = POLLOUT };
@@ -258,20 +263,24 @@ int sink_new(sd_event *event, int fd, size_t capacity, struct sink **ret) {
         } else
                 s->mode = SINK_DIRECT;
 
+        s->queue = malloc(s->capacity);
+        if (!s->queue) {
+                safe_close(s->own_fd);
+                return -ENOMEM;
+        }
+        r = sd_event_add_post(event, &s->post, sink_on_post, s);
+        if (r < 0) {
+                free(s->queue);
+                safe_close(s->own_fd);
+                return r;
+        }
+        (void) sd_event_source_set_enabled(s->post, SD_EVENT_OFF);
         if (s->mode != SINK_DIRECT) {
-                s->queue = malloc(s->capacity);
-                if (!s->queue) {
-                        safe_close(s->own_fd);
-                        return -ENOMEM;
-                }
-                r = sd_event_add_io(event, &s->source, s->fd, EPOLLOUT, sink_on_writable, s);
-                if (r < 0) {
-                        /* Not pollable after all: write directly. */
-                        free(s->queue);
-                        s->queue = NULL;
-                        s->mode = SINK_DIRECT;
-                } else
-                        (void) sd_event_source_set_enabled(s->source, SD_EVENT_OFF);
+                r = sd_event_add_io(event, &s->writable, s->fd, EPOLLOUT, sink_on_writable, s);
+                if (r < 0)
+                        s->mode = SINK_DIRECT;    /* not pollable after all: blocking writes */
+                else
+                        (void) sd_event_source_set_enabled(s->writable, SD_EVENT_OFF);
         }
 
         *ret = TAKE_PTR(s);
@@ -281,7 +290,8 @@ int sink_new(sd_event *event, int fd, size_t capacity, struct sink **ret) {
 struct sink *sink_free(struct sink *s) {
         if (!s)
                 return NULL;
-        sd_event_source_disable_unref(s->source);
+        sd_event_source_disable_unref(s->post);
+        sd_event_source_disable_unref(s->writable);
         safe_close(s->own_fd);
         free(s->queue);
         free(s);

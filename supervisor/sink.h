@@ -8,10 +8,12 @@
  * event loop: a pipe, FIFO or terminal is reopened through /proc/self/fd in
  * non-blocking mode (a private open file description, so the flags of the
  * one shared with the shell are left alone), a socket is written with
- * MSG_DONTWAIT, and what the reader does not take yet waits in the queue
- * until an EPOLLOUT event.  A line that does not fit is refused
+ * MSG_DONTWAIT.  Lines are queued and written together after each loop
+ * iteration (a post source); what the reader does not take yet waits in the
+ * queue until an EPOLLOUT event.  A line that does not fit is refused
  * (-ENOBUFS): the caller drops it and counts it.  Regular files and
- * character devices that are not terminals (/dev/null) are written directly.
+ * character devices that are not terminals (/dev/null) are written with
+ * blocking writes: slow at worst, never stuck, so nothing is dropped there.
  */
 
 #include <stdbool.h>
@@ -34,6 +36,9 @@ struct sink *sink_free(struct sink *s);
  * report, so that a flood of worker output does not crowd them out).
  */
 int sink_write_line(struct sink *s, const struct iovec *iov, int n, bool reserved);
+
+/* Whether n more bytes fit now. */
+bool sink_has_room(const struct sink *s, size_t n);
 
 /* Writes out what is queued, waiting at most timeout_usec for a slow reader. */
 int sink_flush(struct sink *s, uint64_t timeout_usec);

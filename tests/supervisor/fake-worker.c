@@ -94,7 +94,7 @@ static void no_core_dumps(void) {
 }
 
 static int flood(unsigned long long bytes, int newlines) {
-        static char buf[1 << 16];
+        static char buf[65500];   /* whole 100-byte lines */
         unsigned long long done = 0;
 
         memset(buf, 'x', sizeof(buf));

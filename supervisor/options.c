@@ -48,7 +48,7 @@ void run_help(void) {
                "                             (default: shown as \\xNN)\n"
                "      --max-line BYTES       longer lines are cut (default 16K)\n"
                "      --output-buffer BYTES  per output stream of ringmaster; lines that do not fit\n"
-               "                             are dropped and counted (default 1M)\n"
+               "                             are dropped and counted (default 4M)\n"
                "      --tail-lines N         lines of each rank's output kept for the report (20)\n"
                "      --tail-bytes BYTES     bytes kept for them, per stream (default 16K)\n"
                "      --log-dir DIR          raw logs in DIR/ID/rank-N.out and rank-N.err\n"

@@ -64,7 +64,7 @@ struct run_options {
 #define DEFAULT_MAX_LINE (16u * 1024u)
 #define DEFAULT_TAIL_LINES 20u
 #define DEFAULT_TAIL_BYTES (16u * 1024u)
-#define DEFAULT_OUTPUT_BUFFER (1024u * 1024u)
+#define DEFAULT_OUTPUT_BUFFER (4u * 1024u * 1024u)
 #define DEFAULT_SHM_SLOTS 64u
 #define DEFAULT_SHM_SLOT_SIZE 1024u
 #define DEFAULT_SHM_OVERFLOW (16ull << 20)

@@ -107,12 +107,13 @@ def read_report(path):
         raise
 
 
-def run(rid, args, env=None, report=True, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=TIMEOUT):
-    """Runs ringmaster to completion and returns a Result."""
+def run(rid, args, env=None, report=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        timeout=TIMEOUT):
+    """Runs ringmaster to completion and returns a Result (stdout may be a file: then read from it)."""
     tmp = tempfile.mkdtemp(prefix="rmtest-")
     report_path = os.path.join(tmp, "report.json") if report else None
     t0 = time.monotonic()
-    p = subprocess.Popen(ringmaster_args(rid, args, report_path), stdin=stdin, stdout=subprocess.PIPE,
+    p = subprocess.Popen(ringmaster_args(rid, args, report_path), stdin=stdin, stdout=stdout,
                          stderr=stderr, env=env)
     try:
         out, err = p.communicate(timeout=timeout)
@@ -122,6 +123,9 @@ def run(rid, args, env=None, report=True, stdin=subprocess.DEVNULL, stderr=subpr
         log("ringmaster did not finish within %.0f s" % timeout)
         Result(None, out, err or b"", None, time.monotonic() - t0).dump()
         sys.exit(1)
+    if stdout is not subprocess.PIPE:
+        stdout.seek(0)
+        out = stdout.read()
     res = Result(p.returncode, out, err or b"", read_report(report_path), time.monotonic() - t0)
     if report_path and os.path.exists(report_path):
         os.unlink(report_path)

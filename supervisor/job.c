@@ -27,14 +27,32 @@ static void job_run_queue(struct job *job);
 
 /* ------------------------------------------------------------ signalling */
 
+/*
+ * SIGKILL, unless RINGMASTER_TEST_KILL_SIGNAL names another signal number:
+ * a test-only knob that makes a process "survive" SIGKILL, to exercise the
+ * bounded teardown of a process stuck in D state, which a test cannot make.
+ */
+static int kill_signal(void) {
+        static int sig = 0;
+
+        if (sig == 0) {
+                const char *e = getenv("RINGMASTER_TEST_KILL_SIGNAL");
+                int v = e ? atoi(e) : 0;
+
+                sig = v > 0 && v < NSIG ? v : SIGKILL;
+        }
+        return sig;
+}
+
 static void rank_signal_group(struct rank *r, int sig) {
         char name[16];
 
         /* The leader is not reaped yet (its state is alive), so its pid, the group's id, cannot be reused. */
-        if (killpg(r->pid, sig) < 0 && errno != ESRCH)
+        if (killpg(r->pid, sig == SIGKILL ? kill_signal() : sig) < 0 && errno != ESRCH)
                 log_warning_errno(-errno, "rank %d: cannot send %s to process group %d", r->index,
                                   signal_name(sig, name, sizeof(name)), (int) r->pid);
         r->last_signal_sent = sig;
+        r->last_signal_usec = now_usec();
 }
 
 static void orphan_signal(struct orphan *o, int sig) {
@@ -43,6 +61,8 @@ static void orphan_signal(struct orphan *o, int sig) {
         if (o->ended)
                 return;
         /* It is our unreaped child, so its group (and its pid) stay reserved while we signal them. */
+        if (sig == SIGKILL)
+                sig = kill_signal();
         if (proc_read_stat(o->pid, &st) == 0 && st.pgrp > 1 && st.pgrp != getpgrp())
                 (void) killpg(st.pgrp, sig);
         (void) kill(o->pid, sig);

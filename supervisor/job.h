@@ -43,6 +43,7 @@ struct rank {
         int exec_error;
 
         int last_signal_sent;           /* by the supervisor: 0, the stop signal, or SIGKILL */
+        uint64_t last_signal_usec;
         const char *cuda_visible_devices;  /* what it was given, or NULL (inherited) */
 
         /* Filled by the notify protocol (phases issue); unknown until then. */

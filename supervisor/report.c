@@ -171,7 +171,7 @@ void report_print_text(const struct job *job) {
                 if (r->last_signal_sent && r->state != RANK_IDLE)
                         snprintf(sent, sizeof(sent), " (ringmaster sent %s at %.3f s)",
                                  signal_name(r->last_signal_sent, name, sizeof(name)),
-                                 since_start(job, job->teardown_usec));
+                                 since_start(job, r->last_signal_usec));
                 if (r->state == RANK_IDLE)
                         report_line("  rank %d: %s", r->index, what);
                 else

@@ -1,8 +1,12 @@
 # tests/supervisor: ringmaster run, end to end with fake workers (Python
 # drivers), plus unit tests of the lifecycle tables and the JSON code.
 
+# The fake worker is a fixture, not code under test: built without the
+# sanitizers, so that its SIGSEGV is the kernel's and its floods are fast.
 check_PROGRAMS += tests/supervisor/fake-worker
 tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c
+tests_supervisor_fake_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_supervisor_fake_worker_LDFLAGS =
 
 check_PROGRAMS += tests/supervisor/test-lifecycle
 tests_supervisor_test_lifecycle_SOURCES = tests/supervisor/test-lifecycle.c
@@ -28,10 +32,12 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-binary.py \
 	tests/supervisor/test-orphan.py \
 	tests/supervisor/test-grace.py \
+	tests/supervisor/test-unreapable.py \
 	tests/supervisor/test-stop-signal.py \
 	tests/supervisor/test-supervisor-killed.py \
 	tests/supervisor/test-environ.py \
 	tests/supervisor/test-log-dir.py \
+	tests/supervisor/test-journal.py \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
 	tests/supervisor/test-shm-too-small.py
@@ -48,10 +54,12 @@ EXTRA_DIST += \
 	tests/supervisor/test-binary.py \
 	tests/supervisor/test-orphan.py \
 	tests/supervisor/test-grace.py \
+	tests/supervisor/test-unreapable.py \
 	tests/supervisor/test-stop-signal.py \
 	tests/supervisor/test-supervisor-killed.py \
 	tests/supervisor/test-environ.py \
 	tests/supervisor/test-log-dir.py \
+	tests/supervisor/test-journal.py \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
 	tests/supervisor/test-shm-too-small.py

@@ -53,3 +53,5 @@ supervisor_ringmaster_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 supervisor_ringmaster_LDADD = supervisor/libsupervisor.la
 
 dist_man_MANS += man/ringmaster.1
+
+EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md

@@ -63,3 +63,6 @@ EXTRA_DIST += \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
 	tests/supervisor/test-shm-too-small.py
+
+# The launch and teardown benchmark: a program, not a test (docs/bench-supervisor.md).
+EXTRA_DIST += tests/supervisor/bench-launch

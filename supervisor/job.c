@@ -187,7 +187,7 @@ static bool pid_is_tracked_orphan(const struct job *job, pid_t pid) {
  * source, so that sd-event reaps it, and, during teardown, the signal the
  * ranks got.
  */
-static void job_scan_orphans(struct job *job) {
+static void job_scan_orphans(struct job *job, pid_t being_reaped) {
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
         int r;
@@ -201,7 +201,8 @@ static void job_scan_orphans(struct job *job) {
                 struct orphan *o, **l;
                 struct proc_stat st;
 
-                if (pid_is_live_rank(job, pids[i]) || pid_is_tracked_orphan(job, pids[i]))
+                /* being_reaped: the zombie whose child source runs now; sd-event reaps it next. */
+                if (pids[i] == being_reaped || pid_is_live_rank(job, pids[i]) || pid_is_tracked_orphan(job, pids[i]))
                         continue;
                 o = calloc(1, sizeof(*o));
                 l = realloc(job->orphans, (job->n_orphans + 1) * sizeof(*l));
@@ -246,7 +247,7 @@ static int on_orphan_exit(sd_event_source *s, const siginfo_t *si, void *userdat
                 (void) shmring_mark_dead(job->segment, o->pid);
         log_debug("orphan %d (%s) ended", (int) o->pid, o->comm);
         /* Its own children were re-parented to us before this event. */
-        job_scan_orphans(job);
+        job_scan_orphans(job, o->pid);
         job_run_queue(job);
         return 0;
 }
@@ -255,7 +256,7 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, voi
         struct job *job = userdata;
 
         /* Ranks and known orphans have child sources; this finds the others. */
-        job_scan_orphans(job);
+        job_scan_orphans(job, 0);
         job_run_queue(job);
         return 0;
 }
@@ -318,7 +319,7 @@ static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         if (rank_failed(r))
                 job_post(job, JOB_EVENT_RANK_FAILED, r->index);
         /* Its children were re-parented to us before this event. */
-        job_scan_orphans(job);
+        job_scan_orphans(job, r->pid);
         job_run_queue(job);
         return 0;
 }

@@ -40,7 +40,7 @@ struct capture_config {
         const char *ident;            /* SYSLOG_IDENTIFIER: the command's name */
         bool escape;                  /* escape control bytes and invalid UTF-8 */
         size_t max_line;
-        size_t tail_lines, tail_bytes;
+        size_t tail_bytes;
         struct sink *sinks[_STREAM_KIND_MAX]; /* NULL: not to the terminal */
         bool journal;                 /* also to journald */
 };

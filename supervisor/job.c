@@ -401,6 +401,7 @@ static int rank_spawn(struct rank *r) {
                         return log_err;
         }
 
+        r->started_usec = now_usec();
         k = spawn_process(&(struct spawn_request) {
                                   .argv = o->command,
                                   .exec_paths = job->exec_paths,
@@ -415,7 +416,6 @@ static int rank_spawn(struct rank *r) {
                 return log_error_errno(k, "cannot fork rank %d", r->index);
 
         r->pid = result.pid;
-        r->started_usec = now_usec();
         rank_dispatch(r, RANK_EVENT_SPAWNED, 0);
 
         /* Watch it at once: it may be exiting already (a failed exec). */

@@ -74,11 +74,12 @@ struct run_options {
 #define MAX_NPROC 1024
 
 /*
- * Parses `ringmaster run` arguments (argv[0] is "run").  Returns 1 when the
- * run should go ahead, 0 when it printed what was asked (--help) and the
- * program should exit 0, or -EINVAL after printing a usage error.
+ * Parses `ringmaster run` arguments (argv[0] is "run") into o, which the
+ * caller releases with run_options_done() whatever the result.  Returns 1
+ * when the run should go ahead, 0 when it printed what was asked (--help)
+ * and the program should exit 0, or -EINVAL after printing a usage error.
  */
-int run_options_parse(int argc, char **argv, struct run_options *ret);
+int run_options_parse(int argc, char **argv, struct run_options *o);
 void run_options_done(struct run_options *o);
 
 void run_help(void);

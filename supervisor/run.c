@@ -159,7 +159,6 @@ static void setup_capture(struct job *job, const struct run_options *o, struct s
                 .ident = o->command[0],
                 .escape = o->escape,
                 .max_line = o->max_line,
-                .tail_lines = o->tail_lines,
                 .tail_bytes = o->tail_bytes,
                 .sinks = { terminal ? out : NULL, terminal ? err : NULL },
                 .journal = journal,

@@ -30,7 +30,6 @@ struct sink {
         size_t limit;           /* what ordinary lines may fill */
         size_t start, used;
         uint64_t lost_bytes;
-        uint64_t dev, ino;
 };
 
 static ssize_t sink_raw_writev(struct sink *s, const struct iovec *iov, int n) {
@@ -218,14 +217,6 @@ uint64_t sink_lost_bytes(const struct sink *s) {
         return s ? s->lost_bytes : 0;
 }
 
-int sink_fstat_id(const struct sink *s, uint64_t *ret_dev, uint64_t *ret_ino) {
-        if (!s)
-                return -EINVAL;
-        *ret_dev = s->dev;
-        *ret_ino = s->ino;
-        return 0;
-}
-
 int sink_new(sd_event *event, int fd, size_t capacity, struct sink **ret) {
         _cleanup_free_ struct sink *s = NULL;
         struct stat st;
@@ -242,8 +233,6 @@ int sink_new(sd_event *event, int fd, size_t capacity, struct sink **ret) {
 
         if (fstat(fd, &st) < 0)
                 return -errno;
-        s->dev = (uint64_t) st.st_dev;
-        s->ino = (uint64_t) st.st_ino;
 
         if (S_ISSOCK(st.st_mode))
                 s->mode = SINK_SOCKET;

@@ -45,7 +45,5 @@ int sink_flush(struct sink *s, uint64_t timeout_usec);
 
 /* Bytes the supervisor could not write because the reader went away. */
 uint64_t sink_lost_bytes(const struct sink *s);
-/* The device and inode of the underlying fd, for JOURNAL_STREAM. */
-int sink_fstat_id(const struct sink *s, uint64_t *ret_dev, uint64_t *ret_ino);
 
 #endif

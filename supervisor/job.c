@@ -410,6 +410,7 @@ static int rank_spawn(struct rank *r) {
                                   .stdout_fd = out_w,
                                   .stderr_fd = err_w,
                                   .sigmask = &job->child_sigmask,
+                                  .nofile = job->restore_nofile ? &job->child_nofile : NULL,
                           },
                           &result);
         if (k < 0)

@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -103,6 +104,8 @@ struct job {
         char *log_dir;                  /* DIR/<run-id>, or NULL */
         int dev_null_fd;
         sigset_t child_sigmask;
+        struct rlimit child_nofile;
+        bool restore_nofile;
 
         enum job_state state;
         struct rank *ranks;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <systemd/sd-event.h>
@@ -168,6 +169,22 @@ static void setup_capture(struct job *job, const struct run_options *o, struct s
                 job->capture.ident = strrchr(o->command[0], '/') + 1;
 }
 
+/*
+ * Each rank holds a few of the supervisor's fds (two pipes, a pidfd, two log
+ * files): raise the soft limit to the hard one, as systemd does, and give
+ * the ranks back the one inherited.
+ */
+static void raise_fd_limit(struct job *job) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        job->child_nofile = rl;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+                job->restore_nofile = true;
+}
+
 int run_main(int argc, char **argv) {
         struct run_options o;
         sigset_t blocked, original;
@@ -214,6 +231,7 @@ int run_main(int argc, char **argv) {
         if (r < 0)
                 goto finish;
         job->child_sigmask = original;
+        raise_fd_limit(job);
 
         r = setup_run_dir(job, &o);
         if (r < 0) {

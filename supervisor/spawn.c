@@ -104,6 +104,9 @@ _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, 
                         (void) sigaction(sig, &dfl, NULL);   /* fails harmlessly for glibc's reserved ones */
         if (sigprocmask(SIG_SETMASK, req->sigmask, NULL) < 0)
                 goto fail;
+        /* The supervisor raised its own fd limit; select()-based programs want the usual one. */
+        if (req->nofile && setrlimit(RLIMIT_NOFILE, req->nofile) < 0)
+                goto fail;
 
         /* Keep only stdio and the report pipe, moved to fd 3. */
         f.stage = SPAWN_STAGE_CLOSE_FDS;
@@ -143,7 +146,7 @@ int spawn_process(const struct spawn_request *req, struct spawn_result *ret) {
         int max_fd = 65536;
         ssize_t n;
 
-        /* For the fallback loop in the child, which may not call getrlimit(). */
+        /* For the fallback loop in the child, which does not call getrlimit(). */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
                 max_fd = (int) MIN(rl.rlim_cur, (rlim_t) (1 << 20));
 

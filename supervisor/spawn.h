@@ -7,7 +7,7 @@
  * async-signal-safe calls: its own session and process group (setsid),
  * PR_SET_PDEATHSIG(SIGKILL) and a check that the supervisor did not die
  * before that took effect, default signal dispositions and the inherited
- * signal mask, stdio on the given fds, every other fd closed (close_range,
+ * signal mask, the inherited RLIMIT_NOFILE, stdio on the given fds, every other fd closed (close_range,
  * or a loop), then execve over the PATH candidates as execvp would.  An exec
  * failure reaches the parent through a CLOEXEC pipe (which stage, which
  * errno) and the child ends as a shell's would: _exit(127) when the command
@@ -15,6 +15,7 @@
  */
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 enum spawn_stage {
@@ -35,6 +36,7 @@ struct spawn_request {
         char *const *envp;
         int stdin_fd, stdout_fd, stderr_fd;
         const sigset_t *sigmask;   /* restored in the child */
+        const struct rlimit *nofile;  /* RLIMIT_NOFILE restored in the child; NULL: as is */
 };
 
 struct spawn_result {

@@ -151,8 +151,12 @@ static void stream_emit_line(struct stream *s, bool cut) {
         tail_append(&s->tail, text, len);
 
         if (c->journal &&
-            journal_send_line(c->run_id, c->ident, s->rank, s->pid, s->kind == STREAM_STDERR, text, len) < 0)
+            journal_send_line(c->run_id, c->ident, s->rank, s->pid, s->kind == STREAM_STDERR, text, len) < 0) {
                 s->stats.journal_errors++;
+                /* Not lost when the terminal copy was left out for the journal's sake. */
+                if (!sink)
+                        sink = c->journal_fallback[s->kind];
+        }
 
         if (sink) {
                 struct iovec iov[3] = {

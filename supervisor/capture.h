@@ -43,6 +43,7 @@ struct capture_config {
         size_t tail_bytes;
         struct sink *sinks[_STREAM_KIND_MAX]; /* NULL: not to the terminal */
         bool journal;                 /* also to journald */
+        struct sink *journal_fallback[_STREAM_KIND_MAX]; /* where a line goes when journald refuses it */
 };
 
 struct stream_stats {

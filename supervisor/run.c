@@ -148,7 +148,8 @@ static void setup_capture(struct job *job, const struct run_options *o, struct s
         }
         if (o->journal == JOURNAL_ON)
                 journal = true;
-        else if (o->journal == JOURNAL_AUTO && journal_stream > 0) {
+        else if (o->journal == JOURNAL_AUTO && journal_stream > 0 &&
+                 access("/run/systemd/journal/socket", F_OK) == 0) {
                 /* stderr is the journal: structured entries instead of plain lines, not both. */
                 journal = true;
                 terminal = false;
@@ -163,6 +164,7 @@ static void setup_capture(struct job *job, const struct run_options *o, struct s
                 .tail_bytes = o->tail_bytes,
                 .sinks = { terminal ? out : NULL, terminal ? err : NULL },
                 .journal = journal,
+                .journal_fallback = { out, err },
         };
         /* SYSLOG_IDENTIFIER is the command's base name, as systemd shows it. */
         if (strrchr(o->command[0], '/'))

@@ -5,7 +5,8 @@
 /*
  * A worker's environment: the supervisor's own, minus what describes the
  * supervisor rather than the worker (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*,
- * JOURNAL_STREAM), plus torchrun's contract and RINGMASTER_*.
+ * JOURNAL_STREAM), plus torchrun's contract and RINGMASTER_*; NOTIFY_SOCKET
+ * is then ringmaster's own notify socket (notify.h).
  */
 
 #include <stdbool.h>
@@ -23,6 +24,7 @@ struct worker_env {
         int max_restarts;
         const char *error_file;
         const char *cuda_visible_devices;  /* NULL: leave as inherited */
+        const char *notify_socket;         /* NOTIFY_SOCKET and RINGMASTER_NOTIFY_SOCKET; NULL: neither */
 };
 
 int worker_environ(char *const *base, const struct worker_env *w, char ***ret);

@@ -81,6 +81,7 @@ enum job_event {
         JOB_EVENT_KILL_EXPIRED,
         JOB_EVENT_BACKOFF_EXPIRED,
         JOB_EVENT_INTERNAL_ERROR,    /* the supervisor failed (spawning, resources) */
+        JOB_EVENT_DEADLINE_EXPIRED,  /* a rank missed a deadline (deadline.h): a hang, not a crash */
         _JOB_EVENT_MAX,
 };
 

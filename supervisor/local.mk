@@ -7,6 +7,8 @@ noinst_LTLIBRARIES += supervisor/libsupervisor.la
 supervisor_libsupervisor_la_SOURCES = \
 	supervisor/capture.c \
 	supervisor/capture.h \
+	supervisor/deadline.c \
+	supervisor/deadline.h \
 	supervisor/environ.c \
 	supervisor/environ.h \
 	supervisor/exit-status.h \
@@ -22,10 +24,14 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/lifecycle.h \
 	supervisor/log.c \
 	supervisor/log.h \
+	supervisor/notify.c \
+	supervisor/notify.h \
 	supervisor/options.c \
 	supervisor/options.h \
 	supervisor/parse-util.c \
 	supervisor/parse-util.h \
+	supervisor/phase.c \
+	supervisor/phase.h \
 	supervisor/proc.c \
 	supervisor/proc.h \
 	supervisor/report.c \

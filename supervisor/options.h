@@ -15,6 +15,12 @@ enum bind_gpu {
         BIND_GPU_VISIBLE,    /* CUDA_VISIBLE_DEVICES narrowed to the rank's GPU */
 };
 
+/* --phase-timeout NAME=SECS */
+struct phase_timeout {
+        char *name;
+        uint64_t usec;
+};
+
 enum journal_mode {
         JOURNAL_AUTO = -1,   /* when stderr is the journal (JOURNAL_STREAM) */
         JOURNAL_OFF = 0,
@@ -51,6 +57,11 @@ struct run_options {
         uint64_t shm_queue_overflow;    /* each queue writer's */
         uint32_t shm_kv_entries;        /* 0: no table */
         uint32_t shm_kv_value_size;
+        uint64_t ready_timeout_usec;    /* 0: none (deadline.h) */
+        uint64_t straggler_timeout_usec;/* 0: off */
+        uint64_t watchdog_usec;         /* 0: off */
+        struct phase_timeout *phase_timeouts;  /* in the order given (a repeated name: the last counts) */
+        size_t n_phase_timeouts;
         int log_level;
         char **command;                 /* COMMAND [ARGS...] */
 };
@@ -72,6 +83,7 @@ struct run_options {
 #define DEFAULT_SHM_KV_ENTRIES 1024u
 #define DEFAULT_SHM_KV_VALUE_SIZE 1024u
 #define MAX_NPROC 1024
+#define DEFAULT_STRAGGLER_TIMEOUT_USEC (60 * USEC_PER_SEC)
 
 /*
  * Parses `ringmaster run` arguments (argv[0] is "run") into o, which the

@@ -4,11 +4,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "deadline.h"
 #include "exit-status.h"
 #include "job.h"
 #include "json.h"
 #include "log.h"
 #include "options.h"
+#include "phase.h"
 #include "proc.h"
 #include "report.h"
 #include "rundir.h"
@@ -93,13 +95,14 @@ static void print_text_tail(const char *text, size_t max_lines) {
 static void print_first_failure(const struct job *job, const struct rank *r) {
         const struct json_value *msg, *tb;
         _cleanup_strv_free_ char **tail = NULL;
-        char what[256];
+        char what[256], where[256] = "phase unknown";
 
         describe_end(r, what, sizeof(what));
-        report_line("first failure: rank %d (pid %d, host %s) %s at %.3f s (%.3f s into attempt %d), phase %s",
+        if (r->phase)
+                rank_describe_position(job, r, r->ended_usec, where, sizeof(where));
+        report_line("first failure: rank %d (pid %d, host %s) %s at %.3f s (%.3f s into attempt %d), %s",
                     r->index, (int) r->pid, job->host, what, since_start(job, r->ended_usec),
-                    secs(r->ended_usec - job->attempt_start_usec), job->restart_count + 1,
-                    r->phase ? r->phase : "unknown");
+                    secs(r->ended_usec - job->attempt_start_usec), job->restart_count + 1, where);
 
         msg = error_file_message(r, &tb);
         if (msg)
@@ -133,6 +136,8 @@ void report_print_text(const struct job *job) {
         if (job->internal_error != 0)
                 report_line("======== run %s: ringmaster failed: %s ========", job->run_id,
                             strerror(-job->internal_error));
+        else if (job->deadline.kind != DEADLINE_NONE)
+                report_line("======== run %s: %s ========", job->run_id, job->deadline.message);
         else if (failed >= 0)
                 report_line("======== run %s: rank %d failed ========", job->run_id, failed);
         else if (job->stop_signal > 0)
@@ -144,6 +149,11 @@ void report_print_text(const struct job *job) {
         for (size_t i = 0; i + 1 < job->n_attempts; i++) {
                 const struct attempt *a = &job->attempts[i];
 
+                if (a->deadline_message) {
+                        report_line("attempt %zu: deadline passed (--%s): %s", i + 1,
+                                    deadline_kind_name(a->deadline_kind), a->deadline_message);
+                        continue;
+                }
                 if (a->failed_rank < 0)
                         continue;
                 if (a->exit_signal)
@@ -159,6 +169,7 @@ void report_print_text(const struct job *job) {
 
         if (failed >= 0)
                 print_first_failure(job, &job->ranks[failed]);
+        deadline_report_text(job);
 
         report_line("%s:", failed >= 0 ? "other ranks" : "ranks");
         for (int i = 0; i < job->nproc; i++) {
@@ -209,6 +220,8 @@ void report_print_text(const struct job *job) {
 
         if (failed >= 0)
                 report_line("exit status %d (rank %d's)", status, failed);
+        else if (job->deadline.kind != DEADLINE_NONE && job->internal_error == 0)
+                report_line("exit status %d (a deadline passed: --%s)", status, deadline_kind_name(job->deadline.kind));
         else
                 report_line("exit status %d", status);
 }
@@ -309,10 +322,7 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
         json_opt_time(w, job, r->started_usec);
         json_key(w, "ended_s");
         json_opt_time(w, job, r->ended_usec);
-        json_key(w, "phase");
-        json_string(w, r->phase);
-        json_key(w, "ready");
-        json_bool(w, r->ready);
+        phase_json_rank_fields(w, job, r);
         json_key(w, "signal_sent");
         json_signal(w, r->last_signal_sent);
         json_key(w, "cuda_visible_devices");
@@ -326,6 +336,19 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
                 json_string(w, state);
                 json_key(w, "wchan");
                 json_string(w, r->stuck_wchan);
+                json_end_object(w);
+        } else
+                json_null(w);
+        /* job_diagnose_all()'s record (a stub until supervisor/diagnose.[ch]). */
+        json_key(w, "diagnosis");
+        if (r->diag_state) {
+                char state[2] = { r->diag_state, 0 };
+
+                json_begin_object(w);
+                json_key(w, "state");
+                json_string(w, state);
+                json_key(w, "wchan");
+                json_string(w, r->diag_wchan);
                 json_end_object(w);
         } else
                 json_null(w);
@@ -378,6 +401,8 @@ static void json_first_failure(struct json_writer *w, const struct job *job, int
 static const char *outcome(const struct job *job) {
         if (job->internal_error != 0)
                 return "error";
+        if (job->deadline.kind != DEADLINE_NONE)
+                return "deadline";
         if (job->first_failure >= 0)
                 return "failure";
         if (job->stop_signal > 0)
@@ -446,6 +471,11 @@ static void json_report(struct json_writer *w, const struct job *job, const stru
 
         json_key(w, "first_failure");
         json_first_failure(w, job, failed);
+        json_key(w, "deadline");
+        deadline_report_json(w, job);
+        json_key(w, "deadline_limits");
+        deadline_limits_json(w, o);
+        phase_json_job(w, job);
 
         json_key(w, "ranks");
         json_begin_array(w);
@@ -465,6 +495,10 @@ static void json_report(struct json_writer *w, const struct job *job, const stru
                 json_double(w, since_start(job, a->started_usec));
                 json_key(w, "ended_s");
                 json_double(w, since_start(job, a->ended_usec));
+                json_key(w, "deadline");
+                json_string(w, a->deadline_kind != DEADLINE_NONE ? deadline_kind_name(a->deadline_kind) : NULL);
+                json_key(w, "deadline_message");
+                json_string(w, a->deadline_message);
                 json_key(w, "failed_rank");
                 if (a->failed_rank >= 0) {
                         json_int(w, a->failed_rank);

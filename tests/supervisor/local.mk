@@ -4,7 +4,8 @@
 # The fake worker is a fixture, not code under test: built without the
 # sanitizers, so that its SIGSEGV is the kernel's and its floods are fast.
 check_PROGRAMS += tests/supervisor/fake-worker
-tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c
+# It speaks the notify protocol through the C API (engine/notify.c), compiled in.
+tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c engine/notify.c engine/rm_notify.h
 tests_supervisor_fake_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_fake_worker_LDFLAGS =
 

@@ -108,6 +108,13 @@ int main(void) {
         CHECK(job_transition(JOB_BACKOFF, JOB_EVENT_BACKOFF_EXPIRED).action == JOB_ACTION_RESTART &&
               job_transition(JOB_BACKOFF, JOB_EVENT_BACKOFF_EXPIRED).next == JOB_RUNNING, "backoff restarts");
         CHECK(job_transition(JOB_BACKOFF, JOB_EVENT_STOP_SIGNAL).action == JOB_ACTION_EXIT, "a signal in backoff exits");
+        /* A missed deadline tears a running job down like a failure; later it is too late to matter. */
+        CHECK(job_transition(JOB_RUNNING, JOB_EVENT_DEADLINE_EXPIRED).action == JOB_ACTION_TEARDOWN &&
+              job_transition(JOB_RUNNING, JOB_EVENT_DEADLINE_EXPIRED).next == JOB_STOPPING, "a deadline tears down");
+        for (int s = JOB_STOPPING; s < _JOB_STATE_MAX; s++)
+                CHECK(job_transition(s, JOB_EVENT_DEADLINE_EXPIRED).action == JOB_ACTION_NONE &&
+                      (int) job_transition(s, JOB_EVENT_DEADLINE_EXPIRED).next == s,
+                      "%s ignores a deadline", job_state_name(s));
         for (int e = 0; e < _JOB_EVENT_MAX; e++)
                 CHECK(job_transition(JOB_DONE, e).action == JOB_ACTION_NONE && job_transition(JOB_DONE, e).next == JOB_DONE,
                       "done is final (%s)", job_event_name(e));

@@ -8,7 +8,9 @@
  * does not know about cannot make a later call write into another file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rm_notify.h"
@@ -58,8 +61,8 @@ static int socket_address(const char *e, struct sockaddr_un *sa, socklen_t *ret_
         return 0;
 }
 
-/* Sends text (already checked) when a socket is set: 1 sent, 0 no socket, < 0 failed. */
-static int send_state(const char *text, size_t len) {
+/* Sends text (already checked) when a socket is set, with fd attached when >= 0: 1 sent, 0 no socket, < 0 failed. */
+static int send_state_fd(const char *text, size_t len, int pass_fd) {
         const char *e = notify_socket();
         struct timeval tv = {
                 .tv_sec = RM_NOTIFY_SEND_TIMEOUT_MS / 1000,
@@ -68,6 +71,10 @@ static int send_state(const char *text, size_t len) {
         struct sockaddr_un sa;
         struct iovec iov = { (void *) text, len };
         struct msghdr mh = { .msg_name = &sa, .msg_iov = &iov, .msg_iovlen = 1 };
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
         socklen_t sa_len;
         ssize_t k;
         int fd, r;
@@ -78,6 +85,18 @@ static int send_state(const char *text, size_t len) {
         if (r < 0)
                 return r;
         mh.msg_namelen = sa_len;
+        if (pass_fd >= 0) {
+                struct cmsghdr *c;
+
+                memset(&control, 0, sizeof(control));
+                mh.msg_control = &control;
+                mh.msg_controllen = sizeof(control);
+                c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        }
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
@@ -89,6 +108,10 @@ static int send_state(const char *text, size_t len) {
         r = k < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : 1;
         close(fd);
         return r;
+}
+
+static int send_state(const char *text, size_t len) {
+        return send_state_fd(text, len, -1);
 }
 
 static int phase_name_valid(const char *name) {
@@ -215,4 +238,51 @@ int rm_notify(const char *state) {
                 p = nl + 1;
         }
         return send_state(state, len);
+}
+
+int rm_notify_barrier(uint64_t timeout_usec) {
+        struct pollfd p = { .events = POLLHUP };
+        uint64_t left = timeout_usec;
+        int fds[2], r;
+
+        if (!notify_socket())
+                return 0;
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        /* The receiver gets the write end; once it and ours are closed, the read end hangs up. */
+        r = send_state_fd("BARRIER=1", 9, fds[1]);
+        close(fds[1]);
+        if (r <= 0) {
+                close(fds[0]);
+                return r;
+        }
+        p.fd = fds[0];
+        for (;;) {
+                struct timespec t0, t1;
+                int ms = left / 1000 > INT_MAX ? INT_MAX : (int) ((left + 999) / 1000);
+
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                r = poll(&p, 1, ms);
+                if (r > 0) {
+                        r = 1;
+                        break;
+                }
+                if (r == 0) {
+                        r = -ETIMEDOUT;
+                        break;
+                }
+                if (errno != EINTR) {
+                        r = -errno;
+                        break;
+                }
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                {
+                        uint64_t spent = (uint64_t) (t1.tv_sec - t0.tv_sec) * 1000000u +
+                                         (uint64_t) ((t1.tv_nsec - t0.tv_nsec) / 1000);
+
+                        left = spent >= left ? 0 : left - spent;
+                }
+        }
+        close(fds[0]);
+        return r;
 }

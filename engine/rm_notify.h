@@ -16,6 +16,7 @@
  *   rm_stopping();                     STOPPING=1
  *   rm_notify_errno(EIO);              ERRNO=5
  *   rm_notify("READY=1\nSTATUS=up");   as it is (sd_notify(3))
+ *   rm_notify_barrier(5000000);        wait until the receiver has read all of the above
  *
  * Each call sends one datagram to the Unix datagram socket named by
  * RINGMASTER_NOTIFY_SOCKET, else NOTIFY_SOCKET (an absolute path, or
@@ -62,6 +63,17 @@ int rm_stopping(void);
 int rm_notify_errno(int error);
 /* KEY=VALUE lines separated by '\n', sent as they are (at most 4096 bytes). */
 int rm_notify(const char *state);
+
+/*
+ * Waits until the receiver has read every datagram this process sent
+ * before (sd_notify_barrier(3)'s protocol: BARRIER=1 with a pipe that the
+ * receiver closes), at most timeout_usec.  A process that is not the rank
+ * itself (a child or a helper) and exits right after notifying must call it
+ * before exiting: ringmaster tells whose datagram it is from the sender's
+ * ancestry, which it cannot read once the sender is gone.  1 when done, 0
+ * without a socket, -ETIMEDOUT, or another negative errno.
+ */
+int rm_notify_barrier(uint64_t timeout_usec);
 
 /* 1 when a notify socket is set (the calls send), else 0. */
 int rm_notify_enabled(void);

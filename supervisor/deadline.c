@@ -39,6 +39,7 @@ void deadline_cause_clear(struct deadline_cause *c) {
         free(c->ranks);
         free(c->reached);
         free(c->phase);
+        free(c->target_phase);
         free(c->message);
         *c = (struct deadline_cause) {};
 }
@@ -179,49 +180,79 @@ static void print_late(FILE *f, const struct job *job, const struct deadline_cau
                 fprintf(f, ", ...");
 }
 
+/* Since when a rank is where it is: its phase's start or end, or its own start. */
+static uint64_t position_since(const struct rank *r) {
+        if (!r->phase)
+                return r->started_usec;
+        return r->notify.phase_end_usec ? r->notify.phase_end_usec : r->notify.phase_start_usec;
+}
+
+/* Two ranks at the same place: the same phase (both in it or both after it), or both before any, or both gone. */
+static bool same_position(const struct rank *a, const struct rank *b) {
+        if (!rank_state_is_alive(a->state) || !rank_state_is_alive(b->state))
+                return !rank_state_is_alive(a->state) && !rank_state_is_alive(b->state);
+        if (!a->phase || !b->phase)
+                return !a->phase && !b->phase;
+        return strcmp(a->phase, b->phase) == 0 && (a->notify.phase_end_usec == 0) == (b->notify.phase_end_usec == 0);
+}
+
 /*
  * The other ranks: "ranks 0,1,3 reached READY 58.2 s ago", then the rest
- * by where they are ("rank 4 in phase warmup for 3.0 s", "rank 5 ended").
+ * grouped by where they are ("ranks 4,5 in phase warmup for 3.0 s" with the
+ * longest time, "rank 6 ended").
  */
 static void print_others(FILE *f, const struct job *job, const struct deadline_cause *c, uint64_t now) {
-        _cleanup_free_ int *ready = calloc((size_t) job->nproc, sizeof(int));
+        _cleanup_free_ int *group = calloc((size_t) job->nproc, sizeof(int));
+        _cleanup_free_ bool *done = calloc((size_t) job->nproc, sizeof(bool));
         uint64_t first_ready = NONE;
-        size_t n_ready = 0, shown = 0;
+        size_t n = 0, groups = 0;
         char where[256];
 
-        if (!ready)
+        if (!group || !done)
                 return;
+        for (int i = 0; i < job->nproc; i++)
+                done[i] = contains(c->ranks, c->n_ranks, i) || contains(c->reached, c->n_reached, i);
         for (int i = 0; i < job->nproc; i++) {
                 const struct rank *r = &job->ranks[i];
 
-                if (contains(c->ranks, c->n_ranks, i) || contains(c->reached, c->n_reached, i))
-                        continue;
-                if (r->ready && rank_state_is_alive(r->state)) {
-                        ready[n_ready++] = i;
+                if (!done[i] && r->ready && rank_state_is_alive(r->state)) {
+                        group[n++] = i;
+                        done[i] = true;
                         first_ready = MIN(first_ready, r->notify.ready_usec);
                 }
         }
-        if (n_ready > 0) {
+        if (n > 0) {
                 fputs(c->n_reached > 0 ? ", " : "; ", f);
-                print_rank_list(f, ready, n_ready);
+                print_rank_list(f, group, n);
                 fprintf(f, " reached READY %.1f s ago", since(now, first_ready));
+                groups++;
         }
         for (int i = 0; i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i];
+                const struct rank *r = &job->ranks[i], *longest = r;
 
-                if (contains(c->ranks, c->n_ranks, i) || contains(c->reached, c->n_reached, i) ||
-                    contains(ready, n_ready, i))
+                if (done[i])
                         continue;
-                fputs(c->n_reached > 0 || n_ready > 0 || shown > 0 ? ", " : "; ", f);
-                if (shown++ == HEADLINE_DETAILS_MAX) {
+                n = 0;
+                for (int j = i; j < job->nproc; j++)
+                        if (!done[j] && same_position(r, &job->ranks[j])) {
+                                const struct rank *o = &job->ranks[j];
+
+                                group[n++] = j;
+                                done[j] = true;
+                                if (position_since(o) < position_since(longest))
+                                        longest = o;
+                        }
+                fputs(c->n_reached > 0 || groups > 0 ? ", " : "; ", f);
+                if (groups++ == HEADLINE_DETAILS_MAX) {
                         fputs("...", f);
                         break;
                 }
+                print_rank_list(f, group, n);
                 if (rank_state_is_alive(r->state)) {
-                        rank_describe_position(job, r, now, where, sizeof(where));
-                        fprintf(f, "rank %d %s", i, where);
+                        rank_describe_position(job, longest, now, where, sizeof(where));
+                        fprintf(f, " %s", where);
                 } else
-                        fprintf(f, "rank %d %s", i, r->state == RANK_IDLE ? "not started" : "ended");
+                        fputs(r->state == RANK_IDLE ? " not started" : " ended", f);
         }
 }
 
@@ -254,7 +285,8 @@ static int build_message(const struct job *job, struct deadline_cause *c, uint64
                                 fprintf(f, " reached READY %.1f s ago",
                                         since(now, c->target_ready ? c->reached_usec : first_ready));
                         else
-                                fprintf(f, " reached phase %s %.1f s ago", c->phase, since(now, c->reached_usec));
+                                fprintf(f, " reached phase %s %.1f s ago", c->target_phase,
+                                        since(now, c->reached_usec));
                 }
                 break;
         case DEADLINE_PHASE:
@@ -264,10 +296,21 @@ static int build_message(const struct job *job, struct deadline_cause *c, uint64
                 fputs(")", f);
                 break;
         case DEADLINE_READY:
-                print_late(f, job, c, "not ready", now);
-                fprintf(f, ", %.1f s after the start (", since(now, job->attempt_start_usec));
+                print_rank_list(f, c->ranks, c->n_ranks);
+                fprintf(f, " not ready %.1f s after the start (", since(now, job->attempt_start_usec));
                 print_limit(f, c);
-                fputs(")", f);
+                fputs("): ", f);
+                for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
+                        char where[256];
+
+                        rank_describe_position(job, &job->ranks[c->ranks[i]], now, where, sizeof(where));
+                        if (c->n_ranks == 1)
+                                fputs(where, f);
+                        else
+                                fprintf(f, "%srank %d %s", i ? ", " : "", c->ranks[i], where);
+                }
+                if (c->n_ranks > HEADLINE_DETAILS_MAX)
+                        fputs(", ...", f);
                 break;
         case DEADLINE_WATCHDOG:
                 if (c->watchdog_trigger) {
@@ -332,14 +375,16 @@ int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_c
                         late[n_late++] = i;
 
         c = (struct deadline_cause) { .kind = kind, .due_usec = first, .fired_usec = now };
+        if (job->ranks[first_rank].phase) {
+                c.phase = strdup(job->ranks[first_rank].phase);
+                if (!c.phase)
+                        return -ENOMEM;
+        }
         switch (kind) {
         case DEADLINE_READY:
                 c.limit_usec = job->options->ready_timeout_usec;
                 break;
         case DEADLINE_PHASE:
-                c.phase = strdup(job->ranks[first_rank].phase);
-                if (!c.phase)
-                        return -ENOMEM;
                 c.limit_usec = phase_limit(job->options, c.phase);
                 /* Every late rank stuck in that same phase; others (other phases) show in the report. */
                 {
@@ -356,9 +401,11 @@ int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_c
                 c.reached_usec = straggler_since(job, &job->ranks[first_rank], &milestone);
                 c.target_ready = milestone == -1;
                 if (!c.target_ready) {
-                        c.phase = strdup(job->phases.milestones[milestone].name);
-                        if (!c.phase)
+                        c.target_phase = strdup(job->phases.milestones[milestone].name);
+                        if (!c.target_phase) {
+                                free(c.phase);
                                 return -ENOMEM;
+                        }
                 }
                 for (int i = 0; i < job->nproc; i++) {
                         const struct rank *r = &job->ranks[i];
@@ -475,6 +522,8 @@ void deadline_report_json(struct json_writer *w, const struct job *job) {
         json_string(w, c->phase);
         json_key(w, "target");
         json_string(w, c->kind != DEADLINE_STRAGGLER ? NULL : c->target_ready ? "ready" : "phase");
+        json_key(w, "target_phase");
+        json_string(w, c->target_phase);
         json_key(w, "reached_ranks");
         json_int_list(w, c->reached, c->n_reached);
         json_key(w, "reached_s");

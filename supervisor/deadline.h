@@ -48,8 +48,8 @@ struct deadline_cause {
         uint64_t fired_usec;            /* when ringmaster saw it pass */
         int *ranks;                     /* the late ranks, in order */
         size_t n_ranks;
-        char *phase;                    /* phase-timeout: the phase; straggler: the milestone
-                                           not reached (NULL: READY) */
+        char *phase;                    /* the first late rank's phase (phase-timeout: the phase) */
+        char *target_phase;             /* straggler: the milestone not reached (NULL: READY) */
         bool target_ready;              /* straggler: short of READY */
         uint64_t reached_usec;          /* straggler: when the first rank reached that milestone */
         int *reached;                   /* straggler: the ranks that reached it */

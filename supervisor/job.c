@@ -393,6 +393,8 @@ static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         for (int k = 0; k < _STREAM_KIND_MAX; k++)
                 if (r->streams_set_up)
                         stream_drain(&r->streams[k]);
+        /* And what it said: while it still counts as a live rank, its datagrams are its own. */
+        notify_server_drain(job->notify);
 
         if (si->si_code == CLD_EXITED) {
                 r->exit_code = si->si_status;

@@ -25,6 +25,7 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/log.c \
 	supervisor/log.h \
 	supervisor/notify.c \
+	supervisor/notify-parse.c \
 	supervisor/notify.h \
 	supervisor/options.c \
 	supervisor/options.h \

@@ -89,6 +89,7 @@ const char *notify_drop_name(enum notify_drop d);
 struct notify_stats {
         uint64_t received;               /* datagrams read */
         uint64_t accepted;               /* parsed and given to a rank */
+        uint64_t barriers;               /* BARRIER=1 with one fd (sd_notify_barrier): the fd closed */
         uint64_t dropped[_NOTIFY_DROP_MAX];
 };
 

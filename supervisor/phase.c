@@ -210,7 +210,7 @@ void rank_describe_position(const struct job *job, const struct rank *r, uint64_
         else if (r->phase)
                 k = snprintf(buf, size, "after phase %s (ended %.1f s ago)", r->phase, since(now, n->phase_end_usec));
         else
-                k = snprintf(buf, size, "before any phase, %.1f s after its start", since(now, r->started_usec));
+                k = snprintf(buf, size, "before any phase for %.1f s", since(now, r->started_usec));
         if (n->has_progress && k >= 0 && (size_t) k < size)
                 snprintf(buf + k, size - (size_t) k, " (progress %" PRIu64 "/%" PRIu64 ")", n->progress_done,
                          n->progress_total);
@@ -315,6 +315,8 @@ void phase_json_job(struct json_writer *w, const struct job *job) {
         json_uint(w, st->received);
         json_key(w, "accepted");
         json_uint(w, st->accepted);
+        json_key(w, "barriers");
+        json_uint(w, st->barriers);
         json_key(w, "dropped");
         json_begin_object(w);
         for (int d = 0; d < _NOTIFY_DROP_MAX; d++) {

@@ -82,8 +82,8 @@ int job_phases_find(const struct job_phases *p, const char *name);
 
 /*
  * Where a rank stands, for reports: "in phase nccl-init for 61.0 s",
- * "after phase warmup (ended 2.0 s ago)", "before any phase, 70.0 s after
- * its start", with " (progress 3/10)" when known.
+ * "after phase warmup (ended 2.0 s ago)", "before any phase for 70.0 s"
+ * (since its start), with " (progress 3/10)" when known.
  */
 void rank_describe_position(const struct job *job, const struct rank *r, uint64_t now, char *buf, size_t size);
 

@@ -31,6 +31,7 @@
  *     sleep=SECS | hang | spin (busy, for ever) | exit=CODE
  *     wait-fifo=PATH           block reading a FIFO (a barrier nobody releases)
  *     stamp=LABEL              print "stamp LABEL <CLOCK_MONOTONIC ns>" to stderr
+ *     tell=FIFO                write "ready RANK PID" to FIFO (as --ready), at this point
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -339,6 +340,8 @@ static void in_descendant(const char *step, int depth) {
                         in_descendant(step, depth - 1);
                 else
                         script_step(step);
+                /* Taken as the rank's only while this process exists: wait until it was read. */
+                notified("barrier", rm_notify_barrier(10000000));
                 _exit(0);
         }
         while (waitpid(child, &status, 0) < 0 && errno == EINTR)
@@ -417,7 +420,9 @@ static void script_step(const char *step) {
                 while (read(fd, &c, 1) < 0 && errno == EINTR)
                         ;
                 close(fd);
-        } else if (strncmp(step, "stamp=", 6) == 0) {
+        } else if (strncmp(step, "tell=", 5) == 0)
+                say_ready(v);
+        else if (strncmp(step, "stamp=", 6) == 0) {
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 fprintf(stderr, "stamp %s %lld\n", v, (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec);
                 fflush(stderr);

@@ -37,7 +37,10 @@ struct marker {
         uint32_t magic;
         uint32_t rank;
         int32_t pid;
-        uint32_t state;
+        uint32_t state;                 /* enum rm_rank_state */
+        int32_t error;                  /* failed: a negative errno */
+        int32_t blamed;                 /* failed: the rank it blames, -1: none */
+        char reason[256];               /* failed: what it said, NUL-terminated */
 };
 
 /*
@@ -62,7 +65,11 @@ static void id_key(char key[64], const char *prefix) {
 }
 
 static void marker_key(char key[64], const char *prefix, enum rm_rank_state state, uint32_t rank) {
-        snprintf(key, 64, "%s/%s/%" PRIu32, prefix, state == RM_RANK_READY ? "ready" : "joined", rank);
+        const char *what = state == RM_RANK_READY    ? "ready"
+                           : state == RM_RANK_JOINED ? "joined"
+                                                     : "failed";
+
+        snprintf(key, 64, "%s/%s/%" PRIu32, prefix, what, rank);
 }
 
 _public_ int rm_bootstrap_publish_id(struct rm_worker *w, const char *prefix, uint32_t nranks, const void *id,
@@ -133,10 +140,62 @@ _public_ int rm_bootstrap_mark(struct rm_worker *w, const char *prefix, uint32_t
                 .pid = (int32_t) getpid(),
                 .state = state,
         };
+        g = shmring_kv_put(w->seg, RM_KV_TABLE, key, &m, offsetof(struct marker, error));
+        if (g < 0)
+                return rmpriv_fail((int) g, "Failed to publish %s: %s", key, strerror((int) -g));
+        return 0;
+}
+
+_public_ int rm_bootstrap_mark_failed(struct rm_worker *w, const char *prefix, uint32_t rank, enum rm_rank_state state,
+                                      int error, int blamed_rank, const char *reason) {
+        struct marker m;
+        char key[64];
+        int64_t g;
+        int r;
+
+        check_arg(w, -EINVAL);
+        check_arg(state == RM_RANK_FAILED || state == RM_RANK_TIMED_OUT, -EINVAL);
+        check_arg(rank < RM_WORKER_MAX_RANKS, -EINVAL);
+        check_arg(error < 0 && blamed_rank >= -1 && blamed_rank < RM_WORKER_MAX_RANKS, -EINVAL);
+        r = prefix_check(prefix);
+        if (r < 0)
+                return r;
+        marker_key(key, prefix, RM_RANK_FAILED, rank);
+        memset(&m, 0, sizeof(m));
+        m.magic = MARKER_MAGIC;
+        m.rank = rank;
+        m.pid = (int32_t) getpid();
+        m.state = state;
+        m.error = error;
+        m.blamed = blamed_rank;
+        snprintf(m.reason, sizeof(m.reason), "%s", reason ? reason : "");
         g = shmring_kv_put(w->seg, RM_KV_TABLE, key, &m, sizeof(m));
         if (g < 0)
                 return rmpriv_fail((int) g, "Failed to publish %s: %s", key, strerror((int) -g));
         return 0;
+}
+
+/* Reads rank's failure marker: 1 when there is one (valid), 0 when not. */
+static int read_failure(struct rm_worker *w, const char *prefix, uint32_t rank, struct marker *ret) {
+        struct marker m;
+        char key[64];
+        ssize_t n;
+
+        marker_key(key, prefix, RM_RANK_FAILED, rank);
+        memset(&m, 0, sizeof(m));
+        n = shmring_kv_get(w->seg, RM_KV_TABLE, key, 0, &m, sizeof(m), NULL, 0);
+        /* Its owner exiting after giving up is expected: the marker stands. */
+        if (n == -EOWNERDEAD) {
+                n = (ssize_t) sizeof(m);
+        }
+        if (n < 0)
+                return 0;
+        if (m.magic != MARKER_MAGIC || m.rank != rank ||
+            (m.state != RM_RANK_FAILED && m.state != RM_RANK_TIMED_OUT) || m.error >= 0)
+                return 0;
+        m.reason[sizeof(m.reason) - 1] = '\0';
+        *ret = m;
+        return 1;
 }
 
 _public_ int rm_bootstrap_rank_state(struct rm_worker *w, const char *prefix, uint32_t rank) {
@@ -158,6 +217,12 @@ _public_ int rm_bootstrap_rank_state(struct rm_worker *w, const char *prefix, ui
                 return RM_RANK_READY;
         if (n != -EAGAIN)
                 return (int) n;
+        {
+                struct marker f;
+
+                if (read_failure(w, prefix, rank, &f))
+                        return (int) f.state;
+        }
 
         marker_key(key, prefix, RM_RANK_JOINED, rank);
         n = shmring_kv_get(w->seg, RM_KV_TABLE, key, 0, &m, sizeof(m), NULL, 0);
@@ -209,7 +274,9 @@ _public_ int rm_bootstrap_describe(struct rm_worker *w, const char *prefix, uint
         } groups[] = {
                 { RM_RANK_ABSENT, "never joined" },
                 { RM_RANK_DEAD, "died" },
+                { RM_RANK_FAILED, "failed" },
                 { RM_RANK_JOINED, "joined, not finished" },
+                { RM_RANK_TIMED_OUT, "timed out too" },
         };
         int states_small[64], *states = states_small;
         size_t pos = 0, named = 0;
@@ -261,6 +328,17 @@ static int timeout_error(struct rm_worker *w, const char *prefix, const char *ph
         return rmpriv_fail(-ETIMEDOUT, "timed out after %.1f s in %s %s", waited, phase, who);
 }
 
+/* Leaves PREFIX/failed/SELF with rm_last_error()'s text; returns r. */
+static int give_up(struct rm_worker *w, const char *prefix, uint32_t self, int r, int blamed) {
+        char reason[256];
+
+        snprintf(reason, sizeof(reason), "%s", rm_last_error());
+        (void) rm_bootstrap_mark_failed(w, prefix, self, r == -ETIMEDOUT ? RM_RANK_TIMED_OUT : RM_RANK_FAILED, r,
+                                        blamed, reason);
+        rmpriv_set_error("%s", reason);         /* the mark may have overwritten it */
+        return r;
+}
+
 _public_ int rm_bootstrap_fetch_id(struct rm_worker *w, const char *prefix, uint32_t nranks, void *id, size_t len,
                                    int64_t timeout_ns) {
         struct id_record rec;
@@ -296,19 +374,44 @@ _public_ int rm_bootstrap_fetch_id(struct rm_worker *w, const char *prefix, uint
         return 0;
 }
 
-/* A rank that joined and died since: the collective cannot complete. */
-static int find_dead_rank(struct rm_worker *w, const char *prefix, uint32_t nranks, uint32_t self) {
+/*
+ * A rank whose state means the collective can no longer complete: one that
+ * died, or one that failed.  (One that timed out is waiting for the same
+ * ranks we are; its deadline is its own.)  Sets rm_last_error() and returns
+ * the error to end with, blaming the rank at the root of it in *ret_blamed;
+ * 0 when there is none.
+ */
+static int find_fault(struct rm_worker *w, const char *prefix, const char *phase, uint32_t nranks, uint32_t self,
+                      int64_t start, int *ret_blamed) {
+        double after = (double) (now_ns() - start) / 1e9;
+
         for (uint32_t i = 0; i < nranks; i++)
-                if (i != self && rm_bootstrap_rank_state(w, prefix, i) == RM_RANK_DEAD)
-                        return (int) i;
-        return -1;
+                if (i != self && rm_bootstrap_rank_state(w, prefix, i) == RM_RANK_DEAD) {
+                        *ret_blamed = (int) i;
+                        return rmpriv_fail(-EOWNERDEAD, "rank %" PRIu32 " died during %s (after %.1f s)", i, phase,
+                                           after);
+                }
+        for (uint32_t i = 0; i < nranks; i++) {
+                struct marker m;
+
+                if (i == self || !read_failure(w, prefix, i, &m) || m.state != RM_RANK_FAILED)
+                        continue;
+                if (m.blamed == (int) i || m.blamed < 0) {
+                        *ret_blamed = (int) i;
+                        return rmpriv_fail(-ECONNABORTED, "rank %" PRIu32 " failed in %s: %s", i, phase, m.reason);
+                }
+                /* It gave up because of another rank: pass its verdict on. */
+                *ret_blamed = m.blamed;
+                return rmpriv_fail(m.error, "%s (seen by rank %" PRIu32 ")", m.reason, i);
+        }
+        return 0;
 }
 
 _public_ int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const char *phase, uint32_t nranks,
                               uint32_t rank, const struct rm_collective_ops *ops, void *ctx, int64_t timeout_ns) {
         unsigned char id[RM_BOOTSTRAP_ID_MAX];
         int64_t start = now_ns(), deadline = deadline_after(timeout_ns), next_check;
-        int r, dead;
+        int r;
 
         check_arg(w && phase && ops, -EINVAL);
         check_arg(ops->id_size > 0 && ops->id_size <= RM_BOOTSTRAP_ID_MAX, -EINVAL);
@@ -326,20 +429,19 @@ _public_ int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const cha
                 return r;
         if (rank == 0) {
                 r = ops->make_id(ctx, id);
-                if (r < 0)
-                        return r;
-                r = rm_bootstrap_publish_id(w, prefix, nranks, id, ops->id_size);
+                if (r >= 0)
+                        r = rm_bootstrap_publish_id(w, prefix, nranks, id, ops->id_size);
         } else {
                 r = rm_bootstrap_fetch_id(w, prefix, nranks, id, ops->id_size, deadline_left(deadline));
                 if (r == -ETIMEDOUT)
-                        return timeout_error(w, prefix, phase, nranks, rank, start);
+                        r = timeout_error(w, prefix, phase, nranks, rank, start);
         }
         if (r < 0)
-                return r;
+                return give_up(w, prefix, rank, r, r == -ETIMEDOUT ? -1 : (int) rank);
 
         r = ops->start(ctx, id, nranks, rank);
         if (r < 0)
-                return r;
+                return give_up(w, prefix, rank, r, (int) rank);
 
         /*
          * Poll with a short sleep in between: NCCL (the library this is for)
@@ -356,14 +458,16 @@ _public_ int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const cha
                 now = now_ns();
                 if (now >= deadline) {
                         ops->abort(ctx);
-                        return timeout_error(w, prefix, phase, nranks, rank, start);
+                        r = timeout_error(w, prefix, phase, nranks, rank, start);
+                        return give_up(w, prefix, rank, r, -1);
                 }
                 if (now >= next_check) {
-                        dead = find_dead_rank(w, prefix, nranks, rank);
-                        if (dead >= 0) {
+                        int blamed = -1;
+
+                        r = find_fault(w, prefix, phase, nranks, rank, start, &blamed);
+                        if (r < 0) {
                                 ops->abort(ctx);
-                                return rmpriv_fail(-EOWNERDEAD, "rank %d died during %s (after %.1f s)", dead,
-                                                   phase, (double) (now - start) / 1e9);
+                                return give_up(w, prefix, rank, r, blamed);
                         }
                         next_check = now + LIVENESS_INTERVAL_NS;
                 }
@@ -373,7 +477,7 @@ _public_ int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const cha
                 ops->abort(ctx);
                 if (!rm_last_error()[0])
                         rmpriv_set_error("%s failed: %s", phase, strerror(-r));
-                return r;
+                return give_up(w, prefix, rank, r, (int) rank);
         }
         return rm_bootstrap_mark(w, prefix, rank, RM_RANK_READY);
 }

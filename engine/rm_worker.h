@@ -85,8 +85,11 @@ const char *rm_last_error(void);
  *   PREFIX/id            the id, published by the root rank
  *   PREFIX/joined/RANK   a rank has arrived
  *   PREFIX/ready/RANK    a rank has finished
+ *   PREFIX/failed/RANK   a rank gave up, and why (the rank it blames, its
+ *                        error and message)
  * Markers are owned by the rank that wrote them, so a rank that died is told
- * apart from one that never came.  A prefix is used once per run.
+ * apart from one that never came, and one that gave up from one that died.
+ * A prefix is used once per run.
  */
 #define RM_BOOTSTRAP_PREFIX_MAX 40
 #define RM_BOOTSTRAP_ID_MAX 256
@@ -95,7 +98,9 @@ enum rm_rank_state {
         RM_RANK_ABSENT = 0,     /* never joined */
         RM_RANK_JOINED = 1,     /* joined, not finished */
         RM_RANK_READY = 2,      /* finished */
-        RM_RANK_DEAD = 3,       /* joined (or finished), then died */
+        RM_RANK_DEAD = 3,       /* joined, then died without a word */
+        RM_RANK_FAILED = 4,     /* gave up on an error (its own or another rank's) */
+        RM_RANK_TIMED_OUT = 5,  /* gave up at its deadline */
 };
 
 /* Root: publishes id.  -EEXIST when the prefix already holds one. */
@@ -109,11 +114,18 @@ int rm_bootstrap_fetch_id(struct rm_worker *w, const char *prefix, uint32_t nran
                           int64_t timeout_ns);
 /* Writes this process's PREFIX/joined/RANK or PREFIX/ready/RANK marker. */
 int rm_bootstrap_mark(struct rm_worker *w, const char *prefix, uint32_t rank, enum rm_rank_state state);
+/*
+ * Writes PREFIX/failed/RANK: state RM_RANK_FAILED or RM_RANK_TIMED_OUT,
+ * error (a negative errno), the rank blamed (rank itself for its own
+ * failure; -1 for none) and a one-line reason.
+ */
+int rm_bootstrap_mark_failed(struct rm_worker *w, const char *prefix, uint32_t rank, enum rm_rank_state state,
+                             int error, int blamed_rank, const char *reason);
 /* Where rank is now, as far as its markers tell (enum rm_rank_state). */
 int rm_bootstrap_rank_state(struct rm_worker *w, const char *prefix, uint32_t rank);
 /*
- * Writes "waiting for rank 2 (never joined)", "waiting for ranks 1,3
- * (joined, not finished), rank 0 (died)" or "every rank finished" for the
+ * Writes "waiting for rank 2 (never joined)", "waiting for rank 0 (died),
+ * ranks 1,3 (joined, not finished)" or "every other rank finished" for the
  * ranks of 0..nranks-1 other than self.  Returns the number of ranks named.
  */
 int rm_bootstrap_describe(struct rm_worker *w, const char *prefix, uint32_t nranks, uint32_t self, char *buf,
@@ -138,10 +150,13 @@ struct rm_collective_ops {
 /*
  * Runs the rendezvous and the initialisation under one deadline, reporting
  * phase to the supervisor meanwhile: marks joined, exchanges the id, starts,
- * polls (watching the other ranks' markers: a rank that died ends the wait
- * with -EOWNERDEAD) and marks ready.  -ETIMEDOUT when the deadline passes,
- * with rm_last_error() like "timed out after 10.0 s in nccl-init waiting
- * for rank 2 (never joined)".
+ * polls, and marks ready.  While it polls it watches the other ranks'
+ * markers: a rank that died ends the wait with -EOWNERDEAD ("rank 3 died
+ * during nccl-init"), one that failed with -ECONNABORTED (or, when that rank
+ * blamed another, with its error and message), since the collective can no
+ * longer complete.  -ETIMEDOUT when the deadline passes, with
+ * rm_last_error() like "timed out after 10.0 s in nccl-init waiting for
+ * rank 2 (never joined)".  On every failure it leaves PREFIX/failed/RANK.
  */
 int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const char *phase, uint32_t nranks, uint32_t rank,
                      const struct rm_collective_ops *ops, void *ctx, int64_t timeout_ns);

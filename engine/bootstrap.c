@@ -435,6 +435,14 @@ _public_ int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const cha
                 r = rm_bootstrap_fetch_id(w, prefix, nranks, id, ops->id_size, deadline_left(deadline));
                 if (r == -ETIMEDOUT)
                         r = timeout_error(w, prefix, phase, nranks, rank, start);
+                else if (r == -EOWNERDEAD) {
+                        /* Rank 0 is gone; it may have given up because of another rank. */
+                        int blamed = 0, f = find_fault(w, prefix, phase, nranks, rank, start, &blamed);
+
+                        if (f < 0)
+                                return give_up(w, prefix, rank, f, blamed);
+                        return give_up(w, prefix, rank, r, 0);
+                }
         }
         if (r < 0)
                 return give_up(w, prefix, rank, r, r == -ETIMEDOUT ? -1 : (int) rank);

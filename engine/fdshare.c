@@ -441,6 +441,10 @@ _public_ int rm_fd_fetch(struct rm_worker *w, uint32_t owner_rank, const char *k
                 if (errno == EAGAIN)
                         return rmpriv_fail(-ETIMEDOUT, "timed out waiting for rank %" PRIu32 "'s answer on %s",
                                            owner_rank, path);
+                /* The owner closed its socket with our connection queued: it is exiting. */
+                if (errno == ECONNRESET || errno == EPIPE)
+                        return rmpriv_fail(-ECONNREFUSED, "rank %" PRIu32 " dropped the connection on %s (it is "
+                                                          "exiting)", owner_rank, path);
                 return rmpriv_fail(-errno, "Failed to receive from %s: %m", path);
         }
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -455,8 +459,8 @@ _public_ int rm_fd_fetch(struct rm_worker *w, uint32_t owner_rank, const char *k
 
         if (n == 0) {
                 close_received(fds, n_fds);
-                return rmpriv_fail(-ECONNRESET, "rank %" PRIu32 " closed %s without an answer (another user?)",
-                                   owner_rank, path);
+                return rmpriv_fail(-ECONNREFUSED, "rank %" PRIu32 " closed %s without an answer (it is exiting, or "
+                                                  "runs as another user)", owner_rank, path);
         }
         if (n != (ssize_t) sizeof(rep) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || rep.magic != FD_MAGIC ||
             rep.version != FD_PROTO_VERSION || !memchr(rep.key, '\0', sizeof(rep.key)) ||

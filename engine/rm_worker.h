@@ -179,7 +179,7 @@ int rm_fd_unshare(struct rm_worker *w, const char *key);
 /*
  * Fetches owner_rank's fd for key.  -ENOENT: not shared (any more);
  * -EACCES: wrong token; -ECONNREFUSED: the owner serves no socket (it
- * exited); -EBADMSG: the reply was malformed (any fds in it are closed);
+ * exited, or is exiting) or refused to answer; -EBADMSG: the reply was malformed (any fds in it are closed);
  * -ETIMEDOUT.  The fd is O_CLOEXEC.
  */
 int rm_fd_fetch(struct rm_worker *w, uint32_t owner_rank, const char *key, uint64_t token, int64_t timeout_ns,

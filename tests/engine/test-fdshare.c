@@ -183,9 +183,13 @@ static int rank_main(void) {
                         char one[4];
                         int pfd, r;
 
-                        CHECK(shmring_kv_get(rm_worker_segment(w), RM_KV_TABLE, "test/end/0", 0, one, sizeof(one),
-                                             &info, 0) >= 0);
-                        pfd = (int) syscall(SYS_pidfd_open, info.owner_pid, 0);
+                        ssize_t n = shmring_kv_get(rm_worker_segment(w), RM_KV_TABLE, "test/end/0", 0, one,
+                                                   sizeof(one), &info, 0);
+
+                        CHECK(n >= 0 || n == -EOWNERDEAD);      /* -EOWNERDEAD: it is gone already */
+                        pfd = n >= 0 ? (int) syscall(SYS_pidfd_open, info.owner_pid, 0) : -1;
+                        if (n < 0)
+                                errno = ESRCH;
                         if (pfd < 0)
                                 CHECK(errno == ESRCH);  /* gone before we looked */
                         else {

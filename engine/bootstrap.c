@@ -61,7 +61,7 @@ static int prefix_check(const char *prefix) {
 }
 
 static void id_key(char key[64], const char *prefix) {
-        snprintf(key, 64, "%s/id", prefix);
+        snprintf(key, 64, "%s/uid", prefix);
 }
 
 static void marker_key(char key[64], const char *prefix, enum rm_rank_state state, uint32_t rank) {
@@ -226,8 +226,15 @@ _public_ int rm_bootstrap_rank_state(struct rm_worker *w, const char *prefix, ui
 
         marker_key(key, prefix, RM_RANK_JOINED, rank);
         n = shmring_kv_get(w->seg, RM_KV_TABLE, key, 0, &m, sizeof(m), NULL, 0);
-        if (n == -EOWNERDEAD)
+        if (n == -EOWNERDEAD) {
+                struct marker f;
+
+                /* It may have given up (and exited) since we looked: a rank
+                 * leaves its failure marker before it dies, so look again. */
+                if (read_failure(w, prefix, rank, &f))
+                        return (int) f.state;
                 return RM_RANK_DEAD;
+        }
         if (n >= 0)
                 return RM_RANK_JOINED;
         if (n == -EAGAIN)

@@ -153,24 +153,3 @@ int device_uuid(int device, uint8_t ret_uuid[16]) {
         memcpy(ret_uuid, prop.uuid.bytes, 16);
         return 0;
 }
-
-int device_by_uuid(const uint8_t uuid[16], int *ret_device) {
-        cudaError_t e;
-        int n;
-
-        e = cudaGetDeviceCount(&n);
-        if (e != cudaSuccess)
-                return cuda_fail(e, "cudaGetDeviceCount");
-        for (int i = 0; i < n; i++) {
-                uint8_t u[16];
-                int r = device_uuid(i, u);
-
-                if (r < 0)
-                        return r;
-                if (memcmp(u, uuid, 16) == 0) {
-                        *ret_device = i;
-                        return 0;
-                }
-        }
-        return -ENODEV;
-}

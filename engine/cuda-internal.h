@@ -46,8 +46,6 @@ int cu_fail(CUresult e, const char *fmt, ...) _printf_(2, 3);
 int device_enter(int device, int *ret_previous);
 void device_restore(int previous);
 
-/* The index of the visible GPU with this UUID; -ENODEV when none. */
-int device_by_uuid(const uint8_t uuid[16], int *ret_device);
 int device_uuid(int device, uint8_t ret_uuid[16]);
 
 #endif

@@ -5,7 +5,7 @@
 /*
  * NCCL communicators with a deadline (librmworker-cuda, when built with
  * NCCL).  No TCP store: rank 0's ncclUniqueId travels through the run
- * segment's kv table under "nccl/<name>/id", and every rank leaves
+ * segment's kv table under "nccl/<name>/uid", and every rank leaves
  * "nccl/<name>/joined/<rank>" and ".../ready/<rank>" markers, so a rank that
  * gives up names the ranks it waited for:
  *

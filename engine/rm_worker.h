@@ -82,7 +82,7 @@ const char *rm_last_error(void);
 /*
  * A rendezvous lives under a key prefix in the kv table, for example
  * "nccl/tp" (1..40 characters of [A-Za-z0-9._/-]):
- *   PREFIX/id            the id, published by the root rank
+ *   PREFIX/uid           the id, published by the root rank
  *   PREFIX/joined/RANK   a rank has arrived
  *   PREFIX/ready/RANK    a rank has finished
  *   PREFIX/failed/RANK   a rank gave up, and why (the rank it blames, its

@@ -93,6 +93,8 @@ struct rm_tensors {
         struct export_entry *exports;
         struct mapping *mappings;
         struct rm_import *imports;
+        int n_devices;                          /* visible GPUs' UUIDs, read at the first import */
+        uint8_t (*uuids)[16];
 };
 
 /* ---------------------------------------------------------------- kinds */
@@ -305,6 +307,7 @@ _public_ struct rm_tensors *rm_tensors_free(struct rm_tensors *t) {
                 t->ptr_allocs = a->next;
                 free(a);
         }
+        free(t->uuids);
         free(t);
         return NULL;
 }
@@ -868,6 +871,36 @@ fail:
         return r;
 }
 
+/* The visible GPU with this UUID (cached: cudaGetDeviceProperties is not free). */
+static int find_device(struct rm_tensors *t, const uint8_t uuid[16], int *ret_device) {
+        if (!t->uuids) {
+                cudaError_t e;
+                int n, r;
+
+                e = cudaGetDeviceCount(&n);
+                if (e != cudaSuccess)
+                        return cuda_fail(e, "cudaGetDeviceCount");
+                t->uuids = calloc((size_t) n + 1, 16);
+                if (!t->uuids)
+                        return -ENOMEM;
+                for (int i = 0; i < n; i++) {
+                        r = device_uuid(i, t->uuids[i]);
+                        if (r < 0) {
+                                free(t->uuids);
+                                t->uuids = NULL;
+                                return r;
+                        }
+                }
+                t->n_devices = n;
+        }
+        for (int i = 0; i < t->n_devices; i++)
+                if (memcmp(t->uuids[i], uuid, 16) == 0) {
+                        *ret_device = i;
+                        return 0;
+                }
+        return -ENODEV;
+}
+
 /* Forgets imports of name older than generation that nobody holds any more. */
 static void drop_stale(struct rm_tensors *t, const char *name, uint64_t generation) {
         struct rm_import *imp, *next;
@@ -890,7 +923,7 @@ _public_ int rm_tensor_import(struct rm_tensors *t, const char *name, const stru
         struct mapping *m;
         uint64_t generation;
         char key[64];
-        int exporter_device, prev, ndev, r;
+        int exporter_device = -1, prev, ndev, r;
         cudaError_t e;
 
         check_arg(t && ret, -EINVAL);
@@ -932,12 +965,12 @@ _public_ int rm_tensor_import(struct rm_tensors *t, const char *name, const stru
                 }
         drop_stale(t, name, generation);
 
-        e = cudaGetDeviceCount(&ndev);
-        if (e != cudaSuccess)
-                return cuda_fail(e, "cudaGetDeviceCount");
+        r = find_device(t, rec.device_uuid, &exporter_device);
+        if (r < 0 && r != -ENODEV)
+                return r;
+        ndev = t->n_devices;
         if (o.device >= ndev)
                 return rmpriv_fail(-ENODEV, "no GPU %d in this process (it sees %d)", o.device, ndev);
-        r = device_by_uuid(rec.device_uuid, &exporter_device);
         if (r == -ENODEV)
                 return rmpriv_fail(-ENODEV, "tensor '%s' lives on a GPU this process cannot see (rank %" PRIu32
                                             "'s GPU %d; check CUDA_VISIBLE_DEVICES)", name, rec.exporter_rank,

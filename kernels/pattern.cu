@@ -21,13 +21,15 @@ __device__ static inline uint64_t global_ns(void) {
         return t;
 }
 
-__global__ static void fill_kernel(uint32_t *p, size_t n, uint32_t seed, uint64_t delay_ns) {
-        if (delay_ns) {
-                uint64_t start = global_ns();
+// One thread sleeping on the GPU: the stream's next kernel starts delay_ns later.
+__global__ static void sleep_kernel(uint64_t delay_ns) {
+        uint64_t start = global_ns();
 
-                while (global_ns() - start < delay_ns)
-                        __nanosleep(10000);
-        }
+        while (global_ns() - start < delay_ns)
+                __nanosleep(10000);
+}
+
+__global__ static void fill_kernel(uint32_t *p, size_t n, uint32_t seed) {
         for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < n; i += (size_t) gridDim.x * blockDim.x)
                 p[i] = pattern_at(seed, i);
 }
@@ -52,13 +54,14 @@ extern "C" uint32_t rmk_pattern_value(uint32_t seed, uint64_t i) {
 }
 
 extern "C" int rmk_fill_pattern(void *p, size_t n_words, uint32_t seed, cudaStream_t stream) {
-        fill_kernel<<<grid_for(n_words), 256, 0, stream>>>((uint32_t *) p, n_words, seed, 0);
+        fill_kernel<<<grid_for(n_words), 256, 0, stream>>>((uint32_t *) p, n_words, seed);
         return (int) cudaGetLastError();
 }
 
 extern "C" int rmk_slow_fill_pattern(void *p, size_t n_words, uint32_t seed, uint64_t delay_ns,
                                      cudaStream_t stream) {
-        fill_kernel<<<grid_for(n_words), 256, 0, stream>>>((uint32_t *) p, n_words, seed, delay_ns);
+        sleep_kernel<<<1, 1, 0, stream>>>(delay_ns);
+        fill_kernel<<<grid_for(n_words), 256, 0, stream>>>((uint32_t *) p, n_words, seed);
         return (int) cudaGetLastError();
 }
 

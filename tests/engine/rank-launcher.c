@@ -120,10 +120,16 @@ static bool env_is_ours(const char *kv) {
 }
 
 int rmtest_job_spawn(struct rmtest_job *j, uint32_t rank, const char *mode, char *const *extra_env) {
+        return rmtest_job_spawn_wrapped(j, rank, mode, extra_env, NULL);
+}
+
+int rmtest_job_spawn_wrapped(struct rmtest_job *j, uint32_t rank, const char *mode, char *const *extra_env,
+                             const char *const *wrapper) {
         char vars[7][512];
         char **envp;
-        size_t n_env = 0, n = 0;
-        char *argv[4];
+        size_t n_env = 0, n = 0, n_wrap = 0;
+        char *argv[16];
+        const char *path;
         pid_t pid;
 
         if (rank >= j->nranks || j->pids[rank] > 0)
@@ -159,10 +165,35 @@ int rmtest_job_spawn(struct rmtest_job *j, uint32_t rank, const char *mode, char
                 n += k;
         }
         envp[n] = NULL;
-        argv[0] = j->exe;
-        argv[1] = (char *) "--rank";
-        argv[2] = (char *) mode;
-        argv[3] = NULL;
+        for (; wrapper && wrapper[n_wrap]; n_wrap++) {
+                if (n_wrap >= 12) {
+                        free(envp);
+                        return -E2BIG;
+                }
+                argv[n_wrap] = (char *) wrapper[n_wrap];
+        }
+        argv[n_wrap] = j->exe;
+        argv[n_wrap + 1] = (char *) "--rank";
+        argv[n_wrap + 2] = (char *) mode;
+        argv[n_wrap + 3] = NULL;
+        path = j->exe;
+        if (n_wrap) {
+                /* Search PATH here: only async-signal-safe calls after fork(). */
+                static char found[4096];
+                const char *dirs = getenv("PATH") ?: "/usr/bin:/bin";
+
+                path = argv[0];
+                while (!strchr(argv[0], '/') && *dirs) {
+                        size_t len = strcspn(dirs, ":");
+
+                        snprintf(found, sizeof(found), "%.*s/%s", (int) len, dirs, argv[0]);
+                        if (access(found, X_OK) == 0) {
+                                path = found;
+                                break;
+                        }
+                        dirs += len + (dirs[len] == ':');
+                }
+        }
 
         fflush(stdout);
         fflush(stderr);
@@ -177,7 +208,7 @@ int rmtest_job_spawn(struct rmtest_job *j, uint32_t rank, const char *mode, char
 
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, NULL);
-                execve(j->exe, argv, envp);
+                execve(path, argv, envp);
                 _exit(127);
         }
         free(envp);

@@ -53,6 +53,12 @@ struct shmring *rmtest_job_segment(const struct rmtest_job *j);
  * may be NULL).
  */
 int rmtest_job_spawn(struct rmtest_job *j, uint32_t rank, const char *mode, char *const *extra_env);
+/*
+ * The same, started through a wrapper command (for example
+ * {"unshare", "--pid", "--fork", NULL}), which must exec what follows it.
+ */
+int rmtest_job_spawn_wrapped(struct rmtest_job *j, uint32_t rank, const char *mode, char *const *extra_env,
+                             const char *const *wrapper);
 /* Starts every rank with mode. */
 int rmtest_job_spawn_all(struct rmtest_job *j, const char *mode);
 /*

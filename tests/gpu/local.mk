@@ -6,7 +6,8 @@ if HAVE_CUDA
 GPU_TESTS = \
 	tests/gpu/test-tensor-roundtrip \
 	tests/gpu/test-tensor-ordering \
-	tests/gpu/test-tensor-errors
+	tests/gpu/test-tensor-errors \
+	tests/gpu/test-tensor-pidns
 if HAVE_NCCL
 GPU_TESTS += tests/gpu/test-nccl
 endif
@@ -29,6 +30,10 @@ tests_gpu_test_tensor_errors_SOURCES = tests/gpu/test-tensor-errors.c
 tests_gpu_test_tensor_errors_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)
 tests_gpu_test_tensor_errors_LDADD = $(RMTEST_GPU_LIBS)
 tests_gpu_test_tensor_errors_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_gpu_test_tensor_pidns_SOURCES = tests/gpu/test-tensor-pidns.c
+tests_gpu_test_tensor_pidns_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)
+tests_gpu_test_tensor_pidns_LDADD = $(RMTEST_GPU_LIBS)
+tests_gpu_test_tensor_pidns_LDFLAGS = $(AM_LDFLAGS) -no-install
 tests_gpu_test_nccl_SOURCES = tests/gpu/test-nccl.c
 tests_gpu_test_nccl_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS) $(NCCL_CFLAGS)
 tests_gpu_test_nccl_LDADD = $(RMTEST_GPU_LIBS) $(NCCL_LIBS)

@@ -7,12 +7,18 @@
  *              other rank gets -ETIMEDOUT within the deadline + 1 s naming it
  *   missing0   rank 0, the id's publisher, never joins: named too
  * RMTEST_NCCL_TIMEOUT_MS is the deadline of the missing-rank cases (5000).
+ *
+ * Under a supervisor (`ringmaster run`), start every rank as
+ *   tests/gpu/test-nccl --rank allreduce
+ * or, for the missing rank, RMTEST_ABSENT=2 tests/gpu/test-nccl --rank missing:
+ * the absent rank then sleeps past the others' deadline instead of joining.
  */
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gpu-test.h"
 #include "rm_nccl.h"
@@ -104,7 +110,13 @@ static int rank_main(const char *mode) {
         CUDA_CHECK(cudaFree(NULL));
         if (strcmp(mode, "allreduce") == 0)
                 r = allreduce(w, device);
-        else
+        else if (rm_worker_rank(w) == (uint32_t) rmtest_env_u64("RMTEST_ABSENT", 2)) {
+                /* Started anyway (by a supervisor): never join, outlive the others' deadline. */
+                printf("nccl rank %u: absent on purpose, not joining\n", rm_worker_rank(w));
+                fflush(stdout);
+                usleep((useconds_t) (missing_timeout_ns() / 1000 + 3000000));
+                r = 0;
+        } else
                 r = missing(w, device, (uint32_t) rmtest_env_u64("RMTEST_ABSENT", 2));
         rm_worker_close(w);
         return r;

@@ -117,11 +117,20 @@ int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops,
         uint64_t start, deadline, spin_end;
         int r;
 
+        if (timeout_ns < SHMRING_INFINITE)
+                return -EINVAL;
         r = ops->ready(ctx);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if (timeout_ns == 0)
+        if (timeout_ns == 0) {
+                /* A poller learns of a dead peer too, at the same rate as a sleeper. */
+                if (liveness_due(p, now_ns())) {
+                        r = ops->check_peers(ctx);
+                        if (r != 0)
+                                return r < 0 ? r : 0;
+                }
                 return -EAGAIN;
+        }
 
         start = now_ns();
         deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t) timeout_ns;
@@ -160,6 +169,9 @@ int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops,
                 uint32_t seen;
 
                 atomic_fetch_add_explicit(&wake->sleepers, 1, memory_order_seq_cst);
+                /* Pairs with the fence in wake_sleepers(): our count is visible before
+                 * we look at the ring, even where an RMW does not order a later load. */
+                atomic_thread_fence(memory_order_seq_cst);
                 seen = atomic_load_explicit(&wake->seq, memory_order_acquire);
                 r = ops->ready(ctx);
                 if (r == 0 && liveness_due(p, now_ns()))

@@ -6,17 +6,10 @@
 
 #include "rm_run_layout.h"
 
-/* The scheduler's broadcast: small messages inline, batches in the overflow area. */
-#define SCHED_SLOTS 256
-#define SCHED_SLOT_SIZE 4096
-#define SCHED_OVERFLOW (UINT64_C(16) << 20)
-/* Results: one ring per rank. */
-#define RESULTS_SLOTS 64
-#define RESULTS_SLOT_SIZE 4096
-#define RESULTS_OVERFLOW (UINT64_C(1) << 20)
 /* The ranks, a helper process each, the supervisor and a few observers. */
 #define PEERS_PER_RANK 2
 #define PEERS_EXTRA 16
+#define PEERS_MIN 64
 
 static int run_id_valid(const char *s) {
         size_t n;
@@ -36,44 +29,49 @@ static int run_id_valid(const char *s) {
         return 1;
 }
 
-int rm_run_spec(uint32_t nranks, const char *run_id, uint64_t generation, struct rm_run_spec *ret) {
+int rm_run_spec(uint32_t nranks, const char *run_id, uint64_t generation, const struct rm_run_sizes *sizes,
+                struct rm_run_spec *ret) {
+        const struct rm_run_sizes z = sizes ? *sizes : RM_RUN_SIZES_DEFAULT;
+        uint32_t peers;
+
         if (nranks == 0 || nranks > RM_RUN_MAX_RANKS || !run_id_valid(run_id) || !ret)
                 return -EINVAL;
+        peers = nranks * PEERS_PER_RANK + PEERS_EXTRA;
 
         *ret = (struct rm_run_spec) {
                 .channels = {
                         {
                                 .name = RM_CHANNEL_SCHED,
                                 .kind = SHMRING_BROADCAST,
-                                .slots = SCHED_SLOTS,
-                                .slot_size = SCHED_SLOT_SIZE,
-                                .overflow_size = SCHED_OVERFLOW,
+                                .slots = z.slots,
+                                .slot_size = z.slot_size,
+                                .overflow_size = z.sched_overflow,
                                 .max_ports = nranks,
                         },
                         {
                                 .name = RM_CHANNEL_RESULTS,
                                 .kind = SHMRING_QUEUE,
-                                .slots = RESULTS_SLOTS,
-                                .slot_size = RESULTS_SLOT_SIZE,
-                                .overflow_size = RESULTS_OVERFLOW,
+                                .slots = z.slots,
+                                .slot_size = z.slot_size,
+                                .overflow_size = z.results_overflow,
                                 .max_ports = nranks,
                         },
                 },
                 .tables = {
                         {
                                 .name = RM_TABLE_KV,
-                                .entries = RM_KV_ENTRIES,
-                                .value_size = RM_KV_VALUE_SIZE,
+                                .entries = z.kv_entries,
+                                .value_size = z.kv_value_size,
                         },
                 },
         };
         ret->spec = (struct shmring_spec) {
                 .run_id = run_id,
                 .generation = generation,
-                .max_peers = nranks * PEERS_PER_RANK + PEERS_EXTRA,
+                .max_peers = peers > PEERS_MIN ? peers : PEERS_MIN,
                 .n_channels = 2,
                 .channels = ret->channels,
-                .n_tables = 1,
+                .n_tables = z.kv_entries > 0 ? 1 : 0,
                 .tables = ret->tables,
         };
         return 0;

@@ -84,7 +84,7 @@ int rmtest_job_new(uint32_t nranks, struct rmtest_job **ret) {
         }
         j->exe[n] = '\0';
 
-        r = rm_run_spec(nranks, j->run_id, 0, &spec);
+        r = rm_run_spec(nranks, j->run_id, 0, NULL, &spec);
         if (r >= 0)
                 r = shmring_create(&spec.spec, &j->seg);
         if (r < 0) {

@@ -16,13 +16,13 @@ int main(void) {
         struct rm_run_spec spec;
         char run_id[64];
 
-        CHECK(rm_run_spec(0, "r", 0, &spec) == -EINVAL);
-        CHECK(rm_run_spec(RM_RUN_MAX_RANKS + 1, "r", 0, &spec) == -EINVAL);
-        CHECK(rm_run_spec(2, "bad/id", 0, &spec) == -EINVAL);
-        CHECK(rm_run_spec(2, "", 0, &spec) == -EINVAL);
-        CHECK(rm_run_spec(2, NULL, 0, &spec) == -EINVAL);
-        CHECK(rm_run_spec(2, "r", 0, NULL) == -EINVAL);
-        CHECK(rm_run_spec(RM_RUN_MAX_RANKS, "r", 0, &spec) == 0);
+        CHECK(rm_run_spec(0, "r", 0, NULL, &spec) == -EINVAL);
+        CHECK(rm_run_spec(RM_RUN_MAX_RANKS + 1, "r", 0, NULL, &spec) == -EINVAL);
+        CHECK(rm_run_spec(2, "bad/id", 0, NULL, &spec) == -EINVAL);
+        CHECK(rm_run_spec(2, "", 0, NULL, &spec) == -EINVAL);
+        CHECK(rm_run_spec(2, NULL, 0, NULL, &spec) == -EINVAL);
+        CHECK(rm_run_spec(2, "r", 0, NULL, NULL) == -EINVAL);
+        CHECK(rm_run_spec(RM_RUN_MAX_RANKS, "r", 0, NULL, &spec) == 0);
 
         for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
                 struct shmring *s;
@@ -32,7 +32,7 @@ int main(void) {
                 char value[RM_KV_VALUE_SIZE + 1];
 
                 snprintf(run_id, sizeof(run_id), "spec-%d-%u", (int) getpid(), counts[i]);
-                CHECK(rm_run_spec(counts[i], run_id, 7, &spec) == 0);
+                CHECK(rm_run_spec(counts[i], run_id, 7, NULL, &spec) == 0);
                 CHECK(shmring_spec_size(&spec.spec, &size) == 0);
                 CHECK(shmring_create(&spec.spec, &s) == 0);
                 CHECK(shmring_get_info(s, &info) == 0);

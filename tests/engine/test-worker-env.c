@@ -41,7 +41,7 @@ int main(void) {
 
         snprintf(run_id, sizeof(run_id), "envtest-%d", (int) getpid());
         CHECK(mkdtemp(run_dir) != NULL);
-        CHECK(rm_run_spec(4, run_id, 0, &spec) == 0);
+        CHECK(rm_run_spec(4, run_id, 0, NULL, &spec) == 0);
         CHECK(shmring_create(&spec.spec, &seg) == 0);
 
         /* Not under ringmaster at all. */

@@ -1,39 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * notify_parse(): a pure function of a datagram's bytes, with no other
- * dependency, so that the fuzz target (tests/supervisor/fuzz-notify.c)
- * builds it alone.
+ * notify_parse(): a pure function of a datagram's bytes, which depends on
+ * util.c alone, so that the fuzz target (tests/supervisor/fuzz-notify.c)
+ * builds with just the two.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "notify.h"
-
-/* Length of the valid UTF-8 sequence at s (no overlong forms, no surrogates, <= U+10FFFF), or 0. */
-static size_t utf8_sequence(const unsigned char *s, size_t len) {
-        unsigned char c = s[0];
-        size_t n;
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 4;
-        else
-                return 0;
-        if (len < n)
-                return 0;
-        for (size_t i = 1; i < n; i++)
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
-            (c == 0xf4 && s[1] > 0x8f))
-                return 0;
-        return n;
-}
+#include "util.h"
 
 bool notify_phase_name_valid(const char *s, size_t len) {
         if (len < 1 || len > NOTIFY_PHASE_NAME_MAX)
@@ -180,7 +155,7 @@ int notify_parse(const void *data, size_t size, struct notify_message *ret) {
 
                 if (u[i] == 0)
                         return -EBADMSG;
-                n = utf8_sequence(u + i, size - i);
+                n = utf8_sequence_length(u + i, size - i);
                 if (n == 0)
                         return -EILSEQ;
                 i += n;

@@ -19,9 +19,7 @@
 struct shmring;
 struct run_options;
 
-#define SEGMENT_CHANNEL_SCHED "sched"
-#define SEGMENT_CHANNEL_RESULTS "results"
-#define SEGMENT_TABLE_KV "kv"
+/* Its channels and table are engine/rm_run_layout.h's, the workers' view. */
 
 /*
  * Creates it.  On -ENOSPC, logs that /dev/shm is too small, how much the run

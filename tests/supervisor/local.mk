@@ -31,7 +31,7 @@ tests_supervisor_test_notify_parse_LDADD = supervisor/libsupervisor.la
 check_PROGRAMS += tests/supervisor/test-notify-api
 tests_supervisor_test_notify_api_SOURCES = tests/supervisor/test-notify-api.c
 tests_supervisor_test_notify_api_CFLAGS = $(AM_CFLAGS) -pthread
-tests_supervisor_test_notify_api_LDADD = engine/librmnotify.la -lpthread
+tests_supervisor_test_notify_api_LDADD = engine/librmworker.la -lpthread
 
 # fuzz-notify.c is a libFuzzer target for notify_parse(); fuzz-notify-replay
 # runs its seed corpus (tests/supervisor/notify-corpus/) in make check.  With
@@ -43,17 +43,20 @@ tests_supervisor_fuzz_notify_replay_SOURCES = \
 	tests/supervisor/fuzz-notify-replay.c \
 	tests/supervisor/fuzz-notify.c \
 	supervisor/notify-parse.c \
-	supervisor/notify.h
+	supervisor/notify.h \
+	supervisor/util.c \
+	supervisor/util.h
 tests_supervisor_fuzz_notify_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
 tests_supervisor_fuzz_notify_replay_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 EXTRA_DIST += tests/supervisor/notify-corpus
 
 if HAVE_LIBFUZZER
 tests/supervisor/fuzz-notify: $(srcdir)/tests/supervisor/fuzz-notify.c $(srcdir)/supervisor/notify-parse.c \
-		$(srcdir)/supervisor/notify.h
+		$(srcdir)/supervisor/notify.h $(srcdir)/supervisor/util.c $(srcdir)/supervisor/util.h
 	@$(MKDIR_P) tests/supervisor
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) -I$(top_srcdir)/supervisor \
-		$(LIBSYSTEMD_CFLAGS) -o $@ $(srcdir)/tests/supervisor/fuzz-notify.c $(srcdir)/supervisor/notify-parse.c
+		$(LIBSYSTEMD_CFLAGS) -o $@ $(srcdir)/tests/supervisor/fuzz-notify.c $(srcdir)/supervisor/notify-parse.c \
+		$(srcdir)/supervisor/util.c
 
 fuzz-notify: tests/supervisor/fuzz-notify
 	rm -rf tests/supervisor/fuzz-notify-corpus

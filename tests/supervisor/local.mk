@@ -136,5 +136,5 @@ EXTRA_DIST += \
 	tests/supervisor/test-deadline-options.py \
 	tests/supervisor/test-seed.py
 
-# The launch and teardown benchmark: a program, not a test (docs/bench-supervisor.md).
-EXTRA_DIST += tests/supervisor/bench-launch
+# The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
+EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

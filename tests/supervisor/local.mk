@@ -28,6 +28,12 @@ tests_supervisor_test_notify_parse_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sup
 tests_supervisor_test_notify_parse_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_supervisor_test_notify_parse_LDADD = supervisor/libsupervisor.la
 
+check_PROGRAMS += tests/supervisor/test-deadline
+tests_supervisor_test_deadline_SOURCES = tests/supervisor/test-deadline.c
+tests_supervisor_test_deadline_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_deadline_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_deadline_LDADD = supervisor/libsupervisor.la
+
 check_PROGRAMS += tests/supervisor/test-notify-api
 tests_supervisor_test_notify_api_SOURCES = tests/supervisor/test-notify-api.c
 tests_supervisor_test_notify_api_CFLAGS = $(AM_CFLAGS) -pthread
@@ -74,6 +80,7 @@ clean-notify-fuzz:
 SUPERVISOR_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-notify-parse \
+	tests/supervisor/test-deadline \
 	tests/supervisor/test-notify-api \
 	tests/supervisor/fuzz-notify-replay \
 	tests/supervisor/test-json \

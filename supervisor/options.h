@@ -52,6 +52,8 @@ struct run_options {
         uint32_t shm_kv_entries;        /* 0: no table */
         uint32_t shm_kv_value_size;
         int log_level;
+        bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
+        bool json;                      /* check: --json */
         char **command;                 /* COMMAND [ARGS...] */
 };
 
@@ -80,6 +82,11 @@ struct run_options {
  * and the program should exit 0, or -EINVAL after printing a usage error.
  */
 int run_options_parse(int argc, char **argv, struct run_options *o);
+/*
+ * The same for `ringmaster check` (argv[0] is "check"): run's options, where
+ * COMMAND is optional, plus --json.
+ */
+int check_options_parse(int argc, char **argv, struct run_options *o);
 void run_options_done(struct run_options *o);
 
 void run_help(void);

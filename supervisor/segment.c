@@ -8,8 +8,15 @@
 #include "shmring.h"
 #include "util.h"
 
-int run_segment_create(const struct run_options *o, int nproc, const char *run_id, uint64_t generation,
-                       struct shmring **ret, uint64_t *ret_size) {
+/* The run's layout; spec points into it. */
+struct segment_layout {
+        struct shmring_channel_spec channels[2];
+        struct shmring_table_spec tables[1];
+        struct shmring_spec spec;
+};
+
+static void segment_layout_init(struct segment_layout *l, const struct run_options *o, int nproc, const char *run_id,
+                                uint64_t generation) {
         const struct shmring_channel_spec channels[] = {
                 {
                         .name = SEGMENT_CHANNEL_SCHED,
@@ -35,24 +42,42 @@ int run_segment_create(const struct run_options *o, int nproc, const char *run_i
                         .value_size = o->shm_kv_value_size,
                 },
         };
-        const struct shmring_spec spec = {
+
+        _Static_assert(sizeof(channels) == sizeof(l->channels) && sizeof(tables) == sizeof(l->tables),
+                       "struct segment_layout holds every channel and table");
+        memcpy(l->channels, channels, sizeof(channels));
+        memcpy(l->tables, tables, sizeof(tables));
+        l->spec = (struct shmring_spec) {
                 .run_id = run_id,
                 .generation = generation,
                 /* Every worker, the scheduler, and room for helpers each may start. */
                 .max_peers = (uint32_t) MAX(64, 2 * nproc + 8),
                 .n_channels = ELEMENTSOF(channels),
-                .channels = channels,
+                .channels = l->channels,
                 .n_tables = o->shm_kv_entries > 0 ? ELEMENTSOF(tables) : 0,
-                .tables = tables,
+                .tables = l->tables,
         };
+}
+
+int run_segment_size(const struct run_options *o, int nproc, uint64_t *ret_size) {
+        struct segment_layout l;
+
+        segment_layout_init(&l, o, nproc, "size", 0);
+        return shmring_spec_size(&l.spec, ret_size);
+}
+
+int run_segment_create(const struct run_options *o, int nproc, const char *run_id, uint64_t generation,
+                       struct shmring **ret, uint64_t *ret_size) {
+        struct segment_layout l;
         uint64_t size = 0;
         int r;
 
-        r = shmring_spec_size(&spec, &size);
+        segment_layout_init(&l, o, nproc, run_id, generation);
+        r = shmring_spec_size(&l.spec, &size);
         if (r < 0)
                 return log_error_errno(r, "the shared-memory layout is not valid (--shm-* options)");
 
-        r = shmring_create(&spec, ret);
+        r = shmring_create(&l.spec, ret);
         if (r == -ENOSPC) {
                 char need[32], avail[32], total[32];
                 struct statvfs sv;

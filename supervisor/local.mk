@@ -5,6 +5,8 @@
 
 noinst_LTLIBRARIES += supervisor/libsupervisor.la
 supervisor_libsupervisor_la_SOURCES = \
+	engine/run-layout.c \
+	engine/rm_run_layout.h \
 	supervisor/capture.c \
 	supervisor/capture.h \
 	supervisor/check.c \

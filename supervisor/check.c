@@ -195,6 +195,8 @@ static int add_detail(struct preflight *p, enum check_id id, const char *fmt, ..
                 line = NULL;
                 return -ENOMEM;
         }
+        while (r > 0 && line[r - 1] == ' ')
+                line[--r] = 0;
         if (!c->details) {
                 c->details = calloc(1, sizeof(char *));
                 if (!c->details)
@@ -625,8 +627,8 @@ static int shm_check(struct preflight *p) {
                 if (asprintf(&fix, "mount a tmpfs there (mount -t tmpfs -o size=%s tmpfs /dev/shm); in a container "
                              "docker run --shm-size=%s", size, size) < 0)
                         return -ENOMEM;
-                return set_result(p, CHECK_SHM, CHECK_FAIL, fix, "%s is not there (%s): shm_open() has nowhere to "
-                                  "create segments; %s", SHM_PATH, strerror(-p->shm_error), needs);
+                return set_result(p, CHECK_SHM, CHECK_FAIL, fix, "not there (%s): shm_open() has nowhere to create "
+                                  "segments; %s", strerror(-p->shm_error), needs);
         }
         if (p->shm_unlimited)
                 return set_result(p, CHECK_SHM, CHECK_OK, NULL, "a tmpfs without a size limit (bounded by memory); %s",
@@ -875,7 +877,7 @@ int preflight_run(const struct run_options *o, int nproc, const sigset_t *child_
                 int level = c->status == CHECK_FAIL ? LOG_LEVEL_ERROR
                             : c->status == CHECK_WARN ? LOG_LEVEL_WARNING : LOG_LEVEL_INFO;
 
-                log_full(level, "preflight: %s  %s: %s%s%s", status_names[c->status], checks[i].title, c->message,
+                log_full(level, "preflight: %-5s %s: %s%s%s", status_names[c->status], checks[i].title, c->message,
                          c->fix ? ". Fix: " : "", c->fix ? c->fix : "");
                 for (size_t k = 0; c->details && c->details[k]; k++)
                         log_full(LOG_LEVEL_DEBUG, "preflight:       %s", c->details[k]);

@@ -20,6 +20,14 @@ tests_supervisor_test_json_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
 tests_supervisor_test_json_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_supervisor_test_json_LDADD = supervisor/libsupervisor.la
 
+# The preflight's fake GPU stack: one shared object that a test links as
+# libcuda.so.1, libnvidia-ml.so.1 and libnccl.so.2 (tests/supervisor/fake-gpu.c).
+# A fixture like fake-worker: no sanitizers.  -rpath makes libtool build it shared.
+check_LTLIBRARIES = tests/supervisor/libfakegpu.la
+tests_supervisor_libfakegpu_la_SOURCES = tests/supervisor/fake-gpu.c
+tests_supervisor_libfakegpu_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_supervisor_libfakegpu_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+
 SUPERVISOR_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-json \
@@ -40,7 +48,10 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-journal.py \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
-	tests/supervisor/test-shm-too-small.py
+	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/test-check.py \
+	tests/supervisor/test-check-gpus.py \
+	tests/supervisor/test-check-shm.py
 TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
@@ -62,7 +73,10 @@ EXTRA_DIST += \
 	tests/supervisor/test-journal.py \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
-	tests/supervisor/test-shm-too-small.py
+	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/test-check.py \
+	tests/supervisor/test-check-gpus.py \
+	tests/supervisor/test-check-shm.py
 
 # The launch and teardown benchmark: a program, not a test (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch

@@ -56,6 +56,7 @@ TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
 	tests/supervisor/rmtest.py \
+	tests/supervisor/checktest.py \
 	tests/supervisor/test-usage.py \
 	tests/supervisor/test-exit-zero.py \
 	tests/supervisor/test-exit-code.py \

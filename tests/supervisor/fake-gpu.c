@@ -108,8 +108,10 @@ int cuInit(unsigned flags) {
         if (env_int("FAKE_GPU_HANG", 0))
                 for (;;)
                         pause();
-        if (env_int("FAKE_GPU_CRASH", 0))
+        if (env_int("FAKE_GPU_CRASH", 0)) {
+                signal(SIGSEGV, SIG_DFL);    /* the kernel's death, not a sanitizer's report */
                 raise(SIGSEGV);
+        }
         if (env_int("FAKE_GPU_INIT_ERROR", 0))
                 return env_int("FAKE_GPU_INIT_ERROR", 0);
         cuda_ready = 1;

@@ -12,6 +12,7 @@
  *                  PEERS      one record per attached process
  *                  BROADCAST  a channel: one ring, 1 writer, N readers
  *                  QUEUE      a channel: N rings, one per writer, 1 reader
+ *                  TABLE      a key-value table (NCCL ids, tensor handles)
  *                Region types a reader does not know are skipped, so later
  *                layouts can add regions (a tensor table, a key-value area)
  *                without breaking older readers.
@@ -57,7 +58,8 @@ enum shm_region_type {
         SHM_REGION_PEERS = 1,
         SHM_REGION_BROADCAST = 2,
         SHM_REGION_QUEUE = 3,
-        /* 4..: reserved for later regions (tensor table, key-value area). */
+        SHM_REGION_TABLE = 4,
+        /* 5..: reserved for later regions. */
 };
 
 struct shm_region {                                  /* 64 bytes */
@@ -85,11 +87,13 @@ struct shm_header {
         uint64_t generation;
         uint64_t nonce;                              /* random per segment */
         uint32_t n_regions;
-        uint32_t reserved0;
+        _Atomic uint32_t dead_epoch;                 /* bumped by shmring_mark_dead() */
         char run_id[72];                             /* NUL-terminated, <= 64 chars */
         uint8_t reserved[SHM_HEADER_FIXED - 144];
         struct shm_region regions[];                 /* n_regions entries */
 };
+_Static_assert(sizeof(struct shm_region) == 64, "directory entry size");
+_Static_assert(sizeof(struct shm_header) == SHM_HEADER_FIXED, "header size");
 
 /* --------------------------------------------------------------- peers */
 
@@ -114,6 +118,7 @@ struct shm_peer {                                    /* 64 bytes; written at att
         uint64_t pidns;
         uint8_t reserved[32];
 };
+_Static_assert(sizeof(struct shm_peer) == 64, "peer record size");
 
 /*
  * A port (a ring's writer, a broadcast reader, a queue's reader) is owned by
@@ -194,5 +199,41 @@ struct shm_overflow_ref {
         uint64_t pos;                                /* byte position: offset = pos % overflow_size */
         uint64_t end;                                /* overflow head after this message */
 };
+
+/* -------------------------------------------------------------- tables */
+
+/*
+ * A table is a header and `entries` fixed-size entries.  Writers (put, del)
+ * serialise on `lock` (an owner word; a dead holder's lock is taken over)
+ * and update an entry as a seqlock: seq odd while the entry changes.
+ * Readers take no lock: they copy an entry and keep the copy only if seq
+ * was even and unchanged across it.
+ */
+struct shm_table {
+        uint32_t entries;
+        uint32_t value_size;
+        uint32_t entry_stride;
+        uint32_t reserved0;
+        _Atomic uint64_t lock;
+        uint64_t next_generation;                    /* under lock */
+        uint8_t reserved1[SHM_PAD - 32];
+        struct shm_wake change;                      /* bumped at every put and del */
+};
+
+#define SHM_ENTRY_HEADER 96
+#define SHM_MAX_TABLE_ENTRIES 65536
+#define SHM_MAX_VALUE 65536
+
+struct shm_entry {
+        _Atomic uint32_t seq;
+        _Atomic uint32_t used;
+        uint32_t len;
+        uint32_t reserved;
+        uint64_t owner;
+        uint64_t generation;
+        char key[64];                                /* NUL-terminated */
+        unsigned char value[];
+};
+_Static_assert(sizeof(struct shm_entry) == SHM_ENTRY_HEADER, "entry header size");
 
 #endif

@@ -11,6 +11,7 @@ shmring_libshmring_la_SOURCES = \
 	shmring/segment.c \
 	shmring/peer.c \
 	shmring/ring.c \
+	shmring/kv.c \
 	shmring/wait.c
 shmring_libshmring_la_LDFLAGS = $(AM_LDFLAGS) \
 	-version-info $(LIBSHMRING_LT_VERSION) \

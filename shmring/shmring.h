@@ -68,12 +68,25 @@ struct shmring_channel_spec {
         uint32_t max_ports;        /* broadcast: readers; queue: writers (1 .. 1024) */
 };
 
+/*
+ * A key-value table: small records (an NCCL unique id, a tensor's IPC
+ * handle) that one process publishes under a name and others look up,
+ * waiting for it if it is not there yet.
+ */
+struct shmring_table_spec {
+        const char *name;          /* 1..31 of [A-Za-z0-9._-]; shares the channels' namespace */
+        uint32_t entries;          /* 1 .. 65536 */
+        uint32_t value_size;       /* largest value, 1 .. 65536 bytes */
+};
+
 struct shmring_spec {
         const char *run_id;        /* 1..64 of [A-Za-z0-9._-]; part of the name */
         uint64_t generation;       /* the caller's, e.g. a restart count */
         uint32_t max_peers;        /* processes that may attach at once; 0: 64 */
         uint32_t n_channels;
         const struct shmring_channel_spec *channels;
+        uint32_t n_tables;
+        const struct shmring_table_spec *tables;
 };
 
 /* Bytes of /dev/shm that shmring_create() would reserve for spec. */
@@ -223,6 +236,40 @@ int shmring_tx_drop_dead(struct shmring_tx *tx);
  * sees only messages sent after it attached).  Returns how many are.
  */
 int shmring_tx_wait_readers(struct shmring_tx *tx, uint32_t n, int64_t timeout_ns);
+
+/* ------------------------------------------------------------ tables */
+
+#define SHMRING_KEY_MAX 63
+
+struct shmring_kv_info {
+        uint64_t generation;       /* each put's is larger than any earlier put's in the table */
+        pid_t owner_pid;           /* the process that put it */
+        size_t len;
+};
+
+/*
+ * Publishes value under key (1..63 printable characters, no spaces),
+ * replacing any earlier value, and wakes whoever waits for it.  The caller
+ * becomes the key's owner: when it dies, shmring_kv_get() says so.
+ * Returns the put's generation (> 0).  -ENOSPC: the table is full;
+ * -EMSGSIZE: the value exceeds the table's value_size.
+ */
+int64_t shmring_kv_put(struct shmring *s, const char *table, const char *key, const void *value, size_t len);
+
+/*
+ * Copies key's value into buf and returns its length, waiting up to
+ * timeout_ns for the key to appear (-ETIMEDOUT; -EAGAIN with 0).
+ * With min_generation > 0, waits for a put of at least that generation,
+ * so a reader can wait for a value newer than one it has.  -EOWNERDEAD:
+ * the key's owner died (the value may name resources that died with it);
+ * -EMSGSIZE: buf is smaller than the value (a buffer of the table's
+ * value_size always suffices).  buf's content is meaningful on success only.
+ */
+ssize_t shmring_kv_get(struct shmring *s, const char *table, const char *key, uint64_t min_generation,
+                       void *buf, size_t size, struct shmring_kv_info *ret_info, int64_t timeout_ns);
+
+/* Removes key (its owner or anyone: a supervisor cleans up after the dead). */
+int shmring_kv_del(struct shmring *s, const char *table, const char *key);
 
 #ifdef __cplusplus
 }

@@ -216,9 +216,13 @@ static int make_fds(enum fd_kind kind, struct bench_transport *t) {
 
 static void fd_row(const struct bench_config *cfg, enum fd_kind kind, size_t size, bool stream, uint64_t count,
                    const char *id, const char *label) {
-        struct bench_row *row = bench_row_new(stream ? "throughput" : "latency", id, label);
         struct bench_transport t = fd_transport(kind, size);
+        struct bench_row *row;
         int r;
+
+        if (!bench_wanted(cfg, stream ? BENCH_SECTION_THROUGHPUT : BENCH_SECTION_BASELINES, id))
+                return;
+        row = bench_row_new(stream ? "throughput" : "latency", id, label);
 
         r = make_fds(kind, &t);
         if (r < 0) {
@@ -236,7 +240,7 @@ static void fd_row(const struct bench_config *cfg, enum fd_kind kind, size_t siz
 /* -------------------------------------------------------- sections */
 
 void bench_baseline_cacheline(const struct bench_config *cfg) {
-        struct bench_row *row = bench_row_new("latency", "cacheline", "cache-line ping-pong, spin (the limit)");
+        struct bench_row *row;
         struct bench_transport t = {
                 .name = "cache-line",
                 .size = 8,
@@ -247,6 +251,9 @@ void bench_baseline_cacheline(const struct bench_config *cfg) {
                 .fds = { -1, -1, -1, -1 },
         };
 
+        if (!bench_wanted(cfg, BENCH_SECTION_BASELINES, "cacheline"))
+                return;
+        row = bench_row_new("latency", "cacheline", "cache-line ping-pong, spin (the limit)");
         bench_pingpong_run(cfg, row, &t, cfg->spin_samples, true);
         bench_row_print(row);
 }

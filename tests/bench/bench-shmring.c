@@ -294,6 +294,8 @@ void bench_shmring_pingpong(const struct bench_config *cfg) {
                         snprintf(id, sizeof(id), "shmring_%zu_%s", sizes[i], mode_name(spins));
                         snprintf(label, sizeof(label), "shmring %s, %s", sizes[i] == 64 ? "64 B" : "4 KiB",
                                  spins ? "spin" : "blocking (futex wake)");
+                        if (!bench_wanted(cfg, BENCH_SECTION_PINGPONG, id))
+                                continue;
                         row = bench_row_new("latency", id, label);
                         pair_row(cfg, row, channels, 2, sizes[i], spins, false,
                                  spins ? cfg->spin_samples : cfg->blocking_samples);
@@ -311,13 +313,16 @@ void bench_shmring_throughput(const struct bench_config *cfg) {
         };
         struct bench_row *row;
 
-        row = bench_row_new("throughput", "shmring_stream_64", "shmring 64 B stream (queue 1->1, spin)");
-        pair_row(cfg, row, &small, 1, 64, true, true, cfg->stream_messages);
-        bench_row_print(row);
-
-        row = bench_row_new("throughput", "shmring_stream_1m", "shmring 1 MiB stream (overflow, spin)");
-        pair_row(cfg, row, &big, 1, BIG_MESSAGE, true, true, cfg->big_messages);
-        bench_row_print(row);
+        if (bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, "shmring_stream_64")) {
+                row = bench_row_new("throughput", "shmring_stream_64", "shmring 64 B stream (queue 1->1, spin)");
+                pair_row(cfg, row, &small, 1, 64, true, true, cfg->stream_messages);
+                bench_row_print(row);
+        }
+        if (bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, "shmring_stream_1m")) {
+                row = bench_row_new("throughput", "shmring_stream_1m", "shmring 1 MiB stream (overflow, spin)");
+                pair_row(cfg, row, &big, 1, BIG_MESSAGE, true, true, cfg->big_messages);
+                bench_row_print(row);
+        }
 }
 
 /* ---------------------------------------------------------- broadcast */
@@ -452,6 +457,8 @@ static void broadcast_row(const struct bench_config *cfg, unsigned readers, bool
 
         snprintf(id, sizeof(id), "broadcast_%s_%u", mode_name(spins), readers);
         snprintf(label, sizeof(label), "shmring broadcast 1->%u, %s", readers, mode_name(spins));
+        if (!bench_wanted(cfg, BENCH_SECTION_BROADCAST, id))
+                return;
         row = bench_row_new("broadcast", id, label);
         row->transport = "shmring";
         row->mode = mode_name(spins);

@@ -26,6 +26,15 @@
 static struct bench_row rows[BENCH_MAX_ROWS];
 static unsigned n_rows;
 
+bool bench_wanted(const struct bench_config *cfg, unsigned section, const char *id) {
+        if (cfg->whole_sections & section)
+                return true;
+        for (unsigned i = 0; i < cfg->n_only_rows; i++)
+                if (strcmp(cfg->only_rows[i], id) == 0)
+                        return true;
+        return false;
+}
+
 struct bench_row *bench_row_new(const char *section, const char *id, const char *label) {
         struct bench_row *row;
 
@@ -230,7 +239,7 @@ void bench_describe_cpus(const struct bench_config *cfg, unsigned n, const struc
         buf[0] = '\0';
         for (unsigned i = 0; i < n && used + 1 < size; i++) {
                 if (workers[i].cpu < 0) {
-                        snprintf(buf, size, "%u processes share %u", n, cfg->n_cpus);
+                        snprintf(buf, size, "shared: %u processes on %u CPUs", n, cfg->n_cpus);
                         return;
                 }
                 used += (size_t) snprintf(buf + used, size - used, "%s%d", i ? "," : "", workers[i].cpu);
@@ -363,18 +372,22 @@ int bench_write_full(int fd, const void *buf, size_t size) {
 
 /* -------------------------------------------------------- transports */
 
+/* The number goes at both ends of a payload, so a short or partial copy shows. */
 void bench_stamp(void *buf, size_t size, uint64_t seq) {
-        if (size >= sizeof(seq))
+        if (size >= sizeof(seq)) {
                 memcpy(buf, &seq, sizeof(seq));
+                memcpy((unsigned char *) buf + size - sizeof(seq), &seq, sizeof(seq));
+        }
 }
 
 int bench_check_stamp(const void *buf, size_t size, uint64_t seq) {
-        uint64_t got;
+        uint64_t first, last;
 
-        if (size < sizeof(got))
+        if (size < sizeof(seq))
                 return 0;                  /* too small to carry the number */
-        memcpy(&got, buf, sizeof(got));
-        return got == seq ? 0 : -EBADMSG;
+        memcpy(&first, buf, sizeof(first));
+        memcpy(&last, (const unsigned char *) buf + size - sizeof(last), sizeof(last));
+        return first == seq && last == seq ? 0 : -EBADMSG;
 }
 
 struct transport_job {

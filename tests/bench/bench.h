@@ -35,7 +35,10 @@ enum bench_section {
 
 struct bench_config {
         const char *mode_name;             /* "full", "quick", "smoke" */
-        unsigned sections;                 /* enum bench_section bits */
+        unsigned sections;                 /* enum bench_section bits: those that run */
+        unsigned whole_sections;           /* ... of which every row runs */
+        unsigned n_only_rows;
+        const char *only_rows[64];         /* and these rows of the others (--only ROW) */
         unsigned spin_samples;             /* round trips per spin-mode ping-pong row */
         unsigned blocking_samples;         /* round trips per blocking ping-pong row */
         unsigned broadcast_messages;       /* messages per broadcast row */
@@ -79,6 +82,8 @@ struct bench_row {
 
 /* ------------------------------------------------------------- rows */
 
+/* Whether --only asks for the row id of that section. */
+bool bench_wanted(const struct bench_config *cfg, unsigned section, const char *id);
 struct bench_row *bench_row_new(const char *section, const char *id, const char *label);
 struct bench_row *bench_row_find(const char *id);
 unsigned bench_n_rows(void);

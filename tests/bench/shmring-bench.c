@@ -580,6 +580,78 @@ static const struct {
         { "throughput", BENCH_SECTION_THROUGHPUT, "streaming at 64 B and 1 MiB, shmring and pipe/socket" },
 };
 
+/* Every row, by its id (the key in the JSON) and its section. */
+static const struct {
+        const char *id;
+        unsigned section;
+} row_ids[] = {
+        { "cacheline", BENCH_SECTION_BASELINES },
+        { "pipe_64", BENCH_SECTION_BASELINES },
+        { "pipe_4096", BENCH_SECTION_BASELINES },
+        { "unix_dgram_64", BENCH_SECTION_BASELINES },
+        { "unix_dgram_4096", BENCH_SECTION_BASELINES },
+        { "eventfd", BENCH_SECTION_BASELINES },
+        { "shmring_64_spin", BENCH_SECTION_PINGPONG },
+        { "shmring_4096_spin", BENCH_SECTION_PINGPONG },
+        { "shmring_64_blocking", BENCH_SECTION_PINGPONG },
+        { "shmring_4096_blocking", BENCH_SECTION_PINGPONG },
+        { "broadcast_spin_1", BENCH_SECTION_BROADCAST },
+        { "broadcast_spin_2", BENCH_SECTION_BROADCAST },
+        { "broadcast_spin_4", BENCH_SECTION_BROADCAST },
+        { "broadcast_spin_8", BENCH_SECTION_BROADCAST },
+        { "broadcast_blocking_1", BENCH_SECTION_BROADCAST },
+        { "broadcast_blocking_2", BENCH_SECTION_BROADCAST },
+        { "broadcast_blocking_4", BENCH_SECTION_BROADCAST },
+        { "broadcast_blocking_8", BENCH_SECTION_BROADCAST },
+        { "shmring_stream_64", BENCH_SECTION_THROUGHPUT },
+        { "shmring_stream_1m", BENCH_SECTION_THROUGHPUT },
+        { "pipe_stream_64", BENCH_SECTION_THROUGHPUT },
+        { "unix_dgram_stream_64", BENCH_SECTION_THROUGHPUT },
+        { "pipe_stream_1m", BENCH_SECTION_THROUGHPUT },
+};
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --only a,b,c: section names and row ids. */
+static int parse_only(const char *text, struct bench_config *cfg) {
+        char *names = strdup(text), *save = NULL;
+        int r = 0;
+
+        if (!names)
+                return -ENOMEM;
+        cfg->sections = cfg->whole_sections = 0;
+        cfg->n_only_rows = 0;
+        for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+                size_t i;
+
+                for (i = 0; i < ELEMENTSOF(section_names); i++)
+                        if (strcmp(name, section_names[i].name) == 0)
+                                break;
+                if (i < ELEMENTSOF(section_names)) {
+                        cfg->sections |= section_names[i].bit;
+                        cfg->whole_sections |= section_names[i].bit;
+                        continue;
+                }
+                for (i = 0; i < ELEMENTSOF(row_ids); i++)
+                        if (strcmp(name, row_ids[i].id) == 0)
+                                break;
+                if (i == ELEMENTSOF(row_ids) || cfg->n_only_rows == ELEMENTSOF(cfg->only_rows)) {
+                        fprintf(stderr, "shmring-bench: --only: unknown section or row '%s' (sections: baselines, "
+                                "pingpong, broadcast, throughput; rows: see --help)\n", name);
+                        r = -EINVAL;
+                        break;
+                }
+                cfg->sections |= row_ids[i].section;
+                cfg->only_rows[cfg->n_only_rows++] = row_ids[i].id;
+        }
+        free(names);
+        if (r == 0 && !cfg->sections) {
+                fprintf(stderr, "shmring-bench: --only needs a section or row name\n");
+                r = -EINVAL;
+        }
+        return r;
+}
+
 static void help(void) {
         printf("Usage: shmring-bench [OPTIONS]\n"
                "\n"
@@ -593,41 +665,15 @@ static void help(void) {
                "  --cpus LIST    the CPUs to use, best first, e.g. 2-9 or 4,6,8 (default: one core\n"
                "                 per process from one NUMA node and socket)\n"
                "  --only LIST    run only these sections (comma-separated):\n");
-        for (size_t i = 0; i < sizeof(section_names) / sizeof(section_names[0]); i++)
+        for (size_t i = 0; i < ELEMENTSOF(section_names); i++)
                 printf("                   %-11s %s\n", section_names[i].name, section_names[i].what);
-        printf("  -h, --help     show this help\n"
+        printf("                 or single rows, by their JSON name:");
+        for (size_t i = 0; i < ELEMENTSOF(row_ids); i++)
+                printf("%s%s", i % 4 == 0 ? "\n                   " : " ", row_ids[i].id);
+        printf("\n  -h, --help     show this help\n"
                "\n"
                "Exit status: 0 when every figure was measured (targets met or not), 1 when a\n"
                "measurement failed, 2 on a usage error.\n");
-}
-
-static int parse_only(const char *text, unsigned *ret) {
-        char *copy = strdup(text), *save = NULL;
-        unsigned bits = 0;
-
-        if (!copy)
-                return -ENOMEM;
-        for (char *name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-                size_t i;
-
-                for (i = 0; i < sizeof(section_names) / sizeof(section_names[0]); i++)
-                        if (strcmp(name, section_names[i].name) == 0)
-                                break;
-                if (i == sizeof(section_names) / sizeof(section_names[0])) {
-                        fprintf(stderr, "shmring-bench: --only: unknown section '%s' (baselines, pingpong, "
-                                "broadcast, throughput)\n", name);
-                        free(copy);
-                        return -EINVAL;
-                }
-                bits |= section_names[i].bit;
-        }
-        free(copy);
-        if (!bits) {
-                fprintf(stderr, "shmring-bench: --only needs a section name\n");
-                return -EINVAL;
-        }
-        *ret = bits;
-        return 0;
 }
 
 static void set_mode(struct bench_config *cfg, const char *mode) {
@@ -687,7 +733,7 @@ int main(int argc, char **argv) {
         int opt;
 
         set_mode(&cfg, "full");
-        cfg.sections = BENCH_SECTION_ALL;
+        cfg.sections = cfg.whole_sections = BENCH_SECTION_ALL;
         cfg.worker_timeout_s = 120;
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 switch (opt) {
@@ -704,7 +750,7 @@ int main(int argc, char **argv) {
                         cpus_text = optarg;
                         break;
                 case OPT_ONLY:
-                        if (parse_only(optarg, &cfg.sections) < 0)
+                        if (parse_only(optarg, &cfg) < 0)
                                 return EXIT_USAGE;
                         break;
                 case 'h':

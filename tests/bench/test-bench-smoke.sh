@@ -21,7 +21,7 @@ grep -q -- '--json FILE' "$tmp/help" || fail "--help does not describe --json"
 "$bench" --only nosuch > "$tmp/out" 2>&1
 rc=$?
 [ $rc -eq 2 ] || fail "--only nosuch exited $rc, not 2"
-grep -q "unknown section 'nosuch'" "$tmp/out" || fail "--only nosuch: $(cat "$tmp/out")"
+grep -q "unknown section or row 'nosuch'" "$tmp/out" || fail "--only nosuch: $(cat "$tmp/out")"
 
 "$bench" --cpus 100000 > "$tmp/out" 2>&1
 rc=$?

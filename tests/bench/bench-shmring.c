@@ -470,6 +470,7 @@ static void broadcast_row(const struct bench_config *cfg, unsigned readers, bool
                               readers + 1, cfg->n_cpus);
                 goto finish;
         }
+        row->shared_cpus = !own_cpus;
         for (unsigned i = 0; i <= readers; i++)
                 workers[i] = (struct bench_worker) {
                         .fn = broadcast_worker, .arg = &job, .cpu = own_cpus ? cfg->cpus[i] : -1,

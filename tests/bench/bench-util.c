@@ -489,6 +489,7 @@ static bool place_pair(const struct bench_config *cfg, struct bench_row *row, st
                 return false;
         } else {
                 workers[0].cpu = workers[1].cpu = -1;
+                row->shared_cpus = true;
         }
         bench_describe_cpus(cfg, 2, workers, row->cpus, sizeof(row->cpus));
         return true;

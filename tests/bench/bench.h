@@ -72,6 +72,7 @@ struct bench_row {
         enum bench_status status;
         char reason[256];
         char cpus[96];                     /* where the processes ran */
+        bool shared_cpus;                  /* fewer CPUs than processes: they shared */
         bool is_rate;                      /* throughput row, else latency */
         struct bench_stats latency;        /* the one-way figures */
         struct bench_stats slowest;        /* broadcast: the last reader of each message */

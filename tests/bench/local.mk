@@ -13,3 +13,5 @@ tests_bench_shmring_bench_LDFLAGS = $(AM_LDFLAGS) -no-install
 
 TESTS += tests/bench/test-bench-smoke.sh
 EXTRA_DIST += tests/bench/test-bench-smoke.sh
+# What the benchmark's rows mean, and its figures on the machines it ran on.
+EXTRA_DIST += docs/bench-shmring.md

@@ -353,6 +353,7 @@ static int broadcast_writer(struct bench_run *run, struct broadcast_job *job, st
         struct shmring *s = NULL;
         struct shmring_tx *tx = NULL;
         unsigned total = job->warmup + job->messages;
+        uint64_t switches = 0;
         int r;
 
         r = attach(run, job->name, &s);
@@ -362,6 +363,9 @@ static int broadcast_writer(struct bench_run *run, struct broadcast_job *job, st
                 r = bench_barrier(run);            /* every reader has its port */
         for (unsigned m = 0; r >= 0 && m < total; m++) {
                 uint32_t target = (m + 1) * job->readers, acks;
+
+                if (m == job->warmup)
+                        switches = bench_measure_begin();
 
                 msg.seq = m;
                 msg.sent_ns = bench_now_ns();
@@ -380,6 +384,8 @@ static int broadcast_writer(struct bench_run *run, struct broadcast_job *job, st
                                 bench_futex_wait(&shared->acks, acks);
                 }
         }
+        if (r >= 0)
+                bench_measure_end(run, switches);
         tx = shmring_tx_close(tx);
         shmring_close(s);
         return r < 0 ? r : 0;
@@ -392,6 +398,7 @@ static int broadcast_reader(struct bench_run *run, struct broadcast_job *job, st
         struct shmring *s = NULL;
         struct shmring_rx *rx = NULL;
         unsigned total = job->warmup + job->messages;
+        uint64_t switches = 0;
         int r;
 
         r = attach(run, job->name, &s);
@@ -400,8 +407,13 @@ static int broadcast_reader(struct bench_run *run, struct broadcast_job *job, st
         if (r >= 0)
                 r = bench_barrier(run);
         for (unsigned m = 0; r >= 0 && m < total; m++) {
-                ssize_t n = shmring_recv(rx, &msg, sizeof(msg), BENCH_IO_TIMEOUT_NS);
-                uint64_t now = bench_now_ns();
+                ssize_t n;
+                uint64_t now;
+
+                if (m == job->warmup)
+                        switches = bench_measure_begin();
+                n = shmring_recv(rx, &msg, sizeof(msg), BENCH_IO_TIMEOUT_NS);
+                now = bench_now_ns();
 
                 if (n < 0) {
                         r = bench_fail(run, (int) n, "broadcast: reader %u: receive of message %u failed: %s",
@@ -421,6 +433,8 @@ static int broadcast_reader(struct bench_run *run, struct broadcast_job *job, st
                     !job->spins)
                         bench_futex_wake(&shared->acks);
         }
+        if (r >= 0)
+                bench_measure_end(run, switches);
         rx = shmring_rx_close(rx);
         shmring_close(s);
         return r < 0 ? r : 0;
@@ -502,6 +516,7 @@ static void broadcast_row(const struct bench_config *cfg, unsigned readers, bool
                         free(slowest);
                 }
                 bench_stats_compute(shared->samples, (size_t) readers * job.messages, 1.0, &row->latency);
+                row->preemptions = atomic_load(&run->preemptions);
         }
 finish:
         bench_run_free(run);

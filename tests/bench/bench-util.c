@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,24 +81,28 @@ void bench_section_print(const char *title, const char *columns) {
 }
 
 void bench_row_print(const struct bench_row *row) {
-        char a[32], b[32], c[32];
+        char a[32], b[32], c[32], note[64] = "";
+
+        /* A spinning worker that lost its CPU measured the machine's load, not the transport. */
+        if (row->status == BENCH_OK && row->preemptions > 0 && row->mode && strcmp(row->mode, "spin") == 0)
+                snprintf(note, sizeof(note), "  (preempted %" PRIu64 "x: other load)", row->preemptions);
 
         if (row->status != BENCH_OK) {
                 printf("  %-42s%s: %s\n", row->label, row->status == BENCH_NA ? "n/a" : "ERROR", row->reason);
         } else if (row->is_rate) {
                 if (row->size >= 1024 * 1024)
-                        printf("  %-42s%10.0f MiB/s %9.0f msg/s   cpus %s\n", row->label,
+                        printf("  %-42s%10.0f MiB/s %9.0f msg/s   cpus %s%s\n", row->label,
                                (double) row->bytes / (1024.0 * 1024.0) / row->seconds,
-                               (double) row->messages / row->seconds, row->cpus);
+                               (double) row->messages / row->seconds, row->cpus, note);
                 else
-                        printf("  %-42s%10.2f M msg/s %7.0f MiB/s   cpus %s\n", row->label,
+                        printf("  %-42s%10.2f M msg/s %7.0f MiB/s   cpus %s%s\n", row->label,
                                (double) row->messages / row->seconds / 1e6,
-                               (double) row->bytes / (1024.0 * 1024.0) / row->seconds, row->cpus);
+                               (double) row->bytes / (1024.0 * 1024.0) / row->seconds, row->cpus, note);
         } else {
-                printf("  %-42s%9" PRIu64 " %10s %10s %10s   cpus %s\n", row->label, row->latency.samples,
+                printf("  %-42s%9" PRIu64 " %10s %10s %10s   cpus %s%s\n", row->label, row->latency.samples,
                        bench_format_ns(row->latency.p50, a, sizeof(a)),
                        bench_format_ns(row->latency.p99, b, sizeof(b)),
-                       bench_format_ns(row->latency.p999, c, sizeof(c)), row->cpus);
+                       bench_format_ns(row->latency.p999, c, sizeof(c)), row->cpus, note);
         }
         fflush(stdout);
 }
@@ -202,6 +207,21 @@ int bench_fail(struct bench_run *run, int err, const char *fmt, ...) {
         atomic_fetch_add(&run->barrier_generation, 1);
         bench_futex_wake(&run->barrier_generation);
         return err < 0 ? err : -EIO;
+}
+
+uint64_t bench_measure_begin(void) {
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return 0;
+        return (uint64_t) ru.ru_nivcsw;
+}
+
+void bench_measure_end(struct bench_run *run, uint64_t begin) {
+        uint64_t end = bench_measure_begin();
+
+        if (end > begin)
+                atomic_fetch_add(&run->preemptions, end - begin);
 }
 
 int bench_barrier(struct bench_run *run) {
@@ -406,7 +426,7 @@ static int pingpong_worker(struct bench_run *run, unsigned side, void *arg) {
         struct transport_job *job = arg;
         struct bench_transport *t = job->transport;
         uint64_t *samples = bench_run_extra(run);
-        uint64_t total = job->warmup + job->count, t0 = 0, t1;
+        uint64_t total = job->warmup + job->count, t0 = 0, t1, switches = 0;
         int r;
 
         r = t->open(t, run, side);
@@ -414,6 +434,8 @@ static int pingpong_worker(struct bench_run *run, unsigned side, void *arg) {
                 return r;
         r = bench_barrier(run);
         for (uint64_t seq = 0; r >= 0 && seq < total; seq++) {
+                if (seq == job->warmup)
+                        switches = bench_measure_begin();
                 if (side == 0) {
                         if (seq == job->warmup)
                                 t0 = bench_now_ns();
@@ -446,6 +468,8 @@ static int pingpong_worker(struct bench_run *run, unsigned side, void *arg) {
                         }
                 }
         }
+        if (r >= 0)
+                bench_measure_end(run, switches);
         t->close(t, side);
         return r < 0 ? r : 0;
 }
@@ -453,7 +477,7 @@ static int pingpong_worker(struct bench_run *run, unsigned side, void *arg) {
 static int stream_worker(struct bench_run *run, unsigned side, void *arg) {
         struct transport_job *job = arg;
         struct bench_transport *t = job->transport;
-        uint64_t total = job->warmup + job->count;
+        uint64_t total = job->warmup + job->count, switches = 0;
         int r;
 
         r = t->open(t, run, side);
@@ -466,6 +490,7 @@ static int stream_worker(struct bench_run *run, unsigned side, void *arg) {
                         r = bench_barrier(run);
                         if (r < 0)
                                 break;
+                        switches = bench_measure_begin();
                         if (side == 0)
                                 atomic_store(&run->t_start, bench_now_ns());
                 }
@@ -475,6 +500,8 @@ static int stream_worker(struct bench_run *run, unsigned side, void *arg) {
         }
         if (r >= 0 && side == 1)
                 atomic_store(&run->t_end, bench_now_ns());
+        if (r >= 0)
+                bench_measure_end(run, switches);
         t->close(t, side);
         return r < 0 ? r : 0;
 }
@@ -514,8 +541,10 @@ void bench_pingpong_run(const struct bench_config *cfg, struct bench_row *row, s
                 bench_row_set(row, BENCH_ERROR, "cannot map %u samples: %s", samples, strerror(errno));
                 return;
         }
-        if (bench_run_workers(cfg, run, 2, workers, row) >= 0)
+        if (bench_run_workers(cfg, run, 2, workers, row) >= 0) {
                 bench_stats_compute(bench_run_extra(run), samples, 2.0, &row->latency);
+                row->preemptions = atomic_load(&run->preemptions);
+        }
         bench_run_free(run);
 }
 
@@ -543,6 +572,7 @@ void bench_stream_run(const struct bench_config *cfg, struct bench_row *row, str
                 row->messages = messages;
                 row->bytes = messages * t->size;
                 row->seconds = (double) (atomic_load(&run->t_end) - atomic_load(&run->t_start)) / 1e9;
+                row->preemptions = atomic_load(&run->preemptions);
                 if (row->seconds <= 0)
                         bench_row_set(row, BENCH_ERROR, "the stream took no measurable time");
         }

@@ -73,6 +73,7 @@ struct bench_row {
         char reason[256];
         char cpus[96];                     /* where the processes ran */
         bool shared_cpus;                  /* fewer CPUs than processes: they shared */
+        uint64_t preemptions;              /* the workers lost their CPU this often while measuring */
         bool is_rate;                      /* throughput row, else latency */
         struct bench_stats latency;        /* the one-way figures */
         struct bench_stats slowest;        /* broadcast: the last reader of each message */
@@ -116,6 +117,7 @@ struct bench_run {                         /* at the start of a shared mapping *
         uint32_t n_workers;
         size_t mapping_size;
         _Atomic uint32_t failed;
+        _Atomic uint64_t preemptions;      /* involuntary context switches while measuring */
         char error[256];
         _Alignas(128) _Atomic uint64_t t_start;   /* for the sections' use */
         _Alignas(128) _Atomic uint64_t t_end;
@@ -145,6 +147,13 @@ int bench_run_workers(const struct bench_config *cfg, struct bench_run *run, uns
 
 /* Waits until every worker of the run arrived; -ECANCELED when one failed. */
 int bench_barrier(struct bench_run *run);
+
+/*
+ * A worker calls these around its measured phase: the involuntary context
+ * switches in between (the kernel took the CPU away) add to the run's count.
+ */
+uint64_t bench_measure_begin(void);
+void bench_measure_end(struct bench_run *run, uint64_t begin);
 
 /* Records the run's first error (worker side); returns err (negative). */
 int bench_fail(struct bench_run *run, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -480,6 +480,8 @@ static void json_row(struct json *j, const struct bench_row *row) {
                 json_str(j, "reason", row->reason);
         json_str(j, "cpus", row->cpus);
         json_bool(j, "shared_cpus", row->shared_cpus);
+        if (row->status == BENCH_OK)
+                json_uint(j, "preemptions", row->preemptions);
         if (row->status == BENCH_OK && row->is_rate) {
                 json_uint(j, "messages", row->messages);
                 json_uint(j, "bytes", row->bytes);

@@ -43,6 +43,7 @@ struct machine {
         char clocksource[32];
         double clock_read_ns;
         char date[32];
+        double loadavg;                    /* runnable tasks, last minute, at the start */
         cpu_set_t allowed;
 };
 
@@ -185,6 +186,8 @@ static void machine_describe(struct machine *m) {
                       sizeof(m->clocksource)) < 0)
                 snprintf(m->clocksource, sizeof(m->clocksource), "unknown");
         m->clock_read_ns = measure_clock_read_ns();
+        if (read_line("/proc/loadavg", line, sizeof(line)) == 0)
+                m->loadavg = strtod(line, NULL);
         gmtime_r(&now, &tm);
         strftime(m->date, sizeof(m->date), "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
@@ -545,6 +548,7 @@ static int write_json(FILE *f, const struct bench_config *cfg, const struct mach
         json_str(&j, "arch", m->uts.machine);
         json_str(&j, "clocksource", m->clocksource);
         json_num(&j, "clock_read_ns", m->clock_read_ns);
+        json_num(&j, "loadavg", m->loadavg);
         json_open(&j, "cpus_used", '[');
         for (unsigned i = 0; i < cfg->n_cpus; i++)
                 json_uint(&j, NULL, (uint64_t) cfg->cpus[i]);
@@ -804,7 +808,9 @@ int main(int argc, char **argv) {
         printf("machine: %s; %ld CPUs online, %u allowed, %u socket(s), %u NUMA node(s)%s\n", machine.cpu_model,
                machine.cpus_online, machine.cpus_allowed, machine.sockets, machine.numa_nodes,
                machine.virtualized ? "; virtual machine" : "");
-        printf("kernel: %s %s %s\n", machine.uts.sysname, machine.uts.release, machine.uts.machine);
+        printf("kernel: %s %s %s; load average %.2f at the start%s\n", machine.uts.sysname, machine.uts.release,
+               machine.uts.machine, machine.loadavg,
+               machine.loadavg >= 0.5 ? " (other work runs here: spin rows will show it)" : "");
         printf("CPUs used, in order: %s%s\n", cpu_list, cpus_text ? " (--cpus)" : "");
         printf("clock: CLOCK_MONOTONIC (%s), %s a read; a ping-pong sample holds one read\n", machine.clocksource,
                bench_format_ns(machine.clock_read_ns, clock_text, sizeof(clock_text)));

@@ -47,7 +47,7 @@ def need(obj, keys, where):
 need(doc, ["program", "version", "date", "command_line", "argv", "mode", "settings", "machine",
            "latency", "broadcast", "throughput", "targets"], "top level")
 need(doc["machine"], ["cpu_model", "cpus_online", "cpus_allowed", "sockets", "numa_nodes", "kernel",
-                      "arch", "clocksource", "clock_read_ns", "cpus_used"], "machine")
+                      "arch", "clocksource", "clock_read_ns", "loadavg", "cpus_used"], "machine")
 if doc["mode"] != "smoke":
     problems.append("mode is %r, not 'smoke'" % doc["mode"])
 if "--smoke" not in doc["argv"] or "--smoke" not in doc["command_line"]:
@@ -81,6 +81,7 @@ for section, ids in expected.items():
         if status != "ok":
             problems.append("%s: status %r: %s" % (where, status, row.get("reason")))
             continue
+        need(row, ["preemptions", "shared_cpus"], where)
         if section == "throughput":
             need(row, ["messages", "bytes", "seconds", "messages_per_s", "mib_per_s"], where)
             if not row.get("messages_per_s", 0) > 0:

@@ -160,7 +160,8 @@ _public_ int64_t shmring_kv_put(struct shmring *s, const char *table, const char
                 memset(e->key, 0, sizeof(e->key));
                 memcpy(e->key, key, strlen(key));
         }
-        memcpy(e->value, value, len);
+        if (len > 0)
+                memcpy(e->value, value, len);
         e->len = (uint32_t) len;
         e->owner = s->self_owner;
         e->generation = gen;
@@ -241,7 +242,8 @@ static int kv_ready(void *ctx) {
                         atomic_thread_fence(memory_order_acquire);
                         return atomic_load_explicit(&e->seq, memory_order_relaxed) == seq ? -EMSGSIZE : 0;
                 }
-                memcpy(l->buf, e->value, len);
+                if (len > 0)
+                        memcpy(l->buf, e->value, len);
                 atomic_thread_fence(memory_order_acquire);
                 if (atomic_load_explicit(&e->seq, memory_order_relaxed) != seq)
                         return 0;               /* changed under us: look again */

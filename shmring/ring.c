@@ -362,6 +362,8 @@ _public_ int shmring_sendv(struct shmring_tx *tx, const struct iovec *iov, int i
                 return r;
         dst = tx_place(tx, len);
         for (int i = 0; i < iovcnt; i++) {
+                if (iov[i].iov_len == 0)
+                        continue;       /* its base may be NULL, which memcpy() must not see */
                 memcpy(dst, iov[i].iov_base, iov[i].iov_len);
                 dst += iov[i].iov_len;
         }
@@ -746,7 +748,8 @@ _public_ ssize_t shmring_recv(struct shmring_rx *rx, void *buf, size_t size, int
                 return r;
         if (rx->found.len > size)
                 return -EMSGSIZE;
-        memcpy(buf, rx->found.data, rx->found.len);
+        if (rx->found.len > 0)
+                memcpy(buf, rx->found.data, rx->found.len);
         r = rx_still_valid(rx, rx->found_ring);
         if (r < 0)
                 return r;

@@ -160,6 +160,9 @@ int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops,
                 uint32_t seen;
 
                 atomic_fetch_add_explicit(&wake->sleepers, 1, memory_order_seq_cst);
+                /* Pairs with the fence in wake_sleepers(): our count is visible before
+                 * we look at the ring, even where an RMW does not order a later load. */
+                atomic_thread_fence(memory_order_seq_cst);
                 seen = atomic_load_explicit(&wake->seq, memory_order_acquire);
                 r = ops->ready(ctx);
                 if (r == 0 && liveness_due(p, now_ns()))

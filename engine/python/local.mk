@@ -1,0 +1,1 @@
+# engine/python: the ringmaster Python package

@@ -85,7 +85,7 @@ void bench_row_print(const struct bench_row *row) {
 
         /* A spinning worker that lost its CPU measured the machine's load, not the transport. */
         if (row->status == BENCH_OK && row->preemptions > 0 && row->mode && strcmp(row->mode, "spin") == 0)
-                snprintf(note, sizeof(note), "  (preempted %" PRIu64 "x: other load)", row->preemptions);
+                snprintf(note, sizeof(note), "  (preempted %" PRIu64 "x)", row->preemptions);
 
         if (row->status != BENCH_OK) {
                 printf("  %-42s%s: %s\n", row->label, row->status == BENCH_NA ? "n/a" : "ERROR", row->reason);

@@ -200,6 +200,22 @@ _public_ int shmring_kv_del(struct shmring *s, const char *table, const char *ke
         return 0;
 }
 
+_public_ int shmring_table_info(const struct shmring *s, uint32_t index, struct shmring_table_info *ret) {
+        const struct table_geom *t;
+
+        check_arg(s, -EINVAL);
+        check_arg(ret, -EINVAL);
+        if (index >= s->n_tables)
+                return -ENOENT;
+        t = &s->tables[index];
+        *ret = (struct shmring_table_info) {
+                .entries = t->entries,
+                .value_size = t->value_size,
+        };
+        memcpy(ret->name, t->name, sizeof(ret->name));
+        return 0;
+}
+
 struct kv_lookup {
         struct shmring *seg;
         const struct table_geom *t;

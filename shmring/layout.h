@@ -162,12 +162,14 @@ enum shm_writer_state {
 };
 
 struct shm_ring_writer {                             /* written by the writer only */
+        /* Stored at every message; read only by a joining reader or a new writer. */
         _Alignas(SHM_PAD) _Atomic uint64_t head;     /* next message number */
-        _Atomic uint64_t owner;
-        _Atomic uint32_t state;                      /* enum shm_writer_state */
-        uint32_t reserved;
         _Atomic uint64_t overflow_head;              /* for a writer that takes over */
-        uint8_t pad[SHM_PAD - 32];
+        uint8_t pad0[SHM_PAD - 16];
+        /* Stored at open and close; read by waiting readers: kept off the hot line. */
+        _Alignas(SHM_PAD) _Atomic uint64_t owner;
+        _Atomic uint32_t state;                      /* enum shm_writer_state */
+        uint8_t pad1[SHM_PAD - 12];
 };
 
 struct shm_ring_reader {                             /* written by that reader only */

@@ -32,7 +32,8 @@ struct shmring_tx {
         uint64_t head;                  /* next message number */
         uint64_t limit;                 /* head < limit: a free slot, known without a rescan */
         uint64_t ovf_head;              /* next overflow byte position */
-        uint64_t ovf_limit;             /* overflow positions below this are free */
+        uint64_t ovf_consumed;          /* overflow positions below this are free */
+        bool ovf_known;                 /* ovf_consumed is up to date for head */
         uint64_t start_seq, start_ovf;  /* where this writer's bookkeeping begins */
         uint64_t *ovf_end;              /* [slots]: ovf_head after message m, at m % slots */
 
@@ -44,6 +45,11 @@ struct shmring_tx {
         /* What the current wait is for. */
         size_t want_len;
         uint32_t want_readers;
+
+        /* The reader a peer check found dead (its line, its owner word), so the
+         * next wait reports it at once instead of after another interval. */
+        struct shm_ring_reader *dead_reader;
+        uint64_t dead_owner;
 };
 
 struct shmring_rx {
@@ -57,6 +63,7 @@ struct shmring_rx {
         uint32_t held_ring;
         struct shmring_msg found;       /* the message the last ready() found */
         uint32_t found_ring;
+        uint64_t *dead_owner;           /* [n_rings]: a writer a peer check found dead */
 };
 
 static int64_t port_spin(const struct shmring_port_opts *o) {
@@ -75,7 +82,7 @@ static int port_init(struct port *p, struct shmring *s, const char *channel, con
                 for (size_t i = 0; i < ELEMENTSOF(opts->reserved); i++)
                         if (opts->reserved[i] != 0)
                                 return -EINVAL;
-                if (opts->flags & ~(uint32_t) SHMRING_PORT_DROP_DEAD)
+                if (opts->flags & ~(uint32_t) (kind == PORT_TX ? SHMRING_PORT_DROP_DEAD : 0))
                         return -EINVAL;
                 if (opts->index < -1 || opts->spin_ns < SHMRING_SPIN_NEVER)
                         return -EINVAL;
@@ -177,7 +184,7 @@ static _Atomic uint64_t *bcast_reader_owner(const struct channel_geom *g, uint32
 
 /*
  * Looks at the readers the writer waits for and refreshes limit and
- * ovf_limit.  A broadcast writer waits for live readers only; a queue's
+ * ovf_consumed.  A broadcast writer waits for live readers only; a queue's
  * writer for its reader's tail whether or not a reader is attached, since
  * queued messages wait for the next one.
  */
@@ -201,14 +208,14 @@ static int tx_scan(struct shmring_tx *tx) {
         }
 
         tx->limit = min + g->slots;
-        /* Overflow freed up to the last message every reader is done with.  When the
-         * slots are full, ovf_end[(min - 1) % slots] was overwritten: no overflow then. */
-        if (tx->head - min >= g->slots)
-                tx->ovf_limit = 0;
-        else if (min <= tx->start_seq)
-                tx->ovf_limit = tx->start_ovf + g->overflow_size;
-        else
-                tx->ovf_limit = tx->ovf_end[(min - 1) & (g->slots - 1)] + g->overflow_size;
+        /* Overflow is free up to the end of the last message every reader is done
+         * with.  When the slots are full, ovf_end[(min - 1) % slots] was overwritten;
+         * no message fits then anyway. */
+        tx->ovf_known = tx->head - min < g->slots;
+        if (min <= tx->start_seq)
+                tx->ovf_consumed = tx->start_ovf;
+        else if (tx->ovf_known)
+                tx->ovf_consumed = tx->ovf_end[(min - 1) & (g->slots - 1)];
         return 0;
 }
 
@@ -225,14 +232,31 @@ static uint64_t ovf_place(const struct shmring_tx *tx, size_t len, uint64_t *ret
 }
 
 static bool tx_fits(const struct shmring_tx *tx, size_t len) {
-        uint64_t end;
+        uint64_t pos, end;
 
         if (tx->head >= tx->limit)
                 return false;
         if (len <= tx->p.g->inline_max)
                 return true;
-        ovf_place(tx, len, &end);
-        return end <= tx->ovf_limit;
+        if (!tx->ovf_known)
+                return false;
+        pos = ovf_place(tx, len, &end);
+        /* With nothing in use, the bytes skipped to wrap are in use by nobody either. */
+        if (tx->ovf_consumed == tx->ovf_head)
+                return end - pos <= tx->p.g->overflow_size;
+        return end - tx->ovf_consumed <= tx->p.g->overflow_size;
+}
+
+/* Whether the reader that a peer check found dead still holds its place. */
+static bool tx_dead_reader_remains(const struct shmring_tx *tx) {
+        const struct channel_geom *g = tx->p.g;
+
+        if (tx->dead_owner == 0)
+                return false;
+        if (g->kind == SHMRING_QUEUE)
+                return atomic_load_explicit(&g->hdr->q_owner, memory_order_acquire) == tx->dead_owner;
+        return atomic_load_explicit(&tx->dead_reader->owner, memory_order_acquire) == tx->dead_owner &&
+               atomic_load_explicit(&tx->dead_reader->live, memory_order_acquire);
 }
 
 static int tx_ready(void *ctx) {
@@ -244,7 +268,9 @@ static int tx_ready(void *ctx) {
         r = tx_scan(tx);
         if (r < 0)
                 return r;
-        return tx_fits(tx, tx->want_len);
+        if (tx_fits(tx, tx->want_len))
+                return 1;
+        return tx_dead_reader_remains(tx) ? -EOWNERDEAD : 0;
 }
 
 /* A broadcast writer forgets a dead reader: frees its line so the writer stops waiting. */
@@ -266,7 +292,10 @@ static int tx_check_peers(void *ctx) {
         if (g->kind == SHMRING_QUEUE) {
                 uint64_t owner = atomic_load_explicit(&g->hdr->q_owner, memory_order_acquire);
 
-                return owner != 0 && owner_dead(tx->p.seg, owner) ? -EOWNERDEAD : 0;
+                if (owner == 0 || !owner_dead(tx->p.seg, owner))
+                        return 0;
+                tx->dead_owner = owner;
+                return -EOWNERDEAD;
         }
         for (uint32_t i = 0; i < g->n_readers; i++) {
                 struct shm_ring_reader *rd = &tx->ring->readers[i];
@@ -280,8 +309,11 @@ static int tx_check_peers(void *ctx) {
                 owner = atomic_load_explicit(&rd->owner, memory_order_acquire);
                 if (!owner_dead(tx->p.seg, owner))
                         continue;
-                if (!(tx->p.flags & SHMRING_PORT_DROP_DEAD))
+                if (!(tx->p.flags & SHMRING_PORT_DROP_DEAD)) {
+                        tx->dead_reader = rd;
+                        tx->dead_owner = owner;
                         return -EOWNERDEAD;
+                }
                 dropped |= reader_drop(rd, owner);
         }
         return dropped ? tx_ready(tx) : 0;
@@ -403,6 +435,15 @@ _public_ int shmring_send_commit(struct shmring_tx *tx) {
                 return -ENOENT;
         tx->reserved = false;
         tx_publish(tx);
+        return 0;
+}
+
+_public_ int shmring_send_abort(struct shmring_tx *tx) {
+        check_arg(tx, -EINVAL);
+        if (!tx->reserved)
+                return -ENOENT;
+        /* Nothing was published: the slot and overflow bytes are simply reused. */
+        tx->reserved = false;
         return 0;
 }
 
@@ -648,6 +689,19 @@ static void rx_advance(struct shmring_rx *rx, uint32_t i) {
         wake_sleepers(&ring->wwake, 1);
 }
 
+/* Whether a writer that a peer check found dead still holds its ring. */
+static bool rx_dead_writer_remains(const struct shmring_rx *rx) {
+        for (uint32_t i = 0; i < rx->p.g->n_rings; i++) {
+                struct shm_ring *ring = geom_ring(rx->p.g, i);
+
+                if (rx->dead_owner[i] != 0 &&
+                    atomic_load_explicit(&ring->w.owner, memory_order_acquire) == rx->dead_owner[i] &&
+                    atomic_load_explicit(&ring->w.state, memory_order_acquire) == SHM_WRITER_LIVE)
+                        return true;
+        }
+        return false;
+}
+
 static int rx_ready(void *ctx) {
         struct shmring_rx *rx = ctx;
         const struct channel_geom *g = rx->p.g;
@@ -673,7 +727,7 @@ static int rx_ready(void *ctx) {
                 live += st == SHM_WRITER_LIVE;
         }
         if (live > 0 || closed == 0)
-                return 0;
+                return rx_dead_writer_remains(rx) ? -EOWNERDEAD : 0;
         /* The close was stored after the last publish: look once more, then it is the end. */
         for (uint32_t i = 0; i < n; i++) {
                 r = rx_peek(rx, i);
@@ -688,12 +742,17 @@ static int rx_check_peers(void *ctx) {
         const struct channel_geom *g = rx->p.g;
         bool dead = false;
 
-        for (uint32_t i = 0; i < g->n_rings && !dead; i++) {
+        for (uint32_t i = 0; i < g->n_rings; i++) {
                 struct shm_ring *ring = geom_ring(g, i);
+                uint64_t owner;
 
                 if (atomic_load_explicit(&ring->w.state, memory_order_acquire) != SHM_WRITER_LIVE)
                         continue;
-                dead = owner_dead(rx->p.seg, atomic_load_explicit(&ring->w.owner, memory_order_acquire));
+                owner = atomic_load_explicit(&ring->w.owner, memory_order_acquire);
+                if (owner_dead(rx->p.seg, owner)) {
+                        rx->dead_owner[i] = owner;
+                        dead = true;
+                }
         }
         if (!dead)
                 return 0;
@@ -789,7 +848,8 @@ _public_ int shmring_rx_open(struct shmring *s, const char *channel, const struc
                 goto fail;
         g = rx->p.g;
         rx->tails = calloc(g->n_rings, sizeof(*rx->tails));
-        if (!rx->tails) {
+        rx->dead_owner = calloc(g->n_rings, sizeof(*rx->dead_owner));
+        if (!rx->tails || !rx->dead_owner) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -829,6 +889,7 @@ _public_ int shmring_rx_open(struct shmring *s, const char *channel, const struc
 
 fail:
         free(rx->tails);
+        free(rx->dead_owner);
         free(rx);
         return r;
 }
@@ -859,6 +920,7 @@ _public_ struct shmring_rx *shmring_rx_close(struct shmring_rx *rx) {
         }
         port_unlink(&rx->p);
         free(rx->tails);
+        free(rx->dead_owner);
         free(rx);
         return NULL;
 }

@@ -196,7 +196,8 @@ static int channel_geom_load(struct channel_geom *g, const struct shm_region *re
         ring_stride = __atomic_load_n(&h->ring_stride, __ATOMIC_RELAXED);
         rings_offset = __atomic_load_n(&h->rings_offset, __ATOMIC_RELAXED);
 
-        if ((reg->type == SHM_REGION_BROADCAST) != (kind == SHMRING_BROADCAST))
+        if (!(reg->type == SHM_REGION_BROADCAST && kind == SHMRING_BROADCAST) &&
+            !(reg->type == SHM_REGION_QUEUE && kind == SHMRING_QUEUE))
                 return -EBADMSG;
         if (kind == SHMRING_BROADCAST ? n_rings != 1 : n_readers != 1)
                 return -EBADMSG;
@@ -648,6 +649,7 @@ _public_ int shmring_get_info(const struct shmring *s, struct shmring_info *ret)
                 .creator_uid = s->creator_uid,
                 .max_peers = s->max_peers,
                 .n_channels = s->n_channels,
+                .n_tables = s->n_tables,
         };
         memcpy(ret->run_id, s->run_id, sizeof(ret->run_id));
         return 0;
@@ -728,6 +730,12 @@ _public_ int shmring_cleanup_stale(const char *run_id) {
                 int fd;
 
                 if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+                        continue;
+                /* "shmring-RUN-0123456789abcdef": with a run id, the rest must be
+                 * the random part alone, or run "job" would match run "job-2". */
+                if (run_id && strspn(de->d_name + strlen(prefix), "0123456789abcdef") != 16)
+                        continue;
+                if (run_id && de->d_name[strlen(prefix) + 16] != '\0')
                         continue;
                 snprintf(name, sizeof(name), "/%s", de->d_name);
                 fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);

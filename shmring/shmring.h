@@ -143,6 +143,7 @@ struct shmring_info {
         uint32_t max_peers;
         uint32_t n_channels;
         char run_id[SHMRING_RUN_ID_MAX + 1];
+        uint32_t n_tables;
 };
 int shmring_get_info(const struct shmring *s, struct shmring_info *ret);
 
@@ -205,6 +206,8 @@ int shmring_sendv(struct shmring_tx *tx, const struct iovec *iov, int iovcnt, in
 /* Zero-copy send: reserve len bytes in the ring, fill them, commit. */
 int shmring_send_reserve(struct shmring_tx *tx, size_t len, void **ret_data, int64_t timeout_ns);
 int shmring_send_commit(struct shmring_tx *tx);
+/* Drops the reservation instead: nothing is sent. */
+int shmring_send_abort(struct shmring_tx *tx);
 
 struct shmring_msg {
         const void *data;
@@ -267,6 +270,14 @@ int64_t shmring_kv_put(struct shmring *s, const char *table, const char *key, co
  */
 ssize_t shmring_kv_get(struct shmring *s, const char *table, const char *key, uint64_t min_generation,
                        void *buf, size_t size, struct shmring_kv_info *ret_info, int64_t timeout_ns);
+
+struct shmring_table_info {
+        char name[SHMRING_CHANNEL_NAME_MAX + 1];
+        uint32_t entries;
+        uint32_t value_size;       /* a buffer this large holds any value */
+};
+/* Tables are numbered 0 .. n_tables - 1; -ENOENT past the end. */
+int shmring_table_info(const struct shmring *s, uint32_t index, struct shmring_table_info *ret);
 
 /* Removes key (its owner or anyone: a supervisor cleans up after the dead). */
 int shmring_kv_del(struct shmring *s, const char *table, const char *key);

@@ -117,11 +117,20 @@ int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops,
         uint64_t start, deadline, spin_end;
         int r;
 
+        if (timeout_ns < SHMRING_INFINITE)
+                return -EINVAL;
         r = ops->ready(ctx);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if (timeout_ns == 0)
+        if (timeout_ns == 0) {
+                /* A poller learns of a dead peer too, at the same rate as a sleeper. */
+                if (liveness_due(p, now_ns())) {
+                        r = ops->check_peers(ctx);
+                        if (r != 0)
+                                return r < 0 ? r : 0;
+                }
                 return -EAGAIN;
+        }
 
         start = now_ns();
         deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t) timeout_ns;

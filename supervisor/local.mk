@@ -1,1 +1,59 @@
-# supervisor: see ../Makefile.am
+# supervisor: `ringmaster`, the supervisor (see ../Makefile.am).
+#
+# Everything but main.c is a convenience library, so that unit tests in
+# tests/supervisor link the same objects the program does.
+
+noinst_LTLIBRARIES += supervisor/libsupervisor.la
+supervisor_libsupervisor_la_SOURCES = \
+	engine/run-layout.c \
+	engine/rm_run_layout.h \
+	supervisor/capture.c \
+	supervisor/capture.h \
+	supervisor/environ.c \
+	supervisor/environ.h \
+	supervisor/exit-status.h \
+	supervisor/gpus.c \
+	supervisor/gpus.h \
+	supervisor/job.c \
+	supervisor/job.h \
+	supervisor/journal.c \
+	supervisor/journal.h \
+	supervisor/json.c \
+	supervisor/json.h \
+	supervisor/lifecycle.c \
+	supervisor/lifecycle.h \
+	supervisor/log.c \
+	supervisor/log.h \
+	supervisor/options.c \
+	supervisor/options.h \
+	supervisor/parse-util.c \
+	supervisor/parse-util.h \
+	supervisor/proc.c \
+	supervisor/proc.h \
+	supervisor/report.c \
+	supervisor/report.h \
+	supervisor/run.c \
+	supervisor/run.h \
+	supervisor/rundir.c \
+	supervisor/rundir.h \
+	supervisor/segment.c \
+	supervisor/segment.h \
+	supervisor/sink.c \
+	supervisor/sink.h \
+	supervisor/spawn.c \
+	supervisor/spawn.h \
+	supervisor/tail.c \
+	supervisor/tail.h \
+	supervisor/util.c \
+	supervisor/util.h
+supervisor_libsupervisor_la_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+supervisor_libsupervisor_la_LIBADD = shmring/libshmring.la $(LIBSYSTEMD_LIBS) -lm
+
+bin_PROGRAMS += supervisor/ringmaster
+supervisor_ringmaster_SOURCES = supervisor/main.c
+supervisor_ringmaster_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+supervisor_ringmaster_LDADD = supervisor/libsupervisor.la
+
+dist_man_MANS += man/ringmaster.1
+
+EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md

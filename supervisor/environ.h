@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGMASTER_ENVIRON_H
+#define RINGMASTER_ENVIRON_H
+
+/*
+ * A worker's environment: the supervisor's own, minus what describes the
+ * supervisor rather than the worker (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*,
+ * JOURNAL_STREAM), plus torchrun's contract and RINGMASTER_*.
+ */
+
+#include <stdbool.h>
+
+struct worker_env {
+        const char *run_id;
+        const char *run_dir;
+        const char *shm_name;          /* NULL: no segment */
+        const char *master_addr;
+        int master_port;
+        const char *role;
+        int nproc;
+        int rank;
+        int restart_count;
+        int max_restarts;
+        const char *error_file;
+        const char *cuda_visible_devices;  /* NULL: leave as inherited */
+};
+
+int worker_environ(char *const *base, const struct worker_env *w, char ***ret);
+
+/* A TCP port that is free now (bound to port 0, then closed), as torchrun picks one. */
+int find_free_port(int *ret);
+
+#endif

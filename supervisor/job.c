@@ -1,0 +1,901 @@
+/* SPDX-License-Identifier: MIT */
+#include <assert.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "environ.h"
+#include "exit-status.h"
+#include "job.h"
+#include "json.h"
+#include "log.h"
+#include "options.h"
+#include "proc.h"
+#include "rundir.h"
+#include "segment.h"
+#include "shmring.h"
+#include "util.h"
+
+#define ERROR_FILE_MAX (1u << 20)
+
+const int job_stop_signals[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static void job_post(struct job *job, enum job_event event, int arg);
+static void job_run_queue(struct job *job);
+
+/* ------------------------------------------------------------ signalling */
+
+/*
+ * SIGKILL, unless RINGMASTER_TEST_KILL_SIGNAL names another signal number:
+ * a test-only knob that makes a process "survive" SIGKILL, to exercise the
+ * bounded teardown of a process stuck in D state, which a test cannot make.
+ */
+static int kill_signal(void) {
+        static int sig = 0;
+
+        if (sig == 0) {
+                const char *e = getenv("RINGMASTER_TEST_KILL_SIGNAL");
+                int v = e ? atoi(e) : 0;
+
+                sig = v > 0 && v < NSIG ? v : SIGKILL;
+        }
+        return sig;
+}
+
+static void rank_signal_group(struct rank *r, int sig) {
+        char name[16];
+
+        /* The leader is not reaped yet (its state is alive), so its pid, the group's id, cannot be reused. */
+        if (killpg(r->pid, sig == SIGKILL ? kill_signal() : sig) < 0 && errno != ESRCH)
+                log_warning_errno(-errno, "rank %d: cannot send %s to process group %d", r->index,
+                                  signal_name(sig, name, sizeof(name)), (int) r->pid);
+        r->last_signal_sent = sig;
+        r->last_signal_usec = now_usec();
+}
+
+static void orphan_signal(struct orphan *o, int sig) {
+        struct proc_stat st;
+
+        if (o->ended)
+                return;
+        /* It is our unreaped child, so its group (and its pid) stay reserved while we signal them. */
+        if (sig == SIGKILL)
+                sig = kill_signal();
+        if (proc_read_stat(o->pid, &st) == 0 && st.pgrp > 1 && st.pgrp != getpgrp())
+                (void) killpg(st.pgrp, sig);
+        (void) kill(o->pid, sig);
+        o->last_signal_sent = sig;
+}
+
+/* ------------------------------------------------------------ the rank table's actions */
+
+static void rank_mark_stuck(char *state, char *wchan, size_t wchan_size, pid_t pid) {
+        struct proc_stat st;
+
+        *state = proc_read_stat(pid, &st) == 0 ? st.state : '?';
+        if (proc_read_wchan(pid, wchan, wchan_size) < 0)
+                snprintf(wchan, wchan_size, "?");
+}
+
+static void rank_dispatch(struct rank *r, enum rank_event event, int sig) {
+        struct rank_transition t = rank_transition(r->state, event);
+        enum rank_state old = r->state;
+
+        switch (t.action) {
+        case RANK_ACTION_NONE:
+        case RANK_ACTION_RECORD_END:           /* the caller stored the status */
+        case RANK_ACTION_RECORD_EXEC_ERROR:    /* the caller stored the error */
+                break;
+        case RANK_ACTION_SEND_STOP:
+                rank_signal_group(r, sig);
+                break;
+        case RANK_ACTION_SEND_KILL:
+                rank_signal_group(r, SIGKILL);
+                break;
+        case RANK_ACTION_MARK_STUCK:
+                rank_mark_stuck(&r->stuck_state, r->stuck_wchan, sizeof(r->stuck_wchan), r->pid);
+                break;
+        case RANK_ACTION_INVALID:
+                log_error("internal error: rank %d got event %s in state %s; ignored", r->index,
+                          rank_event_name(event), rank_state_name(r->state));
+                return;
+        }
+        r->state = t.next;
+        if (old != t.next)
+                log_debug("rank %d: %s --%s--> %s", r->index, rank_state_name(old), rank_event_name(event),
+                          rank_state_name(t.next));
+}
+
+/* ------------------------------------------------------------ counting */
+
+static size_t ranks_alive(const struct job *job) {
+        size_t n = 0;
+
+        for (int i = 0; i < job->nproc; i++)
+                if (rank_state_is_alive(job->ranks[i].state))
+                        n++;
+        return n;
+}
+
+static size_t orphans_alive(const struct job *job) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < job->n_orphans; i++)
+                if (!job->orphans[i]->ended)
+                        n++;
+        return n;
+}
+
+/* Unreapable processes do not hold the job up once the supervisor gave up. */
+static size_t processes_pending(const struct job *job) {
+        size_t n = 0;
+
+        for (int i = 0; i < job->nproc; i++)
+                if (rank_state_is_alive(job->ranks[i].state) && job->ranks[i].state != RANK_UNREAPABLE)
+                        n++;
+        if (!job->gave_up)
+                n += orphans_alive(job);
+        return n;
+}
+
+/* ------------------------------------------------------------ timers */
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct job *job = userdata;
+
+        job->timer = sd_event_source_unref(job->timer);
+        job_post(job, job->timer_event, 0);
+        job_run_queue(job);
+        return 0;
+}
+
+static int job_arm_timer(struct job *job, uint64_t usec, enum job_event event) {
+        int r;
+
+        job->timer = sd_event_source_disable_unref(job->timer);
+        job->timer_event = event;
+        /* 1 ms accuracy: sd-event's default slack is 250 ms. */
+        r = sd_event_add_time_relative(job->event, &job->timer, CLOCK_MONOTONIC, usec, USEC_PER_MSEC, on_timer, job);
+        if (r < 0)
+                return log_error_errno(r, "cannot arm a timer");
+        return 0;
+}
+
+/* ------------------------------------------------------------ orphans */
+
+static int on_orphan_exit(sd_event_source *s, const siginfo_t *si, void *userdata);
+
+static bool pid_is_live_rank(const struct job *job, pid_t pid) {
+        for (int i = 0; i < job->nproc; i++)
+                if (job->ranks[i].pid == pid && rank_state_is_alive(job->ranks[i].state))
+                        return true;
+        return false;
+}
+
+static bool pid_is_tracked_orphan(const struct job *job, pid_t pid) {
+        for (size_t i = 0; i < job->n_orphans; i++)
+                if (job->orphans[i]->pid == pid && !job->orphans[i]->ended)
+                        return true;
+        return false;
+}
+
+/*
+ * Finds children of ours that are not ranks: descendants re-parented to us
+ * (PR_SET_CHILD_SUBREAPER) when their parent died.  Each gets a child
+ * source, so that sd-event reaps it, and, during teardown, the signal the
+ * ranks got.
+ */
+static void job_scan_orphans(struct job *job, pid_t being_reaped) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r;
+
+        r = proc_children(&pids, &n);
+        if (r < 0) {
+                log_warning_errno(r, "cannot list the supervisor's children");
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                struct orphan *o, **l;
+                struct proc_stat st;
+
+                /* being_reaped: the zombie whose child source runs now; sd-event reaps it next. */
+                if (pids[i] == being_reaped || pid_is_live_rank(job, pids[i]) || pid_is_tracked_orphan(job, pids[i]))
+                        continue;
+                o = calloc(1, sizeof(*o));
+                l = realloc(job->orphans, (job->n_orphans + 1) * sizeof(*l));
+                if (!o || !l) {
+                        free(o);
+                        if (l)
+                                job->orphans = l;
+                        log_error("out of memory tracking orphan %d", (int) pids[i]);
+                        continue;
+                }
+                job->orphans = l;
+                *o = (struct orphan) { .job = job, .pid = pids[i] };
+                if (proc_read_stat(o->pid, &st) == 0)
+                        snprintf(o->comm, sizeof(o->comm), "%s", st.comm);
+                r = sd_event_add_child(job->event, &o->source, o->pid, WEXITED, on_orphan_exit, o);
+                if (r < 0) {
+                        /* Gone (reaped) between the listing and now, or not ours after all. */
+                        free(o);
+                        continue;
+                }
+                job->orphans[job->n_orphans++] = o;
+                job->orphans_seen++;
+                log_info("orphan %d (%s) was re-parented to ringmaster; it is tracked and will be reaped",
+                         (int) o->pid, o->comm);
+                if (job->state == JOB_STOPPING)
+                        orphan_signal(o, job->teardown_signal);
+                else if (job->state == JOB_KILLING)
+                        orphan_signal(o, SIGKILL);
+        }
+}
+
+static int on_orphan_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        struct orphan *o = userdata;
+        struct job *job = o->job;
+
+        o->ended = true;
+        if (si->si_code == CLD_EXITED)
+                o->exit_code = si->si_status;
+        else
+                o->exit_signal = si->si_status;
+        if (job->segment)
+                (void) shmring_mark_dead(job->segment, o->pid);
+        log_debug("orphan %d (%s) ended", (int) o->pid, o->comm);
+        /* Its own children were re-parented to us before this event. */
+        job_scan_orphans(job, o->pid);
+        job_run_queue(job);
+        return 0;
+}
+
+static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct job *job = userdata;
+
+        /* Ranks and known orphans have child sources; this finds the others. */
+        job_scan_orphans(job, 0);
+        job_run_queue(job);
+        return 0;
+}
+
+/* ------------------------------------------------------------ a rank's end */
+
+static void rank_read_error_file(struct rank *r) {
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        int k;
+
+        k = read_file_bounded(AT_FDCWD, r->error_file_path, ERROR_FILE_MAX, &text, &size);
+        if (k == -ENOENT)
+                return;
+        if (k < 0) {
+                log_warning_errno(k, "rank %d: cannot read its error file %s", r->index, r->error_file_path);
+                return;
+        }
+        k = json_parse(text, size, &r->error_file);
+        if (k < 0) {
+                log_warning("rank %d: its error file %s is not valid JSON; reported as text", r->index,
+                            r->error_file_path);
+                text[MIN(size, (size_t) 4096)] = 0;
+                r->error_file_raw = TAKE_PTR(text);
+        }
+}
+
+static bool rank_failed(const struct rank *r) {
+        return (r->state == RANK_EXITED && r->exit_code != 0) || r->state == RANK_SIGNALLED;
+}
+
+static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        struct rank *r = userdata;
+        struct job *job = r->job;
+        char name[16];
+
+        r->ended_usec = now_usec();
+        /* What it wrote just before dying is in its pipes: take it before judging. */
+        for (int k = 0; k < _STREAM_KIND_MAX; k++)
+                if (r->streams_set_up)
+                        stream_drain(&r->streams[k]);
+
+        if (si->si_code == CLD_EXITED) {
+                r->exit_code = si->si_status;
+                rank_dispatch(r, RANK_EVENT_EXITED, 0);
+                log_info("rank %d (pid %d) exited with status %d after %.3f s", r->index, (int) r->pid,
+                         r->exit_code, (double) (r->ended_usec - r->started_usec) / 1e6);
+        } else {
+                r->exit_signal = si->si_status;
+                r->core_dumped = si->si_code == CLD_DUMPED;
+                rank_dispatch(r, RANK_EVENT_SIGNALLED, 0);
+                log_info("rank %d (pid %d) was killed by %s%s after %.3f s", r->index, (int) r->pid,
+                         signal_name(r->exit_signal, name, sizeof(name)), r->core_dumped ? " (core dumped)" : "",
+                         (double) (r->ended_usec - r->started_usec) / 1e6);
+        }
+        rank_read_error_file(r);
+        if (job->segment)
+                (void) shmring_mark_dead(job->segment, r->pid);
+
+        if (rank_failed(r))
+                job_post(job, JOB_EVENT_RANK_FAILED, r->index);
+        /* Its children were re-parented to us before this event. */
+        job_scan_orphans(job, r->pid);
+        job_run_queue(job);
+        return 0;
+}
+
+/* ------------------------------------------------------------ spawning */
+
+static int open_log_file(struct job *job, int rank, const char *ext) {
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/rank-%d.%s", job->log_dir, rank, ext);
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+        if (fd < 0)
+                return log_error_errno(-errno, "cannot open the log file %s", path);
+        if (job->restart_count > 0) {
+                char marker[128];
+                int n = snprintf(marker, sizeof(marker),
+                                 "==== ringmaster: restart %d (TORCHELASTIC_RESTART_COUNT=%d) ====\n",
+                                 job->restart_count, job->restart_count);
+                (void) !write(fd, marker, (size_t) n);
+        }
+        return fd;
+}
+
+static int rank_spawn(struct rank *r) {
+        struct job *job = r->job;
+        const struct run_options *o = job->options;
+        _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
+        _cleanup_close_ int log_out = -EBADF, log_err = -EBADF;
+        _cleanup_strv_free_ char **env = NULL;
+        struct spawn_result result;
+        struct worker_env w;
+        int fds[2], k;
+
+        free(r->error_file_path);
+        if (asprintf(&r->error_file_path, "%s/rank-%d.error.json", job->run_dir->path, r->index) < 0)
+                return -ENOMEM;
+        (void) unlink(r->error_file_path);
+
+        r->cuda_visible_devices = job->cuda_per_rank ? job->cuda_per_rank[r->index] : job->cuda_all;
+        w = (struct worker_env) {
+                .run_id = job->run_id,
+                .run_dir = job->run_dir->path,
+                .shm_name = job->segment_name,
+                .master_addr = o->master_addr,
+                .master_port = job->master_port,
+                .role = o->role,
+                .nproc = job->nproc,
+                .rank = r->index,
+                .restart_count = job->restart_count,
+                .max_restarts = o->max_restarts,
+                .error_file = r->error_file_path,
+                .cuda_visible_devices = r->cuda_visible_devices,
+        };
+        k = worker_environ(environ, &w, &env);
+        if (k < 0)
+                return log_error_errno(k, "cannot build rank %d's environment", r->index);
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return log_error_errno(-errno, "cannot create a pipe for rank %d", r->index);
+        out_r = fds[0];
+        out_w = fds[1];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return log_error_errno(-errno, "cannot create a pipe for rank %d", r->index);
+        err_r = fds[0];
+        err_w = fds[1];
+        /* Room for bursts while the supervisor is busy elsewhere; the default 64 KiB otherwise. */
+        (void) fcntl(out_r, F_SETPIPE_SZ, 1 << 20);
+        (void) fcntl(err_r, F_SETPIPE_SZ, 1 << 20);
+        if (fcntl(out_r, F_SETFL, O_NONBLOCK) < 0 || fcntl(err_r, F_SETFL, O_NONBLOCK) < 0)
+                return log_error_errno(-errno, "cannot make rank %d's pipes non-blocking", r->index);
+
+        if (job->log_dir) {
+                log_out = open_log_file(job, r->index, "out");
+                if (log_out < 0)
+                        return log_out;
+                log_err = open_log_file(job, r->index, "err");
+                if (log_err < 0)
+                        return log_err;
+        }
+
+        r->started_usec = now_usec();
+        k = spawn_process(&(struct spawn_request) {
+                                  .argv = o->command,
+                                  .exec_paths = job->exec_paths,
+                                  .envp = env,
+                                  .stdin_fd = job->dev_null_fd,
+                                  .stdout_fd = out_w,
+                                  .stderr_fd = err_w,
+                                  .sigmask = &job->child_sigmask,
+                                  .nofile = job->restore_nofile ? &job->child_nofile : NULL,
+                          },
+                          &result);
+        if (k < 0)
+                return log_error_errno(k, "cannot fork rank %d", r->index);
+
+        r->pid = result.pid;
+        rank_dispatch(r, RANK_EVENT_SPAWNED, 0);
+
+        /* Watch it at once: it may be exiting already (a failed exec). */
+        k = sd_event_add_child(job->event, &r->child_source, r->pid, WEXITED, on_rank_exit, r);
+        if (k < 0) {
+                /* Cannot happen with a fresh child of ours; never leave it unwatched. */
+                (void) kill(r->pid, SIGKILL);
+                return log_error_errno(k, "cannot watch rank %d (pid %d)", r->index, (int) r->pid);
+        }
+
+        out_w = safe_close(out_w);
+        err_w = safe_close(err_w);
+        k = stream_init(&r->streams[STREAM_STDOUT], job->event, SD_EVENT_PRIORITY_NORMAL, &job->capture,
+                        STREAM_STDOUT, r->index, r->index, r->pid, TAKE_FD(out_r), TAKE_FD(log_out));
+        if (k >= 0)
+                k = stream_init(&r->streams[STREAM_STDERR], job->event, SD_EVENT_PRIORITY_NORMAL, &job->capture,
+                                STREAM_STDERR, r->index, r->index, r->pid, TAKE_FD(err_r), TAKE_FD(log_err));
+        r->streams_set_up = true;
+        if (k < 0)
+                return log_error_errno(k, "cannot capture rank %d's output", r->index);
+
+        if (result.failed_stage == SPAWN_STAGE_NONE) {
+                rank_dispatch(r, RANK_EVENT_EXEC_OK, 0);
+                log_info("rank %d: pid %d", r->index, (int) r->pid);
+        } else {
+                r->exec_stage = result.failed_stage;
+                r->exec_error = result.error;
+                rank_dispatch(r, RANK_EVENT_EXEC_FAILED, 0);
+                if (result.failed_stage == SPAWN_STAGE_EXEC) {
+                        if (!job->exec_error_logged)
+                                log_error("cannot execute %s: %s%s", o->command[0], strerror(result.error),
+                                          result.error == ENOENT && !strchr(o->command[0], '/')
+                                                  ? " (not found in PATH)" : "");
+                        job->exec_error_logged = true;
+                } else
+                        log_error("rank %d: setting up the child failed at %s: %s", r->index,
+                                  spawn_stage_name(result.failed_stage), strerror(result.error));
+        }
+        return 0;
+}
+
+static int job_start_attempt(struct job *job) {
+        const struct run_options *o = job->options;
+        int k;
+
+        job->attempt_start_usec = now_usec();
+        job->first_failure = -1;
+        job->teardown_signal = 0;
+        job->teardown_usec = 0;
+        job->ranks_ended_posted = false;
+        for (int i = 0; i < job->nproc; i++) {
+                struct rank *r = &job->ranks[i];
+
+                /* The previous attempt's (its child sources fired; sd-event reaped them). */
+                r->child_source = sd_event_source_disable_unref(r->child_source);
+                for (int s = 0; s < _STREAM_KIND_MAX; s++)
+                        if (r->streams_set_up)
+                                stream_free(&r->streams[s]);
+                free(r->phase);
+                json_value_free(r->error_file);
+                free(r->error_file_raw);
+                free(r->error_file_path);
+                *r = (struct rank) { .job = job, .index = i, .state = RANK_IDLE };
+        }
+
+        if (o->shm) {
+                struct shmring_info info;
+
+                k = run_segment_create(o, job->nproc, job->run_id, (uint64_t) job->restart_count, &job->segment,
+                                       &job->segment_size);
+                if (k < 0)
+                        return k;
+                free(job->segment_name);
+                job->segment_name = strdup(shmring_name(job->segment));
+                if (!job->segment_name)
+                        return -ENOMEM;
+                if (shmring_get_info(job->segment, &info) == 0)
+                        job->segment_size = info.size;
+                log_info("shared-memory segment %s (%" PRIu64 " bytes)", job->segment_name, job->segment_size);
+        }
+
+        if (o->master_port > 0)
+                job->master_port = o->master_port;
+        else {
+                k = find_free_port(&job->master_port);
+                if (k < 0)
+                        return log_error_errno(k, "cannot find a free TCP port for MASTER_PORT (give --master-port)");
+        }
+
+        for (int i = 0; i < job->nproc; i++) {
+                k = rank_spawn(&job->ranks[i]);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------ the job table's actions */
+
+static void job_signal_all(struct job *job, int sig) {
+        for (int i = 0; i < job->nproc; i++)
+                rank_dispatch(&job->ranks[i], sig == SIGKILL ? RANK_EVENT_KILL : RANK_EVENT_STOP, sig);
+        for (size_t i = 0; i < job->n_orphans; i++)
+                orphan_signal(job->orphans[i], sig);
+}
+
+static void action_teardown(struct job *job, enum job_event event, int arg) {
+        char name[16];
+
+        job->teardown_usec = now_usec();
+        job->teardown_signal = SIGTERM;
+        switch (event) {
+        case JOB_EVENT_RANK_FAILED: {
+                struct rank *r = &job->ranks[arg];
+
+                job->first_failure = arg;
+                if (r->state == RANK_SIGNALLED)
+                        log_notice("rank %d (pid %d) was killed by %s: stopping the other ranks", r->index,
+                                   (int) r->pid, signal_name(r->exit_signal, name, sizeof(name)));
+                else
+                        log_notice("rank %d (pid %d) exited with status %d: stopping the other ranks", r->index,
+                                   (int) r->pid, r->exit_code);
+                break;
+        }
+        case JOB_EVENT_STOP_SIGNAL:
+                job->stop_signal = arg;
+                job->teardown_signal = arg;
+                log_notice("received %s: stopping the ranks", signal_name(arg, name, sizeof(name)));
+                break;
+        case JOB_EVENT_INTERNAL_ERROR:
+                if (job->internal_error == 0)
+                        job->internal_error = arg < 0 ? arg : -EIO;
+                break;
+        case JOB_EVENT_RANKS_ENDED:
+                log_info("every rank ended; stopping %zu leftover process(es)", orphans_alive(job));
+                break;
+        default:
+                break;
+        }
+        if (processes_pending(job) == 0)
+                return;
+        job_signal_all(job, job->teardown_signal);
+        if (job->options->grace_usec == 0)
+                job_post(job, JOB_EVENT_GRACE_EXPIRED, 0);
+        else if (job_arm_timer(job, job->options->grace_usec, JOB_EVENT_GRACE_EXPIRED) < 0)
+                job_post(job, JOB_EVENT_GRACE_EXPIRED, 0);
+}
+
+static void action_kill_all(struct job *job) {
+        size_t n = processes_pending(job);
+
+        if (n > 0)
+                log_notice("%zu process(es) still running after the %.1f s grace: sending SIGKILL", n,
+                           (double) job->options->grace_usec / 1e6);
+        job_signal_all(job, SIGKILL);
+        if (job_arm_timer(job, job->options->kill_timeout_usec, JOB_EVENT_KILL_EXPIRED) < 0)
+                job_post(job, JOB_EVENT_KILL_EXPIRED, 0);
+}
+
+static void action_give_up(struct job *job) {
+        for (int i = 0; i < job->nproc; i++) {
+                struct rank *r = &job->ranks[i];
+
+                if (!rank_state_is_alive(r->state))
+                        continue;
+                rank_dispatch(r, RANK_EVENT_GIVE_UP, 0);
+                log_error("rank %d (pid %d) is still there %.1f s after SIGKILL (state %c, in %s): cannot reap it",
+                          r->index, (int) r->pid, (double) job->options->kill_timeout_usec / 1e6, r->stuck_state,
+                          r->stuck_wchan);
+        }
+        for (size_t i = 0; i < job->n_orphans; i++) {
+                struct orphan *o = job->orphans[i];
+
+                if (o->ended)
+                        continue;
+                rank_mark_stuck(&o->stuck_state, o->stuck_wchan, sizeof(o->stuck_wchan), o->pid);
+                log_error("process %d (%s) is still there %.1f s after SIGKILL (state %c, in %s): cannot reap it",
+                          (int) o->pid, o->comm, (double) job->options->kill_timeout_usec / 1e6, o->stuck_state,
+                          o->stuck_wchan);
+        }
+        job->gave_up = true;
+}
+
+static void attempt_record(struct job *job) {
+        struct attempt *a, *l;
+
+        l = realloc(job->attempts, (job->n_attempts + 1) * sizeof(*l));
+        if (!l)
+                return;
+        job->attempts = l;
+        a = &l[job->n_attempts++];
+        *a = (struct attempt) {
+                .restart_count = job->restart_count,
+                .started_usec = job->attempt_start_usec,
+                .ended_usec = now_usec(),
+                .failed_rank = job->first_failure,
+        };
+        if (job->first_failure >= 0) {
+                struct rank *r = &job->ranks[job->first_failure];
+                const struct json_value *m;
+
+                a->failed_pid = r->pid;
+                a->exit_code = r->exit_code;
+                a->exit_signal = r->exit_signal;
+                a->core_dumped = r->core_dumped;
+                a->failed_usec = r->ended_usec;
+                (void) tail_lines(&r->streams[STREAM_STDERR].tail, job->options->tail_lines, &a->stderr_tail);
+                m = json_object_get(r->error_file, "message");
+                if (m && m->type == JSON_OBJECT)
+                        m = json_object_get(m, "message");
+                if (m && m->type == JSON_STRING)
+                        a->error_message = strdup(m->text);
+        }
+}
+
+static void job_close_segment(struct job *job) {
+        if (!job->segment)
+                return;
+        (void) shmring_unlink(job->segment);
+        job->segment = shmring_close(job->segment);
+}
+
+/* Ends the attempt; returns the next state: BACKOFF for a restart, else DONE. */
+static enum job_state action_finish(struct job *job) {
+        const struct run_options *o = job->options;
+
+        job->timer = sd_event_source_disable_unref(job->timer);
+        for (int i = 0; i < job->nproc; i++)
+                if (job->ranks[i].streams_set_up)
+                        for (int s = 0; s < _STREAM_KIND_MAX; s++)
+                                stream_finish(&job->ranks[i].streams[s]);
+        attempt_record(job);
+        job_close_segment(job);
+
+        if (job->first_failure >= 0 && job->stop_signal == 0 && job->internal_error == 0 && !job->gave_up &&
+            job->restart_count < o->max_restarts) {
+                uint64_t delay = o->restart_delay_usec;
+
+                for (int i = 0; i < job->restart_count && delay < o->restart_delay_max_usec; i++)
+                        delay *= 2;
+                delay = MIN(delay, o->restart_delay_max_usec);
+                log_notice("restarting the job in %.1f s (restart %d of %d)", (double) delay / 1e6,
+                           job->restart_count + 1, o->max_restarts);
+                if (job_arm_timer(job, delay, JOB_EVENT_BACKOFF_EXPIRED) >= 0)
+                        return JOB_BACKOFF;
+                job->internal_error = -EIO;
+        }
+        job->end_usec = now_usec();
+        (void) sd_event_exit(job->event, 0);
+        return JOB_DONE;
+}
+
+static void action_restart(struct job *job) {
+        int k;
+
+        job->restart_count++;
+        k = job_start_attempt(job);
+        if (k < 0)
+                job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
+}
+
+static void job_dispatch(struct job *job, enum job_event event, int arg) {
+        struct job_transition t = job_transition(job->state, event);
+        enum job_state old = job->state, next = t.next;
+
+        /* The state changes first: actions post events and spawn processes under the new one. */
+        job->state = next;
+        switch (t.action) {
+        case JOB_ACTION_NONE:
+                if (event == JOB_EVENT_INTERNAL_ERROR && job->internal_error == 0)
+                        job->internal_error = arg < 0 ? arg : -EIO;
+                break;
+        case JOB_ACTION_TEARDOWN:
+                action_teardown(job, event, arg);
+                break;
+        case JOB_ACTION_FORWARD: {
+                char name[16];
+
+                if (job->stop_signal == 0)
+                        job->stop_signal = arg;
+                log_notice("received %s: forwarding it to the ranks", signal_name(arg, name, sizeof(name)));
+                job_signal_all(job, arg);
+                break;
+        }
+        case JOB_ACTION_KILL_ALL:
+                action_kill_all(job);
+                break;
+        case JOB_ACTION_GIVE_UP:
+                action_give_up(job);
+                job->state = next = action_finish(job);
+                break;
+        case JOB_ACTION_FINISH:
+                job->state = next = action_finish(job);
+                break;
+        case JOB_ACTION_RESTART:
+                action_restart(job);
+                break;
+        case JOB_ACTION_EXIT:
+                if (event == JOB_EVENT_STOP_SIGNAL) {
+                        char name[16];
+
+                        job->stop_signal = arg;
+                        log_notice("received %s: not restarting", signal_name(arg, name, sizeof(name)));
+                } else if (job->internal_error == 0)
+                        job->internal_error = arg < 0 ? arg : -EIO;
+                job->timer = sd_event_source_disable_unref(job->timer);
+                job->end_usec = now_usec();
+                (void) sd_event_exit(job->event, 0);
+                break;
+        }
+        if (old != next)
+                log_debug("job: %s --%s--> %s", job_state_name(old), job_event_name(event), job_state_name(next));
+}
+
+static void job_post(struct job *job, enum job_event event, int arg) {
+        if (job->queue_len == ELEMENTSOF(job->queue)) {
+                log_error("internal error: job event queue full, dropping %s", job_event_name(event));
+                return;
+        }
+        job->queue[job->queue_len].event = event;
+        job->queue[job->queue_len].arg = arg;
+        job->queue_len++;
+}
+
+/* Runs posted events, then the liveness checks, until nothing changes. */
+static void job_run_queue(struct job *job) {
+        for (;;) {
+                if (job->queue_len > 0) {
+                        enum job_event event = job->queue[0].event;
+                        int arg = job->queue[0].arg;
+
+                        memmove(job->queue, job->queue + 1, (job->queue_len - 1) * sizeof(job->queue[0]));
+                        job->queue_len--;
+                        job_dispatch(job, event, arg);
+                        continue;
+                }
+                if (job->state != JOB_RUNNING && job->state != JOB_STOPPING && job->state != JOB_KILLING)
+                        return;
+                if (processes_pending(job) == 0)
+                        job_post(job, JOB_EVENT_ALL_REAPED, 0);
+                else if (ranks_alive(job) == 0 && !job->ranks_ended_posted) {
+                        job->ranks_ended_posted = true;
+                        job_post(job, JOB_EVENT_RANKS_ENDED, 0);
+                } else
+                        return;
+        }
+}
+
+/* ------------------------------------------------------------ signals */
+
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct job *job = userdata;
+
+        job_post(job, JOB_EVENT_STOP_SIGNAL, (int) si->ssi_signo);
+        job_run_queue(job);
+        return 0;
+}
+
+/* ------------------------------------------------------------ the job */
+
+int job_new(sd_event *event, const struct run_options *options, struct job **ret) {
+        struct job *job;
+
+        job = calloc(1, sizeof(*job));
+        if (!job)
+                return -ENOMEM;
+        job->event = sd_event_ref(event);
+        job->options = options;
+        job->dev_null_fd = -EBADF;
+        job->first_failure = -1;
+        job->start_usec = now_usec();
+        job->start_realtime_usec = wallclock_usec();
+        if (gethostname(job->host, sizeof(job->host) - 1) < 0)
+                snprintf(job->host, sizeof(job->host), "localhost");
+        *ret = job;
+        return 0;
+}
+
+int job_start(struct job *job) {
+        int k;
+
+        assert(job->nproc > 0);
+        job->ranks = calloc((size_t) job->nproc, sizeof(struct rank));
+        if (!job->ranks)
+                return -ENOMEM;
+        for (int i = 0; i < job->nproc; i++)
+                job->ranks[i] = (struct rank) { .job = job, .index = i, .state = RANK_IDLE };
+
+        job->dev_null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (job->dev_null_fd < 0)
+                return log_error_errno(-errno, "cannot open /dev/null");
+
+        for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++) {
+                k = sd_event_add_signal(job->event, &job->signal_sources[i], job_stop_signals[i], on_stop_signal, job);
+                if (k < 0)
+                        return log_error_errno(k, "cannot watch signal %d", job_stop_signals[i]);
+        }
+        k = sd_event_add_signal(job->event, &job->sigchld_source, SIGCHLD, on_sigchld, job);
+        if (k < 0)
+                return log_error_errno(k, "cannot watch SIGCHLD");
+        /*
+         * Same priority as the rest, so that a flooding rank's pipe cannot
+         * starve it; it never reaps, it only adds child sources for
+         * processes that have none.
+         */
+
+        job->state = JOB_RUNNING;
+        k = job_start_attempt(job);
+        if (k < 0)
+                job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
+        job_run_queue(job);
+        return 0;
+}
+
+int job_exit_status_rank(const struct job *job) {
+        if (job->internal_error != 0)
+                return -1;
+        return job->first_failure;
+}
+
+int job_exit_status(const struct job *job) {
+        if (job->internal_error != 0)
+                return EXIT_RM_INTERNAL;
+        if (job->first_failure >= 0) {
+                const struct rank *r = &job->ranks[job->first_failure];
+
+                return r->state == RANK_SIGNALLED ? 128 + r->exit_signal : r->exit_code;
+        }
+        if (job->stop_signal > 0)
+                return 128 + job->stop_signal;
+        return 0;
+}
+
+void job_cleanup(struct job *job) {
+        if (!job)
+                return;
+        job_close_segment(job);
+        job->run_dir = run_dir_remove(job->run_dir);
+}
+
+struct job *job_free(struct job *job) {
+        if (!job)
+                return NULL;
+        job_cleanup(job);
+        for (int i = 0; job->ranks && i < job->nproc; i++) {
+                struct rank *r = &job->ranks[i];
+
+                r->child_source = sd_event_source_disable_unref(r->child_source);
+                for (int s = 0; s < _STREAM_KIND_MAX; s++)
+                        if (r->streams_set_up)
+                                stream_free(&r->streams[s]);
+                free(r->phase);
+                json_value_free(r->error_file);
+                free(r->error_file_raw);
+                free(r->error_file_path);
+        }
+        free(job->ranks);
+        for (size_t i = 0; i < job->n_orphans; i++) {
+                sd_event_source_disable_unref(job->orphans[i]->source);
+                free(job->orphans[i]);
+        }
+        free(job->orphans);
+        for (size_t i = 0; i < job->n_attempts; i++) {
+                free(job->attempts[i].error_message);
+                strv_free(job->attempts[i].stderr_tail);
+        }
+        free(job->attempts);
+        for (size_t i = 0; i < ELEMENTSOF(job->signal_sources); i++)
+                sd_event_source_disable_unref(job->signal_sources[i]);
+        sd_event_source_disable_unref(job->sigchld_source);
+        sd_event_source_disable_unref(job->timer);
+        safe_close(job->dev_null_fd);
+        free(job->segment_name);
+        free(job->run_id);
+        strv_free(job->cuda_per_rank);
+        free(job->cuda_all);
+        strv_free(job->exec_paths);
+        free(job->log_dir);
+        sd_event_unref(job->event);
+        free(job);
+        return NULL;
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGMASTER_OPTIONS_H
+#define RINGMASTER_OPTIONS_H
+
+/* `ringmaster run` options: parsed and checked in one place (options.c). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rm_run_layout.h"
+#include "util.h"
+
+enum bind_gpu {
+        BIND_GPU_NONE,       /* every rank sees every GPU; LOCAL_RANK picks (torchrun's way) */
+        BIND_GPU_VISIBLE,    /* CUDA_VISIBLE_DEVICES narrowed to the rank's GPU */
+};
+
+enum journal_mode {
+        JOURNAL_AUTO = -1,   /* when stderr is the journal (JOURNAL_STREAM) */
+        JOURNAL_OFF = 0,
+        JOURNAL_ON = 1,      /* --journal: to the journal, and to the terminal too */
+};
+
+struct run_options {
+        int nproc;                      /* 0: not given (the visible GPUs, else 1) */
+        char **gpus;                    /* --gpus entries; NULL: not given */
+        enum bind_gpu bind_gpu;
+        char *run_id;                   /* NULL: generated */
+        char *run_dir;                  /* NULL: under $XDG_RUNTIME_DIR or /tmp */
+        char *master_addr;
+        int master_port;                /* 0: a free port */
+        char *role;
+        int max_restarts;
+        uint64_t restart_delay_usec;
+        uint64_t restart_delay_max_usec;
+        uint64_t grace_usec;
+        uint64_t kill_timeout_usec;
+        char *prefix;                   /* a template (capture.h) */
+        bool escape;
+        size_t max_line;
+        size_t tail_lines;
+        size_t tail_bytes;
+        size_t output_buffer;
+        char *log_dir;
+        enum journal_mode journal;
+        char *report_path;
+        bool shm;
+        uint32_t shm_slots;
+        uint32_t shm_slot_size;
+        uint64_t shm_overflow;          /* the broadcast channel's */
+        uint64_t shm_queue_overflow;    /* each queue writer's */
+        uint32_t shm_kv_entries;        /* 0: no table */
+        uint32_t shm_kv_value_size;
+        int log_level;
+        char **command;                 /* COMMAND [ARGS...] */
+};
+
+/* Defaults, also quoted by --help and the man page. */
+#define DEFAULT_GRACE_USEC (10 * USEC_PER_SEC)
+#define DEFAULT_KILL_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define DEFAULT_RESTART_DELAY_USEC (1 * USEC_PER_SEC)
+#define MIN_RESTART_DELAY_USEC (1 * USEC_PER_SEC)
+#define DEFAULT_RESTART_DELAY_MAX_USEC (60 * USEC_PER_SEC)
+#define DEFAULT_MAX_LINE (16u * 1024u)
+#define DEFAULT_TAIL_LINES 20u
+#define DEFAULT_TAIL_BYTES (16u * 1024u)
+#define DEFAULT_OUTPUT_BUFFER (4u * 1024u * 1024u)
+/* The run segment's default sizes are the worker runtime's (engine/rm_run_layout.h). */
+#define DEFAULT_SHM_SLOTS RM_RUN_DEFAULT_SLOTS
+#define DEFAULT_SHM_SLOT_SIZE RM_RUN_DEFAULT_SLOT_SIZE
+#define DEFAULT_SHM_OVERFLOW RM_RUN_DEFAULT_SCHED_OVERFLOW
+#define DEFAULT_SHM_QUEUE_OVERFLOW RM_RUN_DEFAULT_RESULTS_OVERFLOW
+#define DEFAULT_SHM_KV_ENTRIES RM_KV_ENTRIES
+#define DEFAULT_SHM_KV_VALUE_SIZE RM_KV_VALUE_SIZE
+#define MAX_NPROC 1024
+
+/*
+ * Parses `ringmaster run` arguments (argv[0] is "run") into o, which the
+ * caller releases with run_options_done() whatever the result.  Returns 1
+ * when the run should go ahead, 0 when it printed what was asked (--help)
+ * and the program should exit 0, or -EINVAL after printing a usage error.
+ */
+int run_options_parse(int argc, char **argv, struct run_options *o);
+void run_options_done(struct run_options *o);
+
+void run_help(void);
+
+#endif

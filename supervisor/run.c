@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <systemd/sd-event.h>
+
+#include "exit-status.h"
+#include "gpus.h"
+#include "job.h"
+#include "journal.h"
+#include "log.h"
+#include "options.h"
+#include "report.h"
+#include "run.h"
+#include "rundir.h"
+#include "shmring.h"
+#include "sink.h"
+#include "util.h"
+
+#define FINAL_FLUSH_USEC (2 * USEC_PER_SEC)
+
+/* Maps a setup error to an exit status: the user's to fix (100) or ringmaster's (111). */
+static int setup_exit_status(int r) {
+        return r == -EINVAL || r == -EBUSY || r == -ENOTEMPTY || r == -ENOTDIR ? EXIT_RM_USAGE : EXIT_RM_INTERNAL;
+}
+
+static int mkdir_parents(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++)
+                if (*s == '/') {
+                        *s = 0;
+                        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                                return -errno;
+                        *s = '/';
+                }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+/* nproc and the GPUs each rank gets. */
+static int setup_gpus(struct job *job, const struct run_options *o) {
+        _cleanup_strv_free_ char **visible = NULL, **selected = NULL;
+        bool from_env = false;
+        size_t n;
+        int r;
+
+        r = gpus_visible(&visible, &from_env);
+        if (r < 0)
+                return r;
+        if (o->gpus) {
+                r = gpus_select(o->gpus, visible, from_env, &selected);
+                if (r < 0)
+                        return r;
+        }
+        n = strv_length(selected ? selected : visible);
+        job->nproc = o->nproc > 0 ? o->nproc : (int) MAX(n, (size_t) 1);
+
+        if (o->bind_gpu == BIND_GPU_VISIBLE) {
+                char **l = selected ? selected : visible;
+
+                if (n == 0) {
+                        log_error("--bind-gpu=visible: no GPU is visible (no CUDA_VISIBLE_DEVICES, no /dev/nvidiaN): "
+                                  "give --gpus, or use --bind-gpu=none");
+                        return -EINVAL;
+                }
+                if ((size_t) job->nproc > n) {
+                        log_error("--bind-gpu=visible: %d ranks but %zu GPU(s): give -n %zu, or list a GPU per rank "
+                                  "in --gpus (repeats allowed)", job->nproc, n, n);
+                        return -EINVAL;
+                }
+                job->cuda_per_rank = strv_copy(l);
+                if (!job->cuda_per_rank)
+                        return -ENOMEM;
+        } else if (selected) {
+                /* Every rank sees the chosen GPUs; LOCAL_RANK indexes into them. */
+                size_t len = 0;
+                char *s;
+
+                for (size_t i = 0; selected[i]; i++)
+                        len += strlen(selected[i]) + 1;
+                s = job->cuda_all = calloc(1, len + 1);
+                if (!s)
+                        return -ENOMEM;
+                for (size_t i = 0; selected[i]; i++)
+                        s += sprintf(s, "%s%s", i ? "," : "", selected[i]);
+        }
+        return 0;
+}
+
+static int setup_run_dir(struct job *job, const struct run_options *o) {
+        _cleanup_free_ char *parent = NULL;
+        int r;
+
+        if (o->run_id)
+                job->run_id = strdup(o->run_id);
+        else {
+                r = run_id_generate(&job->run_id);
+                if (r < 0)
+                        return log_error_errno(r, "cannot generate a run id");
+        }
+        if (!job->run_id)
+                return -ENOMEM;
+
+        if (!o->run_dir) {
+                r = run_dir_default_parent(&parent);
+                if (r < 0)
+                        return r;
+                r = run_dir_cleanup_stale(parent);
+                if (r > 0) {
+                        job->stale_run_dirs_removed = r;
+                        log_info("removed %d run director%s of dead runs from %s", r, r == 1 ? "y" : "ies", parent);
+                }
+        }
+        return run_dir_open(o->run_dir, parent, job->run_id, &job->run_dir);
+}
+
+static int setup_log_dir(struct job *job, const struct run_options *o) {
+        int r;
+
+        if (!o->log_dir)
+                return 0;
+        if (asprintf(&job->log_dir, "%s/%s", o->log_dir, job->run_id) < 0)
+                return -ENOMEM;
+        r = mkdir_parents(job->log_dir, 0777);
+        if (r < 0)
+                return log_error_errno(r, "--log-dir: cannot create %s", job->log_dir);
+        return 0;
+}
+
+static void setup_capture(struct job *job, const struct run_options *o, struct sink *out, struct sink *err) {
+        int journal_stream = 0;
+        bool journal = false, terminal = true;
+
+        if (o->journal != JOURNAL_OFF) {
+                journal_stream = journal_stream_matches(STDERR_FILENO);
+                if (journal_stream < 0)
+                        log_warning("JOURNAL_STREAM='%s' is not DEVICE:INODE; ignoring it (unset it, or pass --journal)",
+                                    getenv("JOURNAL_STREAM"));
+        }
+        if (o->journal == JOURNAL_ON)
+                journal = true;
+        else if (o->journal == JOURNAL_AUTO && journal_stream > 0 &&
+                 access("/run/systemd/journal/socket", F_OK) == 0) {
+                /* stderr is the journal: structured entries instead of plain lines, not both. */
+                journal = true;
+                terminal = false;
+        }
+        job->capture = (struct capture_config) {
+                .prefix_template = o->prefix,
+                .role = o->role,
+                .run_id = job->run_id,
+                .ident = o->command[0],
+                .escape = o->escape,
+                .max_line = o->max_line,
+                .tail_bytes = o->tail_bytes,
+                .sinks = { terminal ? out : NULL, terminal ? err : NULL },
+                .journal = journal,
+                .journal_fallback = { out, err },
+        };
+        /* SYSLOG_IDENTIFIER is the command's base name, as systemd shows it. */
+        if (strrchr(o->command[0], '/'))
+                job->capture.ident = strrchr(o->command[0], '/') + 1;
+}
+
+/*
+ * Each rank holds a few of the supervisor's fds (two pipes, a pidfd, two log
+ * files): raise the soft limit to the hard one, as systemd does, and give
+ * the ranks back the one inherited.
+ */
+static void raise_fd_limit(struct job *job) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+                return;
+        job->child_nofile = rl;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+                job->restore_nofile = true;
+}
+
+int run_main(int argc, char **argv) {
+        struct run_options o;
+        sigset_t blocked, original;
+        sd_event *event = NULL;
+        struct sink *out = NULL, *err = NULL;
+        struct job *job = NULL;
+        int status = EXIT_RM_INTERNAL, r;
+
+        r = run_options_parse(argc, argv, &o);
+        if (r <= 0) {
+                run_options_done(&o);
+                return r == 0 ? 0 : EXIT_RM_USAGE;
+        }
+        log_set_max_level(o.log_level);
+
+        /* Signals arrive through sd-event's signalfd: block them before anything else. */
+        sigemptyset(&blocked);
+        sigaddset(&blocked, SIGCHLD);
+        for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++)
+                sigaddset(&blocked, job_stop_signals[i]);
+        if (sigprocmask(SIG_BLOCK, &blocked, &original) < 0) {
+                log_error_errno(-errno, "cannot block signals");
+                goto finish;
+        }
+        /* A reader that went away is an EPIPE to handle, not a death. */
+        (void) signal(SIGPIPE, SIG_IGN);
+        /* Orphaned descendants come to us, not to PID 1: we reap them and kill leftovers. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                log_warning_errno(-errno, "cannot become a child subreaper; orphans of workers will escape");
+
+        r = sd_event_new(&event);
+        if (r < 0) {
+                log_error_errno(r, "cannot create the event loop");
+                goto finish;
+        }
+        if (sink_new(event, STDOUT_FILENO, o.output_buffer, &out) < 0 ||
+            sink_new(event, STDERR_FILENO, o.output_buffer, &err) < 0) {
+                log_error("cannot set up output");
+                goto finish;
+        }
+        log_set_sink(err);
+
+        r = job_new(event, &o, &job);
+        if (r < 0)
+                goto finish;
+        job->child_sigmask = original;
+        raise_fd_limit(job);
+
+        r = setup_run_dir(job, &o);
+        if (r < 0) {
+                status = setup_exit_status(r);
+                goto finish;
+        }
+        r = setup_gpus(job, &o);
+        if (r < 0) {
+                status = setup_exit_status(r);
+                goto finish;
+        }
+        r = setup_log_dir(job, &o);
+        if (r < 0)
+                goto finish;
+        r = spawn_command_candidates(o.command[0], &job->exec_paths);
+        if (r < 0)
+                goto finish;
+        setup_capture(job, &o, out, err);
+
+        /* Segments of earlier runs whose supervisor died (SIGKILL, OOM) would hold /dev/shm forever. */
+        r = shmring_cleanup_stale(NULL);
+        if (r > 0) {
+                job->stale_segments_removed = r;
+                log_notice("removed %d stale shared-memory segment%s of dead runs from /dev/shm", r, r == 1 ? "" : "s");
+        } else if (r < 0)
+                log_warning_errno(r, "cannot look for stale shared-memory segments");
+
+        log_info("run %s: %d rank%s of %s; run directory %s", job->run_id, job->nproc, job->nproc == 1 ? "" : "s",
+                 o.command[0], job->run_dir->path);
+
+        r = job_start(job);
+        if (r < 0)
+                goto finish;
+        r = sd_event_loop(event);
+        if (r < 0) {
+                log_error_errno(r, "the event loop failed");
+                job->internal_error = r;
+        }
+
+        status = job_exit_status(job);
+        if (status != 0)
+                report_print_text(job);
+        if (o.report_path)
+                (void) report_write_json(job, o.report_path, out, err);
+
+finish:
+        /* Every path: the segment unlinked, the run directory removed. */
+        job_cleanup(job);
+        log_set_sink(NULL);
+        (void) sink_flush(out, FINAL_FLUSH_USEC);
+        (void) sink_flush(err, FINAL_FLUSH_USEC);
+        job = job_free(job);
+        out = sink_free(out);
+        err = sink_free(err);
+        event = sd_event_unref(event);
+        run_options_done(&o);
+        return status;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGMASTER_UTIL_H
+#define RINGMASTER_UTIL_H
+
+/*
+ * Small helpers shared by the supervisor's files: cleanup attributes,
+ * ownership hand-off, time, string vectors, signal names.
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_MSEC UINT64_C(1000)
+#define NSEC_PER_USEC UINT64_C(1000)
+
+/* ---------------------------------------------------------- cleanup */
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+
+static inline int safe_close(int fd) {
+        if (fd >= 0) {
+                int saved = errno;
+                (void) close(fd);
+                errno = saved;
+        }
+        return -EBADF;
+}
+static inline void closep(int *fd) {
+        safe_close(*fd);
+}
+#define _cleanup_close_ __attribute__((cleanup(closep)))
+
+char **strv_free(char **l);
+static inline void strv_freep(char ***l) {
+        strv_free(*l);
+}
+#define _cleanup_strv_free_ __attribute__((cleanup(strv_freep)))
+
+/* Hands ownership out of a cleanup variable. */
+#define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
+#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -EBADF; _fd; })
+
+/* ---------------------------------------------------------- time */
+
+/* CLOCK_MONOTONIC in microseconds (the clock sd-event's timers use). */
+uint64_t now_usec(void);
+/* CLOCK_REALTIME in microseconds. */
+uint64_t wallclock_usec(void);
+/* "2025-01-31T12:34:56.789Z" into buf (at least 32 bytes). */
+char *format_utc_timestamp(char *buf, size_t size, uint64_t realtime_usec);
+
+/* ---------------------------------------------------------- strings */
+
+size_t strv_length(char *const *l);
+/* Appends a copy of s; -ENOMEM. */
+int strv_extend(char ***l, const char *s);
+/* Appends a formatted string; -ENOMEM. */
+int strv_extendf(char ***l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A deep copy; NULL on allocation failure. */
+char **strv_copy(char *const *l);
+
+bool startswith(const char *s, const char *prefix);
+
+/*
+ * Length (1..4) of the well-formed UTF-8 sequence that starts s (len > 0
+ * bytes), or 0 when it is not one: no overlong forms, surrogates or code
+ * points past U+10FFFF.
+ */
+size_t utf8_sequence_length(const unsigned char *s, size_t len);
+
+/* "SIGTERM" for 15, or "SIG42" style for unnamed ones (buf >= 16 bytes). */
+const char *signal_name(int sig, char *buf, size_t size);
+
+/* Fills buf with n random characters of [a-z0-9] and a NUL. */
+int random_id(char *buf, size_t n);
+
+/* Human-readable byte count ("16.0 MiB") into buf. */
+char *format_bytes(char *buf, size_t size, uint64_t bytes);
+
+/* Makes sure fds 0, 1 and 2 are open (on /dev/null when they were not). */
+int ensure_stdio_open(void);
+
+/* Reads a whole small file (at most max bytes, NUL-terminated); -EFBIG past max. */
+int read_file_bounded(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_size);
+
+#endif

@@ -181,7 +181,8 @@ static int set_result(struct preflight *p, enum check_id id, enum check_status s
         return 0;
 }
 
-static int add_detail(struct preflight *p, enum check_id id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int add_detail(struct preflight *p, enum check_id id, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 static int add_detail(struct preflight *p, enum check_id id, const char *fmt, ...) {
         struct check_result *c = &p->results[id];
         _cleanup_free_ char *line = NULL;
@@ -398,7 +399,8 @@ static int peers_check(struct preflight *p) {
                 if (g->cuda_library)
                         return set_result(p, CHECK_PEERS, CHECK_WARN,
                                           "check nvidia-smi, the driver, and CUDA_VISIBLE_DEVICES",
-                                          "the CUDA driver is there but %s; %s", g->cuda_error ? g->cuda_error : "fails",
+                                          "the CUDA driver is there but %s; %s",
+                                          g->cuda_error ? g->cuda_error : "fails",
                                           g->nvml_error ? g->nvml_error : "no NVML");
                 return set_result(p, CHECK_PEERS, CHECK_SKIP, NULL, "no CUDA runtime/driver (%s; %s)",
                                   g->cuda_error ? g->cuda_error : "no CUDA driver",
@@ -485,7 +487,8 @@ static int peers_check(struct preflight *p) {
                 return set_result(p, CHECK_PEERS, CHECK_INFO, NULL,
                                   "%zu GPUs; peer access of %zu of %zu pairs is unknown (%s)", g->n_devices, n_unknown,
                                   n_pairs, g->cuda ? "the driver did not say" : "no CUDA driver, NVML only");
-        return set_result(p, CHECK_PEERS, CHECK_OK, NULL, "%zu GPUs, every pair has peer access (%zu of %zu over NVLink)",
+        return set_result(p, CHECK_PEERS, CHECK_OK, NULL,
+                          "%zu GPUs, every pair has peer access (%zu of %zu over NVLink)",
                           g->n_devices, n_nvlink, n_pairs);
 }
 
@@ -680,8 +683,8 @@ static int memlock_check(struct preflight *p) {
                 return set_result(p, CHECK_MEMLOCK, CHECK_OK, NULL,
                                   "RLIMIT_MEMLOCK %s (hard %s); a CPU-only run does not pin memory", soft, hard);
         return set_result(p, CHECK_MEMLOCK, CHECK_WARN,
-                          "docker run --ulimit memlock=-1; systemd: LimitMEMLOCK=infinity; a shell: ulimit -l unlimited "
-                          "(up to the hard limit: limits.conf 'memlock unlimited')",
+                          "docker run --ulimit memlock=-1; systemd: LimitMEMLOCK=infinity; a shell: "
+                          "ulimit -l unlimited (up to the hard limit: limits.conf 'memlock unlimited')",
                           "RLIMIT_MEMLOCK %s (hard %s): NCCL's InfiniBand/RoCE and GPUDirect RDMA paths pin memory "
                           "against it, and NCCL asks for unlimited",
                           soft, hard);
@@ -772,7 +775,8 @@ static int cpus_check(struct preflight *p) {
         char quota[64] = "";
 
         CPU_ZERO(&set);
-        p->affinity_cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : (int) sysconf(_SC_NPROCESSORS_ONLN);
+        p->affinity_cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                                         : (int) sysconf(_SC_NPROCESSORS_ONLN);
         p->quota_cpus = cgroup_cpu_quota();
         p->cpus = p->affinity_cpus;
         if (p->quota_cpus > 0) {
@@ -784,13 +788,15 @@ static int cpus_check(struct preflight *p) {
         p->threads_per_rank = MAX(threads, 1L);
         if ((long) p->nproc * p->threads_per_rank > p->cpus)
                 return set_result(p, CHECK_CPUS, CHECK_WARN,
-                                  "fewer ranks, a smaller OMP_NUM_THREADS, or more CPUs (docker run --cpus, --cpuset-cpus)",
+                                  "fewer ranks, a smaller OMP_NUM_THREADS, or more CPUs (docker run --cpus, "
+                                  "--cpuset-cpus)",
                                   "%d ranks x %ld thread%s (OMP_NUM_THREADS%s) on %d CPU%s (affinity %d%s): the ranks' "
                                   "host threads and NCCL's proxy threads will compete for them",
                                   p->nproc, p->threads_per_rank, p->threads_per_rank == 1 ? "" : "s",
                                   p->omp_set ? "" : " unset: 1", p->cpus, p->cpus == 1 ? "" : "s", p->affinity_cpus,
                                   quota);
-        return set_result(p, CHECK_CPUS, CHECK_OK, NULL, "%d CPU%s (affinity %d%s) for %d rank%s x %ld thread%s", p->cpus,
+        return set_result(p, CHECK_CPUS, CHECK_OK, NULL, "%d CPU%s (affinity %d%s) for %d rank%s x %ld thread%s",
+                          p->cpus,
                           p->cpus == 1 ? "" : "s", p->affinity_cpus, quota, p->nproc, p->nproc == 1 ? "" : "s",
                           p->threads_per_rank, p->threads_per_rank == 1 ? "" : "s");
 }
@@ -811,11 +817,13 @@ static int ptrace_check(struct preflight *p) {
                                   p->ptrace_scope < 0 ? "no Yama restrictions" : "kernel.yama.ptrace_scope=0");
         if (p->ptrace_scope < 3 && p->cap_sys_ptrace)
                 return set_result(p, CHECK_PTRACE, CHECK_OK, NULL,
-                                  "kernel.yama.ptrace_scope=%d, and CAP_SYS_PTRACE: a stack tool may attach to a hung rank",
+                                  "kernel.yama.ptrace_scope=%d, and CAP_SYS_PTRACE: a stack tool may attach to a "
+                                  "hung rank",
                                   p->ptrace_scope);
         return set_result(p, CHECK_PTRACE, CHECK_INFO,
-                          p->ptrace_scope == 3 ? "none until a reboot (ptrace_scope=3 cannot be lowered)"
-                                               : "docker run --cap-add=SYS_PTRACE, or sysctl kernel.yama.ptrace_scope=0",
+                          p->ptrace_scope == 3
+                                  ? "none until a reboot (ptrace_scope=3 cannot be lowered)"
+                                  : "docker run --cap-add=SYS_PTRACE, or sysctl kernel.yama.ptrace_scope=0",
                           "kernel.yama.ptrace_scope=%d%s: gdb or eu-stack started by ringmaster cannot attach to a "
                           "hung rank, so its report has no native stack",
                           p->ptrace_scope, p->ptrace_scope == 3 ? "" : " and no CAP_SYS_PTRACE");
@@ -972,8 +980,10 @@ static void json_facts(struct json_writer *w, const struct preflight *p, enum ch
                 json_uint(w, p->need);
                 break;
         case CHECK_MEMLOCK:
-                json_bytes_or_null(w, "soft_bytes", p->memlock.rlim_cur != RLIM_INFINITY, (uint64_t) p->memlock.rlim_cur);
-                json_bytes_or_null(w, "hard_bytes", p->memlock.rlim_max != RLIM_INFINITY, (uint64_t) p->memlock.rlim_max);
+                json_bytes_or_null(w, "soft_bytes", p->memlock.rlim_cur != RLIM_INFINITY,
+                                   (uint64_t) p->memlock.rlim_cur);
+                json_bytes_or_null(w, "hard_bytes", p->memlock.rlim_max != RLIM_INFINITY,
+                                   (uint64_t) p->memlock.rlim_max);
                 json_key(w, "cap_ipc_lock");
                 json_bool(w, p->cap_ipc_lock);
                 break;
@@ -1022,7 +1032,8 @@ static void json_facts(struct json_writer *w, const struct preflight *p, enum ch
                         json_string(w, g->devices[i].name);
                         json_key(w, "pci_bus_id");
                         json_string(w, g->devices[i].pci_bus_id);
-                        json_bytes_or_null(w, "memory_bytes", g->devices[i].memory_bytes > 0, g->devices[i].memory_bytes);
+                        json_bytes_or_null(w, "memory_bytes", g->devices[i].memory_bytes > 0,
+                                           g->devices[i].memory_bytes);
                         json_end_object(w);
                 }
                 json_end_array(w);
@@ -1050,7 +1061,8 @@ static void json_facts(struct json_writer *w, const struct preflight *p, enum ch
                 break;
         case CHECK_NCCL:
                 json_key(w, "version");
-                json_string(w, g && g->nccl ? nccl_version_string(g->nccl_version_code, version, sizeof(version)) : NULL);
+                json_string(w, g && g->nccl ? nccl_version_string(g->nccl_version_code, version, sizeof(version))
+                                            : NULL);
                 json_key(w, "version_code");
                 if (g && g->nccl)
                         json_int(w, g->nccl_version_code);
@@ -1153,8 +1165,8 @@ static void print_text(const struct preflight *p) {
         for (size_t i = 0; i < _CHECK_MAX; i++) {
                 const struct check_result *c = &p->results[i];
 
-                printf("%-5s %s: %s%s%s\n", status_names[c->status], checks[i].title, c->message, c->fix ? ". Fix: " : "",
-                       c->fix ? c->fix : "");
+                printf("%-5s %s: %s%s%s\n", status_names[c->status], checks[i].title, c->message,
+                       c->fix ? ". Fix: " : "", c->fix ? c->fix : "");
                 for (size_t k = 0; c->details && c->details[k]; k++)
                         printf("        %s\n", c->details[k]);
         }

@@ -393,7 +393,8 @@ static int peers_check(struct preflight *p) {
                                   "%s: the driver does not answer, and the ranks would hang the same way",
                                   g->probe_error);
         if (g->probe_error)
-                return set_result(p, CHECK_PEERS, CHECK_WARN, "run nvidia-smi; the probe's own messages, if any, are above",
+                return set_result(p, CHECK_PEERS, CHECK_WARN,
+                                  "run nvidia-smi; the probe's own messages, if any, are above",
                                   "%s", g->probe_error);
         if (!g->cuda && !g->nvml) {
                 if (g->cuda_library)

@@ -9,6 +9,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	engine/rm_run_layout.h \
 	supervisor/capture.c \
 	supervisor/capture.h \
+	supervisor/check.c \
+	supervisor/check.h \
 	supervisor/deadline.c \
 	supervisor/deadline.h \
 	supervisor/environ.c \
@@ -16,6 +18,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/exit-status.h \
 	supervisor/gpus.c \
 	supervisor/gpus.h \
+	supervisor/gpuinfo.c \
+	supervisor/gpuinfo.h \
 	supervisor/job.c \
 	supervisor/job.h \
 	supervisor/journal.c \
@@ -54,7 +58,9 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/util.c \
 	supervisor/util.h
 supervisor_libsupervisor_la_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
-supervisor_libsupervisor_la_LIBADD = shmring/libshmring.la $(LIBSYSTEMD_LIBS) -lm
+# The preflight's GPU probe looks for libnccl.so.2 beside the CUDA toolkit configure found, too.
+supervisor_libsupervisor_la_CPPFLAGS = $(AM_CPPFLAGS) -DRINGMASTER_CUDA_LIBDIR='"$(CUDA_LIBDIR)"'
+supervisor_libsupervisor_la_LIBADD = shmring/libshmring.la $(LIBSYSTEMD_LIBS) -lm -ldl
 
 bin_PROGRAMS += supervisor/ringmaster
 supervisor_ringmaster_SOURCES = supervisor/main.c

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "capture.h"
+#include "check.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
@@ -77,11 +78,16 @@ void run_help(void) {
                "      --shm-kv-value-size BYTES  its largest value (default 512)\n"
                "      --no-shm               create no segment\n"
                "\n"
+               "Preflight:\n"
+               "      --no-preflight         start without the checks of 'ringmaster check'\n"
+               "                             (/dev/shm, memlock, GPUs, peer access, NCCL, port)\n"
+               "\n"
                "  -h, --help                 this help\n"
                "\n"
                "Exit status: 0 when every rank exited 0; else the first failing rank's status\n"
                "(128+N for signal N); 128+N when ringmaster was stopped by signal N; 100 usage\n"
-               "error; 111 ringmaster failed itself; 124 a deadline passed.\n");
+               "error; 111 ringmaster failed itself (or a preflight check failed); 124 a deadline\n"
+               "passed.\n");
 }
 
 enum {
@@ -118,6 +124,8 @@ enum {
         OPT_PHASE_TIMEOUT,
         OPT_STRAGGLER_TIMEOUT,
         OPT_WATCHDOG,
+        OPT_NO_PREFLIGHT,
+        OPT_JSON,
 };
 
 static const struct option run_long_options[] = {
@@ -155,21 +163,26 @@ static const struct option run_long_options[] = {
         { "phase-timeout", required_argument, NULL, OPT_PHASE_TIMEOUT },
         { "straggler-timeout", required_argument, NULL, OPT_STRAGGLER_TIMEOUT },
         { "watchdog", required_argument, NULL, OPT_WATCHDOG },
+        { "no-preflight", no_argument, NULL, OPT_NO_PREFLIGHT },
+        { "json", no_argument, NULL, OPT_JSON },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         {}
 };
 
+/* The command being parsed: "run" or "check". */
+static const char *parsing = "run";
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
         va_list ap;
 
-        fputs("ringmaster run: ", stderr);
+        fprintf(stderr, "ringmaster %s: ", parsing);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fputs("\nTry 'ringmaster run --help'.\n", stderr);
+        fprintf(stderr, "\nTry 'ringmaster %s --help'.\n", parsing);
         return -EINVAL;
 }
 
@@ -319,7 +332,7 @@ static int add_phase_timeout(struct run_options *o, const char *arg) {
         return 0;
 }
 
-int run_options_parse(int argc, char **argv, struct run_options *o) {
+static int options_parse(int argc, char **argv, struct run_options *o, bool check) {
         long long v;
         uint64_t u;
         int c, r;
@@ -345,7 +358,9 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                 .shm_kv_value_size = DEFAULT_SHM_KV_VALUE_SIZE,
                 .straggler_timeout_usec = DEFAULT_STRAGGLER_TIMEOUT_USEC,
                 .log_level = LOG_LEVEL_NOTICE,
+                .preflight = true,
         };
+        parsing = check ? "check" : "run";
         if (set_string(&o->master_addr, "127.0.0.1") < 0 || set_string(&o->role, "default") < 0 ||
             set_string(&o->prefix, "[rank %r] ") < 0)
                 return log_error_errno(-ENOMEM, "out of memory");
@@ -492,6 +507,17 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                 case OPT_WATCHDOG:
                         r = parse_duration_option(c, optarg, 0, &o->watchdog_usec);
                         break;
+                case OPT_NO_PREFLIGHT:
+                        if (check)
+                                r = usage_error("--no-preflight: ringmaster check is the preflight");
+                        o->preflight = false;
+                        break;
+                case OPT_JSON:
+                        if (!check)
+                                r = usage_error("--json is an option of ringmaster check: for run's JSON report give "
+                                                "--report FILE");
+                        o->json = true;
+                        break;
                 case 'q':
                         o->log_level = LOG_LEVEL_WARNING;
                         break;
@@ -499,7 +525,10 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                         o->log_level = o->log_level < LOG_LEVEL_INFO ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
                         break;
                 case 'h':
-                        run_help();
+                        if (check)
+                                check_help();
+                        else
+                                run_help();
                         return 0;
                 case ':':
                         return usage_error("%s needs a value", argv[optind - 1]);
@@ -510,19 +539,30 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                         return r;
         }
 
-        if (optind >= argc)
+        if (optind >= argc && !check)
                 return usage_error("no command: give one after the options, e.g. ringmaster run -n 2 -- python3 "
                                    "serve.py");
-        o->command = strv_copy(argv + optind);
-        if (!o->command)
-                return log_error_errno(-ENOMEM, "out of memory");
-        if (!o->command[0][0])
-                return usage_error("the command is an empty string");
+        if (optind < argc) {
+                /* check: COMMAND is optional and only looked at, never started. */
+                o->command = strv_copy(argv + optind);
+                if (!o->command)
+                        return log_error_errno(-ENOMEM, "out of memory");
+                if (!o->command[0][0])
+                        return usage_error("the command is an empty string");
+        }
         if (o->restart_delay_max_usec < o->restart_delay_usec)
                 return usage_error("--restart-delay-max is shorter than --restart-delay: make it at least as long");
         if (o->tail_bytes > 0 && o->tail_bytes < 2)
                 o->tail_bytes = 2;
         return 1;
+}
+
+int run_options_parse(int argc, char **argv, struct run_options *o) {
+        return options_parse(argc, argv, o, false);
+}
+
+int check_options_parse(int argc, char **argv, struct run_options *o) {
+        return options_parse(argc, argv, o, true);
 }
 
 void run_options_done(struct run_options *o) {

@@ -64,6 +64,8 @@ struct run_options {
         struct phase_timeout *phase_timeouts;  /* in the order given (a repeated name: the last counts) */
         size_t n_phase_timeouts;
         int log_level;
+        bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
+        bool json;                      /* check: --json */
         char **command;                 /* COMMAND [ARGS...] */
 };
 
@@ -94,6 +96,11 @@ struct run_options {
  * and the program should exit 0, or -EINVAL after printing a usage error.
  */
 int run_options_parse(int argc, char **argv, struct run_options *o);
+/*
+ * The same for `ringmaster check` (argv[0] is "check"): run's options, where
+ * COMMAND is optional, plus --json.
+ */
+int check_options_parse(int argc, char **argv, struct run_options *o);
 void run_options_done(struct run_options *o);
 
 void run_help(void);

@@ -9,8 +9,9 @@
 #include "shmring.h"
 #include "util.h"
 
-int run_segment_create(const struct run_options *o, int nproc, const char *run_id, uint64_t generation,
-                       struct shmring **ret, uint64_t *ret_size) {
+/* The layout the workers' runtime expects, in one place (engine/run-layout.c). */
+static int segment_layout(const struct run_options *o, int nproc, const char *run_id, uint64_t generation,
+                          struct rm_run_spec *ret) {
         const struct rm_run_sizes sizes = {
                 .slots = o->shm_slots,
                 .slot_size = o->shm_slot_size,
@@ -19,12 +20,27 @@ int run_segment_create(const struct run_options *o, int nproc, const char *run_i
                 .kv_entries = o->shm_kv_entries,
                 .kv_value_size = o->shm_kv_value_size,
         };
+
+        return rm_run_spec((uint32_t) nproc, run_id, generation, &sizes, ret);
+}
+
+int run_segment_size(const struct run_options *o, int nproc, uint64_t *ret_size) {
+        struct rm_run_spec layout;
+        int r;
+
+        r = segment_layout(o, nproc, "size", 0, &layout);
+        if (r < 0)
+                return r;
+        return shmring_spec_size(&layout.spec, ret_size);
+}
+
+int run_segment_create(const struct run_options *o, int nproc, const char *run_id, uint64_t generation,
+                       struct shmring **ret, uint64_t *ret_size) {
         struct rm_run_spec layout;
         uint64_t size = 0;
         int r;
 
-        /* The layout the workers' runtime expects, in one place (engine/run-layout.c). */
-        r = rm_run_spec((uint32_t) nproc, run_id, generation, &sizes, &layout);
+        r = segment_layout(o, nproc, run_id, generation, &layout);
         if (r == 0)
                 r = shmring_spec_size(&layout.spec, &size);
         if (r < 0)

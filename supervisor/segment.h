@@ -21,6 +21,9 @@ struct run_options;
 
 /* Its channels and table are engine/rm_run_layout.h's, the workers' view. */
 
+/* The bytes of /dev/shm the segment takes for nproc ranks (the preflight's figure). */
+int run_segment_size(const struct run_options *o, int nproc, uint64_t *ret_size);
+
 /*
  * Creates it.  On -ENOSPC, logs that /dev/shm is too small, how much the run
  * needs and how to fix it.  ret_size: the bytes it reserved.

@@ -77,6 +77,14 @@ clean-local: clean-notify-fuzz
 clean-notify-fuzz:
 	rm -rf tests/supervisor/fuzz-notify tests/supervisor/fuzz-notify-corpus tests/supervisor/fuzz-notify-crash-*
 
+# The preflight's fake GPU stack: one shared object that a test links as
+# libcuda.so.1, libnvidia-ml.so.1 and libnccl.so.2 (tests/supervisor/fake-gpu.c).
+# A fixture like fake-worker: no sanitizers.  -rpath makes libtool build it shared.
+check_LTLIBRARIES = tests/supervisor/libfakegpu.la
+tests_supervisor_libfakegpu_la_SOURCES = tests/supervisor/fake-gpu.c
+tests_supervisor_libfakegpu_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_supervisor_libfakegpu_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+
 SUPERVISOR_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-notify-parse \
@@ -110,11 +118,15 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-deadline-watchdog.py \
 	tests/supervisor/test-deadline-extend.py \
 	tests/supervisor/test-deadline-options.py \
-	tests/supervisor/test-seed.py
+	tests/supervisor/test-seed.py \
+	tests/supervisor/test-check.py \
+	tests/supervisor/test-check-gpus.py \
+	tests/supervisor/test-check-shm.py
 TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
 	tests/supervisor/rmtest.py \
+	tests/supervisor/checktest.py \
 	tests/supervisor/test-usage.py \
 	tests/supervisor/test-exit-zero.py \
 	tests/supervisor/test-exit-code.py \
@@ -141,7 +153,10 @@ EXTRA_DIST += \
 	tests/supervisor/test-deadline-watchdog.py \
 	tests/supervisor/test-deadline-extend.py \
 	tests/supervisor/test-deadline-options.py \
-	tests/supervisor/test-seed.py
+	tests/supervisor/test-seed.py \
+	tests/supervisor/test-check.py \
+	tests/supervisor/test-check-gpus.py \
+	tests/supervisor/test-check-shm.py
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

@@ -112,6 +112,7 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-shm-too-small.py \
 	tests/supervisor/test-notify.py \
 	tests/supervisor/test-notify-drops.py \
+	tests/supervisor/test-notify-python.py \
 	tests/supervisor/test-deadline-ready.py \
 	tests/supervisor/test-deadline-phase.py \
 	tests/supervisor/test-deadline-straggler.py \
@@ -147,6 +148,7 @@ EXTRA_DIST += \
 	tests/supervisor/test-shm-too-small.py \
 	tests/supervisor/test-notify.py \
 	tests/supervisor/test-notify-drops.py \
+	tests/supervisor/test-notify-python.py \
 	tests/supervisor/test-deadline-ready.py \
 	tests/supervisor/test-deadline-phase.py \
 	tests/supervisor/test-deadline-straggler.py \

@@ -341,10 +341,16 @@ static void job_update_deadlines(struct job *job) {
 
 /*
  * The diagnosis of every rank before a deadline's teardown (the late ones
- * are job->deadline.ranks).  STUB until supervisor/diagnose.[ch] (the
- * "diagnose" helper's work) lands: for now it records each live rank's
- * /proc state and wait channel, which the deadline report prints.  This is
- * the one place the deadline path calls: the lead joins the two here.
+ * are job->deadline.ranks), in the job table's `diagnosing` state; it ends
+ * with the event `diagnosed`, posted from the event loop, and only then do
+ * the signals go out.
+ *
+ * STUB until supervisor/diagnose.[ch] (the "diagnose" helper's work) lands:
+ * for now it records each live rank's /proc state and wait channel, which
+ * the deadline report prints, and posts `diagnosed` at once.  This is the
+ * one place the deadline path calls: the lead joins the two here, e.g.
+ * job_diagnose(job, all ranks, nproc, reason, on_diagnosed, NULL) with an
+ * on_diagnosed() that posts JOB_EVENT_DIAGNOSED and runs the queue.
  */
 static void job_diagnose_all(struct job *job, const char *reason) {
         log_debug("diagnosing every rank: %s", reason);
@@ -354,6 +360,16 @@ static void job_diagnose_all(struct job *job, const char *reason) {
                 if (rank_state_is_alive(r->state))
                         rank_mark_stuck(&r->diag_state, r->diag_wchan, sizeof(r->diag_wchan), r->pid);
         }
+        job_post(job, JOB_EVENT_DIAGNOSED, 0);
+}
+
+/* Deadline-expired: the cause is recorded, every rank diagnosed; the teardown follows on `diagnosed`. */
+static void action_diagnose(struct job *job) {
+        job->deadline = job->deadline_pending;
+        job->deadline_pending = (struct deadline_cause) {};
+        log_notice("deadline passed (--%s): %s; diagnosing every rank, then stopping them",
+                   deadline_kind_name(job->deadline.kind), job->deadline.message);
+        job_diagnose_all(job, job->deadline.message);
 }
 
 /* ------------------------------------------------------------ a rank's end */
@@ -656,13 +672,8 @@ static void action_teardown(struct job *job, enum job_event event, int arg) {
         case JOB_EVENT_RANKS_ENDED:
                 log_info("every rank ended; stopping %zu leftover process(es)", orphans_alive(job));
                 break;
-        case JOB_EVENT_DEADLINE_EXPIRED:
-                job->deadline = job->deadline_pending;
-                job->deadline_pending = (struct deadline_cause) {};
-                log_notice("deadline passed (--%s): %s; stopping the ranks", deadline_kind_name(job->deadline.kind),
-                           job->deadline.message);
-                /* Before any signal: what each rank is doing now is the point of the report. */
-                job_diagnose_all(job, job->deadline.message);
+        case JOB_EVENT_DIAGNOSED:
+                /* The deadline's teardown: its cause and the diagnosis are recorded already. */
                 break;
         default:
                 break;
@@ -811,6 +822,9 @@ static void job_dispatch(struct job *job, enum job_event event, int arg) {
         case JOB_ACTION_TEARDOWN:
                 action_teardown(job, event, arg);
                 break;
+        case JOB_ACTION_DIAGNOSE:
+                action_diagnose(job);
+                break;
         case JOB_ACTION_FORWARD: {
                 char name[16];
 
@@ -872,7 +886,8 @@ static void job_run_queue(struct job *job) {
                         job_dispatch(job, event, arg);
                         continue;
                 }
-                if (job->state != JOB_RUNNING && job->state != JOB_STOPPING && job->state != JOB_KILLING)
+                if (job->state != JOB_RUNNING && job->state != JOB_DIAGNOSING && job->state != JOB_STOPPING &&
+                    job->state != JOB_KILLING)
                         return;
                 if (processes_pending(job) == 0)
                         job_post(job, JOB_EVENT_ALL_REAPED, 0);

@@ -8,6 +8,7 @@
 
 #include "environ.h"
 #include "exit-status.h"
+#include "init.h"
 #include "job.h"
 #include "json.h"
 #include "log.h"
@@ -182,6 +183,14 @@ static bool pid_is_tracked_orphan(const struct job *job, pid_t pid) {
         return false;
 }
 
+bool job_claims_child(const struct job *job, pid_t pid) {
+        return pid_is_live_rank(job, pid) || pid_is_tracked_orphan(job, pid);
+}
+
+static bool claimed_child(pid_t pid, void *userdata) {
+        return job_claims_child(userdata, pid);
+}
+
 /*
  * Finds children of ours that are not ranks: descendants re-parented to us
  * (PR_SET_CHILD_SUBREAPER) when their parent died.  Each gets a child
@@ -203,7 +212,7 @@ static void job_scan_orphans(struct job *job, pid_t being_reaped) {
                 struct proc_stat st;
 
                 /* being_reaped: the zombie whose child source runs now; sd-event reaps it next. */
-                if (pids[i] == being_reaped || pid_is_live_rank(job, pids[i]) || pid_is_tracked_orphan(job, pids[i]))
+                if (pids[i] == being_reaped || job_claims_child(job, pids[i]))
                         continue;
                 o = calloc(1, sizeof(*o));
                 l = realloc(job->orphans, (job->n_orphans + 1) * sizeof(*l));
@@ -258,6 +267,9 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
         /* Ranks and known orphans have child sources; this finds the others. */
         job_scan_orphans(job, 0);
+        /* As a container's init: whatever zombie the scan could not give a child source to. */
+        if (job->init)
+                job->zombies_reaped += init_reap_unclaimed(claimed_child, job);
         job_run_queue(job);
         return 0;
 }
@@ -278,6 +290,9 @@ static void on_notify_message(int rank, pid_t sender, const struct notify_messag
         struct job *job = userdata;
 
         rank_notify_apply(job, &job->ranks[rank], m, now_usec());
+        /* Each datagram in turn, so that "rank 1: ready" comes before "all ranks ready". */
+        if (job->changed)
+                job->changed(job, job->changed_userdata);
 }
 
 static void job_update_deadlines(struct job *job);
@@ -763,6 +778,11 @@ static void job_close_segment(struct job *job) {
         job->segment = shmring_close(job->segment);
 }
 
+bool job_will_restart(const struct job *job) {
+        return (job->first_failure >= 0 || job->deadline.kind != DEADLINE_NONE) && job->stop_signal == 0 &&
+               job->internal_error == 0 && !job->gave_up && job->restart_count < job->options->max_restarts;
+}
+
 /* Ends the attempt; returns the next state: BACKOFF for a restart, else DONE. */
 static enum job_state action_finish(struct job *job) {
         const struct run_options *o = job->options;
@@ -778,9 +798,7 @@ static enum job_state action_finish(struct job *job) {
         attempt_record(job);
         job_close_segment(job);
 
-        if ((job->first_failure >= 0 || job->deadline.kind != DEADLINE_NONE) && job->stop_signal == 0 &&
-            job->internal_error == 0 && !job->gave_up &&
-            job->restart_count < o->max_restarts) {
+        if (job_will_restart(job)) {
                 uint64_t delay = o->restart_delay_usec;
 
                 for (int i = 0; i < job->restart_count && delay < o->restart_delay_max_usec; i++)
@@ -875,7 +893,7 @@ static void job_post(struct job *job, enum job_event event, int arg) {
 }
 
 /* Runs posted events, then the liveness checks, until nothing changes. */
-static void job_run_queue(struct job *job) {
+static void job_run_events(struct job *job) {
         for (;;) {
                 if (job->queue_len > 0) {
                         enum job_event event = job->queue[0].event;
@@ -899,7 +917,29 @@ static void job_run_queue(struct job *job) {
         }
 }
 
+/* The events, then whoever watches the job (sd_notify, the live status). */
+static void job_run_queue(struct job *job) {
+        job_run_events(job);
+        if (job->changed)
+                job->changed(job, job->changed_userdata);
+}
+
 /* ------------------------------------------------------------ signals */
+
+void job_forward_signal(struct job *job, int sig) {
+        char name[16];
+        size_t n = 0;
+
+        for (int i = 0; job->ranks && i < job->nproc; i++) {
+                struct rank *r = &job->ranks[i];
+
+                if (rank_state_is_alive(r->state) && r->state != RANK_UNREAPABLE) {
+                        rank_signal_group(r, sig);
+                        n++;
+                }
+        }
+        log_info("received %s: forwarded to %zu rank%s", signal_name(sig, name, sizeof(name)), n, n == 1 ? "" : "s");
+}
 
 static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct job *job = userdata;

@@ -156,6 +156,18 @@ struct job {
         size_t n_attempts;
         bool exec_error_logged;
 
+        /* --init or PID 1 (init.h): SIGCHLD also reaps zombies nobody claims. */
+        bool init;
+        uint64_t zombies_reaped;
+
+        /*
+         * Told after every batch of events (a state change, an exit) and
+         * every notify datagram: ringmaster's own sd_notify (sdnotify.h) and
+         * the live status (status.h) look at the job there.  NULL: nobody.
+         */
+        void (*changed)(struct job *job, void *userdata);
+        void *changed_userdata;
+
         /* Events posted by actions, run in order (no recursion into the tables). */
         struct {
                 enum job_event event;
@@ -174,6 +186,15 @@ int job_start(struct job *job);
 int job_exit_status(const struct job *job);
 /* The rank whose status job_exit_status() returns, or -1. */
 int job_exit_status_rank(const struct job *job);
+
+/* Whether the attempt being torn down will be followed by a restart (--max-restarts), as things stand. */
+bool job_will_restart(const struct job *job);
+
+/* A child of ours that something else reaps: a live rank or a tracked orphan (sd-event's child sources). */
+bool job_claims_child(const struct job *job, pid_t pid);
+
+/* Sends sig to every live rank's process group (--init's forwarded signals); the job's state does not change. */
+void job_forward_signal(struct job *job, int sig);
 
 /* The stop signals the supervisor forwards. */
 extern const int job_stop_signals[4];

@@ -20,6 +20,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/gpus.h \
 	supervisor/gpuinfo.c \
 	supervisor/gpuinfo.h \
+	supervisor/init.c \
+	supervisor/init.h \
 	supervisor/job.c \
 	supervisor/job.h \
 	supervisor/journal.c \
@@ -47,12 +49,16 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/run.h \
 	supervisor/rundir.c \
 	supervisor/rundir.h \
+	supervisor/sdnotify.c \
+	supervisor/sdnotify.h \
 	supervisor/segment.c \
 	supervisor/segment.h \
 	supervisor/sink.c \
 	supervisor/sink.h \
 	supervisor/spawn.c \
 	supervisor/spawn.h \
+	supervisor/status.c \
+	supervisor/status.h \
 	supervisor/tail.c \
 	supervisor/tail.h \
 	supervisor/util.c \

@@ -57,6 +57,7 @@ void run_help(void) {
                "      --journal              send lines to journald too\n"
                "      --no-journal           never, even when stderr is the journal\n"
                "      --report FILE          write the JSON report to FILE\n"
+               "      --no-tty               plain lines, no live status table, even on a terminal\n"
                "  -q, --quiet                only errors and the failure report\n"
                "  -v, --verbose              say more (twice: debug)\n"
                "\n"
@@ -81,6 +82,11 @@ void run_help(void) {
                "Preflight:\n"
                "      --no-preflight         start without the checks of 'ringmaster check'\n"
                "                             (/dev/shm, memlock, GPUs, peer access, NCCL, port)\n"
+               "\n"
+               "Containers:\n"
+               "      --init                 act as the container's init, as tini does: reap every\n"
+               "                             zombie, forward SIGUSR1, SIGWINCH, SIGALRM, SIGCONT and\n"
+               "                             SIGPWR to the ranks (implied when ringmaster is PID 1)\n"
                "\n"
                "  -h, --help                 this help\n"
                "\n"
@@ -126,6 +132,8 @@ enum {
         OPT_WATCHDOG,
         OPT_NO_PREFLIGHT,
         OPT_JSON,
+        OPT_NO_TTY,
+        OPT_INIT,
 };
 
 static const struct option run_long_options[] = {
@@ -165,6 +173,8 @@ static const struct option run_long_options[] = {
         { "watchdog", required_argument, NULL, OPT_WATCHDOG },
         { "no-preflight", no_argument, NULL, OPT_NO_PREFLIGHT },
         { "json", no_argument, NULL, OPT_JSON },
+        { "no-tty", no_argument, NULL, OPT_NO_TTY },
+        { "init", no_argument, NULL, OPT_INIT },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -359,6 +369,7 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .straggler_timeout_usec = DEFAULT_STRAGGLER_TIMEOUT_USEC,
                 .log_level = LOG_LEVEL_NOTICE,
                 .preflight = true,
+                .tty = true,
         };
         parsing = check ? "check" : "run";
         if (set_string(&o->master_addr, "127.0.0.1") < 0 || set_string(&o->role, "default") < 0 ||
@@ -517,6 +528,12 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                                 r = usage_error("--json is an option of ringmaster check: for run's JSON report give "
                                                 "--report FILE");
                         o->json = true;
+                        break;
+                case OPT_NO_TTY:
+                        o->tty = false;
+                        break;
+                case OPT_INIT:
+                        o->init = true;
                         break;
                 case 'q':
                         o->log_level = LOG_LEVEL_WARNING;

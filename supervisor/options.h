@@ -65,6 +65,8 @@ struct run_options {
         size_t n_phase_timeouts;
         int log_level;
         bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
+        bool tty;                       /* the live status table when stderr is a terminal (--no-tty) */
+        bool init;                      /* --init: a container's init, as tini (init.h); implied as PID 1 */
         bool json;                      /* check: --json */
         char **command;                 /* COMMAND [ARGS...] */
 };

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "exit-status.h"
 #include "gpus.h"
+#include "init.h"
 #include "job.h"
 #include "journal.h"
 #include "log.h"
@@ -19,8 +20,10 @@
 #include "report.h"
 #include "run.h"
 #include "rundir.h"
+#include "sdnotify.h"
 #include "shmring.h"
 #include "sink.h"
+#include "status.h"
 #include "util.h"
 
 #define FINAL_FLUSH_USEC (2 * USEC_PER_SEC)
@@ -188,12 +191,43 @@ static void raise_fd_limit(struct job *job) {
                 job->restore_nofile = true;
 }
 
+/* Who looks at the job after each batch of its events. */
+struct job_watchers {
+        struct sdnotify *sdnotify;
+        struct live_status *status;
+};
+
+static void on_job_changed(struct job *job, void *userdata) {
+        struct job_watchers *w = userdata;
+
+        sdnotify_update(w->sdnotify, job);
+        live_status_update(w->status);
+}
+
+/* The live table: stderr a terminal that can move its cursor, and not asked to be quiet or plain. */
+static bool want_status_table(const struct run_options *o) {
+        const char *term = getenv("TERM");
+
+        return o->tty && o->log_level >= LOG_LEVEL_NOTICE && isatty(STDERR_FILENO) && term && *term &&
+               strcmp(term, "dumb") != 0;
+}
+
+static bool same_terminal(int a, int b) {
+        struct stat sa, sb;
+
+        return isatty(a) && isatty(b) && fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && S_ISCHR(sa.st_mode) &&
+               S_ISCHR(sb.st_mode) && sa.st_rdev == sb.st_rdev;
+}
+
 int run_main(int argc, char **argv) {
         struct run_options o;
         sigset_t blocked, original;
         sd_event *event = NULL;
         struct sink *out = NULL, *err = NULL;
         struct job *job = NULL;
+        struct job_watchers watchers = {};
+        struct init_forwarder *forwarder = NULL;
+        bool init, table, loop_ran = false;
         int status = EXIT_RM_INTERNAL, r;
 
         r = run_options_parse(argc, argv, &o);
@@ -208,6 +242,10 @@ int run_main(int argc, char **argv) {
         sigaddset(&blocked, SIGCHLD);
         for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++)
                 sigaddset(&blocked, job_stop_signals[i]);
+        /* A container's init (PID 1, --init) forwards more of them to the ranks. */
+        init = init_wanted(&o);
+        if (init)
+                init_add_signals(&blocked);
         if (sigprocmask(SIG_BLOCK, &blocked, &original) < 0) {
                 log_error_errno(-errno, "cannot block signals");
                 goto finish;
@@ -229,12 +267,19 @@ int run_main(int argc, char **argv) {
                 goto finish;
         }
         log_set_sink(err);
+        /* Ours, read before any worker's environment is made (theirs is the run's own socket). */
+        r = sdnotify_new(event, &watchers.sdnotify);
+        if (r < 0)
+                log_warning_errno(r, "cannot set up systemd notifications");
 
         r = job_new(event, &o, &job);
         if (r < 0)
                 goto finish;
         job->child_sigmask = original;
         raise_fd_limit(job);
+        job->init = init;
+        job->changed = on_job_changed;
+        job->changed_userdata = &watchers;
 
         r = setup_run_dir(job, &o);
         if (r < 0) {
@@ -253,6 +298,22 @@ int run_main(int argc, char **argv) {
         if (r < 0)
                 goto finish;
         setup_capture(job, &o, out, err);
+        table = want_status_table(&o);
+        /* The table is erased before each line to the terminal: stdout's lines must queue with stderr's. */
+        if (table && job->capture.sinks[STREAM_STDOUT] && same_terminal(STDOUT_FILENO, STDERR_FILENO))
+                job->capture.sinks[STREAM_STDOUT] = err;
+        r = live_status_new(event, job, table, err, STDERR_FILENO, out, &watchers.status);
+        if (r < 0)
+                goto finish;
+        if (init) {
+                r = init_forwarder_new(event, job, &forwarder);
+                if (r < 0) {
+                        log_error_errno(r, "cannot watch the signals an init forwards");
+                        goto finish;
+                }
+                log_info("acting as %s: reaping every zombie, forwarding signals to the ranks",
+                         getpid() == 1 ? "PID 1" : "an init (--init)");
+        }
 
         /* Segments of earlier runs whose supervisor died (SIGKILL, OOM) would hold /dev/shm forever. */
         r = shmring_cleanup_stale(NULL);
@@ -282,6 +343,8 @@ int run_main(int argc, char **argv) {
                 log_error_errno(r, "the event loop failed");
                 job->internal_error = r;
         }
+        loop_ran = true;
+        live_status_stop(watchers.status);
 
         status = job_exit_status(job);
         if (status != 0)
@@ -290,12 +353,18 @@ int run_main(int argc, char **argv) {
                 (void) report_write_json(job, o.report_path, out, err);
 
 finish:
+        /* The service manager's last word: the outcome, ERRNO= on failure. */
+        sdnotify_finish(watchers.sdnotify, loop_ran ? job : NULL, status, r < 0 ? -r : 0);
+        live_status_stop(watchers.status);
         /* Every path: the segment unlinked, the run directory removed. */
         job_cleanup(job);
         log_set_sink(NULL);
         (void) sink_flush(out, FINAL_FLUSH_USEC);
         (void) sink_flush(err, FINAL_FLUSH_USEC);
+        watchers.status = live_status_free(watchers.status);
+        forwarder = init_forwarder_free(forwarder);
         job = job_free(job);
+        watchers.sdnotify = sdnotify_free(watchers.sdnotify);
         out = sink_free(out);
         err = sink_free(err);
         event = sd_event_unref(event);

@@ -30,6 +30,9 @@ struct sink {
         size_t limit;           /* what ordinary lines may fill */
         size_t start, used;
         uint64_t lost_bytes;
+        void (*line_hook)(struct sink *s, void *userdata);
+        void *line_hook_userdata;
+        bool in_line_hook;
 };
 
 static ssize_t sink_raw_writev(struct sink *s, const struct iovec *iov, int n) {
@@ -137,6 +140,12 @@ bool sink_has_room(const struct sink *s, size_t n) {
 int sink_write_line(struct sink *s, const struct iovec *iov, int n, bool reserved) {
         size_t total = 0;
 
+        if (s->line_hook && !s->in_line_hook) {
+                s->in_line_hook = true;
+                s->line_hook(s, s->line_hook_userdata);
+                s->in_line_hook = false;
+        }
+
         for (int i = 0; i < n; i++)
                 total += iov[i].iov_len;
         if (s->broken) {
@@ -189,6 +198,11 @@ int sink_write_line(struct sink *s, const struct iovec *iov, int n, bool reserve
         if (!s->writable || sd_event_source_get_enabled(s->writable, NULL) <= 0)
                 sink_set_watch(s, true, false);
         return 0;
+}
+
+void sink_set_line_hook(struct sink *s, void (*hook)(struct sink *s, void *userdata), void *userdata) {
+        s->line_hook = hook;
+        s->line_hook_userdata = userdata;
 }
 
 int sink_flush(struct sink *s, uint64_t timeout_usec) {

@@ -40,6 +40,13 @@ int sink_write_line(struct sink *s, const struct iovec *iov, int n, bool reserve
 /* Whether n more bytes fit now. */
 bool sink_has_room(const struct sink *s, size_t n);
 
+/*
+ * hook(s, userdata) runs before each line is queued, and may queue lines of
+ * its own first (it is not called again for those): the live status table
+ * (status.c) erases itself there, so that lines scroll above it.  NULL: none.
+ */
+void sink_set_line_hook(struct sink *s, void (*hook)(struct sink *s, void *userdata), void *userdata);
+
 /* Writes out what is queued, waiting at most timeout_usec for a slow reader. */
 int sink_flush(struct sink *s, uint64_t timeout_usec);
 

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#include <sys/wait.h>
+
+#include "init.h"
+#include "job.h"
+#include "log.h"
+#include "options.h"
+#include "util.h"
+
+const int init_forwarded_signals[5] = { SIGUSR1, SIGWINCH, SIGALRM, SIGCONT, SIGPWR };
+
+struct init_forwarder {
+        struct job *job;
+        sd_event_source *sources[ELEMENTSOF(init_forwarded_signals)];
+};
+
+bool init_wanted(const struct run_options *o) {
+        return o->init || getpid() == 1;
+}
+
+void init_add_signals(sigset_t *set) {
+        for (size_t i = 0; i < ELEMENTSOF(init_forwarded_signals); i++)
+                sigaddset(set, init_forwarded_signals[i]);
+}
+
+static int on_forwarded_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        struct init_forwarder *f = userdata;
+
+        job_forward_signal(f->job, (int) si->ssi_signo);
+        return 0;
+}
+
+int init_forwarder_new(sd_event *event, struct job *job, struct init_forwarder **ret) {
+        struct init_forwarder *f;
+        int r;
+
+        f = calloc(1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        f->job = job;
+        for (size_t i = 0; i < ELEMENTSOF(init_forwarded_signals); i++) {
+                r = sd_event_add_signal(event, &f->sources[i], init_forwarded_signals[i], on_forwarded_signal, f);
+                if (r < 0) {
+                        init_forwarder_free(f);
+                        return r;
+                }
+        }
+        *ret = f;
+        return 0;
+}
+
+struct init_forwarder *init_forwarder_free(struct init_forwarder *f) {
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(f->sources); i++)
+                sd_event_source_disable_unref(f->sources[i]);
+        free(f);
+        return NULL;
+}
+
+size_t init_reap_unclaimed(bool (*claimed)(pid_t pid, void *userdata), void *userdata) {
+        size_t n = 0;
+
+        for (;;) {
+                siginfo_t si = {};
+                pid_t pid;
+
+                /* A look without reaping: the first zombie child, if any (ECHILD: no child at all). */
+                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid <= 0)
+                        break;
+                /*
+                 * A rank's or a tracked orphan's: its child source reaps it
+                 * (after its callback, which scans for orphans again).  The
+                 * zombies behind it wait for that scan or the next SIGCHLD.
+                 */
+                if (claimed(si.si_pid, userdata))
+                        break;
+                pid = si.si_pid;
+                if (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOHANG) < 0)
+                        break;
+                n++;
+                log_debug("reaped process %d, a zombie nobody claimed", (int) pid);
+        }
+        return n;
+}

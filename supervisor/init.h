@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGMASTER_INIT_H
+#define RINGMASTER_INIT_H
+
+/*
+ * ringmaster as a container's init: PID 1, or `--init` under another init
+ * (it is a child subreaper either way).  What tini does for its child,
+ * ringmaster does for the job:
+ *
+ *   - every zombie is reaped: descendants re-parented to ringmaster become
+ *     tracked orphans (job.c's /proc scan, sd-event reaps them), and the
+ *     SIGCHLD handler also reaps any zombie child nobody claims (a child
+ *     that is neither a live rank nor a tracked orphan), without taking a
+ *     rank's exit from its sd-event child source;
+ *   - SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the job (job.c, as always);
+ *     the other asynchronous signals tini forwards that mean something to a
+ *     worker (init_forwarded_signals) go to every rank's process group;
+ *   - the exit status is the job's: the rank's status, 128 + n when a signal
+ *     killed it or stopped ringmaster, 127/126 when the command could not be
+ *     executed.
+ */
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <systemd/sd-event.h>
+
+struct job;
+struct run_options;
+
+/* --init, or ringmaster is PID 1 (of its PID namespace). */
+bool init_wanted(const struct run_options *o);
+
+/* Forwarded to the ranks as they are (the stop signals are job.c's; SIGUSR2 is the diagnosis'). */
+extern const int init_forwarded_signals[5];
+
+/* Adds the forwarded signals to set (they must be blocked before sd-event can watch them). */
+void init_add_signals(sigset_t *set);
+
+struct init_forwarder;
+
+/* Watches the forwarded signals and sends each to the job's ranks. */
+int init_forwarder_new(sd_event *event, struct job *job, struct init_forwarder **ret);
+struct init_forwarder *init_forwarder_free(struct init_forwarder *f);
+
+/*
+ * Reaps zombie children that claimed() does not claim, until the first
+ * zombie is one it does (its owner reaps it) or none is left.  Returns how
+ * many it reaped.
+ */
+size_t init_reap_unclaimed(bool (*claimed)(pid_t pid, void *userdata), void *userdata);
+
+#endif

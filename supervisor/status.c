@@ -18,7 +18,7 @@
 /* Column widths of the table (the last line of output takes the rest). */
 #define COL_RANK 4
 #define COL_PID 8
-#define COL_PHASE 16
+#define COL_PHASE 20
 #define COL_TIME 5
 #define COL_PROGRESS 11
 #define COL_READY 8

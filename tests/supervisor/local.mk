@@ -34,6 +34,13 @@ tests_supervisor_test_deadline_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervi
 tests_supervisor_test_deadline_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_supervisor_test_deadline_LDADD = supervisor/libsupervisor.la
 
+# init_reap_unclaimed(): a container's init reaps what nobody claims, never a rank's zombie.
+check_PROGRAMS += tests/supervisor/test-init-reap
+tests_supervisor_test_init_reap_SOURCES = tests/supervisor/test-init-reap.c
+tests_supervisor_test_init_reap_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_init_reap_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_init_reap_LDADD = supervisor/libsupervisor.la
+
 check_PROGRAMS += tests/supervisor/test-notify-api
 tests_supervisor_test_notify_api_SOURCES = tests/supervisor/test-notify-api.c
 tests_supervisor_test_notify_api_CFLAGS = $(AM_CFLAGS) -pthread
@@ -122,7 +129,13 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-seed.py \
 	tests/supervisor/test-check.py \
 	tests/supervisor/test-check-gpus.py \
-	tests/supervisor/test-check-shm.py
+	tests/supervisor/test-check-shm.py \
+	tests/supervisor/test-init-reap \
+	tests/supervisor/test-init.py \
+	tests/supervisor/test-systemd-notify.py \
+	tests/supervisor/test-systemd-watchdog.py \
+	tests/supervisor/test-systemd-unit.sh \
+	tests/supervisor/test-status.py
 TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
@@ -158,7 +171,13 @@ EXTRA_DIST += \
 	tests/supervisor/test-seed.py \
 	tests/supervisor/test-check.py \
 	tests/supervisor/test-check-gpus.py \
-	tests/supervisor/test-check-shm.py
+	tests/supervisor/test-check-shm.py \
+	tests/supervisor/systemdtest.py \
+	tests/supervisor/test-init.py \
+	tests/supervisor/test-systemd-notify.py \
+	tests/supervisor/test-systemd-watchdog.py \
+	tests/supervisor/test-systemd-unit.sh \
+	tests/supervisor/test-status.py
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

@@ -85,13 +85,15 @@ tests_supervisor_libfakegpu_la_SOURCES = tests/supervisor/fake-gpu.c
 tests_supervisor_libfakegpu_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_libfakegpu_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 
-SUPERVISOR_TESTS = \
+SUPERVISOR_C_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-notify-parse \
 	tests/supervisor/test-deadline \
 	tests/supervisor/test-notify-api \
 	tests/supervisor/fuzz-notify-replay \
-	tests/supervisor/test-json \
+	tests/supervisor/test-json
+
+SUPERVISOR_PY_TESTS = \
 	tests/supervisor/test-usage.py \
 	tests/supervisor/test-exit-zero.py \
 	tests/supervisor/test-exit-code.py \
@@ -122,43 +124,16 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-seed.py \
 	tests/supervisor/test-check.py \
 	tests/supervisor/test-check-gpus.py \
-	tests/supervisor/test-check-shm.py
+	tests/supervisor/test-check-shm.py \
+	tests/supervisor/test-check-cache.py
+
+SUPERVISOR_TESTS = $(SUPERVISOR_C_TESTS) $(SUPERVISOR_PY_TESTS)
 TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
 	tests/supervisor/rmtest.py \
 	tests/supervisor/checktest.py \
-	tests/supervisor/test-usage.py \
-	tests/supervisor/test-exit-zero.py \
-	tests/supervisor/test-exit-code.py \
-	tests/supervisor/test-crash-signals.py \
-	tests/supervisor/test-exec-failure.py \
-	tests/supervisor/test-flood.py \
-	tests/supervisor/test-binary.py \
-	tests/supervisor/test-orphan.py \
-	tests/supervisor/test-grace.py \
-	tests/supervisor/test-unreapable.py \
-	tests/supervisor/test-stop-signal.py \
-	tests/supervisor/test-supervisor-killed.py \
-	tests/supervisor/test-environ.py \
-	tests/supervisor/test-log-dir.py \
-	tests/supervisor/test-journal.py \
-	tests/supervisor/test-restarts.py \
-	tests/supervisor/test-capture.py \
-	tests/supervisor/test-shm-too-small.py \
-	tests/supervisor/test-notify.py \
-	tests/supervisor/test-notify-drops.py \
-	tests/supervisor/test-notify-python.py \
-	tests/supervisor/test-deadline-ready.py \
-	tests/supervisor/test-deadline-phase.py \
-	tests/supervisor/test-deadline-straggler.py \
-	tests/supervisor/test-deadline-watchdog.py \
-	tests/supervisor/test-deadline-extend.py \
-	tests/supervisor/test-deadline-options.py \
-	tests/supervisor/test-seed.py \
-	tests/supervisor/test-check.py \
-	tests/supervisor/test-check-gpus.py \
-	tests/supervisor/test-check-shm.py
+	$(SUPERVISOR_PY_TESTS)
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "diagnose.h"
 #include "environ.h"
 #include "exit-status.h"
 #include "job.h"
@@ -202,7 +203,8 @@ static void job_scan_orphans(struct job *job, pid_t being_reaped) {
                 struct proc_stat st;
 
                 /* being_reaped: the zombie whose child source runs now; sd-event reaps it next. */
-                if (pids[i] == being_reaped || pid_is_live_rank(job, pids[i]) || pid_is_tracked_orphan(job, pids[i]))
+                if (pids[i] == being_reaped || pid_is_live_rank(job, pids[i]) || pid_is_tracked_orphan(job, pids[i]) ||
+                    diagnoser_owns_pid(job->diagnoser, pids[i]))   /* a stack tool of ours */
                         continue;
                 o = calloc(1, sizeof(*o));
                 l = realloc(job->orphans, (job->n_orphans + 1) * sizeof(*l));
@@ -374,6 +376,7 @@ static int rank_spawn(struct rank *r) {
                 .error_file = r->error_file_path,
                 .cuda_visible_devices = r->cuda_visible_devices,
         };
+        diagnoser_worker_env(job->diagnoser, r->index, &w);
         k = worker_environ(environ, &w, &env);
         if (k < 0)
                 return log_error_errno(k, "cannot build rank %d's environment", r->index);
@@ -411,6 +414,8 @@ static int rank_spawn(struct rank *r) {
                                   .stderr_fd = err_w,
                                   .sigmask = &job->child_sigmask,
                                   .nofile = job->restore_nofile ? &job->child_nofile : NULL,
+                                  /* A stack tool of ours may attach under Yama's ptrace_scope=1. */
+                                  .ptracer = diagnoser_wants_ptrace(job->diagnoser) ? getpid() : 0,
                           },
                           &result);
         if (k < 0)
@@ -476,6 +481,7 @@ static int job_start_attempt(struct job *job) {
                         if (r->streams_set_up)
                                 stream_free(&r->streams[s]);
                 free(r->phase);
+                diagnosis_free(r->diagnosis);
                 json_value_free(r->error_file);
                 free(r->error_file_raw);
                 free(r->error_file_path);
@@ -817,6 +823,10 @@ int job_start(struct job *job) {
         k = sd_event_add_signal(job->event, &job->sigchld_source, SIGCHLD, on_sigchld, job);
         if (k < 0)
                 return log_error_errno(k, "cannot watch SIGCHLD");
+        /* Also watches SIGUSR2: diagnose every rank, keep running. */
+        k = diagnoser_new(job, &job->diagnoser);
+        if (k < 0)
+                return log_error_errno(k, "cannot set up the hang diagnosis");
         /*
          * Same priority as the rest, so that a flooding rank's pipe cannot
          * starve it; it never reaps, it only adds child sources for
@@ -861,6 +871,8 @@ struct job *job_free(struct job *job) {
         if (!job)
                 return NULL;
         job_cleanup(job);
+        /* First: it may be watching the ranks' streams. */
+        job->diagnoser = diagnoser_free(job->diagnoser);
         for (int i = 0; job->ranks && i < job->nproc; i++) {
                 struct rank *r = &job->ranks[i];
 
@@ -869,6 +881,7 @@ struct job *job_free(struct job *job) {
                         if (r->streams_set_up)
                                 stream_free(&r->streams[s]);
                 free(r->phase);
+                diagnosis_free(r->diagnosis);
                 json_value_free(r->error_file);
                 free(r->error_file_raw);
                 free(r->error_file_path);

@@ -21,6 +21,8 @@
 #include "lifecycle.h"
 #include "spawn.h"
 
+struct diagnoser;
+struct diagnosis;
 struct json_value;
 struct run_dir;
 struct run_options;
@@ -49,7 +51,10 @@ struct rank {
 
         /* Filled by the notify protocol (phases issue); unknown until then. */
         char *phase;                    /* NULL: unknown */
+        uint64_t phase_started_usec;    /* CLOCK_MONOTONIC when phase began; 0: unknown */
         bool ready;
+
+        struct diagnosis *diagnosis;    /* the last one taken (diagnose.h), or NULL */
 
         /* MARK_STUCK: what /proc said when the supervisor gave up on it. */
         char stuck_state;
@@ -133,6 +138,7 @@ struct job {
         enum job_event timer_event;
         sd_event_source *signal_sources[5];
         sd_event_source *sigchld_source;
+        struct diagnoser *diagnoser;    /* hang diagnosis, SIGUSR2, stack tools (diagnose.h) */
 
         uint64_t start_usec, start_realtime_usec, attempt_start_usec, end_usec;
         struct attempt *attempts;       /* one per finished attempt */

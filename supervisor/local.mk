@@ -7,6 +7,8 @@ noinst_LTLIBRARIES += supervisor/libsupervisor.la
 supervisor_libsupervisor_la_SOURCES = \
 	supervisor/capture.c \
 	supervisor/capture.h \
+	supervisor/diagnose.c \
+	supervisor/diagnose.h \
 	supervisor/environ.c \
 	supervisor/environ.h \
 	supervisor/exit-status.h \
@@ -28,6 +30,10 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/parse-util.h \
 	supervisor/proc.c \
 	supervisor/proc.h \
+	supervisor/proctree.c \
+	supervisor/proctree.h \
+	supervisor/python-hooks.c \
+	supervisor/python-hooks.h \
 	supervisor/report.c \
 	supervisor/report.h \
 	supervisor/run.c \
@@ -40,11 +46,22 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/sink.h \
 	supervisor/spawn.c \
 	supervisor/spawn.h \
+	supervisor/stack.c \
+	supervisor/stack.h \
 	supervisor/tail.c \
 	supervisor/tail.h \
 	supervisor/util.c \
 	supervisor/util.h
 supervisor_libsupervisor_la_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+# Where --python-hooks finds the start-up hook and the ringmaster package:
+# installed ($(pythonhookdir) is engine/python/local.mk's), or, for a
+# ringmaster run from this build tree, the source tree's (python-hooks.c).
+supervisor_libsupervisor_la_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DRINGMASTER_PYTHON_HOOK_DIR='"$(pythonhookdir)"' \
+	-DRINGMASTER_PYTHON_PACKAGE_DIR='"$(pythondir)"' \
+	-DRINGMASTER_ABS_TOP_SRCDIR='"$(abs_top_srcdir)"' \
+	-DRINGMASTER_ABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
+
 supervisor_libsupervisor_la_LIBADD = shmring/libshmring.la $(LIBSYSTEMD_LIBS) -lm
 
 bin_PROGRAMS += supervisor/ringmaster

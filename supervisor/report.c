@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "diagnose.h"
 #include "exit-status.h"
 #include "job.h"
 #include "json.h"
@@ -179,6 +180,11 @@ void report_print_text(const struct job *job) {
                                     since_start(job, r->ended_usec ? r->ended_usec : job->end_usec), sent);
         }
 
+        /* Diagnoses taken before the teardown (those on SIGUSR2 were printed then). */
+        for (int i = 0; i < job->nproc; i++)
+                if (job->ranks[i].diagnosis && strcmp(job->ranks[i].diagnosis->reason, "SIGUSR2") != 0)
+                        diagnosis_print_text(job, &job->ranks[i]);
+
         for (int i = 0; i < job->nproc; i++)
                 for (int k = 0; k < _STREAM_KIND_MAX; k++) {
                         const struct stream_stats *st = &job->ranks[i].streams[k].stats;
@@ -334,6 +340,8 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
         json_key(w, "stderr");
         json_stream(w, &r->streams[STREAM_STDERR], job->options->tail_lines);
         json_error_file(w, r);
+        json_key(w, "diagnosis");
+        diagnosis_write_json(w, job, r);
         json_end_object(w);
 }
 

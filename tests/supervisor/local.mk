@@ -8,6 +8,14 @@ tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c
 tests_supervisor_fake_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_fake_worker_LDFLAGS =
 
+# The hang diagnosis tests' worker: hangs in read, nanosleep or futex, in
+# functions a stack tool must name, so built with symbols and no inlining
+# (and no sanitizers, as the fake worker).
+check_PROGRAMS += tests/supervisor/hang-worker
+tests_supervisor_hang_worker_SOURCES = tests/supervisor/hang-worker.c
+tests_supervisor_hang_worker_CFLAGS = -std=gnu11 -g -O0 -fno-inline -pthread $(WARN_CFLAGS)
+tests_supervisor_hang_worker_LDFLAGS = -pthread
+
 check_PROGRAMS += tests/supervisor/test-lifecycle
 tests_supervisor_test_lifecycle_SOURCES = tests/supervisor/test-lifecycle.c
 tests_supervisor_test_lifecycle_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "options.h"
+#include "proc.h"
 #include "proctree.h"
 #include "python-hooks.h"
 #include "rundir.h"
@@ -78,12 +79,20 @@ struct diagnose_session {
         char *tool_missing;              /* why none, when one was asked for */
 };
 
+struct adopted_process {
+        pid_t pid;
+        sd_event_source *source;
+        bool reaped;
+};
+
 struct diagnoser {
         struct job *job;
         sd_event_source *sigusr2_source;
         bool sigusr2_busy;               /* a SIGUSR2 diagnosis is queued or running */
         struct stack_run **runs;         /* every stack tool started and not yet freed */
         size_t n_runs;
+        struct adopted_process **adopted; /* a tool's children, re-parented to us when it was killed */
+        size_t n_adopted;
         struct diagnose_session *session;
         struct diagnose_request queue[QUEUE_MAX];
         size_t n_queue;
@@ -97,6 +106,7 @@ struct diagnoser {
 
 static int session_start(struct diagnoser *o, struct diagnose_request *req);
 static void target_advance(struct diagnose_target *t);
+static void adopted_collect(struct diagnoser *o);
 
 /* ------------------------------------------------------------ small things */
 
@@ -354,7 +364,7 @@ static void nccl_files_users(const char *pattern, struct diagnosis *d) {
         (void) gethostname(host, sizeof(host) - 1);
         host[strcspn(host, ".")] = 0;
         for (size_t i = 0; i < d->n_processes && strv_length(d->nccl_log_files) < NCCL_TAIL_FILES_MAX; i++) {
-                char name[4096], *o = name, *end = name + sizeof(name) - 1, path[4200];
+                char name[4096], *o = name, *end = name + sizeof(name) - 1, path[8300];
                 struct stat st;
 
                 for (const char *p = pattern; *p && o < end; p++) {
@@ -373,8 +383,18 @@ static void nccl_files_users(const char *pattern, struct diagnosis *d) {
                 /* A relative name is relative to the process's working directory. */
                 if (name[0] == '/')
                         snprintf(path, sizeof(path), "%s", name);
-                else
-                        snprintf(path, sizeof(path), "/proc/%d/cwd/%s", (int) d->processes[i].pid, name);
+                else {
+                        char link[64], cwd[4096];
+                        ssize_t n;
+
+                        snprintf(link, sizeof(link), "/proc/%d/cwd", (int) d->processes[i].pid);
+                        n = readlink(link, cwd, sizeof(cwd) - 1);
+                        if (n > 0) {
+                                cwd[n] = 0;
+                                snprintf(path, sizeof(path), "%s/%s", cwd, name);
+                        } else
+                                snprintf(path, sizeof(path), "%s/%s", link, name);
+                }
                 if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && !strv_contains(d->nccl_log_files, path))
                         (void) strv_append(&d->nccl_log_files, path);
         }
@@ -816,6 +836,7 @@ static int session_start(struct diagnoser *o, struct diagnose_request *req) {
         int k;
 
         runs_collect(o);
+        adopted_collect(o);
         s = calloc(1, sizeof(*s));
         if (s)
                 s->targets = calloc(req->n ? req->n : 1, sizeof(struct diagnose_target));
@@ -1011,6 +1032,11 @@ struct diagnoser *diagnoser_free(struct diagnoser *o) {
         for (size_t i = 0; i < o->n_runs; i++)
                 stack_run_free(o->runs[i]);
         free(o->runs);
+        for (size_t i = 0; i < o->n_adopted; i++) {
+                sd_event_source_disable_unref(o->adopted[i]->source);
+                free(o->adopted[i]);
+        }
+        free(o->adopted);
         sd_event_source_disable_unref(o->sigusr2_source);
         free(o->pythonpath);
         strv_free(o->nccl_debug_files);
@@ -1019,11 +1045,71 @@ struct diagnoser *diagnoser_free(struct diagnoser *o) {
         return NULL;
 }
 
-bool diagnoser_owns_pid(const struct diagnoser *o, pid_t pid) {
-        for (size_t i = 0; o && i < o->n_runs; i++)
+static int on_adopted_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        struct adopted_process *a = userdata;
+        siginfo_t ignored = {};
+
+        /* Reaped now, so that the pid is known not to be ours from here on. */
+        (void) waitid(P_PID, a->pid, &ignored, WEXITED | WNOHANG);
+        a->reaped = true;
+        return 0;
+}
+
+/* Frees the records of adopted processes that were reaped (never from their own callbacks). */
+static void adopted_collect(struct diagnoser *o) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < o->n_adopted; i++) {
+                if (o->adopted[i]->reaped) {
+                        sd_event_source_disable_unref(o->adopted[i]->source);
+                        free(o->adopted[i]);
+                } else
+                        o->adopted[k++] = o->adopted[i];
+        }
+        o->n_adopted = k;
+}
+
+bool diagnoser_claims_child(struct diagnoser *o, pid_t pid) {
+        struct adopted_process *a, **l;
+        struct proc_stat st;
+        bool tools = false;
+
+        if (!o)
+                return false;
+        for (size_t i = 0; i < o->n_runs; i++)
                 if (stack_run_live_pid(o->runs[i]) == pid)
                         return true;
-        return false;
+        for (size_t i = 0; i < o->n_adopted; i++)
+                if (o->adopted[i]->pid == pid && !o->adopted[i]->reaped)
+                        return true;
+        /*
+         * A process of a tool's group (a tool leads its own: setsid): its
+         * child, re-parented to us when the tool was killed.  Ours to kill
+         * and reap, not one of the job's orphans.
+         */
+        if (proc_read_stat(pid, &st) < 0)
+                return false;
+        for (size_t i = 0; i < o->n_runs && !tools; i++)
+                tools = stack_run_pid(o->runs[i]) == st.pgrp;
+        if (!tools)
+                return false;
+        a = calloc(1, sizeof(*a));
+        l = realloc(o->adopted, (o->n_adopted + 1) * sizeof(*l));
+        if (l)
+                o->adopted = l;
+        if (!a || !l) {
+                free(a);
+                return false;
+        }
+        a->pid = pid;
+        if (sd_event_add_child(o->job->event, &a->source, pid, WEXITED, on_adopted_exit, a) < 0) {
+                free(a);
+                return false;
+        }
+        l[o->n_adopted++] = a;
+        (void) kill(pid, SIGKILL);     /* an unreaped child of ours: the pid is still its */
+        log_debug("process %d (%s) of a stack tool's group was re-parented to ringmaster: killed", (int) pid, st.comm);
+        return true;
 }
 
 void diagnoser_worker_env(const struct diagnoser *o, int rank, struct worker_env *w) {

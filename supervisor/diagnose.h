@@ -83,8 +83,13 @@ struct diagnoser;
 int diagnoser_new(struct job *job, struct diagnoser **ret);
 struct diagnoser *diagnoser_free(struct diagnoser *d);
 
-/* A helper process of ours (a stack tool) not reaped yet: not an orphan. */
-bool diagnoser_owns_pid(const struct diagnoser *d, pid_t pid);
+/*
+ * A child of ours that is the diagnosis's, not one of the job's orphans: a
+ * stack tool not reaped yet, or a process of a tool's process group (re-
+ * parented to us when the tool was killed), which it then kills and reaps.
+ * For job_scan_orphans(), beside pid_is_live_rank().
+ */
+bool diagnoser_claims_child(struct diagnoser *d, pid_t pid);
 
 /*
  * Fills the worker_env fields this module decides for a rank: pythonpath,

@@ -204,7 +204,7 @@ static void job_scan_orphans(struct job *job, pid_t being_reaped) {
 
                 /* being_reaped: the zombie whose child source runs now; sd-event reaps it next. */
                 if (pids[i] == being_reaped || pid_is_live_rank(job, pids[i]) || pid_is_tracked_orphan(job, pids[i]) ||
-                    diagnoser_owns_pid(job->diagnoser, pids[i]))   /* a stack tool of ours */
+                    diagnoser_claims_child(job->diagnoser, pids[i]))   /* a stack tool of ours */
                         continue;
                 o = calloc(1, sizeof(*o));
                 l = realloc(job->orphans, (job->n_orphans + 1) * sizeof(*l));

@@ -452,6 +452,10 @@ pid_t stack_run_live_pid(const struct stack_run *run) {
         return run && !run->reaped ? run->pid : 0;
 }
 
+pid_t stack_run_pid(const struct stack_run *run) {
+        return run->pid;
+}
+
 bool stack_run_finished(const struct stack_run *run) {
         return run->reaped && (run->completed || run->abandoned);
 }

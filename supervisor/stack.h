@@ -71,6 +71,8 @@ int stack_run_start(sd_event *event, const struct stack_run_request *req, stack_
 
 /* The tool's pid while it is not reaped, else 0: such a pid is not an orphan. */
 pid_t stack_run_live_pid(const struct stack_run *run);
+/* The tool's pid (and process group id), reaped or not. */
+pid_t stack_run_pid(const struct stack_run *run);
 /* Reaped and done: the run may be freed. */
 bool stack_run_finished(const struct stack_run *run);
 

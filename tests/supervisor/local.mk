@@ -28,6 +28,12 @@ tests_supervisor_test_json_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
 tests_supervisor_test_json_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_supervisor_test_json_LDADD = supervisor/libsupervisor.la
 
+check_PROGRAMS += tests/supervisor/test-diagnose-units
+tests_supervisor_test_diagnose_units_SOURCES = tests/supervisor/test-diagnose-units.c
+tests_supervisor_test_diagnose_units_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_diagnose_units_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_diagnose_units_LDADD = supervisor/libsupervisor.la
+
 SUPERVISOR_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-json \
@@ -48,7 +54,12 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-journal.py \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
-	tests/supervisor/test-shm-too-small.py
+	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/test-diagnose-units \
+	tests/supervisor/test-diagnose-native.py \
+	tests/supervisor/test-diagnose-python.py \
+	tests/supervisor/test-diagnose-stack-tool.py \
+	tests/supervisor/test-diagnose-nccl.py
 TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
@@ -70,7 +81,12 @@ EXTRA_DIST += \
 	tests/supervisor/test-journal.py \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
-	tests/supervisor/test-shm-too-small.py
+	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/diagtest.py \
+	tests/supervisor/test-diagnose-native.py \
+	tests/supervisor/test-diagnose-python.py \
+	tests/supervisor/test-diagnose-stack-tool.py \
+	tests/supervisor/test-diagnose-nccl.py
 
 # The launch and teardown benchmark: a program, not a test (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch

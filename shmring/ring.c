@@ -41,6 +41,7 @@ struct shmring_tx {
         bool reserved;
         uint32_t res_len;
         uint64_t res_pos;               /* its overflow position, or UINT64_MAX inline */
+        uint64_t res_end;               /* the overflow head after it */
 
         /* What the current wait is for. */
         size_t want_len;
@@ -332,39 +333,44 @@ static int tx_wait_space(struct shmring_tx *tx, size_t len, int64_t timeout_ns) 
         return port_wait(&tx->p, &tx->ring->wwake, &tx_wait_ops, tx, timeout_ns);
 }
 
-/* Points at where the payload of message tx->head goes, and fills the slot's header (not its seq). */
+/*
+ * Points at where the payload of message tx->head goes and remembers where
+ * it is; nothing in the slot is written yet (see tx_publish()).
+ */
 static void *tx_place(struct shmring_tx *tx, size_t len) {
         const struct channel_geom *g = tx->p.g;
         struct shm_slot *slot = geom_slot(g, tx->ring, tx->head);
 
-        slot->len = (uint32_t) len;
+        tx->res_len = (uint32_t) len;
         if (len <= g->inline_max) {
-                slot->flags = 0;
                 tx->res_pos = UINT64_MAX;
                 return slot->data;
         }
-
-        struct shm_overflow_ref ref;
-
-        ref.pos = ovf_place(tx, len, &ref.end);
-        slot->flags = SHM_SLOT_OVERFLOW;
-        memcpy(slot->data, &ref, sizeof(ref));
-        tx->res_pos = ref.pos;
-        return tx->overflow + ref.pos % g->overflow_size;
+        tx->res_pos = ovf_place(tx, len, &tx->res_end);
+        return tx->overflow + tx->res_pos % g->overflow_size;
 }
 
-/* Makes message tx->head visible to readers: the release store of its seq. */
+/*
+ * Makes message tx->head visible to readers.  The slot's header is written
+ * here, after the payload, so that the slot's first line (header, the
+ * payload's first bytes, and the seq a reader polls) is written in one go
+ * and ends with the release store of the seq: a reader polling that line
+ * takes it from the writer once per message, not once per store.
+ */
 static void tx_publish(struct shmring_tx *tx) {
         const struct channel_geom *g = tx->p.g;
         struct shm_slot *slot = geom_slot(g, tx->ring, tx->head);
 
+        slot->len = tx->res_len;
         if (tx->res_pos != UINT64_MAX) {
-                struct shm_overflow_ref ref;
+                struct shm_overflow_ref ref = { .pos = tx->res_pos, .end = tx->res_end };
 
-                memcpy(&ref, slot->data, sizeof(ref));
+                slot->flags = SHM_SLOT_OVERFLOW;
+                memcpy(slot->data, &ref, sizeof(ref));
                 tx->ovf_head = ref.end;
                 atomic_store_explicit(&tx->ring->w.overflow_head, tx->ovf_head, memory_order_relaxed);
-        }
+        } else
+                slot->flags = 0;
         tx->ovf_end[tx->head & (g->slots - 1)] = tx->ovf_head;
 
         atomic_store_explicit(&slot->seq, tx->head + 1, memory_order_release);
@@ -372,6 +378,26 @@ static void tx_publish(struct shmring_tx *tx) {
         atomic_store_explicit(&tx->ring->w.head, tx->head, memory_order_release);
         wake_sleepers(tx->readers_wake, tx->readers_wake_n);
 }
+
+/* Copies bytes [from, to) of the message gathered in iov to dst + from. */
+static void iov_copy_range(unsigned char *dst, const struct iovec *iov, int iovcnt, size_t from, size_t to) {
+        size_t pos = 0;
+
+        for (int i = 0; i < iovcnt && pos < to; i++) {
+                size_t n = iov[i].iov_len;
+
+                if (n > 0 && pos + n > from) {
+                        size_t a = from > pos ? from - pos : 0;
+                        size_t b = to < pos + n ? to - pos : n;
+
+                        memcpy(dst + pos + a, (const unsigned char *) iov[i].iov_base + a, b - a);
+                }
+                pos += n;
+        }
+}
+
+/* Payload bytes that share the slot's first cache line with its header. */
+#define SLOT_FIRST_LINE_PAYLOAD (SHM_LINE - SHM_SLOT_HEADER)
 
 _public_ int shmring_sendv(struct shmring_tx *tx, const struct iovec *iov, int iovcnt, int64_t timeout_ns) {
         unsigned char *dst;
@@ -393,12 +419,13 @@ _public_ int shmring_sendv(struct shmring_tx *tx, const struct iovec *iov, int i
         if (r < 0)
                 return r;
         dst = tx_place(tx, len);
-        for (int i = 0; i < iovcnt; i++) {
-                if (iov[i].iov_len == 0)
-                        continue;       /* its base may be NULL, which memcpy() must not see */
-                memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-                dst += iov[i].iov_len;
-        }
+        if (tx->res_pos == UINT64_MAX && len > SLOT_FIRST_LINE_PAYLOAD) {
+                /* Inline: the bytes past the first line first, so that the first line
+                 * is written last, together with the header and the seq. */
+                iov_copy_range(dst, iov, iovcnt, SLOT_FIRST_LINE_PAYLOAD, len);
+                iov_copy_range(dst, iov, iovcnt, 0, SLOT_FIRST_LINE_PAYLOAD);
+        } else
+                iov_copy_range(dst, iov, iovcnt, 0, len);
         tx_publish(tx);
         return 0;
 }
@@ -424,7 +451,6 @@ _public_ int shmring_send_reserve(struct shmring_tx *tx, size_t len, void **ret_
                 return r;
         dst = tx_place(tx, len);
         tx->reserved = true;
-        tx->res_len = (uint32_t) len;
         *ret_data = dst;
         return 0;
 }

@@ -61,31 +61,6 @@ static char *expand_prefix(const char *t, int rank, int local_rank, const char *
         return buf;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t len) {
-        unsigned char c = s[0];
-        size_t n;
-
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 4;
-        else
-                return 0;
-        if (len < n)
-                return 0;
-        for (size_t i = 1; i < n; i++)
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-        /* Overlong forms, surrogates and code points past U+10FFFF. */
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-            (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-                return 0;
-        return n;
-}
-
 size_t capture_escape(const char *in, size_t len, char *out) {
         static const char hex[] = "0123456789abcdef";
         const unsigned char *s = (const unsigned char *) in;
@@ -100,7 +75,7 @@ size_t capture_escape(const char *in, size_t len, char *out) {
                         i++;
                         continue;
                 }
-                if (c >= 0x80 && (n = utf8_sequence(s + i, len - i)) > 0) {
+                if (c >= 0x80 && (n = utf8_sequence_length(s + i, len - i)) > 0) {
                         memcpy(out + o, s + i, n);
                         o += n;
                         i += n;

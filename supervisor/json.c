@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "util.h"
 
 /* ------------------------------------------------------------- parser */
 
@@ -86,32 +87,6 @@ static size_t utf8_encode(uint32_t cp, char *out) {
         return 4;
 }
 
-/* Length of a valid UTF-8 sequence at s, or 0. */
-static size_t utf8_valid(const unsigned char *s, size_t len) {
-        unsigned char c = s[0];
-        size_t n;
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 4;
-        else
-                return 0;
-        if (len < n)
-                return 0;
-        for (size_t i = 1; i < n; i++)
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
-            (c == 0xf4 && s[1] > 0x8f))
-                return 0;
-        return n;
-}
-
 /* Parses a string at j->p (on the opening quote) into a new buffer. */
 static int parse_string(struct json_parser *j, char **ret, size_t *ret_len) {
         const char *start;
@@ -172,7 +147,7 @@ static int parse_string(struct json_parser *j, char **ret, size_t *ret_len) {
                         continue;
                 }
                 {
-                        size_t n = utf8_valid((const unsigned char *) s, (size_t) (j->p - s));
+                        size_t n = utf8_sequence_length((const unsigned char *) s, (size_t) (j->p - s));
 
                         if (n == 0)
                                 goto bad;
@@ -463,7 +438,7 @@ static void write_escaped(FILE *f, const char *s, size_t len) {
                         i++;
                         continue;
                 }
-                n = utf8_valid(u + i, len - i);
+                n = utf8_sequence_length(u + i, len - i);
                 if (n == 0) {
                         fputs("\\ufffd", f);   /* not UTF-8: the replacement character */
                         i++;

@@ -5,8 +5,12 @@
 
 noinst_LTLIBRARIES += supervisor/libsupervisor.la
 supervisor_libsupervisor_la_SOURCES = \
+	engine/run-layout.c \
+	engine/rm_run_layout.h \
 	supervisor/capture.c \
 	supervisor/capture.h \
+	supervisor/check.c \
+	supervisor/check.h \
 	supervisor/diagnose.c \
 	supervisor/diagnose.h \
 	supervisor/environ.c \
@@ -14,6 +18,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/exit-status.h \
 	supervisor/gpus.c \
 	supervisor/gpus.h \
+	supervisor/gpuinfo.c \
+	supervisor/gpuinfo.h \
 	supervisor/job.c \
 	supervisor/job.h \
 	supervisor/journal.c \
@@ -56,13 +62,13 @@ supervisor_libsupervisor_la_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 # Where --python-hooks finds the start-up hook and the ringmaster package:
 # installed ($(pythonhookdir) is engine/python/local.mk's), or, for a
 # ringmaster run from this build tree, the source tree's (python-hooks.c).
-supervisor_libsupervisor_la_CPPFLAGS = $(AM_CPPFLAGS) \
+# The preflight's GPU probe looks for libnccl.so.2 beside the CUDA toolkit configure found, too.
+supervisor_libsupervisor_la_CPPFLAGS = $(AM_CPPFLAGS) -DRINGMASTER_CUDA_LIBDIR='"$(CUDA_LIBDIR)"' \
 	-DRINGMASTER_PYTHON_HOOK_DIR='"$(pythonhookdir)"' \
 	-DRINGMASTER_PYTHON_PACKAGE_DIR='"$(pythondir)"' \
 	-DRINGMASTER_ABS_TOP_SRCDIR='"$(abs_top_srcdir)"' \
 	-DRINGMASTER_ABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
-
-supervisor_libsupervisor_la_LIBADD = shmring/libshmring.la $(LIBSYSTEMD_LIBS) -lm
+supervisor_libsupervisor_la_LIBADD = shmring/libshmring.la $(LIBSYSTEMD_LIBS) -lm -ldl
 
 bin_PROGRAMS += supervisor/ringmaster
 supervisor_ringmaster_SOURCES = supervisor/main.c

@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "exit-status.h"
+#include "gpuinfo.h"
 #include "options.h"
 #include "run.h"
 #include "util.h"
@@ -10,12 +12,13 @@
 struct command {
         const char *name;
         int (*main)(int argc, char **argv);
-        const char *summary;
+        const char *summary;            /* NULL: internal, not in --help */
 };
 
-/* `ringmaster check` (preflight) joins this table with the phases work. */
 static const struct command commands[] = {
         { "run", run_main, "start N ranks of a command and supervise them" },
+        { "check", check_main, "check that this machine is ready for a run (what run checks first)" },
+        { "__gpu-probe", gpuinfo_probe_main, NULL },
 };
 
 static void help(FILE *f) {
@@ -27,7 +30,8 @@ static void help(FILE *f) {
                 "\n"
                 "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+                if (commands[i].summary)
+                        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
         fprintf(f,
                 "\n"
                 "Example:\n"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "capture.h"
+#include "check.h"
 #include "log.h"
 #include "options.h"
 #include "parse-util.h"
@@ -61,13 +62,17 @@ void run_help(void) {
                "\n"
                "Shared memory (libshmring, RINGMASTER_SHM):\n"
                "      --shm-slots N          slots per ring (power of two, default 64)\n"
-               "      --shm-slot-size BYTES  inline bytes per slot (default 1K)\n"
+               "      --shm-slot-size BYTES  inline bytes per slot (default 4K)\n"
                "      --shm-overflow BYTES   the broadcast channel's overflow area (default 16M)\n"
                "      --shm-queue-overflow BYTES  each queue writer's overflow area (default 4M)\n"
-               "      --shm-kv-entries N     entries of the key-value table \"kv\" (default 1024;\n"
+               "      --shm-kv-entries N     entries of the key-value table \"kv\" (default 4096;\n"
                "                             0: no table)\n"
-               "      --shm-kv-value-size BYTES  its largest value (default 1K)\n"
+               "      --shm-kv-value-size BYTES  its largest value (default 512)\n"
                "      --no-shm               create no segment\n"
+               "\n"
+               "Preflight:\n"
+               "      --no-preflight         start without the checks of 'ringmaster check'\n"
+               "                             (/dev/shm, memlock, GPUs, peer access, NCCL, port)\n"
                "\n"
                "Hang diagnosis (before a deadline's teardown; on SIGUSR2 to ringmaster):\n"
                "      --diagnose-timeout SECS  bound on a whole diagnosis (default 5; 0: /proc\n"
@@ -83,7 +88,7 @@ void run_help(void) {
                "\n"
                "Exit status: 0 when every rank exited 0; else the first failing rank's status\n"
                "(128+N for signal N); 128+N when ringmaster was stopped by signal N; 100 usage\n"
-               "error; 111 ringmaster failed itself.\n");
+               "error; 111 ringmaster failed itself (or a preflight check failed).\n");
 }
 
 enum {
@@ -116,6 +121,8 @@ enum {
         OPT_SHM_KV_ENTRIES,
         OPT_SHM_KV_VALUE_SIZE,
         OPT_NO_SHM,
+        OPT_NO_PREFLIGHT,
+        OPT_JSON,
         OPT_DIAGNOSE_TIMEOUT,
         OPT_STACK_TOOL,
         OPT_STACK_TIMEOUT,
@@ -153,6 +160,8 @@ static const struct option run_long_options[] = {
         { "shm-kv-entries", required_argument, NULL, OPT_SHM_KV_ENTRIES },
         { "shm-kv-value-size", required_argument, NULL, OPT_SHM_KV_VALUE_SIZE },
         { "no-shm", no_argument, NULL, OPT_NO_SHM },
+        { "no-preflight", no_argument, NULL, OPT_NO_PREFLIGHT },
+        { "json", no_argument, NULL, OPT_JSON },
         { "diagnose-timeout", required_argument, NULL, OPT_DIAGNOSE_TIMEOUT },
         { "stack-tool", required_argument, NULL, OPT_STACK_TOOL },
         { "stack-timeout", required_argument, NULL, OPT_STACK_TIMEOUT },
@@ -163,15 +172,18 @@ static const struct option run_long_options[] = {
         {}
 };
 
+/* The command being parsed: "run" or "check". */
+static const char *parsing = "run";
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
         va_list ap;
 
-        fputs("ringmaster run: ", stderr);
+        fprintf(stderr, "ringmaster %s: ", parsing);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
-        fputs("\nTry 'ringmaster run --help'.\n", stderr);
+        fprintf(stderr, "\nTry 'ringmaster %s --help'.\n", parsing);
         return -EINVAL;
 }
 
@@ -295,7 +307,7 @@ static int check_master_addr(const char *arg) {
         return 0;
 }
 
-int run_options_parse(int argc, char **argv, struct run_options *o) {
+static int options_parse(int argc, char **argv, struct run_options *o, bool check) {
         long long v;
         uint64_t u;
         int c, r;
@@ -324,7 +336,9 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                 .stack_timeout_usec = DEFAULT_STACK_TIMEOUT_USEC,
                 .python_hooks = PYTHON_HOOKS_AUTO,
                 .log_level = LOG_LEVEL_NOTICE,
+                .preflight = true,
         };
+        parsing = check ? "check" : "run";
         if (set_string(&o->master_addr, "127.0.0.1") < 0 || set_string(&o->role, "default") < 0 ||
             set_string(&o->prefix, "[rank %r] ") < 0)
                 return log_error_errno(-ENOMEM, "out of memory");
@@ -459,6 +473,17 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                 case OPT_NO_SHM:
                         o->shm = false;
                         break;
+                case OPT_NO_PREFLIGHT:
+                        if (check)
+                                r = usage_error("--no-preflight: ringmaster check is the preflight");
+                        o->preflight = false;
+                        break;
+                case OPT_JSON:
+                        if (!check)
+                                r = usage_error("--json is an option of ringmaster check: for run's JSON report give "
+                                                "--report FILE");
+                        o->json = true;
+                        break;
                 case OPT_DIAGNOSE_TIMEOUT:
                         r = parse_duration_option(c, optarg, 0, &o->diagnose_timeout_usec);
                         break;
@@ -487,7 +512,10 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                         o->log_level = o->log_level < LOG_LEVEL_INFO ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
                         break;
                 case 'h':
-                        run_help();
+                        if (check)
+                                check_help();
+                        else
+                                run_help();
                         return 0;
                 case ':':
                         return usage_error("%s needs a value", argv[optind - 1]);
@@ -498,19 +526,30 @@ int run_options_parse(int argc, char **argv, struct run_options *o) {
                         return r;
         }
 
-        if (optind >= argc)
+        if (optind >= argc && !check)
                 return usage_error("no command: give one after the options, e.g. ringmaster run -n 2 -- python3 "
                                    "serve.py");
-        o->command = strv_copy(argv + optind);
-        if (!o->command)
-                return log_error_errno(-ENOMEM, "out of memory");
-        if (!o->command[0][0])
-                return usage_error("the command is an empty string");
+        if (optind < argc) {
+                /* check: COMMAND is optional and only looked at, never started. */
+                o->command = strv_copy(argv + optind);
+                if (!o->command)
+                        return log_error_errno(-ENOMEM, "out of memory");
+                if (!o->command[0][0])
+                        return usage_error("the command is an empty string");
+        }
         if (o->restart_delay_max_usec < o->restart_delay_usec)
                 return usage_error("--restart-delay-max is shorter than --restart-delay: make it at least as long");
         if (o->tail_bytes > 0 && o->tail_bytes < 2)
                 o->tail_bytes = 2;
         return 1;
+}
+
+int run_options_parse(int argc, char **argv, struct run_options *o) {
+        return options_parse(argc, argv, o, false);
+}
+
+int check_options_parse(int argc, char **argv, struct run_options *o) {
+        return options_parse(argc, argv, o, true);
 }
 
 void run_options_done(struct run_options *o) {

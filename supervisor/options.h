@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rm_run_layout.h"
 #include "util.h"
 
 enum bind_gpu {
@@ -71,6 +72,8 @@ struct run_options {
         uint64_t stack_timeout_usec;
         enum python_hooks_mode python_hooks;
         int log_level;
+        bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
+        bool json;                      /* check: --json */
         char **command;                 /* COMMAND [ARGS...] */
 };
 
@@ -84,12 +87,13 @@ struct run_options {
 #define DEFAULT_TAIL_LINES 20u
 #define DEFAULT_TAIL_BYTES (16u * 1024u)
 #define DEFAULT_OUTPUT_BUFFER (4u * 1024u * 1024u)
-#define DEFAULT_SHM_SLOTS 64u
-#define DEFAULT_SHM_SLOT_SIZE 1024u
-#define DEFAULT_SHM_OVERFLOW (16ull << 20)
-#define DEFAULT_SHM_QUEUE_OVERFLOW (4ull << 20)
-#define DEFAULT_SHM_KV_ENTRIES 1024u
-#define DEFAULT_SHM_KV_VALUE_SIZE 1024u
+/* The run segment's default sizes are the worker runtime's (engine/rm_run_layout.h). */
+#define DEFAULT_SHM_SLOTS RM_RUN_DEFAULT_SLOTS
+#define DEFAULT_SHM_SLOT_SIZE RM_RUN_DEFAULT_SLOT_SIZE
+#define DEFAULT_SHM_OVERFLOW RM_RUN_DEFAULT_SCHED_OVERFLOW
+#define DEFAULT_SHM_QUEUE_OVERFLOW RM_RUN_DEFAULT_RESULTS_OVERFLOW
+#define DEFAULT_SHM_KV_ENTRIES RM_KV_ENTRIES
+#define DEFAULT_SHM_KV_VALUE_SIZE RM_KV_VALUE_SIZE
 #define MAX_NPROC 1024
 #define DEFAULT_DIAGNOSE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define DEFAULT_STACK_TIMEOUT_USEC (3 * USEC_PER_SEC)
@@ -101,6 +105,11 @@ struct run_options {
  * and the program should exit 0, or -EINVAL after printing a usage error.
  */
 int run_options_parse(int argc, char **argv, struct run_options *o);
+/*
+ * The same for `ringmaster check` (argv[0] is "check"): run's options, where
+ * COMMAND is optional, plus --json.
+ */
+int check_options_parse(int argc, char **argv, struct run_options *o);
 void run_options_done(struct run_options *o);
 
 void run_help(void);

@@ -9,6 +9,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "check.h"
 #include "exit-status.h"
 #include "gpus.h"
 #include "job.h"
@@ -261,6 +262,15 @@ int run_main(int argc, char **argv) {
                 log_notice("removed %d stale shared-memory segment%s of dead runs from /dev/shm", r, r == 1 ? "" : "s");
         } else if (r < 0)
                 log_warning_errno(r, "cannot look for stale shared-memory segments");
+
+        /* What `ringmaster check` checks, before anything starts: a failure is the user's to fix, with the fix. */
+        if (o.preflight) {
+                r = preflight_run(&o, job->nproc, &job->child_sigmask);
+                if (r != 0) {
+                        status = r == -EINVAL ? EXIT_RM_USAGE : EXIT_RM_INTERNAL;
+                        goto finish;
+                }
+        }
 
         log_info("run %s: %d rank%s of %s; run directory %s", job->run_id, job->nproc, job->nproc == 1 ? "" : "s",
                  o.command[0], job->run_dir->path);

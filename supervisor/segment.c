@@ -5,54 +5,48 @@
 #include "log.h"
 #include "options.h"
 #include "segment.h"
+#include "rm_run_layout.h"
 #include "shmring.h"
 #include "util.h"
 
+/* The layout the workers' runtime expects, in one place (engine/run-layout.c). */
+static int segment_layout(const struct run_options *o, int nproc, const char *run_id, uint64_t generation,
+                          struct rm_run_spec *ret) {
+        const struct rm_run_sizes sizes = {
+                .slots = o->shm_slots,
+                .slot_size = o->shm_slot_size,
+                .sched_overflow = o->shm_overflow,
+                .results_overflow = o->shm_queue_overflow,
+                .kv_entries = o->shm_kv_entries,
+                .kv_value_size = o->shm_kv_value_size,
+        };
+
+        return rm_run_spec((uint32_t) nproc, run_id, generation, &sizes, ret);
+}
+
+int run_segment_size(const struct run_options *o, int nproc, uint64_t *ret_size) {
+        struct rm_run_spec layout;
+        int r;
+
+        r = segment_layout(o, nproc, "size", 0, &layout);
+        if (r < 0)
+                return r;
+        return shmring_spec_size(&layout.spec, ret_size);
+}
+
 int run_segment_create(const struct run_options *o, int nproc, const char *run_id, uint64_t generation,
                        struct shmring **ret, uint64_t *ret_size) {
-        const struct shmring_channel_spec channels[] = {
-                {
-                        .name = SEGMENT_CHANNEL_SCHED,
-                        .kind = SHMRING_BROADCAST,
-                        .slots = o->shm_slots,
-                        .slot_size = o->shm_slot_size,
-                        .overflow_size = o->shm_overflow,
-                        .max_ports = (uint32_t) nproc,
-                },
-                {
-                        .name = SEGMENT_CHANNEL_RESULTS,
-                        .kind = SHMRING_QUEUE,
-                        .slots = o->shm_slots,
-                        .slot_size = o->shm_slot_size,
-                        .overflow_size = o->shm_queue_overflow,
-                        .max_ports = (uint32_t) nproc,
-                },
-        };
-        const struct shmring_table_spec tables[] = {
-                {
-                        .name = SEGMENT_TABLE_KV,
-                        .entries = o->shm_kv_entries,
-                        .value_size = o->shm_kv_value_size,
-                },
-        };
-        const struct shmring_spec spec = {
-                .run_id = run_id,
-                .generation = generation,
-                /* Every worker, the scheduler, and room for helpers each may start. */
-                .max_peers = (uint32_t) MAX(64, 2 * nproc + 8),
-                .n_channels = ELEMENTSOF(channels),
-                .channels = channels,
-                .n_tables = o->shm_kv_entries > 0 ? ELEMENTSOF(tables) : 0,
-                .tables = tables,
-        };
+        struct rm_run_spec layout;
         uint64_t size = 0;
         int r;
 
-        r = shmring_spec_size(&spec, &size);
+        r = segment_layout(o, nproc, run_id, generation, &layout);
+        if (r == 0)
+                r = shmring_spec_size(&layout.spec, &size);
         if (r < 0)
                 return log_error_errno(r, "the shared-memory layout is not valid (--shm-* options)");
 
-        r = shmring_create(&spec, ret);
+        r = shmring_create(&layout.spec, ret);
         if (r == -ENOSPC) {
                 char need[32], avail[32], total[32];
                 struct statvfs sv;

@@ -19,9 +19,10 @@
 struct shmring;
 struct run_options;
 
-#define SEGMENT_CHANNEL_SCHED "sched"
-#define SEGMENT_CHANNEL_RESULTS "results"
-#define SEGMENT_TABLE_KV "kv"
+/* Its channels and table are engine/rm_run_layout.h's, the workers' view. */
+
+/* The bytes of /dev/shm the segment takes for nproc ranks (the preflight's figure). */
+int run_segment_size(const struct run_options *o, int nproc, uint64_t *ret_size);
 
 /*
  * Creates it.  On -ENOSPC, logs that /dev/shm is too small, how much the run

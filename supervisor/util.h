@@ -74,6 +74,13 @@ char **strv_copy(char *const *l);
 
 bool startswith(const char *s, const char *prefix);
 
+/*
+ * Length (1..4) of the well-formed UTF-8 sequence that starts s (len > 0
+ * bytes), or 0 when it is not one: no overlong forms, surrogates or code
+ * points past U+10FFFF.
+ */
+size_t utf8_sequence_length(const unsigned char *s, size_t len);
+
 /* "SIGTERM" for 15, or "SIG42" style for unnamed ones (buf >= 16 bytes). */
 const char *signal_name(int sig, char *buf, size_t size);
 

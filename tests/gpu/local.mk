@@ -1,1 +1,45 @@
-# tests/gpu
+# tests/gpu: GPU tests of librmworker-cuda.  Each exits 77 without a GPU.
+# Run on a GPU host with tests/gpu/run-on-gpu-host.sh (docs/gpu-results.md).
+EXTRA_DIST += tests/gpu/gpu-test.h tests/gpu/run-on-gpu-host.sh
+
+if HAVE_CUDA
+GPU_TESTS = \
+	tests/gpu/test-tensor-roundtrip \
+	tests/gpu/test-tensor-ordering \
+	tests/gpu/test-tensor-errors \
+	tests/gpu/test-tensor-pidns
+if HAVE_NCCL
+GPU_TESTS += tests/gpu/test-nccl
+endif
+check_PROGRAMS += $(GPU_TESTS) tests/gpu/bench-tensor-peer
+TESTS += $(GPU_TESTS)
+
+RMTEST_GPU_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS) -I$(top_srcdir)/kernels -I$(top_srcdir)/tests/engine
+RMTEST_GPU_LIBS = tests/engine/librmtest.la engine/librmworker-cuda.la engine/librmworker.la \
+	shmring/libshmring.la kernels/librmkernels.la $(CUDA_LIBS)
+
+tests_gpu_test_tensor_roundtrip_SOURCES = tests/gpu/test-tensor-roundtrip.c
+tests_gpu_test_tensor_roundtrip_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)
+tests_gpu_test_tensor_roundtrip_LDADD = $(RMTEST_GPU_LIBS)
+tests_gpu_test_tensor_roundtrip_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_gpu_test_tensor_ordering_SOURCES = tests/gpu/test-tensor-ordering.c
+tests_gpu_test_tensor_ordering_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)
+tests_gpu_test_tensor_ordering_LDADD = $(RMTEST_GPU_LIBS)
+tests_gpu_test_tensor_ordering_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_gpu_test_tensor_errors_SOURCES = tests/gpu/test-tensor-errors.c
+tests_gpu_test_tensor_errors_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)
+tests_gpu_test_tensor_errors_LDADD = $(RMTEST_GPU_LIBS)
+tests_gpu_test_tensor_errors_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_gpu_test_tensor_pidns_SOURCES = tests/gpu/test-tensor-pidns.c
+tests_gpu_test_tensor_pidns_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)
+tests_gpu_test_tensor_pidns_LDADD = $(RMTEST_GPU_LIBS)
+tests_gpu_test_tensor_pidns_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_gpu_test_nccl_SOURCES = tests/gpu/test-nccl.c
+tests_gpu_test_nccl_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS) $(NCCL_CFLAGS)
+tests_gpu_test_nccl_LDADD = $(RMTEST_GPU_LIBS) $(NCCL_LIBS)
+tests_gpu_test_nccl_LDFLAGS = $(AM_LDFLAGS) -no-install
+tests_gpu_bench_tensor_peer_SOURCES = tests/gpu/bench-tensor-peer.c
+tests_gpu_bench_tensor_peer_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)
+tests_gpu_bench_tensor_peer_LDADD = $(RMTEST_GPU_LIBS)
+tests_gpu_bench_tensor_peer_LDFLAGS = $(AM_LDFLAGS) -no-install
+endif

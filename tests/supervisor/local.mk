@@ -28,6 +28,14 @@ tests_supervisor_test_json_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
 tests_supervisor_test_json_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_supervisor_test_json_LDADD = supervisor/libsupervisor.la
 
+# The preflight's fake GPU stack: one shared object that a test links as
+# libcuda.so.1, libnvidia-ml.so.1 and libnccl.so.2 (tests/supervisor/fake-gpu.c).
+# A fixture like fake-worker: no sanitizers.  -rpath makes libtool build it shared.
+check_LTLIBRARIES = tests/supervisor/libfakegpu.la
+tests_supervisor_libfakegpu_la_SOURCES = tests/supervisor/fake-gpu.c
+tests_supervisor_libfakegpu_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
+tests_supervisor_libfakegpu_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+
 check_PROGRAMS += tests/supervisor/test-diagnose-units
 tests_supervisor_test_diagnose_units_SOURCES = tests/supervisor/test-diagnose-units.c
 tests_supervisor_test_diagnose_units_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
@@ -55,6 +63,9 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
 	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/test-check.py \
+	tests/supervisor/test-check-gpus.py \
+	tests/supervisor/test-check-shm.py \
 	tests/supervisor/test-diagnose-units \
 	tests/supervisor/test-diagnose-native.py \
 	tests/supervisor/test-diagnose-python.py \
@@ -64,6 +75,7 @@ TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
 	tests/supervisor/rmtest.py \
+	tests/supervisor/checktest.py \
 	tests/supervisor/test-usage.py \
 	tests/supervisor/test-exit-zero.py \
 	tests/supervisor/test-exit-code.py \
@@ -82,6 +94,9 @@ EXTRA_DIST += \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
 	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/test-check.py \
+	tests/supervisor/test-check-gpus.py \
+	tests/supervisor/test-check-shm.py \
 	tests/supervisor/diagtest.py \
 	tests/supervisor/test-diagnose-native.py \
 	tests/supervisor/test-diagnose-python.py \

@@ -78,14 +78,16 @@ check("OMP_NUM_THREADS" not in envs(res, 1)[0], "-n 1: OMP_NUM_THREADS not set")
 check_nothing_left(rid)
 
 # GPUs: the default -n is the visible GPUs; --gpus narrows; --bind-gpu=visible gives one per rank.
+# The GPU ids are made up: --no-preflight, so that a GPU host's driver and /dev/shm play no part.
 rid = run_id("environ-gpus-default")
-res = run(rid, ["--", FAKE, "env"], env=clean_env(CUDA_VISIBLE_DEVICES="0,1,2,3"))
+res = run(rid, ["--no-preflight", "--", FAKE, "env"], env=clean_env(CUDA_VISIBLE_DEVICES="0,1,2,3"))
 check(res.report["nproc"] == 4, "default -n: the 4 GPUs of CUDA_VISIBLE_DEVICES")
 check(all(v.get("CUDA_VISIBLE_DEVICES") == "0,1,2,3" for v in envs(res, 4).values()), "--bind-gpu=none: all see all")
 check_nothing_left(rid)
 
 rid = run_id("environ-gpus-visible")
-res = run(rid, ["-n", "2", "--gpus", "3,1", "--bind-gpu=visible", "--", FAKE, "env"], env=clean_env())
+res = run(rid, ["--no-preflight", "-n", "2", "--gpus", "3,1", "--bind-gpu=visible", "--", FAKE, "env"],
+          env=clean_env())
 e = envs(res, 2)
 check(e[0].get("CUDA_VISIBLE_DEVICES") == "3" and e[1].get("CUDA_VISIBLE_DEVICES") == "1",
       "--gpus 3,1 --bind-gpu=visible: rank 0 sees 3, rank 1 sees 1")
@@ -94,13 +96,13 @@ check(res.report["ranks"][1]["cuda_visible_devices"] == "1", "JSON records each 
 check_nothing_left(rid)
 
 rid = run_id("environ-gpus-none")
-res = run(rid, ["-n", "2", "--gpus", "3,1", "--", FAKE, "env"], env=clean_env())
+res = run(rid, ["--no-preflight", "-n", "2", "--gpus", "3,1", "--", FAKE, "env"], env=clean_env())
 check(all(v.get("CUDA_VISIBLE_DEVICES") == "3,1" for v in envs(res, 2).values()),
       "--gpus 3,1 --bind-gpu=none: every rank sees 3,1")
 check_nothing_left(rid)
 
 rid = run_id("environ-gpus-nested")
-res = run(rid, ["--gpus", "1,3", "--bind-gpu=visible", "--", FAKE, "env"],
+res = run(rid, ["--no-preflight", "--gpus", "1,3", "--bind-gpu=visible", "--", FAKE, "env"],
           env=clean_env(CUDA_VISIBLE_DEVICES="4,5,6,GPU-abc"))
 e = envs(res, 2)
 check(res.report["nproc"] == 2, "default -n with --gpus: one rank per listed GPU")
@@ -109,7 +111,7 @@ check(e[0].get("CUDA_VISIBLE_DEVICES") == "5" and e[1].get("CUDA_VISIBLE_DEVICES
 check_nothing_left(rid)
 
 rid = run_id("environ-gpus-hidden")
-res = run(rid, ["--", FAKE, "env"], env=clean_env(CUDA_VISIBLE_DEVICES="0,-1,2"))
+res = run(rid, ["--no-preflight", "--", FAKE, "env"], env=clean_env(CUDA_VISIBLE_DEVICES="0,-1,2"))
 check(res.report["nproc"] == 1, "CUDA_VISIBLE_DEVICES=0,-1,2: one GPU visible, as CUDA counts")
 check_nothing_left(rid)
 finish()

@@ -2,9 +2,26 @@
 # SPDX-License-Identifier: MIT
 # ringmaster is SIGKILLed: every worker dies within 1 s (PR_SET_PDEATHSIG),
 # and the next run removes the segment and run directory left behind.
+import shutil
 import subprocess
+import sys
 import tempfile
 from rmtest import *
+
+# Every ringmaster removes every dead run's segment and run directory, so a
+# ringmaster of a test running beside this one could clean up before "the
+# next run" here does.  Run in a private /dev/shm and XDG_RUNTIME_DIR where
+# a mount namespace can be had; elsewhere the assertions on who removed what
+# may race with tests run in parallel.
+PRIVATE_SHM = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs -o size=256m,mode=1777 tmpfs /dev/shm && exec "$@"', "sh"]
+if "--inner" not in sys.argv and shutil.which("unshare") and \
+        subprocess.run(PRIVATE_SHM + ["true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+    private = tempfile.mkdtemp(prefix="rmtest-xdg-")
+    inner = subprocess.run(PRIVATE_SHM + [sys.executable, __file__, "--inner"],
+                           env=dict(os.environ, XDG_RUNTIME_DIR=private))
+    shutil.rmtree(private, ignore_errors=True)
+    sys.exit(inner.returncode)
 
 tmp = tempfile.mkdtemp(prefix="rmtest-")
 ready = Fifo(tmp)

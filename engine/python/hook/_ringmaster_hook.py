@@ -50,7 +50,6 @@ PHASE_NCCL_INIT = "nccl-init"
 PHASE_CUDA_INIT = "cuda-init"
 
 STATUS_MAX = 200
-SEND_TIMEOUT = 2.0
 
 _installed = False
 _finder = None
@@ -76,84 +75,32 @@ def _notify_address():
     return os.environ.get("RINGMASTER_NOTIFY_SOCKET") or os.environ.get("NOTIFY_SOCKET") or None
 
 
-class _Notifier:
-    """One datagram socket, connected at the first send (socket is imported
-    then, not at start-up).  As ringmaster.worker's: a send waits for room
-    in the receiver's queue at most SEND_TIMEOUT seconds, then drops the
-    datagram."""
-
-    def __init__(self):
-        self._lock = _thread.allocate_lock()
-        self._sock = None
-        self._address = None
-        self._warned = False
-
-    def reset_after_fork(self):
-        self._lock = _thread.allocate_lock()
-
-    def _warn(self, text):
-        if not self._warned:
-            self._warned = True
-            _warn(text + "; further notify failures are not reported")
-
-    def _close(self):
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            except OSError:
-                pass
-        self._sock = None
-        self._address = None
-
-    def send(self, state):
-        address = _notify_address()
-        if address is None:
-            return False
-        import socket
-        data = state.encode("utf-8", "surrogateescape")
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self._sock is None or self._address != address:
-                        self._close()
-                        if address[0] == "@":
-                            target = b"\0" + os.fsencode(address[1:])
-                        elif address[0] == "/":
-                            target = os.fsencode(address)
-                        else:
-                            raise OSError("%r is neither an absolute path nor '@abstract'" % address)
-                        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                        try:
-                            sock.settimeout(SEND_TIMEOUT)
-                            sock.connect(target)
-                        except BaseException:
-                            sock.close()
-                            raise
-                        self._sock, self._address = sock, address
-                    self._sock.send(data)
-                    return True
-                except socket.timeout as e:
-                    self._warn("notify socket %s did not take a datagram within %s s (%s)" % (
-                        address, SEND_TIMEOUT, e))
-                    return False
-                except OSError as e:
-                    self._close()
-                    if attempt == 2:
-                        self._warn("cannot send to notify socket %s: %s" % (address, e))
-                        return False
+_worker = None
+_worker_missing = False
 
 
-_notifier = _Notifier()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_notifier.reset_after_fork)
+def _send(state):
+    """Sends through ringmaster.worker, the one notify client, imported at
+    the first phase (so that start-up imports no socket module).  ringmaster
+    run puts the package beside this hook on PYTHONPATH."""
+    global _worker, _worker_missing
+    if _worker is None and not _worker_missing:
+        try:
+            from ringmaster import worker as _worker
+        except ImportError as e:
+            _worker_missing = True
+            _warn("cannot import ringmaster.worker (%s): phases are not reported" % e)
+    if _worker is None:
+        return False
+    return _worker.notify(state)
 
 
 def phase_start(name):
-    return _notifier.send("X_RINGMASTER_PHASE=" + name)
+    return _send("X_RINGMASTER_PHASE=" + name)
 
 
 def phase_end(name):
-    return _notifier.send("X_RINGMASTER_PHASE_END=" + name)
+    return _send("X_RINGMASTER_PHASE_END=" + name)
 
 
 def failure_line(name, exc):
@@ -171,7 +118,7 @@ def failure_line(name, exc):
 def phase_failed(name, exc):
     """The phase ended by an exception: its end and why, in one datagram
     (the program may catch the exception and go on)."""
-    return _notifier.send("X_RINGMASTER_PHASE_END=%s\nSTATUS=%s" % (name, failure_line(name, exc)))
+    return _send("X_RINGMASTER_PHASE_END=%s\nSTATUS=%s" % (name, failure_line(name, exc)))
 
 
 # ------------------------------------------------------------ wrapping

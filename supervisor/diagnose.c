@@ -486,8 +486,14 @@ static int on_python_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int python_arm(struct diagnose_target *t, uint64_t usec) {
         sd_event *event = t->session->owner->job->event;
+        int r;
 
-        t->python_timer = sd_event_source_disable_unref(t->python_timer);
+        if (t->python_timer) {
+                r = sd_event_source_set_time_relative(t->python_timer, usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(t->python_timer, SD_EVENT_ONESHOT);
+                return r;
+        }
         return sd_event_add_time_relative(event, &t->python_timer, CLOCK_MONOTONIC, usec, USEC_PER_MSEC,
                                           on_python_timer, t);
 }
@@ -601,6 +607,7 @@ static bool stack_begin(struct diagnose_target *t) {
                                     .tool = s->tool,
                                     .path = s->tool_path,
                                     .target = d->principal_pid,
+                                    .target_pidfd = t->pidfd,
                                     .timeout_usec = timeout,
                                     .dev_null_fd = job->dev_null_fd,
                                     .sigmask = &job->child_sigmask,

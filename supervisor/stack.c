@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "capture.h"
@@ -148,6 +149,9 @@ struct pipe_reader {
 struct stack_run {
         enum stack_tool tool;
         pid_t pid;
+        pid_t target;
+        int target_pidfd;
+        bool resumed;
         bool reaped, completed, abandoned;
         siginfo_t status;
         int exec_stage, exec_error;
@@ -255,7 +259,11 @@ static int build_outcome(struct stack_run *run, struct stack_outcome *o) {
         char sig[16];
         int r = 0;
 
-        *o = (struct stack_outcome) { .duration_usec = now_usec() - run->started_usec, .timed_out = run->timed_out };
+        *o = (struct stack_outcome) {
+                .duration_usec = now_usec() - run->started_usec,
+                .timed_out = run->timed_out,
+                .resumed = run->resumed,
+        };
         if (split_lines(run->out.buf ? run->out.buf : "", run->out.len, STACK_LINES_MAX, &o->lines) < 0 ||
             split_lines(run->err.buf ? run->err.buf : "", run->err.len, STACK_STDERR_LINES, &err_lines) < 0)
                 goto oom;
@@ -276,6 +284,8 @@ static int build_outcome(struct stack_run *run, struct stack_outcome *o) {
                                   signal_name(run->status.si_status, sig, sizeof(sig)));
         if (run->out.cut)
                 r |= strv_extendf(&o->errors, "%s's output was cut at %u bytes", name, STACK_OUT_MAX);
+        if (run->resumed)
+                r |= strv_extendf(&o->errors, "%s left process %d stopped: it was sent SIGCONT", name, (int) run->target);
         if (!has_frames(o->lines) && strv_length(o->errors) == 0)
                 r |= strv_extendf(&o->errors, "%s printed no stack frame", name);
         /* What the tool said about it ("ptrace: Operation not permitted", ...). */
@@ -319,6 +329,28 @@ static int on_tool_readable(sd_event_source *s, int fd, uint32_t revents, void *
         return 0;
 }
 
+/*
+ * A tracer that dies at a bad moment (killed at its timeout) can leave the
+ * SIGSTOP of its PTRACE_ATTACH pending, and the process stopped once
+ * detached: send SIGCONT to a target found stopped then.
+ */
+static void resume_target(struct stack_run *run) {
+        _cleanup_free_ char *text = NULL;
+        char path[64], *p;
+
+        if (run->target_pidfd < 0)
+                return;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) run->target);
+        if (read_file_bounded(AT_FDCWD, path, 4096, &text, NULL) < 0 || !(p = strrchr(text, ')')))
+                return;
+        if (p[1] != ' ' || (p[2] != 'T' && p[2] != 't'))
+                return;
+#ifdef SYS_pidfd_send_signal
+        if (syscall(SYS_pidfd_send_signal, run->target_pidfd, SIGCONT, NULL, 0) == 0)
+                run->resumed = true;
+#endif
+}
+
 static int on_tool_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         struct stack_run *run = userdata;
         siginfo_t ignored = {};
@@ -330,6 +362,8 @@ static int on_tool_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
          */
         (void) waitid(P_PID, run->pid, &ignored, WEXITED | WNOHANG);
         run->reaped = true;
+        if (si->si_code != CLD_EXITED || run->timed_out || run->abandoned)  /* it did not finish by itself */
+                resume_target(run);
         /* What it wrote last may not have been read yet. */
         reader_drain(&run->out);
         reader_drain(&run->err);
@@ -398,6 +432,8 @@ int stack_run_start(sd_event *event, const struct stack_run_request *req, stack_
                 return -ENOMEM;
         *run = (struct stack_run) {
                 .tool = req->tool,
+                .target = req->target,
+                .target_pidfd = req->target_pidfd >= 0 ? fcntl(req->target_pidfd, F_DUPFD_CLOEXEC, 3) : -EBADF,
                 .out.fd = -EBADF,
                 .err.fd = -EBADF,
                 .timeout_usec = req->timeout_usec,
@@ -418,6 +454,7 @@ int stack_run_start(sd_event *event, const struct stack_run_request *req, stack_
                           },
                           &result);
         if (r < 0) {
+                safe_close(run->target_pidfd);
                 free(run);
                 return r;
         }
@@ -432,6 +469,7 @@ int stack_run_start(sd_event *event, const struct stack_run_request *req, stack_
                 /* Cannot happen with a fresh child of ours; never leave one unwatched and alive. */
                 (void) kill(run->pid, SIGKILL);
                 (void) waitpid(run->pid, NULL, 0);
+                safe_close(run->target_pidfd);
                 free(run);
                 return r;
         }
@@ -481,6 +519,7 @@ struct stack_run *stack_run_free(struct stack_run *run) {
         free(run->err.buf);
         run->timer = sd_event_source_disable_unref(run->timer);
         run->child_source = sd_event_source_disable_unref(run->child_source);
+        safe_close(run->target_pidfd);
         free(run);
         return NULL;
 }

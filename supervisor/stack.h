@@ -41,6 +41,7 @@ struct stack_run_request {
         enum stack_tool tool;           /* EU_STACK or GDB */
         const char *path;
         pid_t target;
+        int target_pidfd;               /* a pidfd of target (duplicated), or -1: see stack_outcome.resumed */
         uint64_t timeout_usec;
         int dev_null_fd;                /* its stdin */
         const sigset_t *sigmask;        /* restored in the child */
@@ -53,6 +54,7 @@ struct stack_outcome {
         char **errors;                  /* why it failed, what it said on stderr; empty when fine */
         uint64_t duration_usec;
         bool timed_out;
+        bool resumed;                   /* the tool died and left the target stopped: it got SIGCONT */
 };
 
 void stack_outcome_done(struct stack_outcome *o);

@@ -84,6 +84,39 @@ check(not alive_or_zombie(tool) and not alive_or_zombie(child), "overall: the to
 check(read_report(rp)["orphans"]["seen"] == 0, "overall: JSON: no orphans seen")
 check_nothing_left(rid)
 
+# The rank dies during the diagnosis: the job ends as usual, at once, and
+# the tool still running is killed.
+rid, rp, p, err, pids = hung_job("dies", ["--stack-tool", "eu-stack", "--stack-timeout", "60",
+                                          "--diagnose-timeout", "60"])
+os.unlink(os.path.join(tmp, "tool.pid"))
+os.kill(p.pid, signal.SIGUSR2)
+deadline = time.monotonic() + TIMEOUT
+while not os.path.exists(os.path.join(tmp, "tool.pid")) and time.monotonic() < deadline:
+    time.sleep(0.01)    # the fake tool writes its pid once started
+tool, child = read_pid(os.path.join(tmp, "tool.pid")), read_pid(os.path.join(tmp, "child.pid"))
+t0 = time.monotonic()
+os.kill(pids[0], signal.SIGKILL)
+rc = p.wait(timeout=TIMEOUT)
+took = time.monotonic() - t0
+alltext = err.read_to_eof()
+log(alltext)
+check(rc == sig_status(signal.SIGKILL), "dies: exit status 137, the rank's")
+check(took < 30, "dies: ringmaster did not wait for the diagnosis (%.2f s)" % took)
+check(wait_gone([tool, child], 10.0) is not None, "dies: the tool and its child are gone")
+check_nothing_left(rid)
+
+# A tool killed at its timeout that left the rank stopped (as a tracer killed
+# right after PTRACE_ATTACH can): the rank gets SIGCONT and goes on.
+fake_tool("eu-stack", 'kill -STOP "$2"\nexec sleep 1000\n')
+rid, rp, p, err, pids = hung_job("stopped", ["--stack-tool", "eu-stack", "--stack-timeout", "0.5"])
+text, took = sigusr2(p, err)
+require(text is not None, "stopped: a diagnosis is printed")
+check("eu-stack left process %d stopped: it was sent SIGCONT" % pids[0] in text, "stopped: the diagnosis says so")
+check(wait_threads_blocked(pids[0], 1, timeout=10), "stopped: the rank runs again (blocked in read, not stopped)")
+rc, alltext = stop(p, err)
+check(rc == sig_status(signal.SIGTERM), "stopped: exit status 143")
+check_nothing_left(rid)
+
 # A failing tool: its message is the reason.
 fake_tool("eu-stack", 'echo "eu-stack: dwfl_linux_proc_attach pid $2: Operation not permitted" >&2\nexit 1\n')
 rid, rp, p, err, pids = hung_job("fails", ["--stack-tool", "eu-stack"])

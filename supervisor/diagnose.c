@@ -873,7 +873,8 @@ static int session_start(struct diagnoser *o, struct diagnose_request *req) {
         }
         if (job->options->diagnose_timeout_usec > 0) {
                 k = sd_event_add_time_relative(job->event, &s->timer, CLOCK_MONOTONIC,
-                                               job->options->diagnose_timeout_usec, USEC_PER_MSEC, on_session_timeout, s);
+                                               job->options->diagnose_timeout_usec, USEC_PER_MSEC, on_session_timeout,
+                                               s);
                 if (k < 0) {
                         log_error_errno(k, "cannot bound the diagnosis in time; taking /proc only");
                         for (size_t i = 0; i < s->n_targets; i++)
@@ -1178,7 +1179,8 @@ static void print_threads_summary(const struct process_snapshot *p) {
                         if (named[j])
                                 continue;
                         for (size_t k = j; k < p->n_threads_listed; k++)
-                                if (same_activity(a, &p->threads[k]) && strcmp(p->threads[k].comm, p->threads[j].comm) == 0) {
+                                if (same_activity(a, &p->threads[k]) &&
+                                    strcmp(p->threads[k].comm, p->threads[j].comm) == 0) {
                                         named[k] = true;
                                         same_name++;
                                 }
@@ -1264,7 +1266,8 @@ void diagnosis_print_text(const struct job *job, const struct rank *r) {
         }
         if (strv_length(d->nccl_log_files) > 0) {
                 if (strv_length(d->nccl_log_files) == 1)
-                        report_line("  NCCL log %s, last %zu lines:", d->nccl_log_files[0], strv_length(d->nccl_log_tail));
+                        report_line("  NCCL log %s, last %zu lines:", d->nccl_log_files[0],
+                                    strv_length(d->nccl_log_tail));
                 else
                         report_line("  NCCL logs, last lines of each:");
                 if (strv_length(d->nccl_log_tail) == 0)

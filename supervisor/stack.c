@@ -285,7 +285,8 @@ static int build_outcome(struct stack_run *run, struct stack_outcome *o) {
         if (run->out.cut)
                 r |= strv_extendf(&o->errors, "%s's output was cut at %u bytes", name, STACK_OUT_MAX);
         if (run->resumed)
-                r |= strv_extendf(&o->errors, "%s left process %d stopped: it was sent SIGCONT", name, (int) run->target);
+                r |= strv_extendf(&o->errors, "%s left process %d stopped: it was sent SIGCONT", name,
+                                  (int) run->target);
         if (!has_frames(o->lines) && strv_length(o->errors) == 0)
                 r |= strv_extendf(&o->errors, "%s printed no stack frame", name);
         /* What the tool said about it ("ptrace: Operation not permitted", ...). */

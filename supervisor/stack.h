@@ -89,7 +89,8 @@ struct stack_run *stack_run_free(struct stack_run *run);
 
 enum stack_format {
         STACK_FORMAT_EU_STACK,          /* "TID 123:" then "#0  0x... func" */
-        STACK_FORMAT_GDB,               /* "Thread 2 (Thread 0x... (LWP 123) "name"):" then "#0  ... in func (args) at f:1" */
+        STACK_FORMAT_GDB,               /* "Thread 2 (Thread 0x... (LWP 123) "name"):" then
+                                           "#0  ... in func (args) at f:1" */
         STACK_FORMAT_PYTHON,            /* faulthandler: "Thread 0x...:" / "Current thread 0x...:" then "  File ..." */
 };
 

@@ -291,7 +291,8 @@ static bool strv_equal(char *const *a, const char *const *b) {
 
 static void test_collapse(void) {
         char *eu[] = {
-                "PID 10 - process", "TID 10:", "#0  0x00007f01 read", "#1  0x0000550a hang_in_read", "#2  0x0000550b main",
+                "PID 10 - process",
+                "TID 10:", "#0  0x00007f01 read", "#1  0x0000550a hang_in_read", "#2  0x0000550b main",
                 "TID 11:", "#0  0x00007f01 read", "#1  0x0000550a hang_in_read", "#2  0x0000550c thread_main",
                 "TID 12:", "#0  0x00007f02 read", "#1  0x0000550d hang_in_read", "#2  0x0000550e thread_main", NULL,
         };
@@ -317,13 +318,15 @@ static void test_collapse(void) {
         char *py[] = {
                 "Thread 0x00007f1 (most recent call first):", "  File \"t.py\", line 3 in wait", "",
                 "Thread 0x00007f2 (most recent call first):", "  File \"t.py\", line 3 in wait", "",
-                "Current thread 0x00007f3 (most recent call first):", "  File \"t.py\", line 6 in hang_in_init_process_group",
+                "Current thread 0x00007f3 (most recent call first):",
+                "  File \"t.py\", line 6 in hang_in_init_process_group",
                 "  File \"t.py\", line 9 in <module>", NULL,
         };
         const char *py_want[] = {
                 "Thread 0x00007f1 (most recent call first):", "  (and 1 more thread with the same stack)",
                 "  File \"t.py\", line 3 in wait",
-                "Current thread 0x00007f3 (most recent call first):", "  File \"t.py\", line 6 in hang_in_init_process_group",
+                "Current thread 0x00007f3 (most recent call first):",
+                "  File \"t.py\", line 6 in hang_in_init_process_group",
                 "  File \"t.py\", line 9 in <module>", NULL,
         };
         char *other[] = { "no threads here", "#0 but a frame", NULL };

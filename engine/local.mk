@@ -1,10 +1,11 @@
 # engine: the worker runtime.
 #   librmworker       the CPU part: the run from the environment, the
-#                     rendezvous, fd sharing, tensor records, the run layout
+#                     rendezvous, fd sharing, tensor records, the run layout,
+#                     the notify protocol (rm_notify.h: phases, READY, ...)
 #   librmworker-cuda  GPU tensors between ranks and NCCL with a deadline;
 #                     built only when configure found CUDA (NCCL parts: NCCL)
 lib_LTLIBRARIES += engine/librmworker.la
-include_HEADERS += engine/rm_worker.h engine/rm_run_layout.h
+include_HEADERS += engine/rm_worker.h engine/rm_run_layout.h engine/rm_notify.h
 
 engine_librmworker_la_SOURCES = \
 	engine/rm_worker.h \
@@ -14,7 +15,9 @@ engine_librmworker_la_SOURCES = \
 	engine/run-layout.c \
 	engine/bootstrap.c \
 	engine/fdshare.c \
-	engine/tensor-record.c
+	engine/tensor-record.c \
+	engine/rm_notify.h \
+	engine/notify.c
 engine_librmworker_la_LIBADD = shmring/libshmring.la
 engine_librmworker_la_LDFLAGS = $(AM_LDFLAGS) \
 	-version-info 0:0:0 \

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "log.h"
 #include "options.h"
+#include "phase.h"
 #include "proc.h"
 #include "proctree.h"
 #include "python-hooks.h"
@@ -201,6 +202,7 @@ struct diagnosis *diagnosis_free(struct diagnosis *d) {
                 return NULL;
         free(d->reason);
         free(d->phase);
+        free(d->position);
         process_snapshots_free(d->processes, d->n_processes);
         strv_free(d->python_traceback);
         strv_free(d->native_stack);
@@ -770,6 +772,7 @@ static void target_init(struct diagnose_session *s, struct diagnose_target *t, i
         struct job *job = s->owner->job;
         struct rank *r = &job->ranks[index];
         struct diagnosis *d;
+        char position[256];
         size_t principal;
         int k;
 
@@ -783,9 +786,13 @@ static void target_init(struct diagnose_session *s, struct diagnose_target *t, i
         d->principal_pid = r->pid;
         if (r->phase) {
                 d->phase = strdup(r->phase);
-                if (r->phase_started_usec > 0 && d->started_usec > r->phase_started_usec)
-                        d->phase_usec = d->started_usec - r->phase_started_usec;
+                /* Still in it: the time in it (phase.h). */
+                if (r->notify.phase_end_usec == 0 && r->notify.phase_start_usec > 0 &&
+                    d->started_usec > r->notify.phase_start_usec)
+                        d->phase_usec = d->started_usec - r->notify.phase_start_usec;
         }
+        rank_describe_position(job, r, d->started_usec, position, sizeof(position));
+        d->position = strdup(position);
 
         k = proc_snapshot_tree(r->pid, SNAPSHOT_PROCESSES_MAX, SNAPSHOT_THREADS_MAX, &d->processes, &d->n_processes);
         if (k < 0) {
@@ -1240,10 +1247,7 @@ void diagnosis_print_text(const struct job *job, const struct rank *r) {
                 return;
         report_line("---- rank %d (pid %d): diagnosis at %.3f s (%s), took %.2f s ----", r->index, (int) d->pid,
                     secs(d->started_usec - job->start_usec), d->reason, secs(d->ended_usec - d->started_usec));
-        if (d->phase && d->phase_usec > 0)
-                report_line("  phase %s, for %.1f s", d->phase, secs(d->phase_usec));
-        else
-                report_line("  phase %s", d->phase ? d->phase : "unknown");
+        report_line("  %s", d->position ? d->position : "phase unknown");
         for (size_t i = 0; i < d->n_processes; i++)
                 print_process(&d->processes[i], i == 0);
 
@@ -1367,6 +1371,8 @@ void diagnosis_write_json(struct json_writer *w, const struct job *job, const st
                 json_double(w, secs(d->phase_usec));
         else
                 json_null(w);
+        json_key(w, "position");
+        json_string(w, d->position);
         if (d->n_processes > 0)
                 json_process_fields(w, &d->processes[0]);
         else {

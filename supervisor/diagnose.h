@@ -43,8 +43,9 @@ struct diagnosis {
         pid_t pid;                       /* the rank's */
         pid_t principal_pid;             /* the process signalled and traced: the rank's, or under a
                                             wrapper (sh -c, timeout, ...) its only child */
-        char *phase;                     /* NULL: unknown */
-        uint64_t phase_usec;             /* time in it; 0: unknown */
+        char *phase;                     /* the last phase it entered; NULL: none reported */
+        uint64_t phase_usec;             /* time in it while still in it; 0: unknown or ended */
+        char *position;                  /* "in phase nccl-init for 61.0 s (progress 3/10)" (phase.h) */
         struct process_snapshot *processes;  /* [0]: the rank's process; then its descendants */
         size_t n_processes;
         bool python;                     /* the principal is a Python interpreter */

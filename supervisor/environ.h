@@ -5,7 +5,8 @@
 /*
  * A worker's environment: the supervisor's own, minus what describes the
  * supervisor rather than the worker (NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*,
- * JOURNAL_STREAM), plus torchrun's contract and RINGMASTER_*.
+ * JOURNAL_STREAM), plus torchrun's contract and RINGMASTER_*; NOTIFY_SOCKET
+ * is then ringmaster's own notify socket (notify.h).
  */
 
 #include <stdbool.h>
@@ -27,6 +28,7 @@ struct worker_env {
         const char *pythonpath;            /* NULL: leave as inherited */
         bool python_faulthandler;          /* PYTHONFAULTHANDLER=1, unless inherited */
         const char *nccl_debug_file;       /* NULL: leave as inherited */
+        const char *notify_socket;         /* NOTIFY_SOCKET and RINGMASTER_NOTIFY_SOCKET; NULL: neither */
 };
 
 int worker_environ(char *const *base, const struct worker_env *w, char ***ret);

@@ -18,7 +18,7 @@
 enum {
         EXIT_RM_USAGE = 100,     /* bad command line or environment: nothing was started */
         EXIT_RM_INTERNAL = 111,  /* ringmaster itself failed (resources, fork, /dev/shm...) */
-        EXIT_RM_DEADLINE = 124,  /* reserved: a start-up or watchdog deadline passed (phases) */
+        EXIT_RM_DEADLINE = 124,  /* a deadline passed: ready, phase, straggler or watchdog (deadline.h) */
 };
 
 #endif

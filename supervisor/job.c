@@ -12,6 +12,7 @@
 #include "job.h"
 #include "json.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "proc.h"
 #include "rundir.h"
@@ -263,6 +264,139 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return 0;
 }
 
+/* ------------------------------------------------------------ notify and deadlines */
+
+static int notify_rank_of_pid(pid_t pid, void *userdata) {
+        const struct job *job = userdata;
+
+        /* Only a live (unreaped) rank: its pid cannot belong to another process. */
+        for (int i = 0; i < job->nproc; i++)
+                if (job->ranks[i].pid == pid && rank_state_is_alive(job->ranks[i].state))
+                        return i;
+        return -1;
+}
+
+static void on_notify_message(int rank, pid_t sender, const struct notify_message *m, void *userdata) {
+        struct job *job = userdata;
+
+        rank_notify_apply(job, &job->ranks[rank], m, now_usec());
+}
+
+static void job_update_deadlines(struct job *job);
+
+static void on_notify_drained(void *userdata) {
+        struct job *job = userdata;
+
+        job_update_deadlines(job);
+        job_run_queue(job);
+}
+
+static int on_deadline_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct job *job = userdata;
+
+        job_update_deadlines(job);
+        job_run_queue(job);
+        return 0;
+}
+
+/*
+ * After anything that moves a deadline (datagrams, an attempt's start, the
+ * timer itself): posts deadline-expired when one has passed, otherwise
+ * keeps the one timer at the earliest deadline.
+ */
+static void job_update_deadlines(struct job *job) {
+        uint64_t now = now_usec(), next;
+        int k;
+
+        if (job->state != JOB_RUNNING || job->deadline_pending.kind != DEADLINE_NONE) {
+                (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
+                return;
+        }
+        k = deadline_find_expired(job, now, &job->deadline_pending);
+        if (k < 0) {
+                job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
+                return;
+        }
+        if (k > 0) {
+                (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
+                job_post(job, JOB_EVENT_DEADLINE_EXPIRED, 0);
+                return;
+        }
+        next = deadline_next(job);
+        if (next == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (job->deadline_timer) {
+                k = sd_event_source_set_time(job->deadline_timer, next);
+                if (k >= 0)
+                        k = sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_ONESHOT);
+        } else
+                /* 1 ms accuracy, as the other timer. */
+                k = sd_event_add_time(job->event, &job->deadline_timer, CLOCK_MONOTONIC, next, USEC_PER_MSEC,
+                                      on_deadline_timer, job);
+        if (k < 0) {
+                log_error_errno(k, "cannot arm the deadline timer");
+                job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
+        }
+}
+
+/*
+ * The diagnosis of every rank before a deadline's teardown (the late ones
+ * are job->deadline.ranks), in the job table's `diagnosing` state: /proc,
+ * Python tracebacks, native stacks, NCCL logs (diagnose.h), bounded by
+ * --diagnose-timeout.  It ends with the event `diagnosed`, posted from the
+ * event loop, and only then do the signals go out.  Each rank's state and
+ * wait channel then also go to diag_state and diag_wchan, for the deadline
+ * report's line.
+ */
+static void on_deadline_diagnosed(struct job *job, void *userdata) {
+        for (int i = 0; i < job->nproc; i++) {
+                struct rank *r = &job->ranks[i];
+                const struct diagnosis *d = r->diagnosis;
+
+                if (d && strcmp(d->reason, "deadline") == 0 && d->n_processes > 0) {
+                        r->diag_state = d->processes[0].state;
+                        snprintf(r->diag_wchan, sizeof(r->diag_wchan), "%s", d->processes[0].wchan);
+                }
+        }
+        job_post(job, JOB_EVENT_DIAGNOSED, 0);
+        job_run_queue(job);
+}
+
+static void job_diagnose_all(struct job *job, const char *reason) {
+        _cleanup_free_ int *ranks = calloc((size_t) job->nproc, sizeof(int));
+        size_t n = 0;
+        int k = -ENOMEM;
+
+        log_debug("diagnosing every rank: %s", reason);
+        for (int i = 0; ranks && i < job->nproc; i++)
+                if (rank_state_is_alive(job->ranks[i].state))
+                        ranks[n++] = i;
+        if (ranks)
+                k = job_diagnose(job, ranks, n, "deadline", on_deadline_diagnosed, NULL);
+        if (k >= 0)
+                return;
+        /* Then at least what /proc says, and on at once. */
+        log_warning_errno(k, "cannot diagnose the ranks");
+        for (int i = 0; i < job->nproc; i++) {
+                struct rank *r = &job->ranks[i];
+
+                if (rank_state_is_alive(r->state))
+                        rank_mark_stuck(&r->diag_state, r->diag_wchan, sizeof(r->diag_wchan), r->pid);
+        }
+        job_post(job, JOB_EVENT_DIAGNOSED, 0);
+}
+
+/* Deadline-expired: the cause is recorded, every rank diagnosed; the teardown follows on `diagnosed`. */
+static void action_diagnose(struct job *job) {
+        job->deadline = job->deadline_pending;
+        job->deadline_pending = (struct deadline_cause) {};
+        log_notice("deadline passed (--%s): %s; diagnosing every rank, then stopping them",
+                   deadline_kind_name(job->deadline.kind), job->deadline.message);
+        job_diagnose_all(job, job->deadline.message);
+}
+
 /* ------------------------------------------------------------ a rank's end */
 
 static void rank_read_error_file(struct rank *r) {
@@ -300,6 +434,8 @@ static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         for (int k = 0; k < _STREAM_KIND_MAX; k++)
                 if (r->streams_set_up)
                         stream_drain(&r->streams[k]);
+        /* And what it said: while it still counts as a live rank, its datagrams are its own. */
+        notify_server_drain(job->notify);
 
         if (si->si_code == CLD_EXITED) {
                 r->exit_code = si->si_status;
@@ -375,6 +511,7 @@ static int rank_spawn(struct rank *r) {
                 .max_restarts = o->max_restarts,
                 .error_file = r->error_file_path,
                 .cuda_visible_devices = r->cuda_visible_devices,
+                .notify_socket = notify_server_address(job->notify),
         };
         diagnoser_worker_env(job->diagnoser, r->index, &w);
         k = worker_environ(environ, &w, &env);
@@ -481,12 +618,17 @@ static int job_start_attempt(struct job *job) {
                         if (r->streams_set_up)
                                 stream_free(&r->streams[s]);
                 free(r->phase);
+                rank_notify_reset(&r->notify);
                 diagnosis_free(r->diagnosis);
                 json_value_free(r->error_file);
                 free(r->error_file_raw);
                 free(r->error_file_path);
-                *r = (struct rank) { .job = job, .index = i, .state = RANK_IDLE };
+                *r = (struct rank) { .job = job, .index = i, .state = RANK_IDLE, .notify.milestone = -1 };
         }
+        job_phases_reset(&job->phases);
+        deadline_cause_clear(&job->deadline_pending);
+        deadline_cause_clear(&job->deadline);
+        notify_server_forget_senders(job->notify);
 
         if (o->shm) {
                 struct shmring_info info;
@@ -559,6 +701,9 @@ static void action_teardown(struct job *job, enum job_event event, int arg) {
         case JOB_EVENT_RANKS_ENDED:
                 log_info("every rank ended; stopping %zu leftover process(es)", orphans_alive(job));
                 break;
+        case JOB_EVENT_DIAGNOSED:
+                /* The deadline's teardown: its cause and the diagnosis are recorded already. */
+                break;
         default:
                 break;
         }
@@ -619,6 +764,8 @@ static void attempt_record(struct job *job) {
                 .started_usec = job->attempt_start_usec,
                 .ended_usec = now_usec(),
                 .failed_rank = job->first_failure,
+                .deadline_kind = job->deadline.kind,
+                .deadline_message = job->deadline.message ? strdup(job->deadline.message) : NULL,
         };
         if (job->first_failure >= 0) {
                 struct rank *r = &job->ranks[job->first_failure];
@@ -650,6 +797,9 @@ static enum job_state action_finish(struct job *job) {
         const struct run_options *o = job->options;
 
         job->timer = sd_event_source_disable_unref(job->timer);
+        (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
+        /* The last datagrams (STOPPING=1, a status) of ranks that are gone now. */
+        notify_server_drain(job->notify);
         for (int i = 0; i < job->nproc; i++)
                 if (job->ranks[i].streams_set_up)
                         for (int s = 0; s < _STREAM_KIND_MAX; s++)
@@ -657,7 +807,8 @@ static enum job_state action_finish(struct job *job) {
         attempt_record(job);
         job_close_segment(job);
 
-        if (job->first_failure >= 0 && job->stop_signal == 0 && job->internal_error == 0 && !job->gave_up &&
+        if ((job->first_failure >= 0 || job->deadline.kind != DEADLINE_NONE) && job->stop_signal == 0 &&
+            job->internal_error == 0 && !job->gave_up &&
             job->restart_count < o->max_restarts) {
                 uint64_t delay = o->restart_delay_usec;
 
@@ -682,6 +833,8 @@ static void action_restart(struct job *job) {
         k = job_start_attempt(job);
         if (k < 0)
                 job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
+        else
+                job_update_deadlines(job);
 }
 
 static void job_dispatch(struct job *job, enum job_event event, int arg) {
@@ -697,6 +850,9 @@ static void job_dispatch(struct job *job, enum job_event event, int arg) {
                 break;
         case JOB_ACTION_TEARDOWN:
                 action_teardown(job, event, arg);
+                break;
+        case JOB_ACTION_DIAGNOSE:
+                action_diagnose(job);
                 break;
         case JOB_ACTION_FORWARD: {
                 char name[16];
@@ -759,7 +915,8 @@ static void job_run_queue(struct job *job) {
                         job_dispatch(job, event, arg);
                         continue;
                 }
-                if (job->state != JOB_RUNNING && job->state != JOB_STOPPING && job->state != JOB_KILLING)
+                if (job->state != JOB_RUNNING && job->state != JOB_DIAGNOSING && job->state != JOB_STOPPING &&
+                    job->state != JOB_KILLING)
                         return;
                 if (processes_pending(job) == 0)
                         job_post(job, JOB_EVENT_ALL_REAPED, 0);
@@ -793,6 +950,7 @@ int job_new(sd_event *event, const struct run_options *options, struct job **ret
         job->options = options;
         job->dev_null_fd = -EBADF;
         job->first_failure = -1;
+        job->phases.first_ready_rank = -1;
         job->start_usec = now_usec();
         job->start_realtime_usec = wallclock_usec();
         if (gethostname(job->host, sizeof(job->host) - 1) < 0)
@@ -809,7 +967,17 @@ int job_start(struct job *job) {
         if (!job->ranks)
                 return -ENOMEM;
         for (int i = 0; i < job->nproc; i++)
-                job->ranks[i] = (struct rank) { .job = job, .index = i, .state = RANK_IDLE };
+                job->ranks[i] = (struct rank) { .job = job, .index = i, .state = RANK_IDLE, .notify.milestone = -1 };
+
+        k = notify_server_new(job->event, job->run_dir->path, job->run_id,
+                              &(struct notify_callbacks) {
+                                      .rank_of_pid = notify_rank_of_pid,
+                                      .message = on_notify_message,
+                                      .drained = on_notify_drained,
+                              },
+                              job, &job->notify);
+        if (k < 0)
+                return k;
 
         job->dev_null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (job->dev_null_fd < 0)
@@ -837,12 +1005,14 @@ int job_start(struct job *job) {
         k = job_start_attempt(job);
         if (k < 0)
                 job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
+        else
+                job_update_deadlines(job);
         job_run_queue(job);
         return 0;
 }
 
 int job_exit_status_rank(const struct job *job) {
-        if (job->internal_error != 0)
+        if (job->internal_error != 0 || job->deadline.kind != DEADLINE_NONE)
                 return -1;
         return job->first_failure;
 }
@@ -850,6 +1020,8 @@ int job_exit_status_rank(const struct job *job) {
 int job_exit_status(const struct job *job) {
         if (job->internal_error != 0)
                 return EXIT_RM_INTERNAL;
+        if (job->deadline.kind != DEADLINE_NONE)
+                return EXIT_RM_DEADLINE;
         if (job->first_failure >= 0) {
                 const struct rank *r = &job->ranks[job->first_failure];
 
@@ -881,12 +1053,18 @@ struct job *job_free(struct job *job) {
                         if (r->streams_set_up)
                                 stream_free(&r->streams[s]);
                 free(r->phase);
+                rank_notify_reset(&r->notify);
                 diagnosis_free(r->diagnosis);
                 json_value_free(r->error_file);
                 free(r->error_file_raw);
                 free(r->error_file_path);
         }
         free(job->ranks);
+        job_phases_reset(&job->phases);
+        deadline_cause_clear(&job->deadline_pending);
+        deadline_cause_clear(&job->deadline);
+        sd_event_source_disable_unref(job->deadline_timer);
+        job->notify = notify_server_free(job->notify);
         for (size_t i = 0; i < job->n_orphans; i++) {
                 sd_event_source_disable_unref(job->orphans[i]->source);
                 free(job->orphans[i]);
@@ -894,6 +1072,7 @@ struct job *job_free(struct job *job) {
         free(job->orphans);
         for (size_t i = 0; i < job->n_attempts; i++) {
                 free(job->attempts[i].error_message);
+                free(job->attempts[i].deadline_message);
                 strv_free(job->attempts[i].stderr_tail);
         }
         free(job->attempts);

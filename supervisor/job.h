@@ -18,12 +18,15 @@
 #include <systemd/sd-event.h>
 
 #include "capture.h"
+#include "deadline.h"
 #include "lifecycle.h"
+#include "phase.h"
 #include "spawn.h"
 
 struct diagnoser;
 struct diagnosis;
 struct json_value;
+struct notify_server;
 struct run_dir;
 struct run_options;
 struct shmring;
@@ -49,10 +52,14 @@ struct rank {
         uint64_t last_signal_usec;
         const char *cuda_visible_devices;  /* what it was given, or NULL (inherited) */
 
-        /* Filled by the notify protocol (phases issue); unknown until then. */
-        char *phase;                    /* NULL: unknown */
-        uint64_t phase_started_usec;    /* CLOCK_MONOTONIC when phase began; 0: unknown */
+        /* From the notify protocol (phase.h): the last phase it entered (ended or not), READY=1. */
+        char *phase;                    /* NULL: none reported */
         bool ready;
+        struct rank_notify notify;      /* the rest: phase times and history, progress, status, ... */
+
+        /* job_diagnose_all() (a stub until supervisor/diagnose.[ch]): /proc when a deadline passed. */
+        char diag_state;
+        char diag_wchan[64];
 
         struct diagnosis *diagnosis;    /* the last one taken (diagnose.h), or NULL */
 
@@ -92,6 +99,8 @@ struct attempt {
         uint64_t failed_usec;
         char *error_message;            /* from its error file */
         char **stderr_tail;
+        enum deadline_kind deadline_kind;  /* DEADLINE_NONE unless a deadline ended it */
+        char *deadline_message;
 };
 
 struct job {
@@ -136,6 +145,13 @@ struct job {
 
         sd_event_source *timer;
         enum job_event timer_event;
+
+        /* The notify socket (whole run), what ranks reported (per attempt), and the deadlines. */
+        struct notify_server *notify;
+        struct job_phases phases;
+        sd_event_source *deadline_timer;  /* at deadline_next() */
+        struct deadline_cause deadline_pending;  /* found expired; the teardown takes it */
+        struct deadline_cause deadline;   /* this attempt's cause, when a deadline ended it */
         sd_event_source *signal_sources[5];
         sd_event_source *sigchld_source;
         struct diagnoser *diagnoser;    /* hang diagnosis, SIGUSR2, stack tools (diagnose.h) */
@@ -159,7 +175,7 @@ struct job *job_free(struct job *job);
 /* Starts the first attempt; the loop does the rest.  Returns < 0 when nothing could start. */
 int job_start(struct job *job);
 
-/* 0, a failing rank's status, 128 + a stop signal, or 111 (exit-status.h). */
+/* 0, a failing rank's status, 128 + a stop signal, 124 (a deadline) or 111 (exit-status.h). */
 int job_exit_status(const struct job *job);
 /* The rank whose status job_exit_status() returns, or -1. */
 int job_exit_status_rank(const struct job *job);

@@ -33,12 +33,13 @@ static const struct rank_transition rank_table[_RANK_STATE_MAX][_RANK_EVENT_MAX]
  * during teardown: the first failure is already recorded) are NONE.
  */
 static const struct job_transition job_table[_JOB_STATE_MAX][_JOB_EVENT_MAX] = {
-        /*                 RANK_FAILED             RANKS_ENDED             ALL_REAPED          STOP_SIGNAL            GRACE_EXPIRED          KILL_EXPIRED         BACKOFF_EXPIRED        INTERNAL_ERROR */
-        [JOB_RUNNING]  = { T(STOPPING, TEARDOWN),  T(STOPPING, TEARDOWN),  T(DONE, FINISH),    T(STOPPING, TEARDOWN), NONE(RUNNING),         NONE(RUNNING),       NONE(RUNNING),         T(STOPPING, TEARDOWN) },
-        [JOB_STOPPING] = { NONE(STOPPING),         NONE(STOPPING),         T(DONE, FINISH),    T(STOPPING, FORWARD),  T(KILLING, KILL_ALL),  NONE(STOPPING),      NONE(STOPPING),        NONE(STOPPING) },
-        [JOB_KILLING]  = { NONE(KILLING),          NONE(KILLING),          T(DONE, FINISH),    NONE(KILLING),         NONE(KILLING),         T(DONE, GIVE_UP),    NONE(KILLING),         NONE(KILLING) },
-        [JOB_BACKOFF]  = { NONE(BACKOFF),          NONE(BACKOFF),          NONE(BACKOFF),      T(DONE, EXIT),         NONE(BACKOFF),         NONE(BACKOFF),       T(RUNNING, RESTART),   T(DONE, EXIT) },
-        [JOB_DONE]     = { NONE(DONE),             NONE(DONE),             NONE(DONE),         NONE(DONE),            NONE(DONE),            NONE(DONE),          NONE(DONE),            NONE(DONE) },
+        /*                   RANK_FAILED             RANKS_ENDED             ALL_REAPED          STOP_SIGNAL            GRACE_EXPIRED          KILL_EXPIRED         BACKOFF_EXPIRED        INTERNAL_ERROR         DEADLINE_EXPIRED        DIAGNOSED */
+        [JOB_RUNNING]    = { T(STOPPING, TEARDOWN),  T(STOPPING, TEARDOWN),  T(DONE, FINISH),    T(STOPPING, TEARDOWN), NONE(RUNNING),         NONE(RUNNING),       NONE(RUNNING),         T(STOPPING, TEARDOWN), T(DIAGNOSING, DIAGNOSE), NONE(RUNNING) },
+        [JOB_DIAGNOSING] = { NONE(DIAGNOSING),       NONE(DIAGNOSING),       T(DONE, FINISH),    T(STOPPING, TEARDOWN), NONE(DIAGNOSING),      NONE(DIAGNOSING),    NONE(DIAGNOSING),      T(STOPPING, TEARDOWN), NONE(DIAGNOSING),        T(STOPPING, TEARDOWN) },
+        [JOB_STOPPING]   = { NONE(STOPPING),         NONE(STOPPING),         T(DONE, FINISH),    T(STOPPING, FORWARD),  T(KILLING, KILL_ALL),  NONE(STOPPING),      NONE(STOPPING),        NONE(STOPPING),        NONE(STOPPING),          NONE(STOPPING) },
+        [JOB_KILLING]    = { NONE(KILLING),          NONE(KILLING),          T(DONE, FINISH),    NONE(KILLING),         NONE(KILLING),         T(DONE, GIVE_UP),    NONE(KILLING),         NONE(KILLING),         NONE(KILLING),           NONE(KILLING) },
+        [JOB_BACKOFF]    = { NONE(BACKOFF),          NONE(BACKOFF),          NONE(BACKOFF),      T(DONE, EXIT),         NONE(BACKOFF),         NONE(BACKOFF),       T(RUNNING, RESTART),   T(DONE, EXIT),         NONE(BACKOFF),           NONE(BACKOFF) },
+        [JOB_DONE]       = { NONE(DONE),             NONE(DONE),             NONE(DONE),         NONE(DONE),            NONE(DONE),            NONE(DONE),          NONE(DONE),            NONE(DONE),            NONE(DONE),              NONE(DONE) },
 };
 
 #undef T
@@ -87,7 +88,8 @@ bool rank_state_is_ended(enum rank_state s) {
 
 const char *job_state_name(enum job_state s) {
         static const char *const names[_JOB_STATE_MAX] = {
-                [JOB_RUNNING] = "running", [JOB_STOPPING] = "stopping", [JOB_KILLING] = "killing",
+                [JOB_RUNNING] = "running", [JOB_DIAGNOSING] = "diagnosing", [JOB_STOPPING] = "stopping",
+                [JOB_KILLING] = "killing",
                 [JOB_BACKOFF] = "backoff", [JOB_DONE] = "done",
         };
         return (unsigned) s < _JOB_STATE_MAX ? names[s] : "?";
@@ -99,6 +101,7 @@ const char *job_event_name(enum job_event e) {
                 [JOB_EVENT_ALL_REAPED] = "all-reaped",           [JOB_EVENT_STOP_SIGNAL] = "stop-signal",
                 [JOB_EVENT_GRACE_EXPIRED] = "grace-expired",     [JOB_EVENT_KILL_EXPIRED] = "kill-expired",
                 [JOB_EVENT_BACKOFF_EXPIRED] = "backoff-expired", [JOB_EVENT_INTERNAL_ERROR] = "internal-error",
+                [JOB_EVENT_DEADLINE_EXPIRED] = "deadline-expired", [JOB_EVENT_DIAGNOSED] = "diagnosed",
         };
         return (unsigned) e < _JOB_EVENT_MAX ? names[e] : "?";
 }

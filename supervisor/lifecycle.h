@@ -65,6 +65,7 @@ bool rank_state_is_ended(enum rank_state s);
 
 enum job_state {
         JOB_RUNNING,        /* ranks at work */
+        JOB_DIAGNOSING,     /* a deadline passed: every rank is looked at, before any signal */
         JOB_STOPPING,       /* tearing down: stop signal sent, grace running */
         JOB_KILLING,        /* SIGKILL sent, waiting at most --kill-timeout */
         JOB_BACKOFF,        /* between attempts: waiting to restart */
@@ -81,12 +82,15 @@ enum job_event {
         JOB_EVENT_KILL_EXPIRED,
         JOB_EVENT_BACKOFF_EXPIRED,
         JOB_EVENT_INTERNAL_ERROR,    /* the supervisor failed (spawning, resources) */
+        JOB_EVENT_DEADLINE_EXPIRED,  /* a rank missed a deadline (deadline.h): a hang, not a crash */
+        JOB_EVENT_DIAGNOSED,         /* the diagnosis of every rank is over */
         _JOB_EVENT_MAX,
 };
 
 enum job_action {
         JOB_ACTION_NONE,
         JOB_ACTION_TEARDOWN,         /* record the cause; stop every live process; arm the grace */
+        JOB_ACTION_DIAGNOSE,         /* record the deadline; diagnose every rank (then: diagnosed) */
         JOB_ACTION_FORWARD,          /* forward the signal to every live process */
         JOB_ACTION_KILL_ALL,         /* SIGKILL every live process; arm --kill-timeout */
         JOB_ACTION_GIVE_UP,          /* record what is stuck, then finish */

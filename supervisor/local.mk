@@ -11,6 +11,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/capture.h \
 	supervisor/check.c \
 	supervisor/check.h \
+	supervisor/deadline.c \
+	supervisor/deadline.h \
 	supervisor/diagnose.c \
 	supervisor/diagnose.h \
 	supervisor/environ.c \
@@ -30,10 +32,15 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/lifecycle.h \
 	supervisor/log.c \
 	supervisor/log.h \
+	supervisor/notify.c \
+	supervisor/notify-parse.c \
+	supervisor/notify.h \
 	supervisor/options.c \
 	supervisor/options.h \
 	supervisor/parse-util.c \
 	supervisor/parse-util.h \
+	supervisor/phase.c \
+	supervisor/phase.h \
 	supervisor/proc.c \
 	supervisor/proc.h \
 	supervisor/proctree.c \

@@ -8,6 +8,7 @@
 #include "capture.h"
 #include "check.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "parse-util.h"
 #include "rundir.h"
@@ -60,6 +61,14 @@ void run_help(void) {
                "  -q, --quiet                only errors and the failure report\n"
                "  -v, --verbose              say more (twice: debug)\n"
                "\n"
+               "Deadlines (workers report through NOTIFY_SOCKET; exit status 124):\n"
+               "      --ready-timeout SECS   every rank READY=1 within SECS of the start\n"
+               "      --phase-timeout NAME=SECS  no rank in phase NAME longer (repeatable)\n"
+               "      --straggler-timeout SECS  no rank short of a phase (or of READY) longer\n"
+               "                             than SECS after the first rank reached it (default\n"
+               "                             60; 0: off)\n"
+               "      --watchdog SECS        a ready rank sends WATCHDOG=1 at least every SECS\n"
+               "\n"
                "Shared memory (libshmring, RINGMASTER_SHM):\n"
                "      --shm-slots N          slots per ring (power of two, default 64)\n"
                "      --shm-slot-size BYTES  inline bytes per slot (default 4K)\n"
@@ -88,7 +97,8 @@ void run_help(void) {
                "\n"
                "Exit status: 0 when every rank exited 0; else the first failing rank's status\n"
                "(128+N for signal N); 128+N when ringmaster was stopped by signal N; 100 usage\n"
-               "error; 111 ringmaster failed itself (or a preflight check failed).\n");
+               "error; 111 ringmaster failed itself (or a preflight check failed); 124 a deadline\n"
+               "passed.\n");
 }
 
 enum {
@@ -121,6 +131,10 @@ enum {
         OPT_SHM_KV_ENTRIES,
         OPT_SHM_KV_VALUE_SIZE,
         OPT_NO_SHM,
+        OPT_READY_TIMEOUT,
+        OPT_PHASE_TIMEOUT,
+        OPT_STRAGGLER_TIMEOUT,
+        OPT_WATCHDOG,
         OPT_NO_PREFLIGHT,
         OPT_JSON,
         OPT_DIAGNOSE_TIMEOUT,
@@ -160,6 +174,10 @@ static const struct option run_long_options[] = {
         { "shm-kv-entries", required_argument, NULL, OPT_SHM_KV_ENTRIES },
         { "shm-kv-value-size", required_argument, NULL, OPT_SHM_KV_VALUE_SIZE },
         { "no-shm", no_argument, NULL, OPT_NO_SHM },
+        { "ready-timeout", required_argument, NULL, OPT_READY_TIMEOUT },
+        { "phase-timeout", required_argument, NULL, OPT_PHASE_TIMEOUT },
+        { "straggler-timeout", required_argument, NULL, OPT_STRAGGLER_TIMEOUT },
+        { "watchdog", required_argument, NULL, OPT_WATCHDOG },
         { "no-preflight", no_argument, NULL, OPT_NO_PREFLIGHT },
         { "json", no_argument, NULL, OPT_JSON },
         { "diagnose-timeout", required_argument, NULL, OPT_DIAGNOSE_TIMEOUT },
@@ -307,6 +325,32 @@ static int check_master_addr(const char *arg) {
         return 0;
 }
 
+/* NAME=SECS: NAME a phase name (notify.h), SECS a duration. */
+static int add_phase_timeout(struct run_options *o, const char *arg) {
+        const char *eq = strrchr(arg, '=');
+        struct phase_timeout *l;
+        uint64_t usec;
+        char *name;
+
+        if (!eq || !notify_phase_name_valid(arg, (size_t) (eq - arg)))
+                return usage_error("--phase-timeout: '%s' is not NAME=SECS with NAME 1 to %d of A-Z a-z 0-9 . _ -, "
+                                   "e.g. nccl-init=120", arg, NOTIFY_PHASE_NAME_MAX);
+        if (parse_duration_usec(eq + 1, &usec) < 0)
+                return usage_error("--phase-timeout: '%s' is not a duration of at most a day: give seconds, e.g. "
+                                   "%.*s=120, 500ms or 2m", eq + 1, (int) (eq - arg), arg);
+        name = strndup(arg, (size_t) (eq - arg));
+        l = realloc(o->phase_timeouts, (o->n_phase_timeouts + 1) * sizeof(*l));
+        if (!name || !l) {
+                free(name);
+                if (l)
+                        o->phase_timeouts = l;
+                return log_error_errno(-ENOMEM, "out of memory");
+        }
+        o->phase_timeouts = l;
+        l[o->n_phase_timeouts++] = (struct phase_timeout) { .name = name, .usec = usec };
+        return 0;
+}
+
 static int options_parse(int argc, char **argv, struct run_options *o, bool check) {
         long long v;
         uint64_t u;
@@ -331,6 +375,7 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .shm_queue_overflow = DEFAULT_SHM_QUEUE_OVERFLOW,
                 .shm_kv_entries = DEFAULT_SHM_KV_ENTRIES,
                 .shm_kv_value_size = DEFAULT_SHM_KV_VALUE_SIZE,
+                .straggler_timeout_usec = DEFAULT_STRAGGLER_TIMEOUT_USEC,
                 .diagnose_timeout_usec = DEFAULT_DIAGNOSE_TIMEOUT_USEC,
                 .stack_tool = STACK_TOOL_AUTO,
                 .stack_timeout_usec = DEFAULT_STACK_TIMEOUT_USEC,
@@ -473,6 +518,18 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 case OPT_NO_SHM:
                         o->shm = false;
                         break;
+                case OPT_READY_TIMEOUT:
+                        r = parse_duration_option(c, optarg, 0, &o->ready_timeout_usec);
+                        break;
+                case OPT_PHASE_TIMEOUT:
+                        r = add_phase_timeout(o, optarg);
+                        break;
+                case OPT_STRAGGLER_TIMEOUT:
+                        r = parse_duration_option(c, optarg, 0, &o->straggler_timeout_usec);
+                        break;
+                case OPT_WATCHDOG:
+                        r = parse_duration_option(c, optarg, 0, &o->watchdog_usec);
+                        break;
                 case OPT_NO_PREFLIGHT:
                         if (check)
                                 r = usage_error("--no-preflight: ringmaster check is the preflight");
@@ -562,5 +619,8 @@ void run_options_done(struct run_options *o) {
         free(o->prefix);
         free(o->log_dir);
         free(o->report_path);
+        for (size_t i = 0; i < o->n_phase_timeouts; i++)
+                free(o->phase_timeouts[i].name);
+        free(o->phase_timeouts);
         *o = (struct run_options) {};
 }

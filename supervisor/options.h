@@ -16,6 +16,12 @@ enum bind_gpu {
         BIND_GPU_VISIBLE,    /* CUDA_VISIBLE_DEVICES narrowed to the rank's GPU */
 };
 
+/* --phase-timeout NAME=SECS */
+struct phase_timeout {
+        char *name;
+        uint64_t usec;
+};
+
 enum journal_mode {
         JOURNAL_AUTO = -1,   /* when stderr is the journal (JOURNAL_STREAM) */
         JOURNAL_OFF = 0,
@@ -67,6 +73,11 @@ struct run_options {
         uint64_t shm_queue_overflow;    /* each queue writer's */
         uint32_t shm_kv_entries;        /* 0: no table */
         uint32_t shm_kv_value_size;
+        uint64_t ready_timeout_usec;    /* 0: none (deadline.h) */
+        uint64_t straggler_timeout_usec;/* 0: off */
+        uint64_t watchdog_usec;         /* 0: off */
+        struct phase_timeout *phase_timeouts;  /* in the order given (a repeated name: the last counts) */
+        size_t n_phase_timeouts;
         uint64_t diagnose_timeout_usec; /* a whole diagnosis; 0: /proc and NCCL logs only */
         enum stack_tool stack_tool;
         uint64_t stack_timeout_usec;
@@ -95,6 +106,7 @@ struct run_options {
 #define DEFAULT_SHM_KV_ENTRIES RM_KV_ENTRIES
 #define DEFAULT_SHM_KV_VALUE_SIZE RM_KV_VALUE_SIZE
 #define MAX_NPROC 1024
+#define DEFAULT_STRAGGLER_TIMEOUT_USEC (60 * USEC_PER_SEC)
 #define DEFAULT_DIAGNOSE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define DEFAULT_STACK_TIMEOUT_USEC (3 * USEC_PER_SEC)
 

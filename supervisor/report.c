@@ -4,12 +4,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "deadline.h"
 #include "diagnose.h"
 #include "exit-status.h"
 #include "job.h"
 #include "json.h"
 #include "log.h"
 #include "options.h"
+#include "phase.h"
 #include "proc.h"
 #include "report.h"
 #include "rundir.h"
@@ -94,13 +96,14 @@ static void print_text_tail(const char *text, size_t max_lines) {
 static void print_first_failure(const struct job *job, const struct rank *r) {
         const struct json_value *msg, *tb;
         _cleanup_strv_free_ char **tail = NULL;
-        char what[256];
+        char what[256], where[256] = "phase unknown";
 
         describe_end(r, what, sizeof(what));
-        report_line("first failure: rank %d (pid %d, host %s) %s at %.3f s (%.3f s into attempt %d), phase %s",
+        if (r->phase)
+                rank_describe_position(job, r, r->ended_usec, where, sizeof(where));
+        report_line("first failure: rank %d (pid %d, host %s) %s at %.3f s (%.3f s into attempt %d), %s",
                     r->index, (int) r->pid, job->host, what, since_start(job, r->ended_usec),
-                    secs(r->ended_usec - job->attempt_start_usec), job->restart_count + 1,
-                    r->phase ? r->phase : "unknown");
+                    secs(r->ended_usec - job->attempt_start_usec), job->restart_count + 1, where);
 
         msg = error_file_message(r, &tb);
         if (msg)
@@ -134,6 +137,8 @@ void report_print_text(const struct job *job) {
         if (job->internal_error != 0)
                 report_line("======== run %s: ringmaster failed: %s ========", job->run_id,
                             strerror(-job->internal_error));
+        else if (job->deadline.kind != DEADLINE_NONE)
+                report_line("======== run %s: %s ========", job->run_id, job->deadline.message);
         else if (failed >= 0)
                 report_line("======== run %s: rank %d failed ========", job->run_id, failed);
         else if (job->stop_signal > 0)
@@ -145,6 +150,11 @@ void report_print_text(const struct job *job) {
         for (size_t i = 0; i + 1 < job->n_attempts; i++) {
                 const struct attempt *a = &job->attempts[i];
 
+                if (a->deadline_message) {
+                        report_line("attempt %zu: deadline passed (--%s): %s", i + 1,
+                                    deadline_kind_name(a->deadline_kind), a->deadline_message);
+                        continue;
+                }
                 if (a->failed_rank < 0)
                         continue;
                 if (a->exit_signal)
@@ -160,6 +170,7 @@ void report_print_text(const struct job *job) {
 
         if (failed >= 0)
                 print_first_failure(job, &job->ranks[failed]);
+        deadline_report_text(job);
 
         report_line("%s:", failed >= 0 ? "other ranks" : "ranks");
         for (int i = 0; i < job->nproc; i++) {
@@ -215,6 +226,8 @@ void report_print_text(const struct job *job) {
 
         if (failed >= 0)
                 report_line("exit status %d (rank %d's)", status, failed);
+        else if (job->deadline.kind != DEADLINE_NONE && job->internal_error == 0)
+                report_line("exit status %d (a deadline passed: --%s)", status, deadline_kind_name(job->deadline.kind));
         else
                 report_line("exit status %d", status);
 }
@@ -315,10 +328,7 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
         json_opt_time(w, job, r->started_usec);
         json_key(w, "ended_s");
         json_opt_time(w, job, r->ended_usec);
-        json_key(w, "phase");
-        json_string(w, r->phase);
-        json_key(w, "ready");
-        json_bool(w, r->ready);
+        phase_json_rank_fields(w, job, r);
         json_key(w, "signal_sent");
         json_signal(w, r->last_signal_sent);
         json_key(w, "cuda_visible_devices");
@@ -335,13 +345,14 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
                 json_end_object(w);
         } else
                 json_null(w);
+        /* The last diagnosis (diagnose.h): before a deadline's teardown, or on SIGUSR2. */
+        json_key(w, "diagnosis");
+        diagnosis_write_json(w, job, r);
         json_key(w, "stdout");
         json_stream(w, &r->streams[STREAM_STDOUT], job->options->tail_lines);
         json_key(w, "stderr");
         json_stream(w, &r->streams[STREAM_STDERR], job->options->tail_lines);
         json_error_file(w, r);
-        json_key(w, "diagnosis");
-        diagnosis_write_json(w, job, r);
         json_end_object(w);
 }
 
@@ -386,6 +397,8 @@ static void json_first_failure(struct json_writer *w, const struct job *job, int
 static const char *outcome(const struct job *job) {
         if (job->internal_error != 0)
                 return "error";
+        if (job->deadline.kind != DEADLINE_NONE)
+                return "deadline";
         if (job->first_failure >= 0)
                 return "failure";
         if (job->stop_signal > 0)
@@ -454,6 +467,11 @@ static void json_report(struct json_writer *w, const struct job *job, const stru
 
         json_key(w, "first_failure");
         json_first_failure(w, job, failed);
+        json_key(w, "deadline");
+        deadline_report_json(w, job);
+        json_key(w, "deadline_limits");
+        deadline_limits_json(w, o);
+        phase_json_job(w, job);
 
         json_key(w, "ranks");
         json_begin_array(w);
@@ -473,6 +491,10 @@ static void json_report(struct json_writer *w, const struct job *job, const stru
                 json_double(w, since_start(job, a->started_usec));
                 json_key(w, "ended_s");
                 json_double(w, since_start(job, a->ended_usec));
+                json_key(w, "deadline");
+                json_string(w, a->deadline_kind != DEADLINE_NONE ? deadline_kind_name(a->deadline_kind) : NULL);
+                json_key(w, "deadline_message");
+                json_string(w, a->deadline_message);
                 json_key(w, "failed_rank");
                 if (a->failed_rank >= 0) {
                         json_int(w, a->failed_rank);

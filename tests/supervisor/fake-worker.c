@@ -20,19 +20,36 @@
  *   error-file MESSAGE       write a torchrun error file, then exit 1
  *   fail-until K             exit 1 while TORCHELASTIC_RESTART_COUNT < K, else 0
  *   crash-stamp              print CLOCK_MONOTONIC (ns) to stderr, then SIGSEGV
+ *   script STEP...           notify steps in order (through rm_notify.h, the C API under test):
+ *     phase=NAME end=NAME progress=D/T ready status=TEXT watchdog trigger extend=USEC
+ *     stopping errno=N raw=TEXT (\n: newline)   one datagram each; a failed or
+ *                              disabled send exits 80
+ *     garbage                  bad datagrams (oversized, not UTF-8, no '=', READY=2, empty,
+ *                              a NUL, READY=1 with an fd) straight to the socket
+ *     child=STEP grandchild=STEP  the step from a child (grandchild) process, waited for
+ *     heartbeat=SECS           WATCHDOG=1 every SECS, for ever
+ *     sleep=SECS | hang | spin (busy, for ever) | exit=CODE
+ *     wait-fifo=PATH           block reading a FIFO (a barrier nobody releases)
+ *     stamp=LABEL              print "stamp LABEL <CLOCK_MONOTONIC ns>" to stderr
+ *     tell=FIFO                write "ready RANK PID" to FIFO (as --ready), at this point
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "rm_notify.h"
 
 static int my_rank(void) {
         const char *r = getenv("RANK");
@@ -237,6 +254,184 @@ static int crash_stamp(void) {
         return 98;
 }
 
+static void sleep_seconds(double s) {
+        struct timespec ts = { (time_t) s, (long) ((s - (double) (time_t) s) * 1e9) };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static void notified(const char *step, int r) {
+        if (r > 0)
+                return;
+        fprintf(stderr, "fake-worker: rank %d: %s: %s\n", my_rank(), step,
+                r == 0 ? "no notify socket set" : strerror(-r));
+        _exit(80);
+}
+
+/* A datagram as it is, with an fd attached when fd >= 0 (bypassing the C API's checks). */
+static void send_raw(const void *data, size_t len, int fd) {
+        const char *e = getenv("RINGMASTER_NOTIFY_SOCKET");
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control;
+        struct iovec iov = { (void *) data, len };
+        struct msghdr mh = { .msg_name = &sa, .msg_iov = &iov, .msg_iovlen = 1 };
+        int s;
+
+        if (!e || strlen(e) >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "fake-worker: garbage: bad RINGMASTER_NOTIFY_SOCKET\n");
+                _exit(80);
+        }
+        strcpy(sa.sun_path, e);
+        mh.msg_namelen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + strlen(e) + 1);
+        if (e[0] == '@') {
+                sa.sun_path[0] = 0;
+                mh.msg_namelen--;
+        }
+        if (fd >= 0) {
+                struct cmsghdr *c;
+
+                memset(&control, 0, sizeof(control));
+                mh.msg_control = &control;
+                mh.msg_controllen = sizeof(control);
+                c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0 || sendmsg(s, &mh, MSG_NOSIGNAL) < 0) {
+                fprintf(stderr, "fake-worker: garbage: %s\n", strerror(errno));
+                _exit(80);
+        }
+        close(s);
+}
+
+static void send_garbage(void) {
+        static char big[5000];
+
+        memset(big, 'x', sizeof(big));
+        memcpy(big, "STATUS=", 7);
+        send_raw(big, sizeof(big), -1);                     /* oversized */
+        send_raw("STATUS=\xff\xfe", 9, -1);                  /* not UTF-8 */
+        send_raw("READY", 5, -1);                           /* no '=' */
+        send_raw("READY=2", 7, -1);                         /* a value READY does not take */
+        send_raw("", 0, -1);                                /* empty */
+        send_raw("READY=1\0X=1", 11, -1);                   /* a NUL */
+        send_raw("READY=1", 7, 0);                          /* an fd: dropped, so not ready */
+        fprintf(stderr, "fake-worker: rank %d: garbage sent\n", my_rank());
+}
+
+static void script_step(const char *step);
+
+/* Runs step in a child (depth 1) or a grandchild (depth 2), and waits for it. */
+static void in_descendant(const char *step, int depth) {
+        pid_t child = fork();
+        int status;
+
+        if (child < 0)
+                _exit(80);
+        if (child == 0) {
+                if (depth > 1)
+                        in_descendant(step, depth - 1);
+                else
+                        script_step(step);
+                /* Taken as the rank's only while this process exists: wait until it was read. */
+                notified("barrier", rm_notify_barrier(10000000));
+                _exit(0);
+        }
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                _exit(80);
+}
+
+static void script_step(const char *step) {
+        const char *v = strchr(step, '=');
+        struct timespec ts;
+
+        v = v ? v + 1 : "";
+        if (strncmp(step, "phase=", 6) == 0)
+                notified(step, rm_phase(v));
+        else if (strncmp(step, "end=", 4) == 0)
+                notified(step, rm_phase_end(v));
+        else if (strncmp(step, "progress=", 9) == 0)
+                notified(step, rm_progress(strtoull(v, NULL, 10), strtoull(strchr(v, '/') + 1, NULL, 10)));
+        else if (strcmp(step, "ready") == 0)
+                notified(step, rm_ready());
+        else if (strncmp(step, "status=", 7) == 0)
+                notified(step, rm_status("%s", v));
+        else if (strcmp(step, "watchdog") == 0)
+                notified(step, rm_heartbeat());
+        else if (strcmp(step, "trigger") == 0)
+                notified(step, rm_notify("WATCHDOG=trigger"));
+        else if (strncmp(step, "extend=", 7) == 0)
+                notified(step, rm_extend_timeout(strtoull(v, NULL, 10)));
+        else if (strcmp(step, "stopping") == 0)
+                notified(step, rm_stopping());
+        else if (strncmp(step, "errno=", 6) == 0)
+                notified(step, rm_notify_errno(atoi(v)));
+        else if (strncmp(step, "raw=", 4) == 0) {
+                char text[4200];
+                size_t n = 0;
+
+                for (const char *p = v; *p && n < sizeof(text) - 1; p++)
+                        if (p[0] == '\\' && p[1] == 'n') {
+                                text[n++] = '\n';
+                                p++;
+                        } else
+                                text[n++] = *p;
+                text[n] = 0;
+                notified(step, rm_notify(text));
+        } else if (strcmp(step, "garbage") == 0)
+                send_garbage();
+        else if (strncmp(step, "child=", 6) == 0)
+                in_descendant(v, 1);
+        else if (strncmp(step, "grandchild=", 11) == 0)
+                in_descendant(v, 2);
+        else if (strncmp(step, "heartbeat=", 10) == 0)
+                for (;;) {
+                        notified(step, rm_heartbeat());
+                        sleep_seconds(atof(v));
+                }
+        else if (strncmp(step, "sleep=", 6) == 0)
+                sleep_seconds(atof(v));
+        else if (strcmp(step, "hang") == 0)
+                for (;;)
+                        pause();
+        else if (strcmp(step, "spin") == 0)
+                for (volatile unsigned long i = 0;; i++)
+                        ;
+        else if (strncmp(step, "exit=", 5) == 0) {
+                fflush(stdout);
+                _exit(atoi(v));
+        } else if (strncmp(step, "wait-fifo=", 10) == 0) {
+                char c;
+                int fd = open(v, O_RDONLY | O_CLOEXEC);
+
+                if (fd < 0) {
+                        fprintf(stderr, "fake-worker: %s: %s\n", v, strerror(errno));
+                        _exit(80);
+                }
+                while (read(fd, &c, 1) < 0 && errno == EINTR)
+                        ;
+                close(fd);
+        } else if (strncmp(step, "tell=", 5) == 0)
+                say_ready(v);
+        else if (strncmp(step, "stamp=", 6) == 0) {
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                fprintf(stderr, "stamp %s %lld\n", v, (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec);
+                fflush(stderr);
+        } else {
+                fprintf(stderr, "fake-worker: unknown script step '%s'\n", step);
+                _exit(99);
+        }
+}
+
 /* Runs one action; argv points at its name. */
 static int act(char **argv, const char *ready, const char *go) {
         const char *a = argv[0];
@@ -289,6 +484,11 @@ static int act(char **argv, const char *ready, const char *go) {
                 return fail_until(atoi(argv[1]));
         if (strcmp(a, "crash-stamp") == 0)
                 return crash_stamp();
+        if (strcmp(a, "script") == 0) {
+                for (char **step = argv + 1; *step; step++)
+                        script_step(*step);
+                return 0;
+        }
         fprintf(stderr, "fake-worker: unknown action '%s'\n", a);
         return 99;
 }

@@ -4,7 +4,8 @@
 # The fake worker is a fixture, not code under test: built without the
 # sanitizers, so that its SIGSEGV is the kernel's and its floods are fast.
 check_PROGRAMS += tests/supervisor/fake-worker
-tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c
+# It speaks the notify protocol through the C API (engine/notify.c), compiled in.
+tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c engine/notify.c engine/rm_notify.h
 tests_supervisor_fake_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_fake_worker_LDFLAGS =
 
@@ -28,6 +29,62 @@ tests_supervisor_test_json_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
 tests_supervisor_test_json_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_supervisor_test_json_LDADD = supervisor/libsupervisor.la
 
+# The notify protocol: the parser (unit test and fuzz corpus), the worker-side C API.
+check_PROGRAMS += tests/supervisor/test-notify-parse
+tests_supervisor_test_notify_parse_SOURCES = tests/supervisor/test-notify-parse.c
+tests_supervisor_test_notify_parse_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_notify_parse_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_notify_parse_LDADD = supervisor/libsupervisor.la
+
+check_PROGRAMS += tests/supervisor/test-deadline
+tests_supervisor_test_deadline_SOURCES = tests/supervisor/test-deadline.c
+tests_supervisor_test_deadline_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_deadline_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_deadline_LDADD = supervisor/libsupervisor.la
+
+check_PROGRAMS += tests/supervisor/test-notify-api
+tests_supervisor_test_notify_api_SOURCES = tests/supervisor/test-notify-api.c
+tests_supervisor_test_notify_api_CFLAGS = $(AM_CFLAGS) -pthread
+tests_supervisor_test_notify_api_LDADD = engine/librmworker.la -lpthread
+
+# fuzz-notify.c is a libFuzzer target for notify_parse(); fuzz-notify-replay
+# runs its seed corpus (tests/supervisor/notify-corpus/) in make check.  With
+# libFuzzer, `make fuzz` also fuzzes it for FUZZ_SECONDS (crashes land in
+# tests/supervisor/fuzz-notify-crash-*; replay one with
+# tests/supervisor/fuzz-notify-replay FILE).
+check_PROGRAMS += tests/supervisor/fuzz-notify-replay
+tests_supervisor_fuzz_notify_replay_SOURCES = \
+	tests/supervisor/fuzz-notify-replay.c \
+	tests/supervisor/fuzz-notify.c \
+	supervisor/notify-parse.c \
+	supervisor/notify.h \
+	supervisor/util.c \
+	supervisor/util.h
+tests_supervisor_fuzz_notify_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_fuzz_notify_replay_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+EXTRA_DIST += tests/supervisor/notify-corpus
+
+if HAVE_LIBFUZZER
+tests/supervisor/fuzz-notify: $(srcdir)/tests/supervisor/fuzz-notify.c $(srcdir)/supervisor/notify-parse.c \
+		$(srcdir)/supervisor/notify.h $(srcdir)/supervisor/util.c $(srcdir)/supervisor/util.h
+	@$(MKDIR_P) tests/supervisor
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) -I$(top_srcdir)/supervisor \
+		$(LIBSYSTEMD_CFLAGS) -o $@ $(srcdir)/tests/supervisor/fuzz-notify.c $(srcdir)/supervisor/notify-parse.c \
+		$(srcdir)/supervisor/util.c
+
+fuzz-notify: tests/supervisor/fuzz-notify
+	rm -rf tests/supervisor/fuzz-notify-corpus
+	$(MKDIR_P) tests/supervisor/fuzz-notify-corpus
+	cp $(srcdir)/tests/supervisor/notify-corpus/* tests/supervisor/fuzz-notify-corpus/
+	tests/supervisor/fuzz-notify $(FUZZ_RUN_FLAGS) -max_len=4200 -max_total_time=$(FUZZ_SECONDS) \
+		-artifact_prefix=tests/supervisor/fuzz-notify-crash- tests/supervisor/fuzz-notify-corpus
+fuzz: fuzz-notify
+endif
+.PHONY: fuzz-notify clean-notify-fuzz
+clean-local: clean-notify-fuzz
+clean-notify-fuzz:
+	rm -rf tests/supervisor/fuzz-notify tests/supervisor/fuzz-notify-corpus tests/supervisor/fuzz-notify-crash-*
+
 # The preflight's fake GPU stack: one shared object that a test links as
 # libcuda.so.1, libnvidia-ml.so.1 and libnccl.so.2 (tests/supervisor/fake-gpu.c).
 # A fixture like fake-worker: no sanitizers.  -rpath makes libtool build it shared.
@@ -44,6 +101,10 @@ tests_supervisor_test_diagnose_units_LDADD = supervisor/libsupervisor.la
 
 SUPERVISOR_TESTS = \
 	tests/supervisor/test-lifecycle \
+	tests/supervisor/test-notify-parse \
+	tests/supervisor/test-deadline \
+	tests/supervisor/test-notify-api \
+	tests/supervisor/fuzz-notify-replay \
 	tests/supervisor/test-json \
 	tests/supervisor/test-usage.py \
 	tests/supervisor/test-exit-zero.py \
@@ -63,6 +124,16 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
 	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/test-notify.py \
+	tests/supervisor/test-notify-drops.py \
+	tests/supervisor/test-notify-python.py \
+	tests/supervisor/test-deadline-ready.py \
+	tests/supervisor/test-deadline-phase.py \
+	tests/supervisor/test-deadline-straggler.py \
+	tests/supervisor/test-deadline-watchdog.py \
+	tests/supervisor/test-deadline-extend.py \
+	tests/supervisor/test-deadline-options.py \
+	tests/supervisor/test-seed.py \
 	tests/supervisor/test-check.py \
 	tests/supervisor/test-check-gpus.py \
 	tests/supervisor/test-check-shm.py \
@@ -94,6 +165,16 @@ EXTRA_DIST += \
 	tests/supervisor/test-restarts.py \
 	tests/supervisor/test-capture.py \
 	tests/supervisor/test-shm-too-small.py \
+	tests/supervisor/test-notify.py \
+	tests/supervisor/test-notify-drops.py \
+	tests/supervisor/test-notify-python.py \
+	tests/supervisor/test-deadline-ready.py \
+	tests/supervisor/test-deadline-phase.py \
+	tests/supervisor/test-deadline-straggler.py \
+	tests/supervisor/test-deadline-watchdog.py \
+	tests/supervisor/test-deadline-extend.py \
+	tests/supervisor/test-deadline-options.py \
+	tests/supervisor/test-seed.py \
 	tests/supervisor/test-check.py \
 	tests/supervisor/test-check-gpus.py \
 	tests/supervisor/test-check-shm.py \
@@ -103,5 +184,5 @@ EXTRA_DIST += \
 	tests/supervisor/test-diagnose-stack-tool.py \
 	tests/supervisor/test-diagnose-nccl.py
 
-# The launch and teardown benchmark: a program, not a test (docs/bench-supervisor.md).
-EXTRA_DIST += tests/supervisor/bench-launch
+# The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
+EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

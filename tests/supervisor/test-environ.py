@@ -41,8 +41,12 @@ for r in range(N):
     }
     for k, want in expect.items():
         check(v.get(k) == want, "rank %d: %s=%s (got %r)" % (r, k, want, v.get(k)))
-    for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "LISTEN_FDS", "CUDA_VISIBLE_DEVICES", "JOURNAL_STREAM"):
+    for k in ("WATCHDOG_USEC", "LISTEN_FDS", "CUDA_VISIBLE_DEVICES", "JOURNAL_STREAM"):
         check(k not in v, "rank %d: %s not passed on" % (r, k))
+    # NOTIFY_SOCKET is ringmaster's own socket, not the one it inherited.
+    check(v.get("NOTIFY_SOCKET") == v.get("RINGMASTER_NOTIFY_SOCKET") == run_dir_of(rid) + "/notify",
+          "rank %d: NOTIFY_SOCKET and RINGMASTER_NOTIFY_SOCKET are the run's notify socket (got %r)" %
+          (r, v.get("NOTIFY_SOCKET")))
     check(v.get("MASTER_PORT", "").isdigit() and 0 < int(v["MASTER_PORT"]) < 65536, "rank %d: MASTER_PORT" % r)
     port = port or v.get("MASTER_PORT")
     check(v.get("MASTER_PORT") == port, "rank %d: the same MASTER_PORT as rank 0" % r)

@@ -108,6 +108,29 @@ int main(void) {
         CHECK(job_transition(JOB_BACKOFF, JOB_EVENT_BACKOFF_EXPIRED).action == JOB_ACTION_RESTART &&
               job_transition(JOB_BACKOFF, JOB_EVENT_BACKOFF_EXPIRED).next == JOB_RUNNING, "backoff restarts");
         CHECK(job_transition(JOB_BACKOFF, JOB_EVENT_STOP_SIGNAL).action == JOB_ACTION_EXIT, "a signal in backoff exits");
+        /*
+         * A missed deadline: every rank is diagnosed before any signal, then the
+         * teardown goes as for a failure; later deadlines are too late to matter.
+         */
+        CHECK(job_transition(JOB_RUNNING, JOB_EVENT_DEADLINE_EXPIRED).action == JOB_ACTION_DIAGNOSE &&
+              job_transition(JOB_RUNNING, JOB_EVENT_DEADLINE_EXPIRED).next == JOB_DIAGNOSING, "a deadline diagnoses");
+        CHECK(job_transition(JOB_DIAGNOSING, JOB_EVENT_DIAGNOSED).action == JOB_ACTION_TEARDOWN &&
+              job_transition(JOB_DIAGNOSING, JOB_EVENT_DIAGNOSED).next == JOB_STOPPING, "then tears down");
+        CHECK(job_transition(JOB_DIAGNOSING, JOB_EVENT_RANK_FAILED).action == JOB_ACTION_NONE,
+              "a rank dying meanwhile is a consequence");
+        CHECK(job_transition(JOB_DIAGNOSING, JOB_EVENT_STOP_SIGNAL).action == JOB_ACTION_TEARDOWN,
+              "a stop signal does not wait for the diagnosis");
+        CHECK(job_transition(JOB_DIAGNOSING, JOB_EVENT_ALL_REAPED).action == JOB_ACTION_FINISH, "nothing left: finish");
+        for (int s = 0; s < _JOB_STATE_MAX; s++) {
+                if (s != JOB_RUNNING)
+                        CHECK(job_transition(s, JOB_EVENT_DEADLINE_EXPIRED).action == JOB_ACTION_NONE &&
+                                      (int) job_transition(s, JOB_EVENT_DEADLINE_EXPIRED).next == s,
+                              "%s ignores a deadline", job_state_name(s));
+                if (s != JOB_DIAGNOSING)
+                        CHECK(job_transition(s, JOB_EVENT_DIAGNOSED).action == JOB_ACTION_NONE &&
+                                      (int) job_transition(s, JOB_EVENT_DIAGNOSED).next == s,
+                              "%s ignores a stale diagnosis", job_state_name(s));
+        }
         for (int e = 0; e < _JOB_EVENT_MAX; e++)
                 CHECK(job_transition(JOB_DONE, e).action == JOB_ACTION_NONE && job_transition(JOB_DONE, e).next == JOB_DONE,
                       "done is final (%s)", job_event_name(e));

@@ -9,11 +9,14 @@ from rmtest import *
 
 
 def attempts(res):
-    """[(restart_count, monotonic time)] printed by rank 0 of each attempt."""
-    found = []
-    for m in re.finditer(r"\[rank 0\] attempt restart_count=(\d+) at ([0-9.]+)", res.stdout):
-        found.append((int(m.group(1)), float(m.group(2))))
-    return found
+    """[(restart_count, monotonic time)] of each attempt, the earliest line any
+    rank printed for it.  (Every rank prints before it fails, but the rank that
+    fails first gets the others stopped, maybe before they print.)"""
+    first = {}
+    for m in re.finditer(r"\[rank \d+\] attempt restart_count=(\d+) at ([0-9.]+)", res.stdout):
+        count, when = int(m.group(1)), float(m.group(2))
+        first[count] = min(when, first.get(count, when))
+    return sorted(first.items())
 
 
 rid = run_id("restarts")

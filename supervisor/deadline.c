@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "deadline.h"
+#include "job.h"
+#include "json.h"
+#include "log.h"
+#include "options.h"
+#include "phase.h"
+#include "util.h"
+
+#define report_line(...) log_full(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define NONE UINT64_MAX
+/* Late ranks described one by one in a headline; the rest are only listed. */
+#define HEADLINE_DETAILS_MAX 8
+
+static double secs(uint64_t usec) {
+        return (double) usec / 1e6;
+}
+
+static double since(uint64_t now, uint64_t t) {
+        return now > t ? secs(now - t) : 0.0;
+}
+
+const char *deadline_kind_name(enum deadline_kind k) {
+        static const char *const names[_DEADLINE_KIND_MAX] = {
+                [DEADLINE_NONE] = "none",
+                [DEADLINE_READY] = "ready-timeout",
+                [DEADLINE_PHASE] = "phase-timeout",
+                [DEADLINE_STRAGGLER] = "straggler-timeout",
+                [DEADLINE_WATCHDOG] = "watchdog",
+        };
+        return (unsigned) k < _DEADLINE_KIND_MAX ? names[k] : "?";
+}
+
+void deadline_cause_clear(struct deadline_cause *c) {
+        free(c->ranks);
+        free(c->reached);
+        free(c->phase);
+        free(c->target_phase);
+        free(c->message);
+        *c = (struct deadline_cause) {};
+}
+
+static uint64_t phase_limit(const struct run_options *o, const char *phase) {
+        for (size_t i = o->n_phase_timeouts; i > 0; i--)
+                if (strcmp(o->phase_timeouts[i - 1].name, phase) == 0)
+                        return o->phase_timeouts[i - 1].usec;
+        return 0;
+}
+
+static bool rank_watched(const struct rank *r) {
+        return r->state == RANK_STARTING || r->state == RANK_RUNNING;
+}
+
+static uint64_t extended(const struct rank *r, uint64_t due) {
+        return MAX(due, r->notify.extend_until_usec);
+}
+
+/*
+ * The milestone a rank waits to reach first, and since when it could have:
+ * the next phase after the furthest it entered (its index), or READY (-1)
+ * when a rank was ready earlier.  NONE when it is short of nothing.
+ */
+static uint64_t straggler_since(const struct job *job, const struct rank *r, int *ret_milestone) {
+        const struct job_phases *p = &job->phases;
+        size_t next = (size_t) (r->notify.milestone + 1);
+        uint64_t t = NONE;
+
+        *ret_milestone = -2;
+        if (r->ready)
+                return NONE;
+        if (next < p->n_milestones) {
+                t = p->milestones[next].first_usec;
+                *ret_milestone = (int) next;
+        }
+        if (p->first_ready_rank >= 0 && p->first_ready_usec < t) {
+                t = p->first_ready_usec;
+                *ret_milestone = -1;
+        }
+        return t;
+}
+
+/* When this rank's deadline of this kind falls due; NONE: it has none. */
+static uint64_t rank_due(const struct job *job, const struct rank *r, enum deadline_kind kind) {
+        const struct run_options *o = job->options;
+        const struct rank_notify *n = &r->notify;
+        uint64_t t, limit;
+        int milestone;
+
+        if (!rank_watched(r))
+                return NONE;
+        switch (kind) {
+        case DEADLINE_READY:
+                if (o->ready_timeout_usec == 0 || r->ready)
+                        return NONE;
+                return extended(r, job->attempt_start_usec + o->ready_timeout_usec);
+        case DEADLINE_PHASE:
+                if (!r->phase || n->phase_end_usec != 0)
+                        return NONE;
+                limit = phase_limit(o, r->phase);
+                return limit ? extended(r, n->phase_start_usec + limit) : NONE;
+        case DEADLINE_STRAGGLER:
+                if (o->straggler_timeout_usec == 0)
+                        return NONE;
+                t = straggler_since(job, r, &milestone);
+                return t == NONE ? NONE : extended(r, t + o->straggler_timeout_usec);
+        case DEADLINE_WATCHDOG:
+                if (n->watchdog_trigger_usec)
+                        return n->watchdog_trigger_usec;
+                if (o->watchdog_usec == 0 || !r->ready || n->stopping)
+                        return NONE;
+                return extended(r, MAX(n->ready_usec, n->last_watchdog_usec) + o->watchdog_usec);
+        default:
+                return NONE;
+        }
+}
+
+uint64_t deadline_next(const struct job *job) {
+        uint64_t next = NONE;
+
+        for (int i = 0; i < job->nproc; i++)
+                for (int k = DEADLINE_READY; k < _DEADLINE_KIND_MAX; k++)
+                        next = MIN(next, rank_due(job, &job->ranks[i], k));
+        return next;
+}
+
+/* ------------------------------------------------------------ the headline */
+
+static bool contains(const int *l, size_t n, int v) {
+        for (size_t i = 0; i < n; i++)
+                if (l[i] == v)
+                        return true;
+        return false;
+}
+
+/* "rank 2", "ranks 0,1,3", "ranks 0-5,7" (ascending input). */
+static void print_rank_list(FILE *f, const int *l, size_t n) {
+        fputs(n == 1 ? "rank " : "ranks ", f);
+        for (size_t i = 0; i < n;) {
+                size_t j = i;
+
+                while (j + 1 < n && l[j + 1] == l[j] + 1)
+                        j++;
+                fprintf(f, "%s%d", i ? "," : "", l[i]);
+                if (j >= i + 2)
+                        fprintf(f, "-%d", l[j]);
+                else if (j == i + 1)
+                        fprintf(f, ",%d", l[j]);
+                i = j + 1;
+        }
+}
+
+static void print_limit(FILE *f, const struct deadline_cause *c) {
+        if (c->kind == DEADLINE_PHASE)
+                fprintf(f, "--phase-timeout %s=%g", c->phase, secs(c->limit_usec));
+        else
+                fprintf(f, "--%s %g", deadline_kind_name(c->kind), secs(c->limit_usec));
+}
+
+/* "rank 2 stuck in phase X for N s" or "ranks 2,3 stuck: rank 2 in phase ..., rank 3 ...". */
+static void print_late(FILE *f, const struct job *job, const struct deadline_cause *c, const char *verb,
+                       uint64_t now) {
+        char where[256];
+
+        print_rank_list(f, c->ranks, c->n_ranks);
+        if (c->n_ranks == 1) {
+                rank_describe_position(job, &job->ranks[c->ranks[0]], now, where, sizeof(where));
+                fprintf(f, " %s %s", verb, where);
+                return;
+        }
+        fprintf(f, " %s:", verb);
+        for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
+                rank_describe_position(job, &job->ranks[c->ranks[i]], now, where, sizeof(where));
+                fprintf(f, "%s rank %d %s", i ? "," : "", c->ranks[i], where);
+        }
+        if (c->n_ranks > HEADLINE_DETAILS_MAX)
+                fprintf(f, ", ...");
+}
+
+/* Since when a rank is where it is: its phase's start or end, or its own start. */
+static uint64_t position_since(const struct rank *r) {
+        if (!r->phase)
+                return r->started_usec;
+        return r->notify.phase_end_usec ? r->notify.phase_end_usec : r->notify.phase_start_usec;
+}
+
+/* Two ranks at the same place: the same phase (both in it or both after it), or both before any, or both gone. */
+static bool same_position(const struct rank *a, const struct rank *b) {
+        if (!rank_state_is_alive(a->state) || !rank_state_is_alive(b->state))
+                return !rank_state_is_alive(a->state) && !rank_state_is_alive(b->state);
+        if (!a->phase || !b->phase)
+                return !a->phase && !b->phase;
+        return strcmp(a->phase, b->phase) == 0 && (a->notify.phase_end_usec == 0) == (b->notify.phase_end_usec == 0);
+}
+
+/*
+ * The other ranks: "ranks 0,1,3 reached READY 58.2 s ago", then the rest
+ * grouped by where they are ("ranks 4,5 in phase warmup for 3.0 s" with the
+ * longest time, "rank 6 ended").
+ */
+static void print_others(FILE *f, const struct job *job, const struct deadline_cause *c, uint64_t now) {
+        _cleanup_free_ int *group = calloc((size_t) job->nproc, sizeof(int));
+        _cleanup_free_ bool *done = calloc((size_t) job->nproc, sizeof(bool));
+        uint64_t first_ready = NONE;
+        size_t n = 0, groups = 0;
+        char where[256];
+
+        if (!group || !done)
+                return;
+        for (int i = 0; i < job->nproc; i++)
+                done[i] = contains(c->ranks, c->n_ranks, i) || contains(c->reached, c->n_reached, i);
+        for (int i = 0; i < job->nproc; i++) {
+                const struct rank *r = &job->ranks[i];
+
+                if (!done[i] && r->ready && rank_state_is_alive(r->state)) {
+                        group[n++] = i;
+                        done[i] = true;
+                        first_ready = MIN(first_ready, r->notify.ready_usec);
+                }
+        }
+        if (n > 0) {
+                fputs(c->n_reached > 0 ? ", " : "; ", f);
+                print_rank_list(f, group, n);
+                fprintf(f, " reached READY %.1f s ago", since(now, first_ready));
+                groups++;
+        }
+        for (int i = 0; i < job->nproc; i++) {
+                const struct rank *r = &job->ranks[i], *longest = r;
+
+                if (done[i])
+                        continue;
+                n = 0;
+                for (int j = i; j < job->nproc; j++)
+                        if (!done[j] && same_position(r, &job->ranks[j])) {
+                                const struct rank *o = &job->ranks[j];
+
+                                group[n++] = j;
+                                done[j] = true;
+                                if (position_since(o) < position_since(longest))
+                                        longest = o;
+                        }
+                fputs(c->n_reached > 0 || groups > 0 ? ", " : "; ", f);
+                if (groups++ == HEADLINE_DETAILS_MAX) {
+                        fputs("...", f);
+                        break;
+                }
+                print_rank_list(f, group, n);
+                if (rank_state_is_alive(r->state)) {
+                        rank_describe_position(job, longest, now, where, sizeof(where));
+                        fprintf(f, " %s", where);
+                } else
+                        fputs(r->state == RANK_IDLE ? " not started" : " ended", f);
+        }
+}
+
+static int build_message(const struct job *job, struct deadline_cause *c, uint64_t now) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        if (!f)
+                return -ENOMEM;
+        switch (c->kind) {
+        case DEADLINE_STRAGGLER:
+                print_late(f, job, c, "stuck", now);
+                if (c->n_reached > 0) {
+                        uint64_t first_ready = NONE;
+
+                        /* What the others reached: READY when all of them are (the furthest), else the milestone. */
+                        for (size_t i = 0; i < c->n_reached; i++) {
+                                const struct rank *r = &job->ranks[c->reached[i]];
+
+                                if (!r->ready) {
+                                        first_ready = NONE;
+                                        break;
+                                }
+                                first_ready = MIN(first_ready, r->notify.ready_usec);
+                        }
+                        fputs("; ", f);
+                        print_rank_list(f, c->reached, c->n_reached);
+                        if (c->target_ready || first_ready != NONE)
+                                fprintf(f, " reached READY %.1f s ago",
+                                        since(now, c->target_ready ? c->reached_usec : first_ready));
+                        else
+                                fprintf(f, " reached phase %s %.1f s ago", c->target_phase,
+                                        since(now, c->reached_usec));
+                }
+                break;
+        case DEADLINE_PHASE:
+                print_late(f, job, c, "stuck", now);
+                fputs(" (", f);
+                print_limit(f, c);
+                fputs(")", f);
+                break;
+        case DEADLINE_READY:
+                print_rank_list(f, c->ranks, c->n_ranks);
+                fprintf(f, " not ready %.1f s after the start (", since(now, job->attempt_start_usec));
+                print_limit(f, c);
+                fputs("): ", f);
+                for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
+                        char where[256];
+
+                        rank_describe_position(job, &job->ranks[c->ranks[i]], now, where, sizeof(where));
+                        if (c->n_ranks == 1)
+                                fputs(where, f);
+                        else
+                                fprintf(f, "%srank %d %s", i ? ", " : "", c->ranks[i], where);
+                }
+                if (c->n_ranks > HEADLINE_DETAILS_MAX)
+                        fputs(", ...", f);
+                break;
+        case DEADLINE_WATCHDOG:
+                if (c->watchdog_trigger) {
+                        const struct rank *r = &job->ranks[c->ranks[0]];
+
+                        print_rank_list(f, c->ranks, c->n_ranks);
+                        fprintf(f, " sent WATCHDOG=trigger");
+                        if (c->n_ranks == 1 && r->notify.status)
+                                fprintf(f, " (status: %s)", r->notify.status);
+                } else {
+                        const struct rank *r = &job->ranks[c->ranks[0]];
+
+                        print_rank_list(f, c->ranks, c->n_ranks);
+                        fprintf(f, " sent no WATCHDOG=1 for %.1f s (",
+                                since(now, MAX(r->notify.ready_usec, r->notify.last_watchdog_usec)));
+                        print_limit(f, c);
+                        fputs(")", f);
+                }
+                break;
+        default:
+                break;
+        }
+        print_others(f, job, c, now);
+        if (fclose(f) != 0) {
+                free(text);
+                return -ENOMEM;
+        }
+        c->message = text;
+        return 0;
+}
+
+/* ------------------------------------------------------------ expiry */
+
+int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_cause *ret) {
+        _cleanup_free_ int *late = NULL, *reached = NULL;
+        struct deadline_cause c = {};
+        enum deadline_kind kind = DEADLINE_NONE;
+        uint64_t first = NONE;
+        int first_rank = -1, milestone = -2;
+        size_t n_late = 0, n_reached = 0;
+        int k;
+
+        for (int i = 0; i < job->nproc; i++)
+                for (int kk = DEADLINE_READY; kk < _DEADLINE_KIND_MAX; kk++) {
+                        uint64_t due = rank_due(job, &job->ranks[i], kk);
+
+                        if (due <= now && due < first) {
+                                first = due;
+                                kind = kk;
+                                first_rank = i;
+                        }
+                }
+        if (kind == DEADLINE_NONE)
+                return 0;
+
+        late = calloc((size_t) job->nproc, sizeof(int));
+        reached = calloc((size_t) job->nproc, sizeof(int));
+        if (!late || !reached)
+                return -ENOMEM;
+        for (int i = 0; i < job->nproc; i++)
+                if (rank_due(job, &job->ranks[i], kind) <= now)
+                        late[n_late++] = i;
+
+        c = (struct deadline_cause) { .kind = kind, .due_usec = first, .fired_usec = now };
+        if (job->ranks[first_rank].phase) {
+                c.phase = strdup(job->ranks[first_rank].phase);
+                if (!c.phase)
+                        return -ENOMEM;
+        }
+        switch (kind) {
+        case DEADLINE_READY:
+                c.limit_usec = job->options->ready_timeout_usec;
+                break;
+        case DEADLINE_PHASE:
+                c.limit_usec = phase_limit(job->options, c.phase);
+                /* Every late rank stuck in that same phase; others (other phases) show in the report. */
+                {
+                        size_t j = 0;
+
+                        for (size_t i = 0; i < n_late; i++)
+                                if (strcmp(job->ranks[late[i]].phase, c.phase) == 0)
+                                        late[j++] = late[i];
+                        n_late = j;
+                }
+                break;
+        case DEADLINE_STRAGGLER:
+                c.limit_usec = job->options->straggler_timeout_usec;
+                c.reached_usec = straggler_since(job, &job->ranks[first_rank], &milestone);
+                c.target_ready = milestone == -1;
+                if (!c.target_ready) {
+                        c.target_phase = strdup(job->phases.milestones[milestone].name);
+                        if (!c.target_phase) {
+                                free(c.phase);
+                                return -ENOMEM;
+                        }
+                }
+                for (int i = 0; i < job->nproc; i++) {
+                        const struct rank *r = &job->ranks[i];
+
+                        if (contains(late, n_late, i))
+                                continue;
+                        if (c.target_ready ? r->ready : r->ready || r->notify.milestone >= milestone)
+                                reached[n_reached++] = i;
+                }
+                break;
+        case DEADLINE_WATCHDOG:
+                c.watchdog_trigger = job->ranks[first_rank].notify.watchdog_trigger_usec != 0;
+                c.limit_usec = c.watchdog_trigger ? 0 : job->options->watchdog_usec;
+                break;
+        default:
+                break;
+        }
+        c.ranks = TAKE_PTR(late);
+        c.n_ranks = n_late;
+        c.reached = TAKE_PTR(reached);
+        c.n_reached = n_reached;
+        k = build_message(job, &c, now);
+        if (k < 0) {
+                deadline_cause_clear(&c);
+                return k;
+        }
+        *ret = c;
+        return 1;
+}
+
+/* ------------------------------------------------------------ the report */
+
+void deadline_report_text(const struct job *job) {
+        const struct deadline_cause *c = &job->deadline;
+        char where[256];
+
+        if (c->kind == DEADLINE_NONE)
+                return;
+        if (c->watchdog_trigger)
+                report_line("deadline: WATCHDOG=trigger at %.3f s (%.3f s into attempt %d)",
+                            since(c->fired_usec, job->start_usec), since(c->fired_usec, job->attempt_start_usec),
+                            job->restart_count + 1);
+        else if (c->kind == DEADLINE_PHASE)
+                report_line("deadline: --phase-timeout %s=%g passed at %.3f s (%.3f s into attempt %d)", c->phase,
+                            secs(c->limit_usec), since(c->fired_usec, job->start_usec),
+                            since(c->fired_usec, job->attempt_start_usec), job->restart_count + 1);
+        else
+                report_line("deadline: --%s %g passed at %.3f s (%.3f s into attempt %d)", deadline_kind_name(c->kind),
+                            secs(c->limit_usec), since(c->fired_usec, job->start_usec),
+                            since(c->fired_usec, job->attempt_start_usec), job->restart_count + 1);
+        report_line("ranks at the deadline:");
+        for (int i = 0; i < job->nproc; i++) {
+                const struct rank *r = &job->ranks[i];
+                const struct rank_notify *n = &r->notify;
+                char ready[64] = "not ready", extra[1400] = "";
+                size_t k = 0;
+
+                if (r->state == RANK_IDLE) {
+                        report_line("  rank %d: not started", i);
+                        continue;
+                }
+                rank_describe_position(job, r, c->fired_usec, where, sizeof(where));
+                if (r->ready)
+                        snprintf(ready, sizeof(ready), "ready at %.3f s", since(n->ready_usec, job->start_usec));
+                if (n->status)
+                        k += (size_t) snprintf(extra + k, sizeof(extra) - k, "; status: %.1024s", n->status);
+                if (n->stopping && k < sizeof(extra))
+                        k += (size_t) snprintf(extra + k, sizeof(extra) - k, "; stopping");
+                if (n->has_errno && k < sizeof(extra))
+                        k += (size_t) snprintf(extra + k, sizeof(extra) - k, "; ERRNO=%d", n->errno_value);
+                if (r->diag_state && k < sizeof(extra))
+                        snprintf(extra + k, sizeof(extra) - k, "; at the deadline: state %c, wait channel %s",
+                                 r->diag_state, r->diag_wchan[0] && strcmp(r->diag_wchan, "0") != 0 ? r->diag_wchan
+                                                                                                 : "-");
+                report_line("  rank %d (pid %d)%s: %s; %s%s", i, (int) r->pid,
+                            contains(c->ranks, c->n_ranks, i) ? " LATE" : "", where, ready, extra);
+        }
+}
+
+static void json_time(struct json_writer *w, const struct job *job, uint64_t t) {
+        if (t && t != NONE)
+                json_double(w, since(t, job->start_usec));
+        else
+                json_null(w);
+}
+
+static void json_int_list(struct json_writer *w, const int *l, size_t n) {
+        json_begin_array(w);
+        for (size_t i = 0; i < n; i++)
+                json_int(w, l[i]);
+        json_end_array(w);
+}
+
+void deadline_report_json(struct json_writer *w, const struct job *job) {
+        const struct deadline_cause *c = &job->deadline;
+
+        if (c->kind == DEADLINE_NONE) {
+                json_null(w);
+                return;
+        }
+        json_begin_object(w);
+        json_key(w, "kind");
+        json_string(w, deadline_kind_name(c->kind));
+        json_key(w, "trigger");
+        json_bool(w, c->watchdog_trigger);
+        json_key(w, "limit_s");
+        if (c->watchdog_trigger)
+                json_null(w);
+        else
+                json_double(w, secs(c->limit_usec));
+        json_key(w, "ranks");
+        json_int_list(w, c->ranks, c->n_ranks);
+        json_key(w, "phase");
+        json_string(w, c->phase);
+        json_key(w, "target");
+        json_string(w, c->kind != DEADLINE_STRAGGLER ? NULL : c->target_ready ? "ready" : "phase");
+        json_key(w, "target_phase");
+        json_string(w, c->target_phase);
+        json_key(w, "reached_ranks");
+        json_int_list(w, c->reached, c->n_reached);
+        json_key(w, "reached_s");
+        json_time(w, job, c->reached_usec);
+        json_key(w, "due_s");
+        json_time(w, job, c->due_usec);
+        json_key(w, "time_s");
+        json_time(w, job, c->fired_usec);
+        json_key(w, "attempt_time_s");
+        json_double(w, since(c->fired_usec, job->attempt_start_usec));
+        json_key(w, "message");
+        json_string(w, c->message);
+        json_end_object(w);
+}
+
+static void json_limit(struct json_writer *w, uint64_t usec) {
+        if (usec)
+                json_double(w, secs(usec));
+        else
+                json_null(w);
+}
+
+void deadline_limits_json(struct json_writer *w, const struct run_options *o) {
+        json_begin_object(w);
+        json_key(w, "ready_timeout_s");
+        json_limit(w, o->ready_timeout_usec);
+        json_key(w, "straggler_timeout_s");
+        json_limit(w, o->straggler_timeout_usec);
+        json_key(w, "watchdog_s");
+        json_limit(w, o->watchdog_usec);
+        json_key(w, "phase_timeouts");
+        json_begin_object(w);
+        for (size_t i = 0; i < o->n_phase_timeouts; i++) {
+                bool later = false;
+
+                /* A name given twice: the last one counts, and is written once. */
+                for (size_t j = i + 1; j < o->n_phase_timeouts; j++)
+                        if (strcmp(o->phase_timeouts[j].name, o->phase_timeouts[i].name) == 0)
+                                later = true;
+                if (later)
+                        continue;
+                json_key(w, o->phase_timeouts[i].name);
+                json_double(w, secs(o->phase_timeouts[i].usec));
+        }
+        json_end_object(w);
+        json_end_object(w);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGMASTER_DEADLINE_H
+#define RINGMASTER_DEADLINE_H
+
+/*
+ * Deadlines of an attempt, from what the notify protocol told (phase.h):
+ *
+ *   ready-timeout      a rank not READY that long after the attempt started
+ *   phase-timeout      a rank in phase NAME that long (--phase-timeout NAME=SECS)
+ *   straggler-timeout  a rank still short of a milestone that long after the
+ *                      first rank reached it.  The milestones are the phase
+ *                      names in the order ranks first entered them, then
+ *                      READY; a rank is short of every milestone after the
+ *                      furthest one it entered (of READY until it is ready)
+ *   watchdog           a ready rank sent no WATCHDOG=1 that long; or it sent
+ *                      WATCHDOG=trigger (at once, with or without --watchdog)
+ *
+ * EXTEND_TIMEOUT_USEC=N from a rank: none of its deadlines falls before N
+ * microseconds after the datagram (but WATCHDOG=trigger).  Only ranks
+ * starting or running are watched, and a rank that said STOPPING=1 has no
+ * watchdog.  job.c keeps one timer at deadline_next() and asks
+ * deadline_find_expired() when it fires: no polling.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct job;
+struct json_writer;
+struct run_options;
+
+enum deadline_kind {
+        DEADLINE_NONE,
+        DEADLINE_READY,
+        DEADLINE_PHASE,
+        DEADLINE_STRAGGLER,
+        DEADLINE_WATCHDOG,
+        _DEADLINE_KIND_MAX,
+};
+
+/* What passed: the cause of the teardown, kept for the report. */
+struct deadline_cause {
+        enum deadline_kind kind;
+        bool watchdog_trigger;          /* WATCHDOG=trigger rather than a silent watchdog */
+        uint64_t limit_usec;            /* the option's value (0 for a trigger) */
+        uint64_t due_usec;              /* the first late rank's deadline */
+        uint64_t fired_usec;            /* when ringmaster saw it pass */
+        int *ranks;                     /* the late ranks, in order */
+        size_t n_ranks;
+        char *phase;                    /* the first late rank's phase (phase-timeout: the phase) */
+        char *target_phase;             /* straggler: the milestone not reached (NULL: READY) */
+        bool target_ready;              /* straggler: short of READY */
+        uint64_t reached_usec;          /* straggler: when the first rank reached that milestone */
+        int *reached;                   /* straggler: the ranks that reached it */
+        size_t n_reached;
+        char *message;                  /* the headline: "rank 2 stuck in phase nccl-init for 61.0 s; ..." */
+};
+
+/* "ready-timeout", "phase-timeout", "straggler-timeout", "watchdog". */
+const char *deadline_kind_name(enum deadline_kind k);
+
+/* The earliest time (CLOCK_MONOTONIC, usec) a deadline of the attempt falls due; UINT64_MAX: none. */
+uint64_t deadline_next(const struct job *job);
+
+/*
+ * Whether a deadline has passed at now: 1 and the cause in ret (the kind of
+ * the earliest one that passed, every rank late for that kind, the
+ * headline), 0 when none has, -ENOMEM.
+ */
+int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_cause *ret);
+
+void deadline_cause_clear(struct deadline_cause *c);
+
+/* The report's deadline section (text), after its headline. */
+void deadline_report_text(const struct job *job);
+/* The JSON report's "deadline" value (an object, or null) and "deadline_limits". */
+void deadline_report_json(struct json_writer *w, const struct job *job);
+void deadline_limits_json(struct json_writer *w, const struct run_options *o);
+
+#endif

@@ -15,6 +15,7 @@
 #include "notify.h"
 #include "options.h"
 #include "proc.h"
+#include "proctree.h"
 #include "rundir.h"
 #include "segment.h"
 #include "shmring.h"

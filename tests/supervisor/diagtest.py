@@ -135,8 +135,8 @@ def sigusr2(p, err, timeout=TIMEOUT):
 
 
 def rank_section(text, rank):
-    """The lines of rank's section of a text diagnosis."""
-    m = re.search(r"---- rank %d \(pid \d+\): diagnosis.*?(?=\n[^\n]*(---- rank |======== ))" % rank, text, re.S)
+    """The lines of rank's section of a text diagnosis: its header, then the indented lines."""
+    m = re.search(r"---- rank %d \(pid \d+\): diagnosis[^\n]*(\n[^\n]*ringmaster:  [^\n]*)*" % rank, text)
     return m.group(0) if m else ""
 
 

@@ -141,7 +141,8 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-diagnose-native.py \
 	tests/supervisor/test-diagnose-python.py \
 	tests/supervisor/test-diagnose-stack-tool.py \
-	tests/supervisor/test-diagnose-nccl.py
+	tests/supervisor/test-diagnose-nccl.py \
+	tests/supervisor/test-diagnose-deadline.py
 TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
@@ -182,7 +183,8 @@ EXTRA_DIST += \
 	tests/supervisor/test-diagnose-native.py \
 	tests/supervisor/test-diagnose-python.py \
 	tests/supervisor/test-diagnose-stack-tool.py \
-	tests/supervisor/test-diagnose-nccl.py
+	tests/supervisor/test-diagnose-nccl.py \
+	tests/supervisor/test-diagnose-deadline.py
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

@@ -254,8 +254,25 @@ static size_t principal_index(const struct diagnosis *d) {
         return p;
 }
 
+/* An embedded interpreter: libpython mapped, in a program of another name. */
+static bool maps_libpython(pid_t pid) {
+        _cleanup_free_ char *text = NULL;
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
+        if (read_file_bounded(AT_FDCWD, path, 64u << 20, &text, NULL) < 0)
+                return false;
+        return strstr(text, "/libpython3") || strstr(text, "/libpython2");
+}
+
+/*
+ * A Python interpreter by name (python3, python3.11, ...), or a program
+ * that handles SIGUSR1 and has libpython mapped (the hook's faulthandler
+ * in an embedded interpreter).
+ */
 static bool process_is_python(const struct process_snapshot *s) {
-        return (s->exe[0] && is_python_name(base_name(s->exe))) || is_python_name(s->comm);
+        return (s->exe[0] && is_python_name(base_name(s->exe))) || is_python_name(s->comm) ||
+               (s->catches_sigusr1 && maps_libpython(s->pid));
 }
 
 /* ------------------------------------------------------------ NCCL logs */

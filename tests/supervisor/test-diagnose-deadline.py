@@ -11,8 +11,8 @@ tmp = tempfile.mkdtemp(prefix="rmtest-")
 ready = Fifo(tmp)
 rid = run_id("diag-deadline")
 rp = os.path.join(tmp, "r.json")
-p = start(rid, ["-n", "2", "--ready-timeout", "2", "--grace", "1", "--", HANG, "--ready", ready.path, "--threads", "1",
-                "futex", "read"], env=clean_env(), report_path=rp, stdout=subprocess.DEVNULL)
+p = start(rid, ["-n", "2", "--ready-timeout", "2", "--grace", "1", "--stack-timeout", "30", "--diagnose-timeout", "40",
+                "--", HANG, "--ready", ready.path, "--threads", "1", "futex", "read"], env=clean_env(), report_path=rp, stdout=subprocess.DEVNULL)
 err = StderrReader(p)
 pids = wait_ready(ready, 2)
 t0 = time.monotonic()
@@ -21,7 +21,7 @@ took = time.monotonic() - t0
 text = err.read_to_eof()
 log(text)
 check(rc == 124, "exit status 124: a deadline passed (%s)" % rc)
-check(took < 2 + 5 + 1 + 10, "over within the deadline, the diagnosis bound and the grace (%.2f s)" % took)
+check(took < 2 + 40 + 1 + 10, "over within the deadline, the diagnosis bound and the grace (%.2f s)" % took)
 for rank, mode in enumerate(["futex", "read"]):
     sec = rank_section(text, rank)
     check("(deadline)" in sec, "rank %d: a diagnosis before the teardown, in the report" % rank)

@@ -24,8 +24,9 @@ for tool in tools:
     ready = Fifo(tmp)
     rid = run_id("diag-" + tool)
     rp = os.path.join(tmp, "r.json")
-    p = start(rid, ["-n", "3", "--stack-tool", tool, "--", HANG, "--ready", ready.path, "--threads", str(THREADS - 1)]
-              + MODES, env=clean_env(), report_path=rp, stdout=subprocess.DEVNULL)
+    # Generous bounds: this checks what the tools find, not their limits (test-diagnose-stack-tool.py).
+    p = start(rid, ["-n", "3", "--stack-tool", tool, "--stack-timeout", "30", "--diagnose-timeout", "40", "--", HANG,
+                    "--ready", ready.path, "--threads", str(THREADS - 1)] + MODES, env=clean_env(), report_path=rp, stdout=subprocess.DEVNULL)
     err = StderrReader(p)
     pids = wait_ready(ready, 3)
     for rank, pid in pids.items():
@@ -36,7 +37,7 @@ for tool in tools:
     log(text)
     check(p.poll() is None, "ringmaster goes on after the diagnosis")
     check(all(os.path.exists("/proc/%d" % pid) for pid in pids.values()), "the ranks go on too")
-    check(took < 5.0 + 2.0, "the diagnosis took %.2f s: within --diagnose-timeout (5 s) and some" % took)
+    check(took < 40.0 + 2.0, "the diagnosis took %.2f s: within --diagnose-timeout and some" % took)
 
     for rank, mode in enumerate(MODES):
         sec = rank_section(text, rank)

@@ -33,11 +33,13 @@ check(res.rc == 0, "env: exit 0")
 e = envs(res, 2)
 for rank in range(2):
     check(e[rank].get("NCCL_DEBUG_FILE") == "%s/nccl-rank-%d.%%p.log" % (run_dir_of(rid), rank),
-          "NCCL_DEBUG set: rank %d gets NCCL_DEBUG_FILE in the run directory (%s)" % (rank, e[rank].get("NCCL_DEBUG_FILE")))
+          "NCCL_DEBUG set: rank %d gets NCCL_DEBUG_FILE in the run directory (%s)"
+          % (rank, e[rank].get("NCCL_DEBUG_FILE")))
 
 rid = run_id("nccl-logdir")
 logdir = os.path.join(tmp, "logs")
-res = run(rid, ["-n", "2", "--log-dir", logdir, "--", FAKE, "env"], env=clean_env(NCCL_DEBUG="WARN", NCCL_DEBUG_FILE=None))
+res = run(rid, ["-n", "2", "--log-dir", logdir, "--", FAKE, "env"],
+          env=clean_env(NCCL_DEBUG="WARN", NCCL_DEBUG_FILE=None))
 e = envs(res, 2)
 check(all(e[r].get("NCCL_DEBUG_FILE") == "%s/%s/nccl-rank-%d.%%p.log" % (logdir, rid, r) for r in range(2)),
       "with --log-dir: NCCL_DEBUG_FILE in DIR/RUN-ID")

@@ -70,7 +70,8 @@ check(p.poll() is None and all(os.path.exists("/proc/%d" % pid) for pid in pids.
       "ringmaster and the ranks go on (SIGUSR1 did not kill them)")
 for rank in pids:
     sec = rank_section(text, rank)
-    check("Python traceback (faulthandler, on SIGUSR1 to %d):" % pids[rank] in sec, "rank %d: a Python traceback" % rank)
+    check("Python traceback (faulthandler, on SIGUSR1 to %d):" % pids[rank] in sec,
+          "rank %d: a Python traceback" % rank)
     check(re.search(r'\| +File "%s", line \d+ in hang_in_init_process_group' % re.escape(script), sec),
           "rank %d: it names hang_in_init_process_group" % rank)
     check(re.search(r'\| +File "[^"]*", line \d+ in helper_thread_waits', sec),
@@ -84,7 +85,8 @@ for rank in pids:
     d = report["ranks"][rank]["diagnosis"]
     check(d["python"] is True, "JSON: rank %d: python" % rank)
     tb = d["python_traceback"]
-    check(any("in hang_in_init_process_group" in line for line in tb), "JSON: rank %d: traceback names the function" % rank)
+    check(any("in hang_in_init_process_group" in line for line in tb),
+          "JSON: rank %d: traceback names the function" % rank)
     check(tb and (tb[0].startswith("Thread 0x") or tb[0].startswith("Current thread 0x")) and tb[-1] != "",
           "JSON: rank %d: the traceback from its first line, no blank line at the end" % rank)
     check(d["errors"] == [], "JSON: rank %d: no errors (%s)" % (rank, d["errors"]))
@@ -93,7 +95,7 @@ check_nothing_left(rid)
 
 # ---- hooks on through the script's "#!/usr/bin/env python3" line, and a native stack too
 tools = [t for t in ("eu-stack", "gdb") if have(t)]
-rid, rp, p, err, pids = start_job("shebang", [], [script])
+rid, rp, p, err, pids = start_job("shebang", ["--stack-timeout", "30", "--diagnose-timeout", "40"], [script])
 for rank, pid in pids.items():
     check(environ_of(pid).get("PYTHONFAULTHANDLER") == "1", "shebang: rank %d: PYTHONFAULTHANDLER=1" % rank)
     require(wait_catches_sigusr1(pid), "shebang: rank %d: SIGUSR1 handled" % rank)

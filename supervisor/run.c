@@ -208,6 +208,7 @@ int run_main(int argc, char **argv) {
         sigaddset(&blocked, SIGCHLD);
         for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++)
                 sigaddset(&blocked, job_stop_signals[i]);
+        sigaddset(&blocked, SIGUSR2);   /* diagnose every rank (diagnose.c) */
         if (sigprocmask(SIG_BLOCK, &blocked, &original) < 0) {
                 log_error_errno(-errno, "cannot block signals");
                 goto finish;

@@ -9,6 +9,14 @@ tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c engine/not
 tests_supervisor_fake_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_fake_worker_LDFLAGS =
 
+# The hang diagnosis tests' worker: hangs in read, nanosleep or futex, in
+# functions a stack tool must name, so built with symbols and no inlining
+# (and no sanitizers, as the fake worker).
+check_PROGRAMS += tests/supervisor/hang-worker
+tests_supervisor_hang_worker_SOURCES = tests/supervisor/hang-worker.c
+tests_supervisor_hang_worker_CFLAGS = -std=gnu11 -g -O0 -fno-inline -pthread $(WARN_CFLAGS)
+tests_supervisor_hang_worker_LDFLAGS = -pthread
+
 check_PROGRAMS += tests/supervisor/test-lifecycle
 tests_supervisor_test_lifecycle_SOURCES = tests/supervisor/test-lifecycle.c
 tests_supervisor_test_lifecycle_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
@@ -85,13 +93,20 @@ tests_supervisor_libfakegpu_la_SOURCES = tests/supervisor/fake-gpu.c
 tests_supervisor_libfakegpu_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_libfakegpu_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 
+check_PROGRAMS += tests/supervisor/test-diagnose-units
+tests_supervisor_test_diagnose_units_SOURCES = tests/supervisor/test-diagnose-units.c
+tests_supervisor_test_diagnose_units_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_diagnose_units_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_diagnose_units_LDADD = supervisor/libsupervisor.la
+
 SUPERVISOR_C_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-notify-parse \
 	tests/supervisor/test-deadline \
 	tests/supervisor/test-notify-api \
 	tests/supervisor/fuzz-notify-replay \
-	tests/supervisor/test-json
+	tests/supervisor/test-json \
+	tests/supervisor/test-diagnose-units
 
 SUPERVISOR_PY_TESTS = \
 	tests/supervisor/test-usage.py \
@@ -125,7 +140,12 @@ SUPERVISOR_PY_TESTS = \
 	tests/supervisor/test-check.py \
 	tests/supervisor/test-check-gpus.py \
 	tests/supervisor/test-check-shm.py \
-	tests/supervisor/test-check-cache.py
+	tests/supervisor/test-check-cache.py \
+	tests/supervisor/test-diagnose-native.py \
+	tests/supervisor/test-diagnose-python.py \
+	tests/supervisor/test-diagnose-stack-tool.py \
+	tests/supervisor/test-diagnose-nccl.py \
+	tests/supervisor/test-diagnose-deadline.py
 
 SUPERVISOR_TESTS = $(SUPERVISOR_C_TESTS) $(SUPERVISOR_PY_TESTS)
 TESTS += $(SUPERVISOR_TESTS)
@@ -133,6 +153,7 @@ TESTS += $(SUPERVISOR_TESTS)
 EXTRA_DIST += \
 	tests/supervisor/rmtest.py \
 	tests/supervisor/checktest.py \
+	tests/supervisor/diagtest.py \
 	$(SUPERVISOR_PY_TESTS)
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).

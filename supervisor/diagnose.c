@@ -951,9 +951,7 @@ static void on_sigusr2_done(struct job *job, void *userdata) {
                         n++;
         report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", job->run_id, n,
                     n == 1 ? "" : "s");
-        for (int i = 0; i < job->nproc; i++)
-                if (job->ranks[i].diagnosis && strcmp(job->ranks[i].diagnosis->reason, "SIGUSR2") == 0)
-                        diagnosis_print_text(job, &job->ranks[i]);
+        diagnosis_print_all(job, "SIGUSR2", NULL, 0);
         report_line("======== end of the diagnosis ========");
 }
 
@@ -1257,8 +1255,65 @@ static void print_stack(char *const *lines, enum stack_format format) {
                 print_lines(shown, TEXT_STACK_LINES_MAX);
 }
 
-void diagnosis_print_text(const struct job *job, const struct rank *r) {
+/* Among ranks printed before r (printed[0..n)), one whose stack of this kind r's equals; -1: none. */
+static int same_stack_as(const struct job *job, const int *printed, size_t n, const struct rank *r, bool python) {
         const struct diagnosis *d = r->diagnosis;
+        char *const *mine = python ? d->python_traceback : d->native_stack;
+        enum stack_format format = python ? STACK_FORMAT_PYTHON :
+                                   d->stack_tool == STACK_TOOL_GDB ? STACK_FORMAT_GDB : STACK_FORMAT_EU_STACK;
+
+        if (strv_length(mine) == 0)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                const struct diagnosis *o = job->ranks[printed[i]].diagnosis;
+                char *const *theirs = python ? o->python_traceback : o->native_stack;
+
+                if (!python && o->stack_tool != d->stack_tool)
+                        continue;
+                if (strv_length(theirs) > 0 && stack_same(mine, theirs, format))
+                        return printed[i];
+        }
+        return -1;
+}
+
+static void print_diagnosis(const struct job *job, const struct rank *r, const int *printed, size_t n_printed);
+
+void diagnosis_print_text(const struct job *job, const struct rank *r) {
+        print_diagnosis(job, r, NULL, 0);
+}
+
+static bool diagnosis_matches(const struct rank *r, const char *reason) {
+        return r->diagnosis && (!reason || strcmp(r->diagnosis->reason, reason) == 0);
+}
+
+void diagnosis_print_all(const struct job *job, const char *reason, const int *first, size_t n_first) {
+        _cleanup_free_ int *printed = calloc((size_t) job->nproc + 1, sizeof(int));
+        size_t n = 0;
+
+        if (!printed) {
+                for (int i = 0; i < job->nproc; i++)
+                        if (diagnosis_matches(&job->ranks[i], reason))
+                                diagnosis_print_text(job, &job->ranks[i]);
+                return;
+        }
+        for (size_t k = 0; k < n_first + (size_t) job->nproc; k++) {
+                int i = k < n_first ? first[k] : (int) (k - n_first);
+                bool done = false;
+
+                if (i < 0 || i >= job->nproc || !diagnosis_matches(&job->ranks[i], reason))
+                        continue;
+                for (size_t j = 0; j < n && !done; j++)
+                        done = printed[j] == i;
+                if (done)
+                        continue;
+                print_diagnosis(job, &job->ranks[i], printed, n);
+                printed[n++] = i;
+        }
+}
+
+static void print_diagnosis(const struct job *job, const struct rank *r, const int *printed, size_t n_printed) {
+        const struct diagnosis *d = r->diagnosis;
+        int same;
 
         if (!d)
                 return;
@@ -1269,14 +1324,20 @@ void diagnosis_print_text(const struct job *job, const struct rank *r) {
                 print_process(&d->processes[i], i == 0);
 
         if (d->python_signalled || strv_length(d->python_traceback) > 0) {
-                if (strv_length(d->python_traceback) > 0) {
+                if ((same = same_stack_as(job, printed, n_printed, r, true)) >= 0)
+                        report_line("  Python traceback (faulthandler, on SIGUSR1 to %d): the same as rank %d's",
+                                    (int) d->principal_pid, same);
+                else if (strv_length(d->python_traceback) > 0) {
                         report_line("  Python traceback (faulthandler, on SIGUSR1 to %d):", (int) d->principal_pid);
                         print_stack(d->python_traceback, STACK_FORMAT_PYTHON);
                 } else
                         report_line("  Python traceback: none came (SIGUSR1 to %d)", (int) d->principal_pid);
         }
         if (d->stack_tool != STACK_TOOL_NONE) {
-                if (strv_length(d->native_stack) > 0) {
+                if ((same = same_stack_as(job, printed, n_printed, r, false)) >= 0)
+                        report_line("  native stack of %d (%s, %.2f s): the same as rank %d's", (int) d->principal_pid,
+                                    stack_tool_name(d->stack_tool), secs(d->stack_usec), same);
+                else if (strv_length(d->native_stack) > 0) {
                         report_line("  native stack of %d (%s, %.2f s):", (int) d->principal_pid,
                                     stack_tool_name(d->stack_tool), secs(d->stack_usec));
                         print_stack(d->native_stack, d->stack_tool == STACK_TOOL_GDB ? STACK_FORMAT_GDB :

@@ -63,6 +63,14 @@ struct diagnosis *diagnosis_free(struct diagnosis *d);
 
 /* The text report's section for a rank (lines through the log, as the report's). */
 void diagnosis_print_text(const struct job *job, const struct rank *r);
+
+/*
+ * Prints the diagnoses taken for reason ("deadline", "SIGUSR2"; NULL: every
+ * one): the ranks in first[] first (the late ones), then the others, and a
+ * stack that is the same as one already printed (ranks waiting in one
+ * collective) as a line naming that rank instead of all of its frames.
+ */
+void diagnosis_print_all(const struct job *job, const char *reason, const int *first, size_t n_first);
 /* The JSON report's "diagnosis" value of a rank: an object, or null. */
 void diagnosis_write_json(struct json_writer *w, const struct job *job, const struct rank *r);
 

@@ -191,10 +191,8 @@ void report_print_text(const struct job *job) {
                                     since_start(job, r->ended_usec ? r->ended_usec : job->end_usec), sent);
         }
 
-        /* Diagnoses taken before the teardown (those on SIGUSR2 were printed then). */
-        for (int i = 0; i < job->nproc; i++)
-                if (job->ranks[i].diagnosis && strcmp(job->ranks[i].diagnosis->reason, "SIGUSR2") != 0)
-                        diagnosis_print_text(job, &job->ranks[i]);
+        /* Diagnoses taken before the teardown, the late ranks first (those on SIGUSR2 were printed then). */
+        diagnosis_print_all(job, "deadline", job->deadline.ranks, job->deadline.n_ranks);
 
         for (int i = 0; i < job->nproc; i++)
                 for (int k = 0; k < _STREAM_KIND_MAX; k++) {

@@ -585,6 +585,32 @@ struct thread_block {
         size_t n_same;                  /* blocks merged into this one */
 };
 
+bool stack_same(char *const *a, char *const *b, enum stack_format format) {
+        size_t i = 0, j = 0;
+
+        /* Walk both, frame by frame; headers only have to fall in the same places. */
+        for (;;) {
+                _cleanup_free_ char *ka = NULL, *kb = NULL;
+
+                while (a[i] && !is_header(a[i], format) && !is_frame(a[i], format))
+                        i++;
+                while (b[j] && !is_header(b[j], format) && !is_frame(b[j], format))
+                        j++;
+                if (!a[i] || !b[j])
+                        return !a[i] && !b[j];
+                if (is_header(a[i], format) != is_header(b[j], format))
+                        return false;
+                if (!is_header(a[i], format)) {
+                        ka = frame_key(a[i], format);
+                        kb = frame_key(b[j], format);
+                        if (!ka || !kb || strcmp(ka, kb) != 0)
+                                return false;
+                }
+                i++;
+                j++;
+        }
+}
+
 int stack_collapse(char *const *lines, enum stack_format format, char ***ret) {
         _cleanup_strv_free_ char **out = calloc(1, sizeof(char *)), **keys = NULL;
         _cleanup_free_ struct thread_block *blocks = NULL;

@@ -102,4 +102,11 @@ enum stack_format {
  */
 int stack_collapse(char *const *lines, enum stack_format format, char ***ret);
 
+/*
+ * Whether two stacks are the same place in the program: the same frames in
+ * the same threads, addresses, arguments and thread ids aside (ranks of one
+ * job stuck in one collective have such stacks).  False on allocation failure.
+ */
+bool stack_same(char *const *a, char *const *b, enum stack_format format);
+
 #endif

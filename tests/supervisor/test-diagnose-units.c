@@ -343,6 +343,34 @@ static void test_collapse(void) {
         out = strv_free(out);
 }
 
+/* Ranks stuck in one collective: the same stack but for addresses, arguments and thread ids. */
+static void test_same(void) {
+        char *rank0[] = { "TID 100:", "#0  0x00007f1 clock_nanosleep@GLIBC_2.2.5", "#1  0x00007f2 ncclCommInitRank",
+                          "TID 101:", "#0  0x00007f3 epoll_wait", NULL };
+        char *rank1[] = { "TID 200:", "#0  0x00007a1 clock_nanosleep@GLIBC_2.2.5", "#1  0x00007a2 ncclCommInitRank",
+                          "TID 201:", "#0  0x00007a3 epoll_wait", NULL };
+        char *elsewhere[] = { "TID 300:", "#0  0x00007b1 clock_nanosleep@GLIBC_2.2.5", "#1  0x00007b2 ncclAllReduce",
+                              "TID 301:", "#0  0x00007b3 epoll_wait", NULL };
+        char *fewer_threads[] = { "TID 400:", "#0  0x00007c1 clock_nanosleep@GLIBC_2.2.5",
+                                  "#1  0x00007c2 ncclCommInitRank", NULL };
+        char *gdb0[] = { "Thread 1 (Thread 0x7f00 (LWP 100) \"python3\"):", "#0  0x00007f1 in poll (fds=0x1, n=2) at p.c:1",
+                         NULL };
+        char *gdb1[] = { "Thread 1 (Thread 0x7e00 (LWP 200) \"python3\"):", "#0  0x00007e1 in poll (fds=0x9, n=2) at p.c:1",
+                         NULL };
+        char *py0[] = { "Current thread 0x00007f00 (most recent call first):",
+                        "  File \"w.py\", line 3 in init_process_group", NULL };
+        char *py1[] = { "Current thread 0x00007e00 (most recent call first):",
+                        "  File \"w.py\", line 4 in init_process_group", NULL };
+
+        CHECK(stack_same(rank0, rank1, STACK_FORMAT_EU_STACK));
+        CHECK(!stack_same(rank0, elsewhere, STACK_FORMAT_EU_STACK));
+        CHECK(!stack_same(rank0, fewer_threads, STACK_FORMAT_EU_STACK));
+        CHECK(!stack_same(fewer_threads, rank0, STACK_FORMAT_EU_STACK));
+        CHECK(stack_same(gdb0, gdb1, STACK_FORMAT_GDB));
+        CHECK(!stack_same(py0, py1, STACK_FORMAT_PYTHON));      /* another line is another place */
+        CHECK(stack_same(py0, py0, STACK_FORMAT_PYTHON));
+}
+
 int main(void) {
         char dir[] = "/tmp/test-diagnose-units-XXXXXX";
         char cmd[128];
@@ -358,6 +386,7 @@ int main(void) {
         test_pythonpath(dir);
         test_stack_tool_lookup(dir);
         test_collapse();
+        test_same();
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         (void) !system(cmd);
         if (failures) {

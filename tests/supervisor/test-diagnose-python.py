@@ -68,15 +68,27 @@ require(text is not None, "SIGUSR2: a diagnosis is printed")
 log(text)
 check(p.poll() is None and all(os.path.exists("/proc/%d" % pid) for pid in pids.values()),
       "ringmaster and the ranks go on (SIGUSR1 did not kill them)")
+# Both ranks wait in the same place: the first rank printed shows its
+# traceback, the other one's is named as the same (the JSON has both, below).
+shown = {}
 for rank in pids:
     sec = rank_section(text, rank)
     check("Python traceback (faulthandler, on SIGUSR1 to %d):" % pids[rank] in sec,
           "rank %d: a Python traceback" % rank)
+    check("in read" in sec, "rank %d: /proc says read" % rank)
+    m = re.search(r"Python traceback \(faulthandler, on SIGUSR1 to \d+\): the same as rank (\d+)'s", sec)
+    if m:
+        shown[rank] = int(m.group(1))
+        continue
+    shown[rank] = rank
     check(re.search(r'\| +File "%s", line \d+ in hang_in_init_process_group' % re.escape(script), sec),
           "rank %d: it names hang_in_init_process_group" % rank)
     check(re.search(r'\| +File "[^"]*", line \d+ in helper_thread_waits', sec),
           "rank %d: and the other thread's function" % rank)
-    check("in read" in sec, "rank %d: /proc says read" % rank)
+check(sorted(set(shown.values())) == [min(shown.values())] and len(shown) == len(pids),
+      "one traceback shown, the other rank's named as the same (%s)" % shown)
+check(text.index("---- rank %d " % min(shown.values())) < text.index("---- rank %d " % max(pids)),
+      "the traceback shown comes first")
 rc, alltext = stop(p, err)
 check(rc == sig_status(signal.SIGTERM), "exit status 143")
 report = read_report(rp)

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "rm_notify.h"
 #include "shmring.h"
 
 #define ID_MAGIC UINT32_C(0x31444952)           /* "RID1" */
@@ -44,13 +45,22 @@ struct marker {
 };
 
 /*
- * The one place where a rank's phase is reported to the supervisor.
- * Issue 4 adds the notify API to librmworker (X_RINGMASTER_PHASE=name over
- * NOTIFY_SOCKET); until then this does nothing.
+ * The one place where a rank's phase is reported to the supervisor
+ * (X_RINGMASTER_PHASE over the notify socket; nothing when not under
+ * ringmaster): its start, and its end, with what went wrong when it failed,
+ * so the supervisor's report and deadlines see it.
  */
 static void report_phase(struct rm_worker *w, const char *phase) {
         (void) w;
-        (void) phase;
+        (void) rm_phase(phase);
+}
+
+static int report_phase_end(struct rm_worker *w, const char *phase, int r) {
+        (void) w;
+        if (r < 0)
+                (void) rm_status("%s failed: %s", phase, rm_last_error()[0] ? rm_last_error() : strerror(-r));
+        (void) rm_phase_end(phase);
+        return r;
 }
 
 static int prefix_check(const char *prefix) {
@@ -414,8 +424,21 @@ static int find_fault(struct rm_worker *w, const char *prefix, const char *phase
         return 0;
 }
 
+static int bootstrap_run(struct rm_worker *w, const char *prefix, const char *phase, uint32_t nranks, uint32_t rank,
+                         const struct rm_collective_ops *ops, void *ctx, int64_t timeout_ns);
+
 _public_ int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const char *phase, uint32_t nranks,
                               uint32_t rank, const struct rm_collective_ops *ops, void *ctx, int64_t timeout_ns) {
+        int r;
+
+        check_arg(w && phase && ops, -EINVAL);
+        report_phase(w, phase);
+        r = bootstrap_run(w, prefix, phase, nranks, rank, ops, ctx, timeout_ns);
+        return report_phase_end(w, phase, r);
+}
+
+static int bootstrap_run(struct rm_worker *w, const char *prefix, const char *phase, uint32_t nranks, uint32_t rank,
+                         const struct rm_collective_ops *ops, void *ctx, int64_t timeout_ns) {
         unsigned char id[RM_BOOTSTRAP_ID_MAX];
         int64_t start = now_ns(), deadline = deadline_after(timeout_ns), next_check;
         int r;
@@ -428,8 +451,6 @@ _public_ int rm_bootstrap_run(struct rm_worker *w, const char *prefix, const cha
         r = prefix_check(prefix);
         if (r < 0)
                 return r;
-
-        report_phase(w, phase);
 
         r = rm_bootstrap_mark(w, prefix, rank, RM_RANK_JOINED);
         if (r < 0)

@@ -666,6 +666,11 @@ static int rx_peek(struct shmring_rx *rx, uint32_t i) {
                  * a writer went past us, so we were dropped as dead. */
                 if (seq > t + 1)
                         return -ESTALE;
+                /* While we wait, keep the slot's second line coming: the writer fills
+                 * it before the first (tx_publish()), so when the seq shows up the
+                 * rest of a small message is already here, not one more miss away. */
+                if (g->slot_stride > SHM_LINE)
+                        __builtin_prefetch((const unsigned char *) slot + SHM_LINE, 0, 3);
                 return 0;
         }
 

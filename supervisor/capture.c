@@ -124,6 +124,8 @@ static void stream_emit_line(struct stream *s, bool cut) {
         }
 
         tail_append(&s->tail, text, len);
+        if (s->line_watcher)
+                s->line_watcher(s->line_watcher_data, text, len);
 
         if (c->journal &&
             journal_send_line(c->run_id, c->ident, s->rank, s->pid, s->kind == STREAM_STDERR, text, len) < 0) {

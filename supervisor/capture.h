@@ -78,6 +78,10 @@ struct stream {
 
         struct tail tail;
         struct stream_stats stats;
+
+        /* Sees each line as the tail does (diagnose.c: a faulthandler traceback); NULL: none. */
+        void (*line_watcher)(void *userdata, const char *line, size_t len);
+        void *line_watcher_data;
 };
 
 /* Checks a --prefix template: %r %l %n %s %p %% and plain text. */

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "options.h"
 #include "parse-util.h"
+#include "rundir.h"
 #include "segment.h"
 #include "util.h"
 
@@ -832,20 +833,30 @@ static int ptrace_check(struct preflight *p) {
 
 /* ---------------------------------------------------------------- all of them */
 
-static int preflight_evaluate(struct preflight *p, const sigset_t *child_sigmask) {
+/*
+ * cached: `run` takes the GPU probe's answer from the cache when one holds
+ * (the driver's start-up would add half a second to every run); `check`
+ * always asks the driver, and refreshes the cache.
+ */
+static int preflight_evaluate(struct preflight *p, const sigset_t *child_sigmask, bool cached) {
         int r;
 
         r = gpus_prepare(p);
         if (r < 0)
                 return r;
         if (p->n_used > 0) {
+                _cleanup_free_ char *cache_dir = NULL;
                 struct gpuinfo_request req = {
                         .cuda_visible_devices = p->cuda_visible_devices,
                         .max_devices = (int) p->n_used,
                         .timeout_usec = probe_timeout_usec(),
                         .sigmask = child_sigmask,
+                        .cache_read = cached,
                 };
 
+                /* The run directories' private parent; no cache when it cannot be had. */
+                if (run_dir_default_parent(&cache_dir) == 0)
+                        req.cache_dir = cache_dir;
                 r = gpuinfo_probe(&req, &p->gpu);
                 if (r < 0)
                         return r;
@@ -876,7 +887,7 @@ int preflight_run(const struct run_options *o, int nproc, const sigset_t *child_
         size_t failed;
         int r;
 
-        r = preflight_evaluate(&p, child_sigmask);
+        r = preflight_evaluate(&p, child_sigmask, true);
         if (r < 0) {
                 preflight_done(&p);
                 return r == -ENOMEM ? log_error_errno(r, "preflight") : r;
@@ -1206,7 +1217,7 @@ int check_main(int argc, char **argv) {
                 p.nproc = (int) MAX(strv_length(selected ? selected : visible), (size_t) 1);
         }
 
-        r = preflight_evaluate(&p, NULL);
+        r = preflight_evaluate(&p, NULL, false);
         if (r < 0) {
                 preflight_done(&p);
                 run_options_done(&o);

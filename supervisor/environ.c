@@ -19,13 +19,19 @@ static const char *const replaced[] = {
         "JOURNAL_STREAM",
 };
 
-static bool is_replaced(const char *entry, bool drop_cvd) {
+static bool is_name(const char *entry, size_t n, const char *name) {
+        return strlen(name) == n && strncmp(entry, name, n) == 0;
+}
+
+static bool is_replaced(const char *entry, const struct worker_env *w) {
         size_t n = strcspn(entry, "=");
 
         for (size_t i = 0; i < ELEMENTSOF(replaced); i++)
-                if (strlen(replaced[i]) == n && strncmp(entry, replaced[i], n) == 0)
+                if (is_name(entry, n, replaced[i]))
                         return true;
-        return drop_cvd && n == strlen("CUDA_VISIBLE_DEVICES") && strncmp(entry, "CUDA_VISIBLE_DEVICES", n) == 0;
+        return (w->cuda_visible_devices && is_name(entry, n, "CUDA_VISIBLE_DEVICES")) ||
+               (w->pythonpath && is_name(entry, n, "PYTHONPATH")) ||
+               (w->nccl_debug_file && is_name(entry, n, "NCCL_DEBUG_FILE"));
 }
 
 static bool has_var(char *const *env, const char *name) {
@@ -44,7 +50,7 @@ int worker_environ(char *const *base, const struct worker_env *w, char ***ret) {
         if (!env)
                 return -ENOMEM;
         for (size_t i = 0; base && base[i]; i++)
-                if (!is_replaced(base[i], w->cuda_visible_devices != NULL) && strv_extend(&env, base[i]) < 0)
+                if (!is_replaced(base[i], w) && strv_extend(&env, base[i]) < 0)
                         return -ENOMEM;
 
         /* torchrun's contract: one node, one role, so local and global agree. */
@@ -71,6 +77,12 @@ int worker_environ(char *const *base, const struct worker_env *w, char ***ret) {
                 r |= strv_extendf(&env, "TORCH_NCCL_ASYNC_ERROR_HANDLING=1");
         if (w->cuda_visible_devices)
                 r |= strv_extendf(&env, "CUDA_VISIBLE_DEVICES=%s", w->cuda_visible_devices);
+        if (w->pythonpath)
+                r |= strv_extendf(&env, "PYTHONPATH=%s", w->pythonpath);
+        if (w->python_faulthandler && !has_var(base, "PYTHONFAULTHANDLER"))
+                r |= strv_extendf(&env, "PYTHONFAULTHANDLER=1");
+        if (w->nccl_debug_file)
+                r |= strv_extendf(&env, "NCCL_DEBUG_FILE=%s", w->nccl_debug_file);
 
         r |= strv_extendf(&env, "RINGMASTER_RUN_ID=%s", w->run_id);
         r |= strv_extendf(&env, "RINGMASTER_RUN_DIR=%s", w->run_dir);

@@ -24,6 +24,10 @@ struct worker_env {
         int max_restarts;
         const char *error_file;
         const char *cuda_visible_devices;  /* NULL: leave as inherited */
+        /* Decided by diagnose.c (--python-hooks, NCCL_DEBUG). */
+        const char *pythonpath;            /* NULL: leave as inherited */
+        bool python_faulthandler;          /* PYTHONFAULTHANDLER=1, unless inherited */
+        const char *nccl_debug_file;       /* NULL: leave as inherited */
         const char *notify_socket;         /* NOTIFY_SOCKET and RINGMASTER_NOTIFY_SOCKET; NULL: neither */
 };
 

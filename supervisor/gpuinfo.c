@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "gpuinfo.h"
@@ -578,6 +579,138 @@ static int read_until(int fd, uint64_t deadline, char *buf, size_t size, size_t 
         }
 }
 
+/* ------------------------------------------------------------ the cache */
+
+#define PROBE_CACHE_FILE "gpu-probe"
+#define PROBE_CACHE_MAGIC "ringmaster-gpu-probe/1"
+
+static void hash_bytes(uint64_t *h, const void *p, size_t n) {
+        const unsigned char *b = p;
+
+        for (size_t i = 0; i < n; i++) {
+                *h ^= b[i];
+                *h *= UINT64_C(0x100000001b3);
+        }
+        *h ^= 0xff;                     /* a separator, so "ab","c" differs from "a","bc" */
+        *h *= UINT64_C(0x100000001b3);
+}
+
+static void hash_string(uint64_t *h, const char *s) {
+        hash_bytes(h, s ? s : "(unset)", strlen(s ? s : "(unset)"));
+}
+
+static void hash_file(uint64_t *h, const char *path) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+
+        if (read_file_bounded(AT_FDCWD, path, 4096, &text, &len) < 0)
+                hash_string(h, "(unreadable)");
+        else
+                hash_bytes(h, text, len);
+}
+
+static int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * The variables that can change what the GPU libraries say (which libraries
+ * load, which devices they show), sorted so that their order does not
+ * matter.  Tests (RINGMASTER_TEST_GPU_LIBDIR) also count the fake driver's
+ * FAKE_* settings.
+ */
+static void hash_environ(uint64_t *h) {
+        static const char *const prefixes[] = { "CUDA_", "NVIDIA_", "NCCL_", "LD_", "RINGMASTER_TEST_GPU_LIBDIR=" };
+        bool test = getenv("RINGMASTER_TEST_GPU_LIBDIR") != NULL;
+        _cleanup_free_ char **found = NULL;
+        size_t n = 0, cap = 0;
+
+        for (char **e = environ; *e; e++) {
+                bool match = test && startswith(*e, "FAKE_");
+
+                for (size_t i = 0; i < ELEMENTSOF(prefixes) && !match; i++)
+                        match = startswith(*e, prefixes[i]);
+                if (!match)
+                        continue;
+                if (n == cap) {
+                        char **bigger = realloc(found, (cap = cap ? 2 * cap : 16) * sizeof(*found));
+
+                        if (!bigger) {
+                                hash_string(h, "(out of memory)");      /* a key that no answer has */
+                                hash_bytes(h, &h, sizeof(h));
+                                return;
+                        }
+                        found = bigger;
+                }
+                found[n++] = *e;
+        }
+        if (n > 0)
+                qsort(found, n, sizeof(*found), strcmp_ptr);
+        for (size_t i = 0; i < n; i++)
+                hash_string(h, found[i]);
+}
+
+/* What the probe's answer depends on, hashed: an answer made under another key is not used. */
+static uint64_t probe_cache_key(const struct gpuinfo_request *req, size_t max_devices) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        struct stat st;
+
+        hash_string(&h, VERSION);
+        hash_file(&h, "/proc/sys/kernel/random/boot_id");
+        hash_file(&h, "/proc/driver/nvidia/version");
+        if (stat("/proc/self/exe", &st) == 0) {
+                hash_bytes(&h, &st.st_dev, sizeof(st.st_dev));
+                hash_bytes(&h, &st.st_ino, sizeof(st.st_ino));
+                hash_bytes(&h, &st.st_mtim, sizeof(st.st_mtim));
+        }
+        hash_string(&h, req->cuda_visible_devices ? req->cuda_visible_devices : getenv("CUDA_VISIBLE_DEVICES"));
+        hash_bytes(&h, &max_devices, sizeof(max_devices));
+        hash_environ(&h);
+        return h;
+}
+
+/* The cached answer for key, into output (len set); -ENOENT when there is none that fits. */
+static int probe_cache_read(const char *dir, uint64_t key, char *output, size_t *len) {
+        _cleanup_close_ int dfd = -EBADF;
+        _cleanup_free_ char *text = NULL;
+        char head[64];
+        size_t size = 0, head_len;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || read_file_bounded(dfd, PROBE_CACHE_FILE, PROBE_OUTPUT_MAX + sizeof(head), &text, &size) < 0)
+                return -ENOENT;
+        head_len = (size_t) snprintf(head, sizeof(head), PROBE_CACHE_MAGIC " %016" PRIx64 "\n", key);
+        if (size < head_len || memcmp(text, head, head_len) != 0 || size - head_len > PROBE_OUTPUT_MAX)
+                return -ENOENT;
+        memcpy(output, text + head_len, size - head_len);
+        *len = size - head_len;
+        return 0;
+}
+
+/* Keeps a probe's answer for key: written aside, then renamed over the old one. */
+static void probe_cache_write(const char *dir, uint64_t key, const char *output, size_t len) {
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        char tmp[64];
+        FILE *f;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        snprintf(tmp, sizeof(tmp), "." PROBE_CACHE_FILE ".%d", (int) getpid());
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        f = fdopen(TAKE_FD(fd), "w");
+        if (!f)
+                return;
+        fprintf(f, PROBE_CACHE_MAGIC " %016" PRIx64 "\n", key);
+        fwrite(output, 1, len, f);
+        if (fclose(f) != 0 || renameat(dfd, tmp, dfd, PROBE_CACHE_FILE) < 0)
+                (void) unlinkat(dfd, tmp, 0);
+}
+
+/* ------------------------------------------------------------ the probe */
+
 int gpuinfo_probe(const struct gpuinfo_request *req, struct gpuinfo **ret) {
         _cleanup_free_ char *output = NULL;
         _cleanup_strv_free_ char **env = NULL;
@@ -589,7 +722,7 @@ int gpuinfo_probe(const struct gpuinfo_request *req, struct gpuinfo **ret) {
         char *argv[] = { (char *) "ringmaster", (char *) "__gpu-probe", max_arg, NULL };
         char *exec_paths[] = { (char *) "/proc/self/exe", NULL };
         size_t max_devices = (size_t) MAX(req->max_devices, 0), len = 0;
-        uint64_t deadline;
+        uint64_t deadline, key = 0;
         int pipefd[2], status = 0, r;
 
         g = calloc(1, sizeof(*g));
@@ -607,6 +740,14 @@ int gpuinfo_probe(const struct gpuinfo_request *req, struct gpuinfo **ret) {
         for (size_t i = 0; i < max_devices * max_devices; i++)
                 g->links[i] = (struct gpu_link) { TRISTATE_UNKNOWN, TRISTATE_UNKNOWN, GPU_TOPOLOGY_UNKNOWN };
         snprintf(max_arg, sizeof(max_arg), "%zu", max_devices);
+
+        if (req->cache_dir) {
+                key = probe_cache_key(req, max_devices);
+                if (req->cache_read && probe_cache_read(req->cache_dir, key, output, &len) == 0) {
+                        g->from_cache = true;
+                        goto answer;
+                }
+        }
 
         if (!req->sigmask)
                 (void) sigprocmask(SIG_SETMASK, NULL, &mask);
@@ -669,9 +810,11 @@ int gpuinfo_probe(const struct gpuinfo_request *req, struct gpuinfo **ret) {
                                              WEXITSTATUS(status));
                         if (r < 0)
                                 g->probe_error = NULL;
-                }
+                } else if (req->cache_dir)
+                        probe_cache_write(req->cache_dir, key, output, len);
         }
 
+answer:
         output[len] = 0;
         for (char *line = output, *next; line && *line; line = next) {
                 next = strchr(line, '\n');

@@ -54,6 +54,7 @@ struct gpu_link {
 struct gpuinfo {
         /* The probe itself. */
         char *probe_error;              /* it could not run, or died: why; NULL when it answered */
+        bool from_cache;                /* the answer is a cached one (gpuinfo_request.cache_read) */
         bool timed_out;                 /* it did not answer in time and was killed */
         bool stuck;                     /* ... and was still not gone after SIGKILL (state D in the driver) */
         int stuck_pid;
@@ -87,6 +88,15 @@ struct gpuinfo_request {
         int max_devices;                /* GPUs to look at (CUDA ordinals 0..max-1); 0: only NCCL */
         uint64_t timeout_usec;
         const sigset_t *sigmask;        /* the probe's signal mask; NULL: the caller's */
+        /*
+         * A private folder where the probe's answer is kept (NULL: none).  The
+         * answer holds for the same boot, driver, ringmaster binary, GPUs and
+         * library search path; with cache_read, such an answer is used instead of
+         * starting the probe (the driver's start-up costs about half a second).
+         * A fresh answer is always written there.
+         */
+        const char *cache_dir;
+        bool cache_read;
 };
 
 #define GPUINFO_DEFAULT_TIMEOUT_USEC (30 * UINT64_C(1000000))

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "diagnose.h"
 #include "environ.h"
 #include "exit-status.h"
 #include "init.h"
@@ -15,6 +16,7 @@
 #include "notify.h"
 #include "options.h"
 #include "proc.h"
+#include "proctree.h"
 #include "rundir.h"
 #include "segment.h"
 #include "shmring.h"
@@ -184,7 +186,8 @@ static bool pid_is_tracked_orphan(const struct job *job, pid_t pid) {
 }
 
 bool job_claims_child(const struct job *job, pid_t pid) {
-        return pid_is_live_rank(job, pid) || pid_is_tracked_orphan(job, pid);
+        return pid_is_live_rank(job, pid) || pid_is_tracked_orphan(job, pid) ||
+               diagnoser_claims_child(job->diagnoser, pid);   /* a stack tool of ours */
 }
 
 static bool claimed_child(pid_t pid, void *userdata) {
@@ -356,19 +359,42 @@ static void job_update_deadlines(struct job *job) {
 
 /*
  * The diagnosis of every rank before a deadline's teardown (the late ones
- * are job->deadline.ranks), in the job table's `diagnosing` state; it ends
- * with the event `diagnosed`, posted from the event loop, and only then do
- * the signals go out.
- *
- * STUB until supervisor/diagnose.[ch] (the "diagnose" helper's work) lands:
- * for now it records each live rank's /proc state and wait channel, which
- * the deadline report prints, and posts `diagnosed` at once.  This is the
- * one place the deadline path calls: the lead joins the two here, e.g.
- * job_diagnose(job, all ranks, nproc, reason, on_diagnosed, NULL) with an
- * on_diagnosed() that posts JOB_EVENT_DIAGNOSED and runs the queue.
+ * are job->deadline.ranks), in the job table's `diagnosing` state: /proc,
+ * Python tracebacks, native stacks, NCCL logs (diagnose.h), bounded by
+ * --diagnose-timeout.  It ends with the event `diagnosed`, posted from the
+ * event loop, and only then do the signals go out.  Each rank's state and
+ * wait channel then also go to diag_state and diag_wchan, for the deadline
+ * report's line.
  */
+static void on_deadline_diagnosed(struct job *job, void *userdata) {
+        for (int i = 0; i < job->nproc; i++) {
+                struct rank *r = &job->ranks[i];
+                const struct diagnosis *d = r->diagnosis;
+
+                if (d && strcmp(d->reason, "deadline") == 0 && d->n_processes > 0) {
+                        r->diag_state = d->processes[0].state;
+                        snprintf(r->diag_wchan, sizeof(r->diag_wchan), "%s", d->processes[0].wchan);
+                }
+        }
+        job_post(job, JOB_EVENT_DIAGNOSED, 0);
+        job_run_queue(job);
+}
+
 static void job_diagnose_all(struct job *job, const char *reason) {
+        _cleanup_free_ int *ranks = calloc((size_t) job->nproc, sizeof(int));
+        size_t n = 0;
+        int k = -ENOMEM;
+
         log_debug("diagnosing every rank: %s", reason);
+        for (int i = 0; ranks && i < job->nproc; i++)
+                if (rank_state_is_alive(job->ranks[i].state))
+                        ranks[n++] = i;
+        if (ranks)
+                k = job_diagnose(job, ranks, n, "deadline", on_deadline_diagnosed, NULL);
+        if (k >= 0)
+                return;
+        /* Then at least what /proc says, and on at once. */
+        log_warning_errno(k, "cannot diagnose the ranks");
         for (int i = 0; i < job->nproc; i++) {
                 struct rank *r = &job->ranks[i];
 
@@ -503,6 +529,7 @@ static int rank_spawn(struct rank *r) {
                 .cuda_visible_devices = r->cuda_visible_devices,
                 .notify_socket = notify_server_address(job->notify),
         };
+        diagnoser_worker_env(job->diagnoser, r->index, &w);
         k = worker_environ(environ, &w, &env);
         if (k < 0)
                 return log_error_errno(k, "cannot build rank %d's environment", r->index);
@@ -540,6 +567,8 @@ static int rank_spawn(struct rank *r) {
                                   .stderr_fd = err_w,
                                   .sigmask = &job->child_sigmask,
                                   .nofile = job->restore_nofile ? &job->child_nofile : NULL,
+                                  /* A stack tool of ours may attach under Yama's ptrace_scope=1. */
+                                  .ptracer = diagnoser_wants_ptrace(job->diagnoser) ? getpid() : 0,
                           },
                           &result);
         if (k < 0)
@@ -606,6 +635,7 @@ static int job_start_attempt(struct job *job) {
                                 stream_free(&r->streams[s]);
                 free(r->phase);
                 rank_notify_reset(&r->notify);
+                diagnosis_free(r->diagnosis);
                 json_value_free(r->error_file);
                 free(r->error_file_raw);
                 free(r->error_file_path);
@@ -1002,6 +1032,10 @@ int job_start(struct job *job) {
         k = sd_event_add_signal(job->event, &job->sigchld_source, SIGCHLD, on_sigchld, job);
         if (k < 0)
                 return log_error_errno(k, "cannot watch SIGCHLD");
+        /* Also watches SIGUSR2: diagnose every rank, keep running. */
+        k = diagnoser_new(job, &job->diagnoser);
+        if (k < 0)
+                return log_error_errno(k, "cannot set up the hang diagnosis");
         /*
          * Same priority as the rest, so that a flooding rank's pipe cannot
          * starve it; it never reaps, it only adds child sources for
@@ -1050,6 +1084,8 @@ struct job *job_free(struct job *job) {
         if (!job)
                 return NULL;
         job_cleanup(job);
+        /* First: it may be watching the ranks' streams. */
+        job->diagnoser = diagnoser_free(job->diagnoser);
         for (int i = 0; job->ranks && i < job->nproc; i++) {
                 struct rank *r = &job->ranks[i];
 
@@ -1059,6 +1095,7 @@ struct job *job_free(struct job *job) {
                                 stream_free(&r->streams[s]);
                 free(r->phase);
                 rank_notify_reset(&r->notify);
+                diagnosis_free(r->diagnosis);
                 json_value_free(r->error_file);
                 free(r->error_file_raw);
                 free(r->error_file_path);

@@ -23,6 +23,8 @@
 #include "phase.h"
 #include "spawn.h"
 
+struct diagnoser;
+struct diagnosis;
 struct json_value;
 struct notify_server;
 struct run_dir;
@@ -58,6 +60,8 @@ struct rank {
         /* job_diagnose_all() (a stub until supervisor/diagnose.[ch]): /proc when a deadline passed. */
         char diag_state;
         char diag_wchan[64];
+
+        struct diagnosis *diagnosis;    /* the last one taken (diagnose.h), or NULL */
 
         /* MARK_STUCK: what /proc said when the supervisor gave up on it. */
         char stuck_state;
@@ -150,6 +154,7 @@ struct job {
         struct deadline_cause deadline;   /* this attempt's cause, when a deadline ended it */
         sd_event_source *signal_sources[5];
         sd_event_source *sigchld_source;
+        struct diagnoser *diagnoser;    /* hang diagnosis, SIGUSR2, stack tools (diagnose.h) */
 
         uint64_t start_usec, start_realtime_usec, attempt_start_usec, end_usec;
         struct attempt *attempts;       /* one per finished attempt */

@@ -13,6 +13,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/check.h \
 	supervisor/deadline.c \
 	supervisor/deadline.h \
+	supervisor/diagnose.c \
+	supervisor/diagnose.h \
 	supervisor/environ.c \
 	supervisor/environ.h \
 	supervisor/exit-status.h \
@@ -43,6 +45,10 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/phase.h \
 	supervisor/proc.c \
 	supervisor/proc.h \
+	supervisor/proctree.c \
+	supervisor/proctree.h \
+	supervisor/python-hooks.c \
+	supervisor/python-hooks.h \
 	supervisor/report.c \
 	supervisor/report.h \
 	supervisor/run.c \
@@ -57,6 +63,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/sink.h \
 	supervisor/spawn.c \
 	supervisor/spawn.h \
+	supervisor/stack.c \
+	supervisor/stack.h \
 	supervisor/status.c \
 	supervisor/status.h \
 	supervisor/tail.c \
@@ -64,8 +72,15 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/util.c \
 	supervisor/util.h
 supervisor_libsupervisor_la_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+# Where --python-hooks finds the start-up hook and the ringmaster package:
+# installed ($(pythonhookdir) is engine/python/local.mk's), or, for a
+# ringmaster run from this build tree, the source tree's (python-hooks.c).
 # The preflight's GPU probe looks for libnccl.so.2 beside the CUDA toolkit configure found, too.
-supervisor_libsupervisor_la_CPPFLAGS = $(AM_CPPFLAGS) -DRINGMASTER_CUDA_LIBDIR='"$(CUDA_LIBDIR)"'
+supervisor_libsupervisor_la_CPPFLAGS = $(AM_CPPFLAGS) -DRINGMASTER_CUDA_LIBDIR='"$(CUDA_LIBDIR)"' \
+	-DRINGMASTER_PYTHON_HOOK_DIR='"$(pythonhookdir)"' \
+	-DRINGMASTER_PYTHON_PACKAGE_DIR='"$(pythondir)"' \
+	-DRINGMASTER_ABS_TOP_SRCDIR='"$(abs_top_srcdir)"' \
+	-DRINGMASTER_ABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
 supervisor_libsupervisor_la_LIBADD = shmring/libshmring.la $(LIBSYSTEMD_LIBS) -lm -ldl
 
 bin_PROGRAMS += supervisor/ringmaster

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "parse-util.h"
 #include "rundir.h"
+#include "stack.h"
 
 void run_help(void) {
         printf("Usage: ringmaster run [OPTIONS] [--] COMMAND [ARGS...]\n"
@@ -83,6 +84,16 @@ void run_help(void) {
                "      --no-preflight         start without the checks of 'ringmaster check'\n"
                "                             (/dev/shm, memlock, GPUs, peer access, NCCL, port)\n"
                "\n"
+               "Hang diagnosis (before a deadline's teardown; on SIGUSR2 to ringmaster):\n"
+               "      --diagnose-timeout SECS  bound on a whole diagnosis (default 5; 0: /proc\n"
+               "                             and NCCL logs only)\n"
+               "      --stack-tool TOOL      auto (default: eu-stack, else gdb), eu-stack, gdb,\n"
+               "                             or none: what takes a rank's native stack\n"
+               "      --stack-timeout SECS   the stack tool's limit (default 3)\n"
+               "      --python-hooks MODE    auto (default: on when COMMAND is Python), on, off:\n"
+               "                             ringmaster's start-up hook on the workers' PYTHONPATH\n"
+               "                             (tracebacks on SIGUSR1, phases), PYTHONFAULTHANDLER=1\n"
+               "\n"
                "Containers:\n"
                "      --init                 act as the container's init, as tini does: reap every\n"
                "                             zombie, forward SIGUSR1, SIGWINCH, SIGALRM, SIGCONT and\n"
@@ -132,6 +143,10 @@ enum {
         OPT_WATCHDOG,
         OPT_NO_PREFLIGHT,
         OPT_JSON,
+        OPT_DIAGNOSE_TIMEOUT,
+        OPT_STACK_TOOL,
+        OPT_STACK_TIMEOUT,
+        OPT_PYTHON_HOOKS,
         OPT_NO_TTY,
         OPT_INIT,
 };
@@ -173,6 +188,10 @@ static const struct option run_long_options[] = {
         { "watchdog", required_argument, NULL, OPT_WATCHDOG },
         { "no-preflight", no_argument, NULL, OPT_NO_PREFLIGHT },
         { "json", no_argument, NULL, OPT_JSON },
+        { "diagnose-timeout", required_argument, NULL, OPT_DIAGNOSE_TIMEOUT },
+        { "stack-tool", required_argument, NULL, OPT_STACK_TOOL },
+        { "stack-timeout", required_argument, NULL, OPT_STACK_TIMEOUT },
+        { "python-hooks", required_argument, NULL, OPT_PYTHON_HOOKS },
         { "no-tty", no_argument, NULL, OPT_NO_TTY },
         { "init", no_argument, NULL, OPT_INIT },
         { "quiet", no_argument, NULL, 'q' },
@@ -367,6 +386,10 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .shm_kv_entries = DEFAULT_SHM_KV_ENTRIES,
                 .shm_kv_value_size = DEFAULT_SHM_KV_VALUE_SIZE,
                 .straggler_timeout_usec = DEFAULT_STRAGGLER_TIMEOUT_USEC,
+                .diagnose_timeout_usec = DEFAULT_DIAGNOSE_TIMEOUT_USEC,
+                .stack_tool = STACK_TOOL_AUTO,
+                .stack_timeout_usec = DEFAULT_STACK_TIMEOUT_USEC,
+                .python_hooks = PYTHON_HOOKS_AUTO,
                 .log_level = LOG_LEVEL_NOTICE,
                 .preflight = true,
                 .tty = true,
@@ -528,6 +551,27 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                                 r = usage_error("--json is an option of ringmaster check: for run's JSON report give "
                                                 "--report FILE");
                         o->json = true;
+                        break;
+                case OPT_DIAGNOSE_TIMEOUT:
+                        r = parse_duration_option(c, optarg, 0, &o->diagnose_timeout_usec);
+                        break;
+                case OPT_STACK_TOOL:
+                        if (stack_tool_parse(optarg, &o->stack_tool) < 0)
+                                r = usage_error("--stack-tool: '%s' is not a tool: give auto, eu-stack, gdb or none",
+                                                optarg);
+                        break;
+                case OPT_STACK_TIMEOUT:
+                        r = parse_duration_option(c, optarg, 0, &o->stack_timeout_usec);
+                        break;
+                case OPT_PYTHON_HOOKS:
+                        if (strcmp(optarg, "auto") == 0)
+                                o->python_hooks = PYTHON_HOOKS_AUTO;
+                        else if (strcmp(optarg, "on") == 0)
+                                o->python_hooks = PYTHON_HOOKS_ON;
+                        else if (strcmp(optarg, "off") == 0)
+                                o->python_hooks = PYTHON_HOOKS_OFF;
+                        else
+                                r = usage_error("--python-hooks: '%s' is not a mode: give auto, on or off", optarg);
                         break;
                 case OPT_NO_TTY:
                         o->tty = false;

@@ -28,6 +28,21 @@ enum journal_mode {
         JOURNAL_ON = 1,      /* --journal: to the journal, and to the terminal too */
 };
 
+/* --stack-tool: what takes a hung rank's native stack (stack.c). */
+enum stack_tool {
+        STACK_TOOL_AUTO = -1,  /* eu-stack when on PATH, else gdb, else none */
+        STACK_TOOL_NONE = 0,
+        STACK_TOOL_EU_STACK,
+        STACK_TOOL_GDB,
+};
+
+/* --python-hooks: the start-up hook on the workers' PYTHONPATH (python-hooks.c). */
+enum python_hooks_mode {
+        PYTHON_HOOKS_AUTO = -1, /* when COMMAND is a Python interpreter or script */
+        PYTHON_HOOKS_OFF = 0,
+        PYTHON_HOOKS_ON = 1,
+};
+
 struct run_options {
         int nproc;                      /* 0: not given (the visible GPUs, else 1) */
         char **gpus;                    /* --gpus entries; NULL: not given */
@@ -63,6 +78,10 @@ struct run_options {
         uint64_t watchdog_usec;         /* 0: off */
         struct phase_timeout *phase_timeouts;  /* in the order given (a repeated name: the last counts) */
         size_t n_phase_timeouts;
+        uint64_t diagnose_timeout_usec; /* a whole diagnosis; 0: /proc and NCCL logs only */
+        enum stack_tool stack_tool;
+        uint64_t stack_timeout_usec;
+        enum python_hooks_mode python_hooks;
         int log_level;
         bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
         bool tty;                       /* the live status table when stderr is a terminal (--no-tty) */
@@ -90,6 +109,8 @@ struct run_options {
 #define DEFAULT_SHM_KV_VALUE_SIZE RM_KV_VALUE_SIZE
 #define MAX_NPROC 1024
 #define DEFAULT_STRAGGLER_TIMEOUT_USEC (60 * USEC_PER_SEC)
+#define DEFAULT_DIAGNOSE_TIMEOUT_USEC (5 * USEC_PER_SEC)
+#define DEFAULT_STACK_TIMEOUT_USEC (3 * USEC_PER_SEC)
 
 /*
  * Parses `ringmaster run` arguments (argv[0] is "run") into o, which the

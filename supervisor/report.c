@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "deadline.h"
+#include "diagnose.h"
 #include "exit-status.h"
 #include "job.h"
 #include "json.h"
@@ -190,6 +191,9 @@ void report_print_text(const struct job *job) {
                                     since_start(job, r->ended_usec ? r->ended_usec : job->end_usec), sent);
         }
 
+        /* Diagnoses taken before the teardown, the late ranks first (those on SIGUSR2 were printed then). */
+        diagnosis_print_all(job, "deadline", job->deadline.ranks, job->deadline.n_ranks);
+
         for (int i = 0; i < job->nproc; i++)
                 for (int k = 0; k < _STREAM_KIND_MAX; k++) {
                         const struct stream_stats *st = &job->ranks[i].streams[k].stats;
@@ -339,19 +343,9 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
                 json_end_object(w);
         } else
                 json_null(w);
-        /* job_diagnose_all()'s record (a stub until supervisor/diagnose.[ch]). */
+        /* The last diagnosis (diagnose.h): before a deadline's teardown, or on SIGUSR2. */
         json_key(w, "diagnosis");
-        if (r->diag_state) {
-                char state[2] = { r->diag_state, 0 };
-
-                json_begin_object(w);
-                json_key(w, "state");
-                json_string(w, state);
-                json_key(w, "wchan");
-                json_string(w, r->diag_wchan);
-                json_end_object(w);
-        } else
-                json_null(w);
+        diagnosis_write_json(w, job, r);
         json_key(w, "stdout");
         json_stream(w, &r->streams[STREAM_STDOUT], job->options->tail_lines);
         json_key(w, "stderr");

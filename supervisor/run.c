@@ -242,6 +242,7 @@ int run_main(int argc, char **argv) {
         sigaddset(&blocked, SIGCHLD);
         for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++)
                 sigaddset(&blocked, job_stop_signals[i]);
+        sigaddset(&blocked, SIGUSR2);   /* diagnose every rank (diagnose.c) */
         /* A container's init (PID 1, --init) forwards more of them to the ranks. */
         init = init_wanted(&o);
         if (init)

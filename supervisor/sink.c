@@ -68,9 +68,15 @@ static void sink_consume(struct sink *s, size_t n) {
                 s->start = 0;
 }
 
+/*
+ * The post source stays on: sd-event marks post sources pending before it
+ * runs another source's callback, so one enabled from within that callback
+ * (where lines are queued) would wait for some later, unrelated event: a
+ * rank's last line before it hangs would never show.  With nothing queued
+ * it costs a call per loop iteration.
+ */
 static void sink_set_watch(struct sink *s, bool post, bool writable) {
-        if (s->post)
-                (void) sd_event_source_set_enabled(s->post, post ? SD_EVENT_ON : SD_EVENT_OFF);
+        (void) post;
         if (s->writable)
                 (void) sd_event_source_set_enabled(s->writable, writable ? SD_EVENT_ON : SD_EVENT_OFF);
 }
@@ -277,7 +283,6 @@ int sink_new(sd_event *event, int fd, size_t capacity, struct sink **ret) {
                 safe_close(s->own_fd);
                 return r;
         }
-        (void) sd_event_source_set_enabled(s->post, SD_EVENT_OFF);
         if (s->mode != SINK_DIRECT) {
                 r = sd_event_add_io(event, &s->writable, s->fd, EPOLLOUT, sink_on_writable, s);
                 if (r < 0)

@@ -92,6 +92,9 @@ _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, 
                 errno = ESRCH;
                 goto fail;
         }
+        /* Best effort: EINVAL without Yama; it survives the exec. */
+        if (req->ptracer > 0)
+                (void) prctl(PR_SET_PTRACER, (unsigned long) req->ptracer);
 
         f.stage = SPAWN_STAGE_STDIO;
         if (dup2(req->stdin_fd, STDIN_FILENO) < 0 || dup2(req->stdout_fd, STDOUT_FILENO) < 0 ||

@@ -37,6 +37,8 @@ struct spawn_request {
         int stdin_fd, stdout_fd, stderr_fd;
         const sigset_t *sigmask;   /* restored in the child */
         const struct rlimit *nofile;  /* RLIMIT_NOFILE restored in the child; NULL: as is */
+        pid_t ptracer;             /* > 0: PR_SET_PTRACER, so that it and its descendants may
+                                      ptrace the child under Yama's ptrace_scope=1 */
 };
 
 struct spawn_result {

@@ -11,6 +11,9 @@
  *   dies3     rank 3 joins and exits: the others stop early, naming it
  *   pollerr1  rank 1's initialisation fails: it aborts, and the others stop
  *             early naming it (not one another)
+ * and, with a notify socket as the supervisor gives (NOTIFY_SOCKET), that
+ * every rank reports the phase's start and end, a failed one with its
+ * reason (STATUS=fake-init failed: ...).
  */
 
 #include <errno.h>
@@ -19,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "rank-launcher.h"
@@ -212,6 +217,76 @@ static int scenario(const char *mode, int skip_rank) {
         return 0;
 }
 
+/* Runs mode with every rank's NOTIFY_SOCKET on a socket of ours; the datagrams received, joined by '|'. */
+static int scenario_notified(const char *mode, int skip_rank, char *got, size_t size) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char env[sizeof(sa.sun_path) + 16];
+        char *extra[] = { env, NULL };
+        struct rmtest_job *j;
+        size_t used = 0;
+        int fd, r;
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/test-bootstrap-notify-%d", (int) getpid());
+        (void) unlink(sa.sun_path);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", sa.sun_path);
+        printf("== %s, notified\n", mode);
+        fflush(stdout);
+        CHECK(rmtest_job_new(NRANKS, &j) == 0);
+        for (uint32_t i = 0; i < NRANKS; i++)
+                if ((int) i != skip_rank)
+                        CHECK(rmtest_job_spawn(j, i, mode, extra) == 0);
+        r = rmtest_job_wait(j, 60 * INT64_C(1000000000));
+        rmtest_job_free(j);
+        got[0] = '\0';
+        for (;;) {
+                char buf[1024];
+                ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+                if (n < 0)
+                        break;
+                buf[n] = '\0';
+                used += (size_t) snprintf(got + used, size - used, "%s|", buf);
+                if (used >= size)
+                        break;
+        }
+        close(fd);
+        (void) unlink(sa.sun_path);
+        return r;
+}
+
+static size_t count(const char *hay, const char *needle) {
+        size_t n = 0;
+
+        for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+static int phases_reported(void) {
+        char got[8192];
+        int failed = 0;
+
+        if (scenario_notified("all", -1, got, sizeof(got)) != 0)
+                failed++;
+        printf("datagrams: %s\n", got);
+        if (count(got, "X_RINGMASTER_PHASE=fake-init|") != NRANKS ||
+            count(got, "X_RINGMASTER_PHASE_END=fake-init|") != NRANKS) {
+                fprintf(stderr, "all: every rank must report fake-init's start and end once\n");
+                failed++;
+        }
+        if (scenario_notified("missing2", 2, got, sizeof(got)) != 0)
+                failed++;
+        printf("datagrams: %s\n", got);
+        if (count(got, "X_RINGMASTER_PHASE=fake-init|") != NRANKS - 1 ||
+            count(got, "STATUS=fake-init failed: ") != NRANKS - 1 || count(got, "rank 2 (never joined)") != NRANKS - 1) {
+                fprintf(stderr, "missing2: every rank present must report the phase and why it failed, naming rank 2\n");
+                failed++;
+        }
+        return failed;
+}
+
 int main(int argc, char **argv) {
         int failed = 0;
 
@@ -223,6 +298,7 @@ int main(int argc, char **argv) {
         failed += scenario("missing0", 0);
         failed += scenario("dies3", -1);
         failed += scenario("pollerr1", -1);
+        failed += phases_reported();
         printf(failed ? "FAILED\n" : "ok\n");
         return failed ? 1 : 0;
 }

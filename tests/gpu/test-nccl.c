@@ -12,6 +12,9 @@
  *   tests/gpu/test-nccl --rank allreduce
  * or, for the missing rank, RMTEST_ABSENT=2 tests/gpu/test-nccl --rank missing:
  * the absent rank then sleeps past the others' deadline instead of joining.
+ * With --rank missing-fail the absent rank hangs and the others, once they
+ * have checked their -ETIMEDOUT, exit 1 with the error on stderr, as a real
+ * program would: the supervisor's report then names the missing rank.
  */
 
 #include <errno.h>
@@ -111,13 +114,22 @@ static int rank_main(const char *mode) {
         if (strcmp(mode, "allreduce") == 0)
                 r = allreduce(w, device);
         else if (rm_worker_rank(w) == (uint32_t) rmtest_env_u64("RMTEST_ABSENT", 2)) {
-                /* Started anyway (by a supervisor): never join, outlive the others' deadline. */
+                /* Started anyway (by a supervisor): never join, outlive the others' deadline
+                 * (missing-fail: hang until stopped, like a rank stuck before NCCL). */
                 printf("nccl rank %u: absent on purpose, not joining\n", rm_worker_rank(w));
                 fflush(stdout);
+                if (strcmp(mode, "missing-fail") == 0)
+                        for (;;)
+                                pause();
                 usleep((useconds_t) (missing_timeout_ns() / 1000 + 3000000));
                 r = 0;
-        } else
+        } else {
                 r = missing(w, device, (uint32_t) rmtest_env_u64("RMTEST_ABSENT", 2));
+                if (r == 0 && strcmp(mode, "missing-fail") == 0) {
+                        fprintf(stderr, "test-nccl: rank %u: %s\n", rm_worker_rank(w), rm_last_error());
+                        r = 1;
+                }
+        }
         rm_worker_close(w);
         return r;
 }

@@ -4,7 +4,13 @@
 # when the ringmaster binary ($RINGMASTER_BIN, else the build tree's) or
 # torch is missing.  Knobs: RM_PARITY_NPROC (2), RM_PARITY_CASES,
 # RM_PARITY_RINGMASTER_FLAGS, RM_PARITY_TORCHRUN_HANG_SECONDS (20),
-# RM_PARITY_BACKEND (gloo; nccl on GPU hosts).
+# RM_PARITY_BACKEND (gloo; nccl on GPU hosts), RM_TORCH_PYTHONPATH (below).
+# RM_TORCH_PYTHONPATH: a folder holding torch (pip install --target), for
+# this test alone (.ci/run installs one there when PyPI allows).
+if [ -n "${RM_TORCH_PYTHONPATH:-}" ]; then
+        PYTHONPATH="$RM_TORCH_PYTHONPATH${PYTHONPATH:+:$PYTHONPATH}"
+        export PYTHONPATH
+fi
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 python=${PYTHON3:-python3}

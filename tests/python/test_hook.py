@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -277,9 +278,13 @@ def test_nothing_imported_eagerly(notify_receiver):
     assert extra <= {"_ringmaster_hook", "sitecustomize", "faulthandler"}, extra
     assert "torch" not in r.stdout.split()
     assert notify_receiver.drain() == []
-    # Nor does anything go wrong without torch installed at all.
+    # Nor does anything go wrong without torch installed at all (where a real
+    # torch is installed, a torch that fails to import stands in for none).
     env = hook_env(notify_receiver)
-    env["PYTHONPATH"] = os.pathsep.join([HOOK_DIR, PACKAGE_DIR])
+    no_torch = tempfile.mkdtemp(prefix="rmtest-notorch-")
+    with open(os.path.join(no_torch, "torch.py"), "w") as f:
+        f.write("raise ImportError('no torch here')\n")
+    env["PYTHONPATH"] = os.pathsep.join([HOOK_DIR, no_torch, PACKAGE_DIR])
     r = run_python("import json\ntry:\n import torch\nexcept ImportError:\n print('no torch')", env)
     assert r.returncode == 0 and r.stdout.strip() == "no torch" and r.stderr == "", r.stderr
 

@@ -16,6 +16,7 @@
  *   FAKE_GPU_HANG=1           cuInit() never returns (a driver that hangs)
  *   FAKE_GPU_CRASH=1          cuInit() dies of SIGSEGV
  *   FAKE_NCCL_VERSION=CODE    ncclGetVersion()'s answer (default 22105: 2.21.5)
+ *   FAKE_GPU_LOG=PATH         cuInit() appends a line to PATH (how often the driver was asked)
  */
 #include <signal.h>
 #include <stdint.h>
@@ -104,7 +105,17 @@ int cuGetErrorName(int error, const char **name);
 static int cuda_ready;
 
 int cuInit(unsigned flags) {
+        const char *log = getenv("FAKE_GPU_LOG");
+
         (void) flags;
+        if (log && *log) {
+                FILE *f = fopen(log, "a");
+
+                if (f) {
+                        fprintf(f, "cuInit %d\n", (int) getpid());
+                        fclose(f);
+                }
+        }
         if (env_int("FAKE_GPU_HANG", 0))
                 for (;;)
                         pause();

@@ -9,6 +9,14 @@ tests_supervisor_fake_worker_SOURCES = tests/supervisor/fake-worker.c engine/not
 tests_supervisor_fake_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_fake_worker_LDFLAGS =
 
+# The hang diagnosis tests' worker: hangs in read, nanosleep or futex, in
+# functions a stack tool must name, so built with symbols and no inlining
+# (and no sanitizers, as the fake worker).
+check_PROGRAMS += tests/supervisor/hang-worker
+tests_supervisor_hang_worker_SOURCES = tests/supervisor/hang-worker.c
+tests_supervisor_hang_worker_CFLAGS = -std=gnu11 -g -O0 -fno-inline -pthread $(WARN_CFLAGS)
+tests_supervisor_hang_worker_LDFLAGS = -pthread
+
 check_PROGRAMS += tests/supervisor/test-lifecycle
 tests_supervisor_test_lifecycle_SOURCES = tests/supervisor/test-lifecycle.c
 tests_supervisor_test_lifecycle_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
@@ -92,13 +100,22 @@ tests_supervisor_libfakegpu_la_SOURCES = tests/supervisor/fake-gpu.c
 tests_supervisor_libfakegpu_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_supervisor_libfakegpu_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 
-SUPERVISOR_TESTS = \
+check_PROGRAMS += tests/supervisor/test-diagnose-units
+tests_supervisor_test_diagnose_units_SOURCES = tests/supervisor/test-diagnose-units.c
+tests_supervisor_test_diagnose_units_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_diagnose_units_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_diagnose_units_LDADD = supervisor/libsupervisor.la
+
+SUPERVISOR_C_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-notify-parse \
 	tests/supervisor/test-deadline \
 	tests/supervisor/test-notify-api \
 	tests/supervisor/fuzz-notify-replay \
 	tests/supervisor/test-json \
+	tests/supervisor/test-diagnose-units
+
+SUPERVISOR_PY_TESTS = \
 	tests/supervisor/test-usage.py \
 	tests/supervisor/test-exit-zero.py \
 	tests/supervisor/test-exit-code.py \
@@ -130,54 +147,31 @@ SUPERVISOR_TESTS = \
 	tests/supervisor/test-check.py \
 	tests/supervisor/test-check-gpus.py \
 	tests/supervisor/test-check-shm.py \
-	tests/supervisor/test-init-reap \
-	tests/supervisor/test-init.py \
-	tests/supervisor/test-systemd-notify.py \
-	tests/supervisor/test-systemd-watchdog.py \
-	tests/supervisor/test-systemd-unit.sh \
-	tests/supervisor/test-status.py
+	tests/supervisor/test-check-cache.py \
+	tests/supervisor/test-diagnose-native.py \
+	tests/supervisor/test-diagnose-python.py \
+	tests/supervisor/test-diagnose-stack-tool.py \
+	tests/supervisor/test-diagnose-nccl.py \
+	tests/supervisor/test-diagnose-deadline.py
+
+SUPERVISOR_TESTS = $(SUPERVISOR_C_TESTS) $(SUPERVISOR_PY_TESTS)
 TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
 	tests/supervisor/rmtest.py \
 	tests/supervisor/checktest.py \
-	tests/supervisor/test-usage.py \
-	tests/supervisor/test-exit-zero.py \
-	tests/supervisor/test-exit-code.py \
-	tests/supervisor/test-crash-signals.py \
-	tests/supervisor/test-exec-failure.py \
-	tests/supervisor/test-flood.py \
-	tests/supervisor/test-binary.py \
-	tests/supervisor/test-orphan.py \
-	tests/supervisor/test-grace.py \
-	tests/supervisor/test-unreapable.py \
-	tests/supervisor/test-stop-signal.py \
-	tests/supervisor/test-supervisor-killed.py \
-	tests/supervisor/test-environ.py \
-	tests/supervisor/test-log-dir.py \
-	tests/supervisor/test-journal.py \
-	tests/supervisor/test-restarts.py \
-	tests/supervisor/test-capture.py \
-	tests/supervisor/test-shm-too-small.py \
-	tests/supervisor/test-notify.py \
-	tests/supervisor/test-notify-drops.py \
-	tests/supervisor/test-notify-python.py \
-	tests/supervisor/test-deadline-ready.py \
-	tests/supervisor/test-deadline-phase.py \
-	tests/supervisor/test-deadline-straggler.py \
-	tests/supervisor/test-deadline-watchdog.py \
-	tests/supervisor/test-deadline-extend.py \
-	tests/supervisor/test-deadline-options.py \
-	tests/supervisor/test-seed.py \
-	tests/supervisor/test-check.py \
-	tests/supervisor/test-check-gpus.py \
-	tests/supervisor/test-check-shm.py \
-	tests/supervisor/systemdtest.py \
+	tests/supervisor/diagtest.py \
+	$(SUPERVISOR_PY_TESTS)
+
+# ringmaster as a systemd service and as a container's init (sdnotify.c, init.c), the live status (status.c).
+SUPERVISOR_SYSTEMD_TESTS = \
 	tests/supervisor/test-init.py \
 	tests/supervisor/test-systemd-notify.py \
 	tests/supervisor/test-systemd-watchdog.py \
 	tests/supervisor/test-systemd-unit.sh \
 	tests/supervisor/test-status.py
+TESTS += tests/supervisor/test-init-reap $(SUPERVISOR_SYSTEMD_TESTS)
+EXTRA_DIST += tests/supervisor/systemdtest.py $(SUPERVISOR_SYSTEMD_TESTS)
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

@@ -262,12 +262,23 @@ def wait_gone(pids, timeout):
             os.close(fd)
 
 
+_NO_DEVICES = None
+
+
 def clean_env(**overrides):
-    """The test's environment without variables that would change ringmaster's defaults."""
+    """The test's environment without variables that would change ringmaster's
+    defaults, and without the machine's GPUs: ringmaster looks for /dev/nvidiaN
+    in an empty folder and for the GPU libraries nowhere, so that a GPU host
+    runs these tests as a CPU machine does (a test that wants GPUs says so)."""
+    global _NO_DEVICES
+    if _NO_DEVICES is None:
+        _NO_DEVICES = tempfile.mkdtemp(prefix="rmtest-nodev-")
     env = dict(os.environ)
     for k in ("CUDA_VISIBLE_DEVICES", "JOURNAL_STREAM", "NOTIFY_SOCKET", "OMP_NUM_THREADS",
               "TORCH_NCCL_ASYNC_ERROR_HANDLING", "MASTER_PORT", "MASTER_ADDR", "RANK", "WORLD_SIZE"):
         env.pop(k, None)
+    env["RINGMASTER_TEST_DEV_DIR"] = _NO_DEVICES
+    env["RINGMASTER_TEST_GPU_LIBDIR"] = "/nonexistent/ringmaster-test-no-gpu-libs"
     for k, v in overrides.items():
         if v is None:
             env.pop(k, None)

@@ -34,7 +34,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.normpath(os.path.join(HERE, os.pardir, os.pardir, os.pardir))
-RECORD = re.compile(r"PARITY (\{.*\})")
+RECORD = re.compile(r"PARITY (\{)")
 
 # torchrun's environment contract (see shared/REFERENCE.md).
 CONTRACT = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
@@ -134,7 +134,10 @@ def launch(argv, env, timeout):
 
 
 def records(output):
-    found = [json.loads(m.group(1)) for m in RECORD.finditer(output)]
+    # Each record is decoded where it starts: under torchrun the ranks share
+    # one stdout, so two records can land on one line.
+    decoder = json.JSONDecoder()
+    found = [decoder.raw_decode(output, m.start(1))[0] for m in RECORD.finditer(output)]
     return sorted(found, key=lambda r: r["rank"])
 
 

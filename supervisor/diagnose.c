@@ -1,0 +1,1499 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "diagnose.h"
+#include "environ.h"
+#include "job.h"
+#include "json.h"
+#include "log.h"
+#include "options.h"
+#include "phase.h"
+#include "proc.h"
+#include "proctree.h"
+#include "python-hooks.h"
+#include "rundir.h"
+#include "stack.h"
+#include "util.h"
+
+/* How long a Python rank has to start printing its traceback after SIGUSR1. */
+#define PYTHON_TRACEBACK_WAIT_USEC (1 * USEC_PER_SEC)
+/* Once it started: the traceback is complete when no line of it came for this long. */
+#define PYTHON_TRACEBACK_QUIET_USEC (200 * USEC_PER_MSEC)
+#define PYTHON_TRACEBACK_LINES_MAX 5000
+#define SNAPSHOT_PROCESSES_MAX 64
+#define SNAPSHOT_THREADS_MAX 1024
+#define NCCL_TAIL_READ_BYTES (64u << 10)
+#define NCCL_TAIL_FILES_MAX 8
+#define TEXT_STACK_LINES_MAX 200        /* per stack in the text report; the JSON has them all */
+#define QUEUE_MAX 8
+
+#define report_line(...) log_full(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+struct diagnose_request {
+        int *ranks;
+        size_t n;
+        char *reason;
+        diagnose_done_fn done;
+        void *userdata;
+};
+
+enum target_step {
+        STEP_PYTHON,
+        STEP_STACK,
+        STEP_DONE,
+};
+
+struct diagnose_session;
+
+/* One rank being diagnosed. */
+struct diagnose_target {
+        struct diagnose_session *session;
+        int rank;
+        struct diagnosis *d;
+        unsigned long long principal_start_time;
+        int pidfd;                       /* of the principal, or -EBADF */
+        enum target_step step;
+        sd_event_source *python_timer;
+        bool python_started;             /* the traceback's first line came */
+        bool python_watching;
+        struct stack_run *stack;
+};
+
+struct diagnose_session {
+        struct diagnoser *owner;
+        struct diagnose_request req;
+        int restart_count;
+        uint64_t started_usec;
+        struct diagnose_target *targets;
+        size_t n_targets;
+        sd_event_source *timer;          /* --diagnose-timeout */
+        sd_event_source *finish;         /* ends the session from the loop */
+        enum stack_tool tool;            /* found on PATH, or NONE */
+        char *tool_path;
+        char *tool_missing;              /* why none, when one was asked for */
+};
+
+struct adopted_process {
+        pid_t pid;
+        sd_event_source *source;
+        bool reaped;
+};
+
+struct diagnoser {
+        struct job *job;
+        sd_event_source *sigusr2_source;
+        bool sigusr2_busy;               /* a SIGUSR2 diagnosis is queued or running */
+        struct stack_run **runs;         /* every stack tool started and not yet freed */
+        size_t n_runs;
+        struct adopted_process **adopted; /* a tool's children, re-parented to us when it was killed */
+        size_t n_adopted;
+        struct diagnose_session *session;
+        struct diagnose_request queue[QUEUE_MAX];
+        size_t n_queue;
+
+        bool command_is_python;
+        char *pythonpath;                /* the workers'; NULL: as inherited */
+        bool python_faulthandler;
+        char **nccl_debug_files;         /* per rank; NULL: NCCL_DEBUG_FILE as inherited */
+        char *nccl_debug_dir;
+};
+
+static int session_start(struct diagnoser *o, struct diagnose_request *req);
+static void target_advance(struct diagnose_target *t);
+static void adopted_collect(struct diagnoser *o);
+
+/* ------------------------------------------------------------ small things */
+
+static int strv_append(char ***l, const char *s) {
+        if (!*l) {
+                *l = calloc(1, sizeof(char *));
+                if (!*l)
+                        return -ENOMEM;
+        }
+        return strv_extend(l, s);
+}
+
+static void diag_error(struct diagnosis *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diag_error(struct diagnosis *d, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (n >= 0)
+                (void) strv_append(&d->errors, s);
+}
+
+static double secs(uint64_t usec) {
+        return (double) usec / 1e6;
+}
+
+static const char *base_name(const char *path) {
+        const char *s = strrchr(path, '/');
+
+        return s ? s + 1 : path;
+}
+
+static int pidfd_open_checked(pid_t pid, unsigned long long start_time) {
+#ifdef SYS_pidfd_open
+        unsigned long long t;
+        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+
+        if (fd < 0)
+                return -errno;
+        /* The pid still names the process of the snapshot (not a newer one with a reused pid). */
+        if (proc_read_start_time(pid, &t) < 0 || t != start_time) {
+                close(fd);
+                return -ESRCH;
+        }
+        return fd;
+#else
+        return -ENOSYS;
+#endif
+}
+
+static int pidfd_signal(int pidfd, int sig) {
+#ifdef SYS_pidfd_send_signal
+        if (pidfd < 0)
+                return -EBADF;
+        if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+                return -errno;
+        return 0;
+#else
+        return -ENOSYS;
+#endif
+}
+
+static char read_state(pid_t pid) {
+        struct process_snapshot *l = NULL;
+        size_t n = 0;
+        char state;
+
+        if (proc_snapshot_tree(pid, 1, 0, &l, &n) < 0)
+                return '?';
+        state = l[0].state;
+        process_snapshots_free(l, n);
+        return state;
+}
+
+static struct rank *target_rank(const struct diagnose_target *t) {
+        return &t->session->owner->job->ranks[t->rank];
+}
+
+/* The rank is alive (not reaped) and of the attempt the diagnosis began in. */
+static bool target_rank_alive(const struct diagnose_target *t) {
+        const struct job *job = t->session->owner->job;
+
+        return job->restart_count == t->session->restart_count && rank_state_is_alive(target_rank(t)->state) &&
+               target_rank(t)->pid == t->d->pid;
+}
+
+struct diagnosis *diagnosis_free(struct diagnosis *d) {
+        if (!d)
+                return NULL;
+        free(d->reason);
+        free(d->phase);
+        free(d->position);
+        process_snapshots_free(d->processes, d->n_processes);
+        strv_free(d->python_traceback);
+        strv_free(d->native_stack);
+        strv_free(d->nccl_log_files);
+        strv_free(d->nccl_log_tail);
+        strv_free(d->errors);
+        free(d);
+        return NULL;
+}
+
+/* ------------------------------------------------------------ /proc */
+
+static bool is_wrapper_name(const char *name) {
+        static const char *const wrappers[] = {
+                "sh", "bash", "dash", "zsh", "ksh", "timeout", "stdbuf", "nice", "ionice", "chrt", "taskset",
+                "numactl", "nohup", "setsid", "tini", "dumb-init", "time", "runuser", "su", "sudo", "setpriv",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(wrappers); i++)
+                if (strcmp(name, wrappers[i]) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * The process that does the rank's work: the rank's, unless that is a
+ * wrapper (sh -c, timeout, numactl, ...) with one child, then that child
+ * (again).
+ */
+static size_t principal_index(const struct diagnosis *d) {
+        size_t p = 0;
+
+        for (int depth = 0; depth < 8; depth++) {
+                const struct process_snapshot *s = &d->processes[p];
+                const char *name = s->exe[0] ? base_name(s->exe) : s->comm;
+                size_t child = 0, n_children = 0;
+
+                if (!is_wrapper_name(name))
+                        break;
+                for (size_t i = 1; i < d->n_processes; i++)
+                        if (d->processes[i].ppid == s->pid) {
+                                child = i;
+                                n_children++;
+                        }
+                if (n_children != 1)
+                        break;
+                p = child;
+        }
+        return p;
+}
+
+/* An embedded interpreter: libpython mapped, in a program of another name. */
+static bool maps_libpython(pid_t pid) {
+        _cleanup_free_ char *text = NULL;
+        char path[64];
+
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int) pid);
+        if (read_file_bounded(AT_FDCWD, path, 64u << 20, &text, NULL) < 0)
+                return false;
+        return strstr(text, "/libpython3") || strstr(text, "/libpython2");
+}
+
+/*
+ * A Python interpreter by name (python3, python3.11, ...), or a program
+ * that handles SIGUSR1 and has libpython mapped (the hook's faulthandler
+ * in an embedded interpreter).
+ */
+static bool process_is_python(const struct process_snapshot *s) {
+        return (s->exe[0] && is_python_name(base_name(s->exe))) || is_python_name(s->comm) ||
+               (s->catches_sigusr1 && maps_libpython(s->pid));
+}
+
+/* ------------------------------------------------------------ NCCL logs */
+
+/* The last max_lines lines of a file (of its last NCCL_TAIL_READ_BYTES), escaped. */
+static int file_tail(const char *path, size_t max_lines, char ***l) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        off_t from;
+        ssize_t n;
+        size_t len, start, count = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        from = st.st_size > (off_t) NCCL_TAIL_READ_BYTES ? st.st_size - (off_t) NCCL_TAIL_READ_BYTES : 0;
+        buf = malloc(NCCL_TAIL_READ_BYTES + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = pread(fd, buf, NCCL_TAIL_READ_BYTES, from);
+        if (n < 0)
+                return -errno;
+        len = (size_t) n;
+        while (len > 0 && buf[len - 1] == '\n')
+                len--;
+        start = len;
+        while (start > 0 && count < max_lines) {
+                start--;
+                if (buf[start] == '\n')
+                        count++;
+        }
+        if (buf[start] == '\n')
+                start++;
+        else if (start == 0 && from > 0 && count < max_lines) {
+                /* A line cut by the read window: skip it. */
+                start = strcspn(buf, "\n");
+                if (start < len)
+                        start++;
+        }
+        for (size_t i = start; i < len;) {
+                size_t k = i;
+                _cleanup_free_ char *e = NULL;
+                size_t elen;
+
+                while (k < len && buf[k] != '\n')
+                        k++;
+                e = malloc(4 * (k - i) + 1);
+                if (!e)
+                        return -ENOMEM;
+                elen = capture_escape(buf + i, k - i, e);
+                e[elen] = 0;
+                if (strv_append(l, e) < 0)
+                        return -ENOMEM;
+                i = k + 1;
+        }
+        return 0;
+}
+
+static bool pid_in_snapshot(const struct diagnosis *d, pid_t pid) {
+        for (size_t i = 0; i < d->n_processes; i++)
+                if (d->processes[i].pid == pid)
+                        return true;
+        return false;
+}
+
+static bool strv_contains(char *const *l, const char *s) {
+        for (size_t i = 0; l && l[i]; i++)
+                if (strcmp(l[i], s) == 0)
+                        return true;
+        return false;
+}
+
+/* Our own files: DIR/nccl-rank-N.PID.log, for the rank's processes. */
+static void nccl_files_ours(const struct diagnoser *o, int rank, struct diagnosis *d) {
+        char prefix[64];
+        DIR *dir;
+
+        snprintf(prefix, sizeof(prefix), "nccl-rank-%d.", rank);
+        dir = opendir(o->nccl_debug_dir);
+        if (!dir)
+                return;
+        for (struct dirent *de; (de = readdir(dir)) && strv_length(d->nccl_log_files) < NCCL_TAIL_FILES_MAX;) {
+                _cleanup_free_ char *path = NULL;
+                char *end;
+                long pid;
+
+                if (!startswith(de->d_name, prefix))
+                        continue;
+                pid = strtol(de->d_name + strlen(prefix), &end, 10);
+                if (strcmp(end, ".log") != 0 || pid <= 0 || !pid_in_snapshot(d, (pid_t) pid))
+                        continue;
+                if (asprintf(&path, "%s/%s", o->nccl_debug_dir, de->d_name) < 0)
+                        break;
+                (void) strv_append(&d->nccl_log_files, path);
+        }
+        closedir(dir);
+}
+
+/* The user's NCCL_DEBUG_FILE, expanded as NCCL does (%h host up to its first dot, %p pid) for each process. */
+static void nccl_files_users(const char *pattern, struct diagnosis *d) {
+        char host[256] = "";
+
+        (void) gethostname(host, sizeof(host) - 1);
+        host[strcspn(host, ".")] = 0;
+        for (size_t i = 0; i < d->n_processes && strv_length(d->nccl_log_files) < NCCL_TAIL_FILES_MAX; i++) {
+                char name[4096], *o = name, *end = name + sizeof(name) - 1, path[8300];
+                struct stat st;
+
+                for (const char *p = pattern; *p && o < end; p++) {
+                        if (p[0] == '%' && p[1] == 'h') {
+                                o += snprintf(o, (size_t) (end - o), "%s", host);
+                                p++;
+                        } else if (p[0] == '%' && p[1] == 'p') {
+                                o += snprintf(o, (size_t) (end - o), "%d", (int) d->processes[i].pid);
+                                p++;
+                        } else
+                                *o++ = *p;
+                        if (o > end)
+                                o = end;
+                }
+                *o = 0;
+                /* A relative name is relative to the process's working directory. */
+                if (name[0] == '/')
+                        snprintf(path, sizeof(path), "%s", name);
+                else {
+                        char link[64], cwd[4096];
+                        ssize_t n;
+
+                        snprintf(link, sizeof(link), "/proc/%d/cwd", (int) d->processes[i].pid);
+                        n = readlink(link, cwd, sizeof(cwd) - 1);
+                        if (n > 0) {
+                                cwd[n] = 0;
+                                snprintf(path, sizeof(path), "%s/%s", cwd, name);
+                        } else
+                                snprintf(path, sizeof(path), "%s/%s", link, name);
+                }
+                if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && !strv_contains(d->nccl_log_files, path))
+                        (void) strv_append(&d->nccl_log_files, path);
+        }
+}
+
+static void nccl_tail(const struct diagnoser *o, int rank, struct diagnosis *d) {
+        const char *user_file = getenv("NCCL_DEBUG_FILE");
+        size_t max_lines = o->job->options->tail_lines ? o->job->options->tail_lines : DEFAULT_TAIL_LINES;
+        size_t n_files;
+
+        if (o->nccl_debug_files)
+                nccl_files_ours(o, rank, d);
+        else if (user_file && user_file[0])
+                nccl_files_users(user_file, d);
+        n_files = strv_length(d->nccl_log_files);
+        for (size_t i = 0; i < n_files; i++) {
+                int r;
+
+                if (n_files > 1) {
+                        _cleanup_free_ char *header = NULL;
+
+                        if (asprintf(&header, "==> %s <==", d->nccl_log_files[i]) >= 0)
+                                (void) strv_append(&d->nccl_log_tail, header);
+                }
+                r = file_tail(d->nccl_log_files[i], max_lines, &d->nccl_log_tail);
+                if (r < 0)
+                        diag_error(d, "cannot read the NCCL log %s: %s", d->nccl_log_files[i], strerror(-r));
+        }
+}
+
+/* ------------------------------------------------------------ the Python step */
+
+static bool is_traceback_header(const char *line) {
+        return startswith(line, "Thread 0x") || startswith(line, "Current thread 0x") ||
+               startswith(line, "Stack (most recent call first)");
+}
+
+static void python_stop_watching(struct diagnose_target *t) {
+        struct rank *r = target_rank(t);
+        struct stream *s = &r->streams[STREAM_STDERR];
+
+        t->python_timer = sd_event_source_disable_unref(t->python_timer);
+        if (t->python_watching && s->line_watcher_data == t) {
+                s->line_watcher = NULL;
+                s->line_watcher_data = NULL;
+        }
+        t->python_watching = false;
+}
+
+static int python_arm(struct diagnose_target *t, uint64_t usec);
+
+/* A line of the rank's stderr while its traceback is awaited (capture.c's line watcher). */
+static void on_python_stderr_line(void *userdata, const char *line, size_t len) {
+        struct diagnose_target *t = userdata;
+        _cleanup_free_ char *s = strndup(line, len);
+
+        if (!s)
+                return;
+        if (is_traceback_header(s))
+                t->python_started = true;
+        else if (!t->python_started || !(s[0] == 0 || startswith(s, "  ")))
+                return;         /* the program's own output meanwhile */
+        if (strv_length(t->d->python_traceback) < PYTHON_TRACEBACK_LINES_MAX)
+                (void) strv_append(&t->d->python_traceback, s);
+        /* Wait for the rest: complete once quiet. */
+        (void) python_arm(t, PYTHON_TRACEBACK_QUIET_USEC);
+}
+
+static int on_python_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        struct diagnose_target *t = userdata;
+        struct diagnosis *d = t->d;
+        char **l = d->python_traceback;
+        size_t n = strv_length(l);
+
+        t->python_timer = sd_event_source_disable_unref(t->python_timer);
+        python_stop_watching(t);
+        /* faulthandler separates threads with blank lines: none at the end. */
+        while (n > 0 && l[n - 1][0] == 0) {
+                free(l[--n]);
+                l[n] = NULL;
+        }
+        if (!t->python_started)
+                diag_error(d, "no Python traceback on stderr within %.1f s of SIGUSR1 to process %d (state %c)",
+                           secs(PYTHON_TRACEBACK_WAIT_USEC), (int) d->principal_pid, read_state(d->principal_pid));
+        t->step = STEP_STACK;
+        target_advance(t);
+        return 0;
+}
+
+static int python_arm(struct diagnose_target *t, uint64_t usec) {
+        sd_event *event = t->session->owner->job->event;
+        int r;
+
+        if (t->python_timer) {
+                r = sd_event_source_set_time_relative(t->python_timer, usec);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(t->python_timer, SD_EVENT_ONESHOT);
+                return r;
+        }
+        return sd_event_add_time_relative(event, &t->python_timer, CLOCK_MONOTONIC, usec, USEC_PER_MSEC,
+                                          on_python_timer, t);
+}
+
+/* Returns true when the step waits (a timer or the traceback will advance it). */
+static bool python_begin(struct diagnose_target *t) {
+        struct diagnosis *d = t->d;
+        struct rank *r = target_rank(t);
+        const struct process_snapshot *p = NULL;
+        struct stream *err = &r->streams[STREAM_STDERR];
+        int k;
+
+        for (size_t i = 0; i < d->n_processes; i++)
+                if (d->processes[i].pid == d->principal_pid)
+                        p = &d->processes[i];
+        if (!p || !d->python)
+                return false;
+        if (!p->catches_sigusr1) {
+                diag_error(d, "Python process %d does not handle SIGUSR1, so no traceback was asked for (is "
+                           "ringmaster's hook loaded? --python-hooks=off, python -I, -E or -S, or the program "
+                           "installed its own SIGUSR1 handler)", (int) p->pid);
+                return false;
+        }
+        if (!target_rank_alive(t) || !r->streams_set_up || err->fd < 0) {
+                diag_error(d, "no Python traceback: the rank %s", r->streams_set_up && err->fd < 0 ?
+                           "closed its stderr" : "ended");
+                return false;
+        }
+        if (err->line_watcher) {
+                diag_error(d, "no Python traceback: the rank's stderr is watched by another diagnosis");
+                return false;
+        }
+        if (python_arm(t, PYTHON_TRACEBACK_WAIT_USEC) < 0) {
+                diag_error(d, "no Python traceback: cannot arm a timer");
+                return false;
+        }
+        err->line_watcher = on_python_stderr_line;
+        err->line_watcher_data = t;
+        t->python_watching = true;
+        k = pidfd_signal(t->pidfd, SIGUSR1);
+        if (k < 0 && d->principal_pid == d->pid && target_rank_alive(t))
+                /* The rank's own process: unreaped, its pid cannot have been reused. */
+                k = kill(d->pid, SIGUSR1) < 0 ? -errno : 0;
+        if (k < 0) {
+                python_stop_watching(t);
+                diag_error(d, "cannot send SIGUSR1 to Python process %d: %s", (int) d->principal_pid, strerror(-k));
+                return false;
+        }
+        d->python_signalled = true;
+        return true;
+}
+
+/* ------------------------------------------------------------ the native stack step */
+
+static void on_stack_done(struct stack_run *run, struct stack_outcome *outcome, void *userdata) {
+        struct diagnose_target *t = userdata;
+        struct diagnosis *d = t->d;
+
+        t->stack = NULL;
+        d->native_stack = TAKE_PTR(outcome->lines);
+        d->stack_usec = outcome->duration_usec;
+        for (size_t i = 0; outcome->errors && outcome->errors[i]; i++)
+                (void) strv_append(&d->errors, outcome->errors[i]);
+        stack_outcome_done(outcome);
+        t->step = STEP_DONE;
+        target_advance(t);
+}
+
+static uint64_t session_left_usec(const struct diagnose_session *s) {
+        uint64_t limit = s->owner->job->options->diagnose_timeout_usec, spent = now_usec() - s->started_usec;
+
+        return spent < limit ? limit - spent : 0;
+}
+
+static bool stack_begin(struct diagnose_target *t) {
+        struct diagnose_session *s = t->session;
+        struct job *job = s->owner->job;
+        struct diagnosis *d = t->d;
+        struct stack_run *run = NULL, **l;
+        uint64_t timeout = MIN(job->options->stack_timeout_usec, session_left_usec(s));
+        char state;
+        int r;
+
+        if (s->tool == STACK_TOOL_NONE) {
+                if (s->tool_missing)
+                        diag_error(d, "no native stack: %s", s->tool_missing);
+                return false;
+        }
+        if (timeout == 0) {
+                diag_error(d, "no native stack: no time left (--diagnose-timeout)");
+                return false;
+        }
+        if (!target_rank_alive(t)) {
+                diag_error(d, "no native stack: the rank ended");
+                return false;
+        }
+        state = read_state(d->principal_pid);
+        if (state == 'D') {
+                /* ptrace would wait for it to leave the kernel, and a stop could be left pending. */
+                diag_error(d, "no native stack: process %d is in uninterruptible sleep (D)", (int) d->principal_pid);
+                return false;
+        }
+        l = realloc(s->owner->runs, (s->owner->n_runs + 1) * sizeof(*l));
+        if (!l) {
+                diag_error(d, "no native stack: out of memory");
+                return false;
+        }
+        s->owner->runs = l;
+        r = stack_run_start(job->event,
+                            &(struct stack_run_request) {
+                                    .tool = s->tool,
+                                    .path = s->tool_path,
+                                    .target = d->principal_pid,
+                                    .target_pidfd = t->pidfd,
+                                    .timeout_usec = timeout,
+                                    .dev_null_fd = job->dev_null_fd,
+                                    .sigmask = &job->child_sigmask,
+                                    .nofile = job->restore_nofile ? &job->child_nofile : NULL,
+                            },
+                            on_stack_done, t, &run);
+        if (r < 0 && !run) {
+                diag_error(d, "cannot start %s: %s", stack_tool_name(s->tool), strerror(-r));
+                return false;
+        }
+        /* Kept (and its pid excluded from the orphan scan) until it is reaped. */
+        l[s->owner->n_runs++] = run;
+        d->stack_tool = s->tool;
+        if (r < 0) {
+                diag_error(d, "cannot watch %s: %s", stack_tool_name(s->tool), strerror(-r));
+                return false;
+        }
+        t->stack = run;
+        return true;
+}
+
+/* ------------------------------------------------------------ a session */
+
+static int on_session_finish(sd_event_source *src, void *userdata);
+
+static void session_maybe_finish(struct diagnose_session *s) {
+        int r;
+
+        if (s->finish)
+                return;
+        for (size_t i = 0; i < s->n_targets; i++)
+                if (s->targets[i].step != STEP_DONE)
+                        return;
+        r = sd_event_add_defer(s->owner->job->event, &s->finish, on_session_finish, s);
+        if (r < 0) {
+                log_error_errno(r, "cannot end the diagnosis");
+                return;
+        }
+}
+
+static void target_advance(struct diagnose_target *t) {
+        switch (t->step) {
+        case STEP_PYTHON:
+                if (python_begin(t))
+                        return;
+                t->step = STEP_STACK;
+                __attribute__((fallthrough));
+        case STEP_STACK:
+                if (stack_begin(t))
+                        return;
+                t->step = STEP_DONE;
+                __attribute__((fallthrough));
+        case STEP_DONE:
+                session_maybe_finish(t->session);
+                return;
+        }
+}
+
+static void target_stop(struct diagnose_target *t, const char *why) {
+        struct diagnosis *d = t->d;
+
+        if (t->step == STEP_PYTHON && t->python_watching) {
+                python_stop_watching(t);
+                diag_error(d, "%s while waiting for the Python traceback", why);
+        }
+        if (t->stack) {
+                diag_error(d, "%s while %s ran: it was killed", why, stack_tool_name(d->stack_tool));
+                stack_run_abandon(t->stack);
+                t->stack = NULL;
+        }
+        t->python_timer = sd_event_source_disable_unref(t->python_timer);
+        t->step = STEP_DONE;
+}
+
+static int on_session_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        struct diagnose_session *s = userdata;
+        char why[96];
+
+        s->timer = sd_event_source_disable_unref(s->timer);
+        snprintf(why, sizeof(why), "the diagnosis ran out of time (--diagnose-timeout %.1f s)",
+                 secs(s->owner->job->options->diagnose_timeout_usec));
+        for (size_t i = 0; i < s->n_targets; i++)
+                if (s->targets[i].step != STEP_DONE)
+                        target_stop(&s->targets[i], why);
+        session_maybe_finish(s);
+        return 0;
+}
+
+static void request_done(struct diagnose_request *req) {
+        free(req->ranks);
+        free(req->reason);
+        *req = (struct diagnose_request) {};
+}
+
+static struct diagnose_session *session_free(struct diagnose_session *s) {
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < s->n_targets; i++) {
+                struct diagnose_target *t = &s->targets[i];
+
+                if (t->step != STEP_DONE)
+                        target_stop(t, "the diagnosis was cancelled");
+                safe_close(t->pidfd);
+                diagnosis_free(t->d);
+        }
+        free(s->targets);
+        sd_event_source_disable_unref(s->timer);
+        sd_event_source_disable_unref(s->finish);
+        free(s->tool_path);
+        free(s->tool_missing);
+        request_done(&s->req);
+        free(s);
+        return NULL;
+}
+
+static int on_session_finish(sd_event_source *src, void *userdata) {
+        struct diagnose_session *s = userdata;
+        struct diagnoser *o = s->owner;
+        struct job *job = o->job;
+        diagnose_done_fn done = s->req.done;
+        void *done_data = s->req.userdata;
+        bool same_attempt = job->restart_count == s->restart_count;
+
+        for (size_t i = 0; i < s->n_targets; i++) {
+                struct diagnose_target *t = &s->targets[i];
+                struct rank *r = &job->ranks[t->rank];
+
+                nccl_tail(o, t->rank, t->d);
+                t->d->ended_usec = now_usec();
+                if (same_attempt) {
+                        diagnosis_free(r->diagnosis);
+                        r->diagnosis = TAKE_PTR(t->d);
+                }
+        }
+        if (!same_attempt)
+                log_notice("diagnosis (%s): the job restarted meanwhile; its results were dropped", s->req.reason);
+        o->session = session_free(s);
+
+        if (done)
+                done(job, done_data);
+        /* The next request, if the callback did not start one. */
+        while (!o->session && o->n_queue > 0) {
+                struct diagnose_request next = o->queue[0];
+                diagnose_done_fn next_done = next.done;
+                void *next_data = next.userdata;
+
+                memmove(o->queue, o->queue + 1, (o->n_queue - 1) * sizeof(o->queue[0]));
+                o->n_queue--;
+                if (session_start(o, &next) < 0) {
+                        log_error("diagnosis: out of memory");
+                        if (next_done)
+                                next_done(job, next_data);
+                }
+        }
+        return 0;
+}
+
+/* Sets up one rank: /proc now, before any signal or tracer changes what it does. */
+static void target_init(struct diagnose_session *s, struct diagnose_target *t, int index) {
+        struct job *job = s->owner->job;
+        struct rank *r = &job->ranks[index];
+        struct diagnosis *d;
+        char position[256];
+        size_t principal;
+        int k;
+
+        *t = (struct diagnose_target) { .session = s, .rank = index, .pidfd = -EBADF, .step = STEP_DONE };
+        d = t->d = calloc(1, sizeof(*d));
+        if (!d)
+                return;
+        d->reason = strdup(s->req.reason);
+        d->started_usec = now_usec();
+        d->pid = r->pid;
+        d->principal_pid = r->pid;
+        if (r->phase) {
+                d->phase = strdup(r->phase);
+                /* Still in it: the time in it (phase.h). */
+                if (r->notify.phase_end_usec == 0 && r->notify.phase_start_usec > 0 &&
+                    d->started_usec > r->notify.phase_start_usec)
+                        d->phase_usec = d->started_usec - r->notify.phase_start_usec;
+        }
+        rank_describe_position(job, r, d->started_usec, position, sizeof(position));
+        d->position = strdup(position);
+
+        k = proc_snapshot_tree(r->pid, SNAPSHOT_PROCESSES_MAX, SNAPSHOT_THREADS_MAX, &d->processes, &d->n_processes);
+        if (k < 0) {
+                diag_error(d, "cannot read /proc/%d: %s", (int) r->pid, strerror(-k));
+                return;
+        }
+        principal = principal_index(d);
+        d->principal_pid = d->processes[principal].pid;
+        t->principal_start_time = d->processes[principal].start_time;
+        d->python = process_is_python(&d->processes[principal]) ||
+                    (principal == 0 && !d->processes[0].exe[0] && s->owner->command_is_python);
+        t->pidfd = pidfd_open_checked(d->principal_pid, t->principal_start_time);
+
+        if (job->options->diagnose_timeout_usec > 0)
+                t->step = STEP_PYTHON;
+}
+
+static void session_find_tool(struct diagnose_session *s) {
+        enum stack_tool wanted = s->owner->job->options->stack_tool;
+        int r;
+
+        s->tool = STACK_TOOL_NONE;
+        if (wanted == STACK_TOOL_NONE)
+                return;
+        r = stack_tool_find(wanted, &s->tool, &s->tool_path);
+        if (r == -ENOENT) {
+                s->tool = STACK_TOOL_NONE;
+                if (wanted == STACK_TOOL_AUTO)
+                        s->tool_missing = strdup("neither eu-stack nor gdb is on PATH (--stack-tool)");
+                else if (asprintf(&s->tool_missing, "%s is not on PATH (--stack-tool)", stack_tool_name(wanted)) < 0)
+                        s->tool_missing = NULL;
+        } else if (r < 0) {
+                s->tool = STACK_TOOL_NONE;
+                s->tool_missing = strdup(strerror(-r));
+        }
+}
+
+/* Frees the stack runs whose tools were reaped (never from their own callbacks). */
+static void runs_collect(struct diagnoser *o) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < o->n_runs; i++) {
+                if (stack_run_finished(o->runs[i]))
+                        stack_run_free(o->runs[i]);
+                else
+                        o->runs[k++] = o->runs[i];
+        }
+        o->n_runs = k;
+}
+
+/* Takes the request over (also on failure: -ENOMEM, done not called). */
+static int session_start(struct diagnoser *o, struct diagnose_request *req) {
+        struct job *job = o->job;
+        struct diagnose_session *s;
+        int k;
+
+        runs_collect(o);
+        adopted_collect(o);
+        s = calloc(1, sizeof(*s));
+        if (s)
+                s->targets = calloc(req->n ? req->n : 1, sizeof(struct diagnose_target));
+        if (!s || !s->targets) {
+                free(s);
+                request_done(req);
+                return -ENOMEM;
+        }
+        s->owner = o;
+        s->req = *req;
+        *req = (struct diagnose_request) {};
+        s->restart_count = job->restart_count;
+        s->started_usec = now_usec();
+        o->session = s;
+        if (job->options->diagnose_timeout_usec > 0)
+                session_find_tool(s);
+
+        log_info("diagnosing %zu rank(s) (%s)", s->req.n, s->req.reason);
+        for (size_t i = 0; i < s->req.n; i++) {
+                int index = s->req.ranks[i];
+
+                if (!rank_state_is_alive(job->ranks[index].state) || job->ranks[index].pid <= 0)
+                        continue;
+                target_init(s, &s->targets[s->n_targets], index);
+                if (s->targets[s->n_targets].d)
+                        s->n_targets++;
+        }
+        if (job->options->diagnose_timeout_usec > 0) {
+                k = sd_event_add_time_relative(job->event, &s->timer, CLOCK_MONOTONIC,
+                                               job->options->diagnose_timeout_usec, USEC_PER_MSEC, on_session_timeout,
+                                               s);
+                if (k < 0) {
+                        log_error_errno(k, "cannot bound the diagnosis in time; taking /proc only");
+                        for (size_t i = 0; i < s->n_targets; i++)
+                                s->targets[i].step = STEP_DONE;
+                }
+        }
+        /* Side by side: each rank's first step begins now. */
+        for (size_t i = 0; i < s->n_targets; i++)
+                target_advance(&s->targets[i]);
+        session_maybe_finish(s);
+        return 0;
+}
+
+int job_diagnose(struct job *job, const int *ranks, size_t n, const char *reason, diagnose_done_fn done,
+                 void *userdata) {
+        struct diagnoser *o = job->diagnoser;
+        struct diagnose_request req = { .n = n, .done = done, .userdata = userdata };
+
+        if (!o)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (ranks[i] < 0 || ranks[i] >= job->nproc)
+                        return -EINVAL;
+        if (o->session && o->n_queue == QUEUE_MAX)
+                return -EBUSY;
+        req.ranks = calloc(n ? n : 1, sizeof(int));
+        req.reason = strdup(reason ? reason : "request");
+        if (!req.ranks || !req.reason) {
+                request_done(&req);
+                return -ENOMEM;
+        }
+        memcpy(req.ranks, ranks, n * sizeof(int));
+        if (o->session) {
+                o->queue[o->n_queue++] = req;
+                log_info("diagnosis (%s) waits for the one running (%s)", req.reason, o->session->req.reason);
+                return 0;
+        }
+        return session_start(o, &req);
+}
+
+/* ------------------------------------------------------------ SIGUSR2 */
+
+static void on_sigusr2_done(struct job *job, void *userdata) {
+        struct diagnoser *o = job->diagnoser;
+        size_t n = 0;
+
+        o->sigusr2_busy = false;
+        for (int i = 0; i < job->nproc; i++)
+                if (job->ranks[i].diagnosis && strcmp(job->ranks[i].diagnosis->reason, "SIGUSR2") == 0)
+                        n++;
+        report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", job->run_id, n,
+                    n == 1 ? "" : "s");
+        diagnosis_print_all(job, "SIGUSR2", NULL, 0);
+        report_line("======== end of the diagnosis ========");
+}
+
+static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        struct diagnoser *o = userdata;
+        struct job *job = o->job;
+        _cleanup_free_ int *ranks = NULL;
+        size_t n = 0;
+        int k;
+
+        if (o->sigusr2_busy) {
+                log_notice("SIGUSR2: a diagnosis is already under way");
+                return 0;
+        }
+        ranks = calloc((size_t) job->nproc, sizeof(int));
+        if (!ranks)
+                return 0;
+        for (int i = 0; i < job->nproc; i++)
+                if (rank_state_is_alive(job->ranks[i].state) && job->ranks[i].pid > 0)
+                        ranks[n++] = i;
+        if (n == 0) {
+                log_notice("SIGUSR2: no rank is running; nothing to diagnose");
+                return 0;
+        }
+        log_notice("SIGUSR2: diagnosing %zu rank%s", n, n == 1 ? "" : "s");
+        k = job_diagnose(job, ranks, n, "SIGUSR2", on_sigusr2_done, NULL);
+        if (k < 0)
+                log_warning_errno(k, "SIGUSR2: cannot diagnose");
+        else
+                o->sigusr2_busy = true;
+        return 0;
+}
+
+/* ------------------------------------------------------------ the diagnoser */
+
+static int setup_python_hooks(struct diagnoser *o) {
+        const struct run_options *opt = o->job->options;
+        _cleanup_free_ char *hook = NULL, *package = NULL;
+        int r;
+
+        o->command_is_python = command_is_python(opt->command, o->job->exec_paths);
+        if (opt->python_hooks == PYTHON_HOOKS_OFF || (opt->python_hooks == PYTHON_HOOKS_AUTO && !o->command_is_python))
+                return 0;
+        o->python_faulthandler = true;
+        r = python_hook_dirs(&hook, &package);
+        if (r == -ENOENT) {
+                log_warning("--python-hooks: ringmaster's Python hook is not installed (set "
+                            "RINGMASTER_PYTHON_HOOK_DIR to its folder); Python ranks will not print their "
+                            "traceback on SIGUSR1");
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = python_hooks_pythonpath(hook, package, getenv("PYTHONPATH"), &o->pythonpath);
+        if (r < 0)
+                return r;
+        log_info("Python hooks: PYTHONPATH=%s", o->pythonpath);
+        return 0;
+}
+
+static int setup_nccl_debug_files(struct diagnoser *o) {
+        struct job *job = o->job;
+        const char *level = getenv("NCCL_DEBUG");
+
+        /* NCCL writes to stdout unless told otherwise; the user's choice of a file wins. */
+        if (!level || !level[0] || getenv("NCCL_DEBUG_FILE"))
+                return 0;
+        o->nccl_debug_dir = strdup(job->log_dir ? job->log_dir : job->run_dir->path);
+        o->nccl_debug_files = calloc((size_t) job->nproc + 1, sizeof(char *));
+        if (!o->nccl_debug_dir || !o->nccl_debug_files)
+                return -ENOMEM;
+        for (int i = 0; i < job->nproc; i++)
+                if (asprintf(&o->nccl_debug_files[i], "%s/nccl-rank-%d.%%p.log", o->nccl_debug_dir, i) < 0) {
+                        o->nccl_debug_files[i] = NULL;
+                        return -ENOMEM;
+                }
+        log_info("NCCL_DEBUG=%s: each rank's NCCL log goes to %s/nccl-rank-N.PID.log", level, o->nccl_debug_dir);
+        return 0;
+}
+
+int diagnoser_new(struct job *job, struct diagnoser **ret) {
+        struct diagnoser *o;
+        int r;
+
+        o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->job = job;
+        r = setup_python_hooks(o);
+        if (r >= 0)
+                r = setup_nccl_debug_files(o);
+        if (r >= 0)
+                r = sd_event_add_signal(job->event, &o->sigusr2_source, SIGUSR2, on_sigusr2, o);
+        if (r < 0) {
+                diagnoser_free(o);
+                return r;
+        }
+        *ret = o;
+        return 0;
+}
+
+struct diagnoser *diagnoser_free(struct diagnoser *o) {
+        if (!o)
+                return NULL;
+        o->session = session_free(o->session);
+        for (size_t i = 0; i < o->n_queue; i++)
+                request_done(&o->queue[i]);
+        for (size_t i = 0; i < o->n_runs; i++)
+                stack_run_free(o->runs[i]);
+        free(o->runs);
+        for (size_t i = 0; i < o->n_adopted; i++) {
+                sd_event_source_disable_unref(o->adopted[i]->source);
+                free(o->adopted[i]);
+        }
+        free(o->adopted);
+        sd_event_source_disable_unref(o->sigusr2_source);
+        free(o->pythonpath);
+        strv_free(o->nccl_debug_files);
+        free(o->nccl_debug_dir);
+        free(o);
+        return NULL;
+}
+
+static int on_adopted_exit(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        struct adopted_process *a = userdata;
+        siginfo_t ignored = {};
+
+        /* Reaped now, so that the pid is known not to be ours from here on. */
+        (void) waitid(P_PID, a->pid, &ignored, WEXITED | WNOHANG);
+        a->reaped = true;
+        return 0;
+}
+
+/* Frees the records of adopted processes that were reaped (never from their own callbacks). */
+static void adopted_collect(struct diagnoser *o) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < o->n_adopted; i++) {
+                if (o->adopted[i]->reaped) {
+                        sd_event_source_disable_unref(o->adopted[i]->source);
+                        free(o->adopted[i]);
+                } else
+                        o->adopted[k++] = o->adopted[i];
+        }
+        o->n_adopted = k;
+}
+
+bool diagnoser_claims_child(struct diagnoser *o, pid_t pid) {
+        struct adopted_process *a, **l;
+        struct proc_stat st;
+        bool tools = false;
+
+        if (!o)
+                return false;
+        for (size_t i = 0; i < o->n_runs; i++)
+                if (stack_run_live_pid(o->runs[i]) == pid)
+                        return true;
+        for (size_t i = 0; i < o->n_adopted; i++)
+                if (o->adopted[i]->pid == pid && !o->adopted[i]->reaped)
+                        return true;
+        /*
+         * A process of a tool's group (a tool leads its own: setsid): its
+         * child, re-parented to us when the tool was killed.  Ours to kill
+         * and reap, not one of the job's orphans.
+         */
+        if (proc_read_stat(pid, &st) < 0)
+                return false;
+        for (size_t i = 0; i < o->n_runs && !tools; i++)
+                tools = stack_run_pid(o->runs[i]) == st.pgrp;
+        if (!tools)
+                return false;
+        a = calloc(1, sizeof(*a));
+        l = realloc(o->adopted, (o->n_adopted + 1) * sizeof(*l));
+        if (l)
+                o->adopted = l;
+        if (!a || !l) {
+                free(a);
+                return false;
+        }
+        a->pid = pid;
+        if (sd_event_add_child(o->job->event, &a->source, pid, WEXITED, on_adopted_exit, a) < 0) {
+                free(a);
+                return false;
+        }
+        l[o->n_adopted++] = a;
+        (void) kill(pid, SIGKILL);     /* an unreaped child of ours: the pid is still its */
+        log_debug("process %d (%s) of a stack tool's group was re-parented to ringmaster: killed", (int) pid, st.comm);
+        return true;
+}
+
+void diagnoser_worker_env(const struct diagnoser *o, int rank, struct worker_env *w) {
+        if (!o)
+                return;
+        w->pythonpath = o->pythonpath;
+        w->python_faulthandler = o->python_faulthandler;
+        w->nccl_debug_file = o->nccl_debug_files ? o->nccl_debug_files[rank] : NULL;
+}
+
+bool diagnoser_wants_ptrace(const struct diagnoser *o) {
+        return o && o->job->options->stack_tool != STACK_TOOL_NONE && o->job->options->diagnose_timeout_usec > 0;
+}
+
+/* ------------------------------------------------------------ text */
+
+/* "S (sleeping) in read, waiting in pipe_read" */
+static void describe_activity(char state, const char *syscall, const char *wchan, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%c (%s)", state, proc_state_name(state));
+
+        if (n < 0 || (size_t) n >= size)
+                return;
+        if (strcmp(syscall, "running") != 0 && strcmp(syscall, "none") != 0 && strcmp(syscall, "?") != 0)
+                n += snprintf(buf + n, size - (size_t) n, " in %s", syscall);
+        if (wchan[0] && (size_t) n < size)
+                snprintf(buf + n, size - (size_t) n, ", waiting in %s", wchan);
+}
+
+static bool same_activity(const struct thread_snapshot *a, const struct thread_snapshot *b) {
+        return a->state == b->state && strcmp(a->syscall, b->syscall) == 0 && strcmp(a->wchan, b->wchan) == 0;
+}
+
+/* Threads grouped by what they do (state, system call, wait channel), with their names. */
+static void print_threads_summary(const struct process_snapshot *p) {
+        _cleanup_free_ bool *grouped = NULL, *named = NULL;
+
+        if (p->n_threads_listed <= 1)
+                return;
+        grouped = calloc(p->n_threads_listed, sizeof(bool));
+        named = calloc(p->n_threads_listed, sizeof(bool));
+        if (!grouped || !named)
+                return;
+        report_line("    threads (%zu%s):", p->n_threads,
+                    p->n_threads > p->n_threads_listed ? ", the first ones listed" : "");
+        for (size_t i = 0; i < p->n_threads_listed; i++) {
+                const struct thread_snapshot *a = &p->threads[i];
+                char what[160], names[256] = "";
+                size_t n = 0, used = 0, n_names = 0;
+
+                if (grouped[i])
+                        continue;
+                for (size_t j = i; j < p->n_threads_listed; j++) {
+                        size_t same_name = 0;
+
+                        if (!same_activity(a, &p->threads[j]))
+                                continue;
+                        grouped[j] = true;
+                        n++;
+                        if (named[j])
+                                continue;
+                        for (size_t k = j; k < p->n_threads_listed; k++)
+                                if (same_activity(a, &p->threads[k]) &&
+                                    strcmp(p->threads[k].comm, p->threads[j].comm) == 0) {
+                                        named[k] = true;
+                                        same_name++;
+                                }
+                        if (used + 1 >= sizeof(names))
+                                continue;
+                        if (++n_names > 6)
+                                used += (size_t) snprintf(names + used, sizeof(names) - used, "%s",
+                                                          n_names == 7 ? ", ..." : "");
+                        else if (same_name > 1)
+                                used += (size_t) snprintf(names + used, sizeof(names) - used, "%s%s x%zu",
+                                                          n_names > 1 ? ", " : "", p->threads[j].comm, same_name);
+                        else
+                                used += (size_t) snprintf(names + used, sizeof(names) - used, "%s%s",
+                                                          n_names > 1 ? ", " : "", p->threads[j].comm);
+                        used = MIN(used, sizeof(names) - 1);
+                }
+                describe_activity(a->state, a->syscall, a->wchan, what, sizeof(what));
+                report_line("      %zu %s: %s", n, what, names);
+        }
+}
+
+static void print_process(const struct process_snapshot *p, bool is_rank) {
+        char what[160];
+
+        describe_activity(p->state, p->syscall, p->wchan, what, sizeof(what));
+        if (is_rank)
+                report_line("  process %d (%s): %s; CPU %.2f s; %zu thread%s", (int) p->pid, p->comm, what, p->cpu_s,
+                            p->n_threads, p->n_threads == 1 ? "" : "s");
+        else
+                report_line("  descendant %d (%s, child of %d): %s; CPU %.2f s; %zu thread%s", (int) p->pid, p->comm,
+                            (int) p->ppid, what, p->cpu_s, p->n_threads, p->n_threads == 1 ? "" : "s");
+        print_threads_summary(p);
+}
+
+static void print_lines(char *const *l, size_t max) {
+        size_t n = strv_length(l);
+
+        for (size_t i = 0; i < n && i < max; i++)
+                report_line("    | %s", l[i]);
+        if (n > max)
+                report_line("    | ... %zu more lines in the JSON report (--report)", n - max);
+}
+
+static void print_stack(char *const *lines, enum stack_format format) {
+        _cleanup_strv_free_ char **shown = NULL;
+
+        if (stack_collapse(lines, format, &shown) < 0)
+                print_lines(lines, TEXT_STACK_LINES_MAX);
+        else
+                print_lines(shown, TEXT_STACK_LINES_MAX);
+}
+
+/* Among ranks printed before r (printed[0..n)), one whose stack of this kind r's equals; -1: none. */
+static int same_stack_as(const struct job *job, const int *printed, size_t n, const struct rank *r, bool python) {
+        const struct diagnosis *d = r->diagnosis;
+        char *const *mine = python ? d->python_traceback : d->native_stack;
+        enum stack_format format = python ? STACK_FORMAT_PYTHON :
+                                   d->stack_tool == STACK_TOOL_GDB ? STACK_FORMAT_GDB : STACK_FORMAT_EU_STACK;
+
+        if (strv_length(mine) == 0)
+                return -1;
+        for (size_t i = 0; i < n; i++) {
+                const struct diagnosis *o = job->ranks[printed[i]].diagnosis;
+                char *const *theirs = python ? o->python_traceback : o->native_stack;
+
+                if (!python && o->stack_tool != d->stack_tool)
+                        continue;
+                if (strv_length(theirs) > 0 && stack_same(mine, theirs, format))
+                        return printed[i];
+        }
+        return -1;
+}
+
+static void print_diagnosis(const struct job *job, const struct rank *r, const int *printed, size_t n_printed);
+
+void diagnosis_print_text(const struct job *job, const struct rank *r) {
+        print_diagnosis(job, r, NULL, 0);
+}
+
+static bool diagnosis_matches(const struct rank *r, const char *reason) {
+        return r->diagnosis && (!reason || strcmp(r->diagnosis->reason, reason) == 0);
+}
+
+void diagnosis_print_all(const struct job *job, const char *reason, const int *first, size_t n_first) {
+        _cleanup_free_ int *printed = calloc((size_t) job->nproc + 1, sizeof(int));
+        size_t n = 0;
+
+        if (!printed) {
+                for (int i = 0; i < job->nproc; i++)
+                        if (diagnosis_matches(&job->ranks[i], reason))
+                                diagnosis_print_text(job, &job->ranks[i]);
+                return;
+        }
+        for (size_t k = 0; k < n_first + (size_t) job->nproc; k++) {
+                int i = k < n_first ? first[k] : (int) (k - n_first);
+                bool done = false;
+
+                if (i < 0 || i >= job->nproc || !diagnosis_matches(&job->ranks[i], reason))
+                        continue;
+                for (size_t j = 0; j < n && !done; j++)
+                        done = printed[j] == i;
+                if (done)
+                        continue;
+                print_diagnosis(job, &job->ranks[i], printed, n);
+                printed[n++] = i;
+        }
+}
+
+static void print_diagnosis(const struct job *job, const struct rank *r, const int *printed, size_t n_printed) {
+        const struct diagnosis *d = r->diagnosis;
+        int same;
+
+        if (!d)
+                return;
+        report_line("---- rank %d (pid %d): diagnosis at %.3f s (%s), took %.2f s ----", r->index, (int) d->pid,
+                    secs(d->started_usec - job->start_usec), d->reason, secs(d->ended_usec - d->started_usec));
+        report_line("  %s", d->position ? d->position : "phase unknown");
+        for (size_t i = 0; i < d->n_processes; i++)
+                print_process(&d->processes[i], i == 0);
+
+        if (d->python_signalled || strv_length(d->python_traceback) > 0) {
+                if ((same = same_stack_as(job, printed, n_printed, r, true)) >= 0)
+                        report_line("  Python traceback (faulthandler, on SIGUSR1 to %d): the same as rank %d's",
+                                    (int) d->principal_pid, same);
+                else if (strv_length(d->python_traceback) > 0) {
+                        report_line("  Python traceback (faulthandler, on SIGUSR1 to %d):", (int) d->principal_pid);
+                        print_stack(d->python_traceback, STACK_FORMAT_PYTHON);
+                } else
+                        report_line("  Python traceback: none came (SIGUSR1 to %d)", (int) d->principal_pid);
+        }
+        if (d->stack_tool != STACK_TOOL_NONE) {
+                if ((same = same_stack_as(job, printed, n_printed, r, false)) >= 0)
+                        report_line("  native stack of %d (%s, %.2f s): the same as rank %d's", (int) d->principal_pid,
+                                    stack_tool_name(d->stack_tool), secs(d->stack_usec), same);
+                else if (strv_length(d->native_stack) > 0) {
+                        report_line("  native stack of %d (%s, %.2f s):", (int) d->principal_pid,
+                                    stack_tool_name(d->stack_tool), secs(d->stack_usec));
+                        print_stack(d->native_stack, d->stack_tool == STACK_TOOL_GDB ? STACK_FORMAT_GDB :
+                                                                                       STACK_FORMAT_EU_STACK);
+                } else
+                        report_line("  native stack of %d (%s): none", (int) d->principal_pid,
+                                    stack_tool_name(d->stack_tool));
+        }
+        if (strv_length(d->nccl_log_files) > 0) {
+                if (strv_length(d->nccl_log_files) == 1)
+                        report_line("  NCCL log %s, last %zu lines:", d->nccl_log_files[0],
+                                    strv_length(d->nccl_log_tail));
+                else
+                        report_line("  NCCL logs, last lines of each:");
+                if (strv_length(d->nccl_log_tail) == 0)
+                        report_line("    (empty)");
+                print_lines(d->nccl_log_tail, SIZE_MAX);
+        }
+        if (strv_length(d->errors) > 0) {
+                report_line("  what the diagnosis could not do:");
+                for (size_t i = 0; d->errors[i]; i++)
+                        report_line("    - %s", d->errors[i]);
+        }
+}
+
+/* ------------------------------------------------------------ JSON */
+
+static void json_strv(struct json_writer *w, char *const *l) {
+        json_begin_array(w);
+        for (size_t i = 0; l && l[i]; i++)
+                json_string(w, l[i]);
+        json_end_array(w);
+}
+
+static void json_state(struct json_writer *w, char state) {
+        char s[2] = { state, 0 };
+
+        json_string(w, s);
+}
+
+static void json_nonempty(struct json_writer *w, const char *s) {
+        json_string(w, s && s[0] ? s : NULL);
+}
+
+static void json_threads(struct json_writer *w, const struct process_snapshot *p) {
+        json_begin_array(w);
+        for (size_t i = 0; i < p->n_threads_listed; i++) {
+                const struct thread_snapshot *t = &p->threads[i];
+
+                json_begin_object(w);
+                json_key(w, "tid");
+                json_int(w, t->tid);
+                json_key(w, "comm");
+                json_string(w, t->comm);
+                json_key(w, "state");
+                json_state(w, t->state);
+                json_key(w, "wchan");
+                json_nonempty(w, t->wchan);
+                json_key(w, "syscall");
+                json_string(w, t->syscall);
+                json_end_object(w);
+        }
+        json_end_array(w);
+}
+
+static void json_process_fields(struct json_writer *w, const struct process_snapshot *p) {
+        json_key(w, "comm");
+        json_string(w, p->comm);
+        json_key(w, "exe");
+        json_nonempty(w, p->exe);
+        json_key(w, "state");
+        json_state(w, p->state);
+        json_key(w, "state_name");
+        json_string(w, proc_state_name(p->state));
+        json_key(w, "wchan");
+        json_nonempty(w, p->wchan);
+        json_key(w, "syscall");
+        json_string(w, p->syscall);
+        json_key(w, "cpu_s");
+        json_double(w, p->cpu_s);
+        json_key(w, "n_threads");
+        json_uint(w, p->n_threads);
+        json_key(w, "threads");
+        json_threads(w, p);
+}
+
+void diagnosis_write_json(struct json_writer *w, const struct job *job, const struct rank *r) {
+        const struct diagnosis *d = r->diagnosis;
+
+        if (!d) {
+                json_null(w);
+                return;
+        }
+        json_begin_object(w);
+        json_key(w, "reason");
+        json_string(w, d->reason);
+        json_key(w, "time_s");
+        json_double(w, secs(d->started_usec - job->start_usec));
+        json_key(w, "duration_s");
+        json_double(w, secs(d->ended_usec - d->started_usec));
+        json_key(w, "pid");
+        json_int(w, d->pid);
+        json_key(w, "principal_pid");
+        json_int(w, d->principal_pid);
+        json_key(w, "phase");
+        json_string(w, d->phase);
+        json_key(w, "phase_s");
+        if (d->phase && d->phase_usec > 0)
+                json_double(w, secs(d->phase_usec));
+        else
+                json_null(w);
+        json_key(w, "position");
+        json_string(w, d->position);
+        if (d->n_processes > 0)
+                json_process_fields(w, &d->processes[0]);
+        else {
+                json_key(w, "state");
+                json_null(w);
+                json_key(w, "wchan");
+                json_null(w);
+                json_key(w, "syscall");
+                json_null(w);
+                json_key(w, "threads");
+                json_begin_array(w);
+                json_end_array(w);
+        }
+        json_key(w, "descendants");
+        json_begin_array(w);
+        for (size_t i = 1; i < d->n_processes; i++) {
+                json_begin_object(w);
+                json_key(w, "pid");
+                json_int(w, d->processes[i].pid);
+                json_key(w, "ppid");
+                json_int(w, d->processes[i].ppid);
+                json_process_fields(w, &d->processes[i]);
+                json_end_object(w);
+        }
+        json_end_array(w);
+        json_key(w, "python");
+        json_bool(w, d->python);
+        json_key(w, "python_traceback");
+        json_strv(w, d->python_traceback);
+        json_key(w, "stack_tool");
+        json_string(w, d->stack_tool != STACK_TOOL_NONE ? stack_tool_name(d->stack_tool) : NULL);
+        json_key(w, "stack_s");
+        if (d->stack_tool != STACK_TOOL_NONE)
+                json_double(w, secs(d->stack_usec));
+        else
+                json_null(w);
+        json_key(w, "native_stack");
+        json_strv(w, d->native_stack);
+        json_key(w, "nccl_log_files");
+        json_strv(w, d->nccl_log_files);
+        json_key(w, "nccl_log_tail");
+        json_strv(w, d->nccl_log_tail);
+        json_key(w, "errors");
+        json_strv(w, d->errors);
+        json_end_object(w);
+}

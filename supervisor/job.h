@@ -195,7 +195,7 @@ int job_exit_status_rank(const struct job *job);
 /* Whether the attempt being torn down will be followed by a restart (--max-restarts), as things stand. */
 bool job_will_restart(const struct job *job);
 
-/* A child of ours that something else reaps: a live rank or a tracked orphan (sd-event's child sources). */
+/* A child of ours that something else reaps (sd-event child sources): a live rank, a tracked orphan, a stack tool. */
 bool job_claims_child(const struct job *job, pid_t pid);
 
 /* Sends sig to every live rank's process group (--init's forwarded signals); the job's state does not change. */

@@ -205,7 +205,7 @@ void sdnotify_update(struct sdnotify *n, struct job *job) {
         /* While the ranks start: systemd's start timeout no shorter than the longest extension asked for. */
         if (!n->ready_sent && job->state == JOB_RUNNING) {
                 for (int i = 0; i < job->nproc; i++)
-                        if (rank_state_is_alive(job->ranks[i].state))
+                        if (rank_state_is_alive(job->ranks[i].state) && !job->ranks[i].ready)
                                 until = MAX(until, job->ranks[i].notify.extend_until_usec);
                 if (until > now && until > n->extend_sent_until) {
                         notify_send(n, "EXTEND_TIMEOUT_USEC=%" PRIu64, until - now);

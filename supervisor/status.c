@@ -534,7 +534,7 @@ static void table_redraw(struct live_status *s) {
         size_t len = 0, out_len;
         int lines = 0;
 
-        if (!s->table || s->job->state == JOB_DONE)
+        if (!s->table || s->job->state == JOB_DONE || !s->job->ranks)
                 return;
         if (table_render(s, now, &text, &len, &lines, &next) < 0)
                 return;

@@ -144,7 +144,8 @@ for subreaper in (False, True):
     t, m = results["tini"], results["ringmaster"]
     log("%s: tini %s, ringmaster %s" % (where, t, m))
     check(t["zombies"] == (0, 0), "%s: tini reaps every orphan (exit status, zombies: %s)" % (where, t["zombies"]))
-    check(m["zombies"] == (0, 0), "%s: ringmaster reaps every orphan (exit status, zombies: %s)" % (where, m["zombies"]))
+    check(m["zombies"] == (0, 0),
+          "%s: ringmaster reaps every orphan (exit status, zombies: %s)" % (where, m["zombies"]))
     for case, expected in (("exit 3", 3), ("SIGKILL", 137), ("missing", 127), ("SIGTERM", 143), ("SIGUSR1", 42)):
         check(t[case] == expected, "%s: %s: tini exits %d (%s)" % (where, case, expected, t[case]))
         check(m[case] == t[case], "%s: %s: ringmaster exits as tini does (%s, tini %s)" % (where, case, m[case],

@@ -45,6 +45,16 @@
 #define NCCL_RECV_MEM_HEADER UINT64_C(4096)          /* struct ncclRecvMem before the buffers */
 /* The proxy's operation pool and other fixed segments: ~7 MiB in NCCL 2.19-2.21 ("size 7340384"), rounded up. */
 #define NCCL_FIXED_SHM_PER_RANK (UINT64_C(8) << 20)
+/*
+ * From NCCL 2.23 on, with cuMem host allocations (NCCL_CUMEM_HOST_ENABLE,
+ * on by default), the SHM transport's buffers are pinned cuMem host memory
+ * shared through CUDA handles, not /dev/shm files; /dev/shm is left only as
+ * the fallback.  Measured on NCCL 2.28 (2 ranks on 2 H200, a 27.3 MiB ring):
+ * everything fit in a 28 MiB /dev/shm with peer access and in 32 MiB with
+ * NCCL_P2P_DISABLE=1, so under 1 MiB a rank; 1 MiB a rank, rounded up.
+ */
+#define NCCL_CUMEM_HOST_VERSION 22300
+#define NCCL_CUMEM_FIXED_SHM_PER_RANK (UINT64_C(1) << 20)
 /* Channels: NCCL builds 2 over PCIe; twice that, for margin (NCCL_MIN/MAX_NCHANNELS move it). */
 #define NCCL_SHM_CHANNELS 4
 /* Receive buffers a rank allocates per channel: the ring's, and the tree's up and down. */
@@ -119,6 +129,8 @@ struct preflight {
         unsigned nccl_channels;
         bool nccl_counted;              /* NCCL's part counted at all (a GPU run of 2+ ranks) */
         bool nccl_shm_transport;        /* its SHM transport's buffers counted */
+        bool nccl_cumem_host;           /* NCCL >= 2.23 with cuMem host memory: little /dev/shm */
+        bool nccl_version_known;        /* else the older, larger model is assumed */
         char *nccl_reason;
         uint64_t need;
 
@@ -553,6 +565,44 @@ static int nccl_shm_transport(struct preflight *p, bool *ret) {
         return 0;
 }
 
+/*
+ * Which of NCCL's ways to use /dev/shm applies: the NCCL found (the workers
+ * may bring their own, as PyTorch wheels do: the same era, as a rule) and
+ * NCCL_CUMEM_HOST_ENABLE / NCCL_CUMEM_ENABLE.  Unknown (no NCCL found, as in
+ * a container whose PyTorch brings its own) keeps the larger, older model:
+ * a larger /dev/shm is NCCL's own advice, a failed start is worse.
+ */
+static int nccl_shm_model(struct preflight *p) {
+        const struct gpuinfo *g = p->gpu;
+        int version = g && g->nccl ? g->nccl_version_code : 0;
+        char v[32], *reason;
+
+        p->nccl_version_known = version > 0;
+        p->nccl_cumem_host = version >= NCCL_CUMEM_HOST_VERSION && env_int64("NCCL_CUMEM_HOST_ENABLE", -1, NULL) != 0 &&
+                             env_int64("NCCL_CUMEM_ENABLE", -1, NULL) != 0;
+        if (p->nccl_cumem_host) {
+                static const char counted[] = ": its SHM transport counted";
+                size_t n = strlen(p->nccl_reason);
+
+                /* "GPUs 1 and 2 have no peer access: its SHM transport counted" is not, here. */
+                if (n >= sizeof(counted) - 1 && strcmp(p->nccl_reason + n - (sizeof(counted) - 1), counted) == 0)
+                        n -= sizeof(counted) - 1;
+                if (asprintf(&reason, "%.*s, but NCCL %s keeps its SHM buffers in cuMem host memory, not /dev/shm",
+                             (int) n, p->nccl_reason, nccl_version_string(version, v, sizeof(v))) < 0)
+                        return -ENOMEM;
+        } else if (p->nccl_version_known) {
+                if (asprintf(&reason, "%s; NCCL %s%s", p->nccl_reason, nccl_version_string(version, v, sizeof(v)),
+                             version >= NCCL_CUMEM_HOST_VERSION ? " with NCCL_CUMEM_HOST_ENABLE=0 or NCCL_CUMEM_ENABLE=0"
+                                                                : " puts them in /dev/shm") < 0)
+                        return -ENOMEM;
+        } else if (asprintf(&reason, "%s; no NCCL found here to tell its version: NCCL before 2.23's needs assumed",
+                            p->nccl_reason) < 0)
+                return -ENOMEM;
+        free(p->nccl_reason);
+        p->nccl_reason = reason;
+        return 0;
+}
+
 static int shm_measure(struct preflight *p) {
         struct statvfs sv;
         struct statfs sf;
@@ -589,7 +639,12 @@ static int shm_measure(struct preflight *p) {
                 r = nccl_shm_transport(p, &p->nccl_shm_transport);
                 if (r < 0)
                         return r;
-                p->nccl_fixed = NCCL_FIXED_SHM_PER_RANK;
+                r = nccl_shm_model(p);
+                if (r < 0)
+                        return r;
+                p->nccl_fixed = p->nccl_cumem_host ? NCCL_CUMEM_FIXED_SHM_PER_RANK : NCCL_FIXED_SHM_PER_RANK;
+                if (p->nccl_cumem_host)
+                        p->nccl_shm_transport = false;  /* its buffers are not in /dev/shm */
                 p->nccl_per_rank = p->nccl_fixed + (p->nccl_shm_transport ? (uint64_t) p->nccl_channels *
                                                                                     NCCL_SHM_RECV_PER_CHANNEL *
                                                                                     p->nccl_connection

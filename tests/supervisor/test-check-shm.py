@@ -42,7 +42,8 @@ line = line_of(out, "/dev/shm")
 check(rc == 111, "check -n 4 in 64 MiB: exit 111")
 check(re.match(r"fail  /dev/shm: 64\.0 MiB total, 6[34]\.\d MiB free; this run needs about [0-9.]+ MiB \(ring "
                r"[0-9.]+ MiB \+ NCCL ~118\.3 MiB per rank for 4 ranks; peer access unknown: its SHM transport "
-               r"counted\)\. Fix: give /dev/shm at least 1g: docker run --shm-size=1g \(or --ipc=host", line),
+               r"counted; no NCCL found here to tell its version: NCCL before 2\.23's needs assumed\)\. "
+               r"Fix: give /dev/shm at least 1g: docker run --shm-size=1g \(or --ipc=host", line),
       "says what there is, what the run needs and the fix")
 check("Kubernetes" in line and "mount -o remount,size=1g /dev/shm" in line, "the fix for Kubernetes and a host too")
 message = line[len("fail  "):]
@@ -73,6 +74,17 @@ rc, out, err = in_ns("mount -t tmpfs -o size=128m tmpfs /dev/shm", [RINGMASTER, 
                      gpu_env("0,1,2,3", full, FAKE_GPU_NO_P2P="1-2"))
 check(rc == 111 and line_of(out, "/dev/shm").startswith("fail  /dev/shm: 128.0 MiB total"),
       "a pair without P2P, 128 MiB: NCCL's SHM transport does not fit")
+
+# ---- NCCL 2.23 and later keep the SHM transport's buffers in cuMem host memory:
+# 1 MiB a rank, P2P or not (measured on NCCL 2.28: docs/supervisor.md); with
+# NCCL_CUMEM_HOST_ENABLE=0 they are back in /dev/shm.
+for extra, want, what in (({}, 0, "NCCL 2.28, a pair without P2P, 64 MiB: fits"),
+                          ({"NCCL_CUMEM_HOST_ENABLE": "0"}, 111, "the same with NCCL_CUMEM_HOST_ENABLE=0: does not")):
+    rc, out, err = in_ns(shm64, [RINGMASTER, "check", "-n", "4"],
+                         gpu_env("0,1,2,3", full, FAKE_GPU_NO_P2P="1-2", FAKE_NCCL_VERSION="22803", **extra))
+    line = line_of(out, "/dev/shm")
+    check(rc == want and ("NCCL ~1.0 MiB per rank" in line and "cuMem host memory" in line if want == 0
+                          else "NCCL 2.28.3 with NCCL_CUMEM_HOST_ENABLE=0" in line), "%s (%s)" % (what, line))
 
 # ---- CPU-only: the ring alone.
 rc, doc, c = rm_check_json(["-n", "4"], clean_env())

@@ -616,6 +616,20 @@ static int rank_spawn(struct rank *r) {
         return 0;
 }
 
+
+/* Frees what a rank of an attempt holds: its child source, streams, phase, notify state, diagnosis, error file. */
+static void rank_release(struct rank *r) {
+        r->child_source = sd_event_source_disable_unref(r->child_source);
+        for (int s = 0; s < _STREAM_KIND_MAX; s++)
+                if (r->streams_set_up)
+                        stream_free(&r->streams[s]);
+        free(r->phase);
+        rank_notify_reset(&r->notify);
+        diagnosis_free(r->diagnosis);
+        json_value_free(r->error_file);
+        free(r->error_file_raw);
+        free(r->error_file_path);
+}
 static int job_start_attempt(struct job *job) {
         const struct run_options *o = job->options;
         int k;
@@ -629,16 +643,7 @@ static int job_start_attempt(struct job *job) {
                 struct rank *r = &job->ranks[i];
 
                 /* The previous attempt's (its child sources fired; sd-event reaped them). */
-                r->child_source = sd_event_source_disable_unref(r->child_source);
-                for (int s = 0; s < _STREAM_KIND_MAX; s++)
-                        if (r->streams_set_up)
-                                stream_free(&r->streams[s]);
-                free(r->phase);
-                rank_notify_reset(&r->notify);
-                diagnosis_free(r->diagnosis);
-                json_value_free(r->error_file);
-                free(r->error_file_raw);
-                free(r->error_file_path);
+                rank_release(r);
                 *r = (struct rank) { .job = job, .index = i, .state = RANK_IDLE, .notify.milestone = -1 };
         }
         job_phases_reset(&job->phases);
@@ -1086,20 +1091,8 @@ struct job *job_free(struct job *job) {
         job_cleanup(job);
         /* First: it may be watching the ranks' streams. */
         job->diagnoser = diagnoser_free(job->diagnoser);
-        for (int i = 0; job->ranks && i < job->nproc; i++) {
-                struct rank *r = &job->ranks[i];
-
-                r->child_source = sd_event_source_disable_unref(r->child_source);
-                for (int s = 0; s < _STREAM_KIND_MAX; s++)
-                        if (r->streams_set_up)
-                                stream_free(&r->streams[s]);
-                free(r->phase);
-                rank_notify_reset(&r->notify);
-                diagnosis_free(r->diagnosis);
-                json_value_free(r->error_file);
-                free(r->error_file_raw);
-                free(r->error_file_path);
-        }
+        for (int i = 0; job->ranks && i < job->nproc; i++)
+                rank_release(&job->ranks[i]);
         free(job->ranks);
         job_phases_reset(&job->phases);
         deadline_cause_clear(&job->deadline_pending);

@@ -49,15 +49,18 @@ tests_shmring_test_wait_CFLAGS = $(AM_CFLAGS) -pthread
 tests_shmring_test_wait_LDADD = shmring/libshmring.la -lpthread
 
 # ------------------------------------------------------------ fuzzing
-# fuzz-segment.c is a libFuzzer target.  fuzz-replay links it with a main
-# that runs the seed corpus (tests/shmring/corpus/), in make check.  With
+# fuzz-segment.c is a libFuzzer target.  fuzz-replay links it with the
+# replay main every fuzz target shares (tests/fuzz-replay.c), which runs the
+# seed corpus (tests/shmring/corpus/) in make check, and with
+# fuzz-replay-check.c (no shm object may be left behind).  With
 # libFuzzer (configure's HAVE_LIBFUZZER), `make fuzz` builds the target with
 # the library's sources compiled in and fuzzes a copy of the corpus for
 # FUZZ_SECONDS; crashes land in tests/shmring/fuzz-crash-*.  Replay one with
 # tests/shmring/fuzz-replay FILE.
 check_PROGRAMS += tests/shmring/fuzz-replay
 TESTS += tests/shmring/fuzz-replay
-tests_shmring_fuzz_replay_SOURCES = tests/shmring/fuzz-replay.c tests/shmring/fuzz-segment.c
+tests_shmring_fuzz_replay_SOURCES = tests/fuzz-replay.c tests/shmring/fuzz-replay-check.c tests/shmring/fuzz-segment.c
+tests_shmring_fuzz_replay_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_CORPUS='"tests/shmring/corpus"'
 tests_shmring_fuzz_replay_LDADD = shmring/libshmring.la
 EXTRA_DIST += tests/shmring/corpus
 

@@ -55,19 +55,20 @@ tests_supervisor_test_notify_api_CFLAGS = $(AM_CFLAGS) -pthread
 tests_supervisor_test_notify_api_LDADD = engine/librmworker.la -lpthread
 
 # fuzz-notify.c is a libFuzzer target for notify_parse(); fuzz-notify-replay
-# runs its seed corpus (tests/supervisor/notify-corpus/) in make check.  With
+# (tests/fuzz-replay.c) runs its seed corpus (tests/supervisor/notify-corpus/) in make check.  With
 # libFuzzer, `make fuzz` also fuzzes it for FUZZ_SECONDS (crashes land in
 # tests/supervisor/fuzz-notify-crash-*; replay one with
 # tests/supervisor/fuzz-notify-replay FILE).
 check_PROGRAMS += tests/supervisor/fuzz-notify-replay
 tests_supervisor_fuzz_notify_replay_SOURCES = \
-	tests/supervisor/fuzz-notify-replay.c \
+	tests/fuzz-replay.c \
 	tests/supervisor/fuzz-notify.c \
 	supervisor/notify-parse.c \
 	supervisor/notify.h \
 	supervisor/util.c \
 	supervisor/util.h
-tests_supervisor_fuzz_notify_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_fuzz_notify_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor \
+	-DFUZZ_CORPUS='"tests/supervisor/notify-corpus"'
 tests_supervisor_fuzz_notify_replay_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 EXTRA_DIST += tests/supervisor/notify-corpus
 
@@ -159,6 +160,7 @@ TESTS += $(SUPERVISOR_TESTS)
 
 EXTRA_DIST += \
 	tests/supervisor/rmtest.py \
+	tests/supervisor/unit.h \
 	tests/supervisor/checktest.py \
 	tests/supervisor/diagtest.py \
 	$(SUPERVISOR_PY_TESTS)

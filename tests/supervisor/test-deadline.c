@@ -19,17 +19,7 @@
 #include "options.h"
 #include "phase.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                  \
-        do {                                                              \
-                if (!(cond)) {                                            \
-                        failures++;                                       \
-                        printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-                        printf(__VA_ARGS__);                              \
-                        printf("\n");                                     \
-                }                                                         \
-        } while (0)
+#include "unit.h"
 
 #define S(x) ((uint64_t) ((x) * 1e6))      /* seconds → usec */
 #define NONE UINT64_MAX

@@ -20,34 +20,28 @@
 #include "stack.h"
 #include "util.h"
 
-static int failures;
+#include "unit.h"
 
-#define CHECK(cond)                                                                  \
-        do {                                                                         \
-                if (!(cond)) {                                                       \
-                        fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-                        failures++;                                                  \
-                }                                                                    \
-        } while (0)
+#define CHECK1(cond) CHECK(cond, "%s", #cond)
 
 static bool streq(const char *a, const char *b) {
         return a && b && strcmp(a, b) == 0;
 }
 
 static void test_syscall_names(void) {
-        CHECK(streq(syscall_name(SYS_read), "read"));
-        CHECK(streq(syscall_name(SYS_write), "write"));
-        CHECK(streq(syscall_name(SYS_futex), "futex"));
-        CHECK(streq(syscall_name(SYS_nanosleep), "nanosleep"));
-        CHECK(streq(syscall_name(SYS_clock_nanosleep), "clock_nanosleep"));
-        CHECK(streq(syscall_name(SYS_epoll_pwait), "epoll_pwait"));
-        CHECK(streq(syscall_name(SYS_ppoll), "ppoll"));
-        CHECK(streq(syscall_name(SYS_recvmsg), "recvmsg"));
-        CHECK(streq(syscall_name(SYS_wait4), "wait4"));
-        CHECK(syscall_name(99999) == NULL);
-        CHECK(syscall_name(-1) == NULL);
-        CHECK(streq(proc_state_name('D'), "disk sleep"));
-        CHECK(streq(proc_state_name('?'), "unknown"));
+        CHECK1(streq(syscall_name(SYS_read), "read"));
+        CHECK1(streq(syscall_name(SYS_write), "write"));
+        CHECK1(streq(syscall_name(SYS_futex), "futex"));
+        CHECK1(streq(syscall_name(SYS_nanosleep), "nanosleep"));
+        CHECK1(streq(syscall_name(SYS_clock_nanosleep), "clock_nanosleep"));
+        CHECK1(streq(syscall_name(SYS_epoll_pwait), "epoll_pwait"));
+        CHECK1(streq(syscall_name(SYS_ppoll), "ppoll"));
+        CHECK1(streq(syscall_name(SYS_recvmsg), "recvmsg"));
+        CHECK1(streq(syscall_name(SYS_wait4), "wait4"));
+        CHECK1(syscall_name(99999) == NULL);
+        CHECK1(syscall_name(-1) == NULL);
+        CHECK1(streq(proc_state_name('D'), "disk sleep"));
+        CHECK1(streq(proc_state_name('?'), "unknown"));
 }
 
 /* Waits (bounded) until pid sleeps in the kernel: it is about to, once it wrote its readiness. */
@@ -75,9 +69,9 @@ static void test_snapshot(void) {
         size_t n = 0;
         char c;
 
-        CHECK(pipe2(block, O_CLOEXEC) == 0 && pipe2(ready, O_CLOEXEC) == 0);
+        CHECK1(pipe2(block, O_CLOEXEC) == 0 && pipe2(ready, O_CLOEXEC) == 0);
         child = fork();
-        CHECK(child >= 0);
+        CHECK1(child >= 0);
         if (child == 0) {
                 pid_t g;
 
@@ -93,32 +87,32 @@ static void test_snapshot(void) {
                 (void) waitpid(g, NULL, 0);
                 _exit(0);
         }
-        CHECK(read(ready[0], &c, 1) == 1 && read(ready[0], &c, 1) == 1);
-        CHECK(wait_sleeping(child));
+        CHECK1(read(ready[0], &c, 1) == 1 && read(ready[0], &c, 1) == 1);
+        CHECK1(wait_sleeping(child));
 
-        CHECK(proc_snapshot_tree(child, 8, 16, &l, &n) == 0);
-        CHECK(n == 2);
+        CHECK1(proc_snapshot_tree(child, 8, 16, &l, &n) == 0);
+        CHECK1(n == 2);
         if (n == 2) {
                 grandchild = l[1].pid;
-                CHECK(l[0].pid == child && l[0].ppid == getpid());
-                CHECK(l[1].ppid == child);
-                CHECK(wait_sleeping(grandchild));
-                CHECK(l[0].state == 'S' && streq(l[0].syscall, "read") && l[0].wchan[0]);
-                CHECK(l[0].n_threads == 1 && l[0].n_threads_listed == 1 && l[0].threads[0].tid == child);
-                CHECK(streq(l[0].threads[0].syscall, "read") && l[0].threads[0].state == 'S');
-                CHECK(strlen(l[0].exe) > 0 && l[0].start_time > 0);
-                CHECK(!l[0].catches_sigusr1);
+                CHECK1(l[0].pid == child && l[0].ppid == getpid());
+                CHECK1(l[1].ppid == child);
+                CHECK1(wait_sleeping(grandchild));
+                CHECK1(l[0].state == 'S' && streq(l[0].syscall, "read") && l[0].wchan[0]);
+                CHECK1(l[0].n_threads == 1 && l[0].n_threads_listed == 1 && l[0].threads[0].tid == child);
+                CHECK1(streq(l[0].threads[0].syscall, "read") && l[0].threads[0].state == 'S');
+                CHECK1(strlen(l[0].exe) > 0 && l[0].start_time > 0);
+                CHECK1(!l[0].catches_sigusr1);
         }
         l = process_snapshots_free(l, n);
 
         /* max_processes bounds the walk; max_threads the listing, not the count. */
-        CHECK(proc_snapshot_tree(child, 1, 0, &l, &n) == 0 && n == 1 && l[0].n_threads_listed == 0 &&
+        CHECK1(proc_snapshot_tree(child, 1, 0, &l, &n) == 0 && n == 1 && l[0].n_threads_listed == 0 &&
               l[0].n_threads == 1);
         l = process_snapshots_free(l, n);
 
         close(block[1]);        /* both read EOF and exit */
-        CHECK(waitpid(child, NULL, 0) == child);
-        CHECK(proc_snapshot_tree(child, 1, 0, &l, &n) == -ESRCH);
+        CHECK1(waitpid(child, NULL, 0) == child);
+        CHECK1(proc_snapshot_tree(child, 1, 0, &l, &n) == -ESRCH);
         close(block[0]);
         close(ready[0]);
         close(ready[1]);
@@ -126,25 +120,25 @@ static void test_snapshot(void) {
 }
 
 static void test_python_names(void) {
-        CHECK(is_python_name("python"));
-        CHECK(is_python_name("python3"));
-        CHECK(is_python_name("python3.11"));
-        CHECK(is_python_name("python3.13t"));
-        CHECK(is_python_name("python3.7m"));
-        CHECK(!is_python_name("python3-config"));
-        CHECK(!is_python_name("python3.11-config"));
-        CHECK(!is_python_name("pythonista"));
-        CHECK(!is_python_name("py"));
-        CHECK(!is_python_name("ipython"));
+        CHECK1(is_python_name("python"));
+        CHECK1(is_python_name("python3"));
+        CHECK1(is_python_name("python3.11"));
+        CHECK1(is_python_name("python3.13t"));
+        CHECK1(is_python_name("python3.7m"));
+        CHECK1(!is_python_name("python3-config"));
+        CHECK1(!is_python_name("python3.11-config"));
+        CHECK1(!is_python_name("pythonista"));
+        CHECK1(!is_python_name("py"));
+        CHECK1(!is_python_name("ipython"));
 }
 
 static char *write_script(const char *dir, const char *name, const char *text) {
         char *path = NULL;
         FILE *f;
 
-        CHECK(asprintf(&path, "%s/%s", dir, name) > 0);
+        CHECK1(asprintf(&path, "%s/%s", dir, name) > 0);
         f = fopen(path, "w");
-        CHECK(f);
+        CHECK1(f);
         if (f) {
                 fputs(text, f);
                 fclose(f);
@@ -167,19 +161,19 @@ static void test_command_is_python(const char *dir) {
         char *paths_missing_first[3] = { NULL, s1, NULL };
         char *argv_script[] = { "torchrun", NULL };
 
-        CHECK(asprintf(&missing, "%s/nope/torchrun", dir) > 0);
+        CHECK1(asprintf(&missing, "%s/nope/torchrun", dir) > 0);
         paths_missing_first[0] = missing;
 
-        CHECK(command_is_python(python3, NULL));
-        CHECK(command_is_python(full, NULL));
-        CHECK(command_is_python(env_python, NULL));
-        CHECK(!command_is_python(env_other, NULL));
-        CHECK(!command_is_python(plain, NULL));
-        CHECK(command_is_python(argv_script, paths1));
-        CHECK(command_is_python(argv_script, paths2));
-        CHECK(!command_is_python(argv_script, paths3));
+        CHECK1(command_is_python(python3, NULL));
+        CHECK1(command_is_python(full, NULL));
+        CHECK1(command_is_python(env_python, NULL));
+        CHECK1(!command_is_python(env_other, NULL));
+        CHECK1(!command_is_python(plain, NULL));
+        CHECK1(command_is_python(argv_script, paths1));
+        CHECK1(command_is_python(argv_script, paths2));
+        CHECK1(!command_is_python(argv_script, paths3));
         /* The first candidate that exists is the one execvp runs. */
-        CHECK(command_is_python(argv_script, paths_missing_first));
+        CHECK1(command_is_python(argv_script, paths_missing_first));
         free(s1);
         free(s2);
         free(s3);
@@ -189,26 +183,26 @@ static void test_command_is_python(const char *dir) {
 static void test_pythonpath(const char *dir) {
         char *s = NULL, *hook = NULL, *pkg = NULL, *h = NULL, *got_hook = NULL, *got_pkg = NULL;
 
-        CHECK(python_hooks_pythonpath("/h", "/p", NULL, &s) == 0 && streq(s, "/h:/p"));
+        CHECK1(python_hooks_pythonpath("/h", "/p", NULL, &s) == 0 && streq(s, "/h:/p"));
         free(s);
-        CHECK(python_hooks_pythonpath("/h", NULL, "/a::/b", &s) == 0 && streq(s, "/h:/a::/b"));
+        CHECK1(python_hooks_pythonpath("/h", NULL, "/a::/b", &s) == 0 && streq(s, "/h:/a::/b"));
         free(s);
-        CHECK(python_hooks_pythonpath("/h", "/p", "", &s) == 0 && streq(s, "/h:/p"));
+        CHECK1(python_hooks_pythonpath("/h", "/p", "", &s) == 0 && streq(s, "/h:/p"));
         free(s);
 
         /* RINGMASTER_PYTHON_HOOK_DIR: the package is its parent when that holds ringmaster/. */
-        CHECK(asprintf(&pkg, "%s/pkg", dir) > 0 && asprintf(&hook, "%s/pkg/hook", dir) > 0);
-        CHECK(mkdir(pkg, 0755) == 0 && mkdir(hook, 0755) == 0);
-        CHECK(asprintf(&h, "%s/ringmaster", pkg) > 0 && mkdir(h, 0755) == 0);
+        CHECK1(asprintf(&pkg, "%s/pkg", dir) > 0 && asprintf(&hook, "%s/pkg/hook", dir) > 0);
+        CHECK1(mkdir(pkg, 0755) == 0 && mkdir(hook, 0755) == 0);
+        CHECK1(asprintf(&h, "%s/ringmaster", pkg) > 0 && mkdir(h, 0755) == 0);
         free(write_script(h, "__init__.py", ""));
         setenv("RINGMASTER_PYTHON_HOOK_DIR", hook, 1);
-        CHECK(python_hook_dirs(&got_hook, &got_pkg) == 0);
-        CHECK(streq(got_hook, hook) && streq(got_pkg, pkg));
+        CHECK1(python_hook_dirs(&got_hook, &got_pkg) == 0);
+        CHECK1(streq(got_hook, hook) && streq(got_pkg, pkg));
         free(got_hook);
         free(got_pkg);
         got_hook = got_pkg = NULL;
         setenv("RINGMASTER_PYTHON_HOOK_DIR", "/nonexistent/hook", 1);
-        CHECK(python_hook_dirs(&got_hook, &got_pkg) == -ENOENT && !got_hook);
+        CHECK1(python_hook_dirs(&got_hook, &got_pkg) == -ENOENT && !got_hook);
         unsetenv("RINGMASTER_PYTHON_HOOK_DIR");
         free(hook);
         free(pkg);
@@ -221,40 +215,40 @@ static void test_stack_tool_lookup(const char *dir) {
         char *saved_copy = saved ? strdup(saved) : NULL;
         enum stack_tool t = STACK_TOOL_NONE;
 
-        CHECK(asprintf(&only_gdb, "%s/only-gdb", dir) > 0 && mkdir(only_gdb, 0755) == 0);
-        CHECK(asprintf(&both, "%s/both", dir) > 0 && mkdir(both, 0755) == 0);
-        CHECK(asprintf(&none, "%s/none", dir) > 0 && mkdir(none, 0755) == 0);
+        CHECK1(asprintf(&only_gdb, "%s/only-gdb", dir) > 0 && mkdir(only_gdb, 0755) == 0);
+        CHECK1(asprintf(&both, "%s/both", dir) > 0 && mkdir(both, 0755) == 0);
+        CHECK1(asprintf(&none, "%s/none", dir) > 0 && mkdir(none, 0755) == 0);
         free(write_script(only_gdb, "gdb", "#!/bin/sh\n"));
         free(write_script(both, "gdb", "#!/bin/sh\n"));
         free(write_script(both, "eu-stack", "#!/bin/sh\n"));
         free(write_script(none, "eu-stack.txt", ""));
 
         setenv("PATH", both, 1);
-        CHECK(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == 0 && t == STACK_TOOL_EU_STACK);
+        CHECK1(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == 0 && t == STACK_TOOL_EU_STACK);
         free(path);
         path = NULL;
-        CHECK(stack_tool_find(STACK_TOOL_GDB, &t, &path) == 0 && t == STACK_TOOL_GDB);
+        CHECK1(stack_tool_find(STACK_TOOL_GDB, &t, &path) == 0 && t == STACK_TOOL_GDB);
         free(path);
         path = NULL;
         setenv("PATH", only_gdb, 1);
-        CHECK(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == 0 && t == STACK_TOOL_GDB);
+        CHECK1(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == 0 && t == STACK_TOOL_GDB);
         free(path);
         path = NULL;
-        CHECK(stack_tool_find(STACK_TOOL_EU_STACK, &t, &path) == -ENOENT && !path);
+        CHECK1(stack_tool_find(STACK_TOOL_EU_STACK, &t, &path) == -ENOENT && !path);
         setenv("PATH", none, 1);
-        CHECK(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == -ENOENT && !path);
-        CHECK(stack_tool_find(STACK_TOOL_NONE, &t, &path) == -ENOENT);
+        CHECK1(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == -ENOENT && !path);
+        CHECK1(stack_tool_find(STACK_TOOL_NONE, &t, &path) == -ENOENT);
         /* Relative folders are not searched. */
         setenv("PATH", ".", 1);
-        CHECK(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == -ENOENT);
+        CHECK1(stack_tool_find(STACK_TOOL_AUTO, &t, &path) == -ENOENT);
         if (saved_copy)
                 setenv("PATH", saved_copy, 1);
         free(saved_copy);
 
-        CHECK(stack_tool_parse("eu-stack", &t) == 0 && t == STACK_TOOL_EU_STACK);
-        CHECK(stack_tool_parse("auto", &t) == 0 && t == STACK_TOOL_AUTO);
-        CHECK(stack_tool_parse("lldb", &t) == -EINVAL);
-        CHECK(stack_tool_argv(STACK_TOOL_GDB, "/usr/bin/gdb", 42, &argv) == 0);
+        CHECK1(stack_tool_parse("eu-stack", &t) == 0 && t == STACK_TOOL_EU_STACK);
+        CHECK1(stack_tool_parse("auto", &t) == 0 && t == STACK_TOOL_AUTO);
+        CHECK1(stack_tool_parse("lldb", &t) == -EINVAL);
+        CHECK1(stack_tool_argv(STACK_TOOL_GDB, "/usr/bin/gdb", 42, &argv) == 0);
         if (argv) {
                 bool batch = false, bt = false, pid = false;
 
@@ -263,10 +257,10 @@ static void test_stack_tool_lookup(const char *dir) {
                         bt |= streq(argv[i], "thread apply all bt");
                         pid |= streq(argv[i], "-p") && streq(argv[i + 1], "42");
                 }
-                CHECK(streq(argv[0], "/usr/bin/gdb") && batch && bt && pid);
+                CHECK1(streq(argv[0], "/usr/bin/gdb") && batch && bt && pid);
         }
         argv = strv_free(argv);
-        CHECK(stack_tool_argv(STACK_TOOL_EU_STACK, "/usr/bin/eu-stack", 7, &argv) == 0 && strv_length(argv) == 3 &&
+        CHECK1(stack_tool_argv(STACK_TOOL_EU_STACK, "/usr/bin/eu-stack", 7, &argv) == 0 && strv_length(argv) == 3 &&
               streq(argv[1], "-p") && streq(argv[2], "7"));
         argv = strv_free(argv);
         free(only_gdb);
@@ -333,13 +327,13 @@ static void test_collapse(void) {
         const char *other_want[] = { "no threads here", "#0 but a frame", NULL };
         char **out = NULL;
 
-        CHECK(stack_collapse(eu, STACK_FORMAT_EU_STACK, &out) == 0 && strv_equal(out, eu_want));
+        CHECK1(stack_collapse(eu, STACK_FORMAT_EU_STACK, &out) == 0 && strv_equal(out, eu_want));
         out = strv_free(out);
-        CHECK(stack_collapse(gdb, STACK_FORMAT_GDB, &out) == 0 && strv_equal(out, gdb_want));
+        CHECK1(stack_collapse(gdb, STACK_FORMAT_GDB, &out) == 0 && strv_equal(out, gdb_want));
         out = strv_free(out);
-        CHECK(stack_collapse(py, STACK_FORMAT_PYTHON, &out) == 0 && strv_equal(out, py_want));
+        CHECK1(stack_collapse(py, STACK_FORMAT_PYTHON, &out) == 0 && strv_equal(out, py_want));
         out = strv_free(out);
-        CHECK(stack_collapse(other, STACK_FORMAT_EU_STACK, &out) == 0 && strv_equal(out, other_want));
+        CHECK1(stack_collapse(other, STACK_FORMAT_EU_STACK, &out) == 0 && strv_equal(out, other_want));
         out = strv_free(out);
 }
 
@@ -362,13 +356,13 @@ static void test_same(void) {
         char *py1[] = { "Current thread 0x00007e00 (most recent call first):",
                         "  File \"w.py\", line 4 in init_process_group", NULL };
 
-        CHECK(stack_same(rank0, rank1, STACK_FORMAT_EU_STACK));
-        CHECK(!stack_same(rank0, elsewhere, STACK_FORMAT_EU_STACK));
-        CHECK(!stack_same(rank0, fewer_threads, STACK_FORMAT_EU_STACK));
-        CHECK(!stack_same(fewer_threads, rank0, STACK_FORMAT_EU_STACK));
-        CHECK(stack_same(gdb0, gdb1, STACK_FORMAT_GDB));
-        CHECK(!stack_same(py0, py1, STACK_FORMAT_PYTHON));      /* another line is another place */
-        CHECK(stack_same(py0, py0, STACK_FORMAT_PYTHON));
+        CHECK1(stack_same(rank0, rank1, STACK_FORMAT_EU_STACK));
+        CHECK1(!stack_same(rank0, elsewhere, STACK_FORMAT_EU_STACK));
+        CHECK1(!stack_same(rank0, fewer_threads, STACK_FORMAT_EU_STACK));
+        CHECK1(!stack_same(fewer_threads, rank0, STACK_FORMAT_EU_STACK));
+        CHECK1(stack_same(gdb0, gdb1, STACK_FORMAT_GDB));
+        CHECK1(!stack_same(py0, py1, STACK_FORMAT_PYTHON));      /* another line is another place */
+        CHECK1(stack_same(py0, py0, STACK_FORMAT_PYTHON));
 }
 
 int main(void) {

@@ -19,18 +19,7 @@
 #include "init.h"
 #include "util.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                   \
-        do {                                                               \
-                if (cond)                                                  \
-                        printf("ok: " __VA_ARGS__);                        \
-                else {                                                     \
-                        printf("FAIL: " __VA_ARGS__);                      \
-                        failures++;                                        \
-                }                                                          \
-                printf("\n");                                              \
-        } while (0)
+#include "unit.h"
 
 static pid_t claimed_pid;
 static unsigned claim_checks;

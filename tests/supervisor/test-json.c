@@ -11,17 +11,7 @@
 
 #include "json.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                  \
-        do {                                                              \
-                if (!(cond)) {                                            \
-                        failures++;                                       \
-                        printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-                        printf(__VA_ARGS__);                              \
-                        printf("\n");                                     \
-                }                                                         \
-        } while (0)
+#include "unit.h"
 
 static char *serialise(const struct json_value *v) {
         char *buf = NULL;

@@ -10,17 +10,7 @@
 
 #include "lifecycle.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                  \
-        do {                                                              \
-                if (!(cond)) {                                            \
-                        failures++;                                       \
-                        printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-                        printf(__VA_ARGS__);                              \
-                        printf("\n");                                     \
-                }                                                         \
-        } while (0)
+#include "unit.h"
 
 static enum rank_state rank_walk(enum rank_state s, const enum rank_event *events, size_t n,
                                  enum rank_action *last_action) {

@@ -22,17 +22,7 @@
 
 #include "rm_notify.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                  \
-        do {                                                              \
-                if (!(cond)) {                                            \
-                        failures++;                                       \
-                        printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-                        printf(__VA_ARGS__);                              \
-                        printf("\n");                                     \
-                }                                                         \
-        } while (0)
+#include "unit.h"
 
 struct receiver {
         int fd;

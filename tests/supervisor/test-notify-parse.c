@@ -10,17 +10,7 @@
 
 #include "notify.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                  \
-        do {                                                              \
-                if (!(cond)) {                                            \
-                        failures++;                                       \
-                        printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-                        printf(__VA_ARGS__);                              \
-                        printf("\n");                                     \
-                }                                                         \
-        } while (0)
+#include "unit.h"
 
 static struct notify_message m;
 

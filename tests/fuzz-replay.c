@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Runs a fuzz target (LLVMFuzzerTestOneInput) on files: the seed corpus in
+ * Runs a fuzz target (LLVMFuzzerTestOneInput) on files: its seed corpus in
  * `make check`, or a crash file the fuzzer found:
  *
- *   fuzz-replay [FILE-OR-DIRECTORY...]
+ *   NAME [FILE-OR-DIRECTORY...]
  *
- * Without arguments it runs $top_srcdir/tests/shmring/corpus.  A failing
- * input aborts (the target's own checks, or a sanitizer's).  At the end it
- * checks that the target left no shm object of this process behind.
+ * Without arguments it runs $top_srcdir/FUZZ_CORPUS (a define: the target's
+ * corpus folder).  A failing input aborts (the target's own checks, or a
+ * sanitizer's).  A target may define fuzz_replay_check(), called at the end:
+ * a non-zero return fails the run (shmring's looks for shm objects left
+ * behind).  Shared by every fuzz target's replay program.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,26 +18,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#ifndef FUZZ_CORPUS
+#error "FUZZ_CORPUS: the seed corpus, relative to the top of the source tree"
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int fuzz_replay_check(void) __attribute__((weak));
 
+static const char *name = "fuzz-replay";
 static unsigned n_run;
 
 static int run_file(const char *path) {
         FILE *f = fopen(path, "rbe");
-        uint8_t *buf = NULL;
-        size_t n = 0, cap = 0;
+        uint8_t *buf = NULL, *exact;
+        size_t n = 0, cap = 0, k;
 
         if (!f) {
-                fprintf(stderr, "fuzz-replay: %s: %s\n", path, strerror(errno));
+                fprintf(stderr, "%s: %s: %s\n", name, path, strerror(errno));
                 return -1;
         }
-        for (;;) {
+        do {
                 if (n == cap) {
-                        uint8_t *b;
-                        cap = cap ? 2 * cap : 4096;
-                        b = realloc(buf, cap);
+                        uint8_t *b = realloc(buf, cap = cap ? 2 * cap : 4096);
+
                         if (!b) {
                                 fclose(f);
                                 free(buf);
@@ -43,21 +49,19 @@ static int run_file(const char *path) {
                         }
                         buf = b;
                 }
-                size_t k = fread(buf + n, 1, cap - n, f);
-                if (k == 0)
-                        break;
+                k = fread(buf + n, 1, cap - n, f);
                 n += k;
-        }
+        } while (k > 0);
         fclose(f);
-        fprintf(stderr, "fuzz-replay: %s (%zu bytes)\n", path, n);
         /* A copy of exactly n bytes, so that a read past the input is caught. */
-        uint8_t *exact = malloc(n ? n : 1);
+        exact = malloc(n ? n : 1);
         if (!exact) {
                 free(buf);
                 return -1;
         }
         memcpy(exact, buf, n);
         free(buf);
+        fprintf(stderr, "%s: %s (%zu bytes)\n", name, path, n);
         LLVMFuzzerTestOneInput(exact, n);
         free(exact);
         n_run++;
@@ -69,23 +73,24 @@ static int by_name(const struct dirent **a, const struct dirent **b) {
 }
 
 static int run_path(const char *path) {
-        struct stat st;
         struct dirent **list;
+        struct stat st;
         int n, r = 0;
 
         if (stat(path, &st) < 0) {
-                fprintf(stderr, "fuzz-replay: %s: %s\n", path, strerror(errno));
+                fprintf(stderr, "%s: %s: %s\n", name, path, strerror(errno));
                 return -1;
         }
         if (!S_ISDIR(st.st_mode))
                 return run_file(path);
         n = scandir(path, &list, NULL, by_name);
         if (n < 0) {
-                fprintf(stderr, "fuzz-replay: %s: %s\n", path, strerror(errno));
+                fprintf(stderr, "%s: %s: %s\n", name, path, strerror(errno));
                 return -1;
         }
         for (int i = 0; i < n; i++) {
                 char sub[4096];
+
                 if (list[i]->d_name[0] != '.') {
                         snprintf(sub, sizeof(sub), "%s/%s", path, list[i]->d_name);
                         if (run_file(sub) < 0)
@@ -97,34 +102,16 @@ static int run_path(const char *path) {
         return r;
 }
 
-/* Shm objects of this process's fuzz runs still there. */
-static unsigned leftovers(void) {
-        char mark[64];
-        DIR *d = opendir("/dev/shm");
-        struct dirent *de;
-        unsigned n = 0;
-
-        if (!d)
-                return 0;
-        snprintf(mark, sizeof(mark), "-fuzz-%d-", (int) getpid());
-        while ((de = readdir(d)))
-                if (strstr(de->d_name, mark)) {
-                        fprintf(stderr, "fuzz-replay: left behind: /dev/shm/%s\n", de->d_name);
-                        (void) unlinkat(dirfd(d), de->d_name, 0);
-                        n++;
-                }
-        closedir(d);
-        return n;
-}
-
 int main(int argc, char **argv) {
+        const char *slash = strrchr(argv[0], '/');
         int r = 0;
 
+        name = slash ? slash + 1 : argv[0];
         if (argc < 2) {
                 const char *top = getenv("top_srcdir");
                 char corpus[4096];
 
-                snprintf(corpus, sizeof(corpus), "%s/tests/shmring/corpus", top ? top : ".");
+                snprintf(corpus, sizeof(corpus), "%s/%s", top ? top : ".", FUZZ_CORPUS);
                 r = run_path(corpus);
         }
         for (int i = 1; i < argc; i++)
@@ -133,11 +120,11 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return 99;
         if (n_run == 0) {
-                fprintf(stderr, "fuzz-replay: no inputs\n");
+                fprintf(stderr, "%s: no inputs\n", name);
                 return 99;
         }
-        if (leftovers() > 0)
+        if (fuzz_replay_check && fuzz_replay_check() != 0)
                 return 1;
-        fprintf(stderr, "fuzz-replay: %u inputs, no crash\n", n_run);
+        fprintf(stderr, "%s: %u inputs, no crash\n", name, n_run);
         return 0;
 }

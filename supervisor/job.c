@@ -616,7 +616,6 @@ static int rank_spawn(struct rank *r) {
         return 0;
 }
 
-
 /* Frees what a rank of an attempt holds: its child source, streams, phase, notify state, diagnosis, error file. */
 static void rank_release(struct rank *r) {
         r->child_source = sd_event_source_disable_unref(r->child_source);

@@ -467,7 +467,24 @@ def _segment_name(name):
 
 # ------------------------------------------------------------ segments
 
-class Segment:
+class _Closing:
+    """close() on leaving a with block and when garbage-collected."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Segment(_Closing):
     """An attached segment.  Use Segment.attach() or Segment.create()."""
 
     def __init__(self, handle, created):
@@ -572,19 +589,6 @@ class Segment:
             self._leave()
         if r < 0:
             raise _error(r, "unlink segment %s" % self.name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         return "<ringmaster.shmring.Segment %s%s>" % (self.name, " closed" if self._h is None else "")
@@ -747,7 +751,7 @@ class Segment:
 
 # ------------------------------------------------------------ ports
 
-class _Port:
+class _Port(_Closing):
     _close_fn = None
     _index_fn = None
     _what = None
@@ -817,19 +821,6 @@ class _Port:
             return getattr(load_library(), self._index_fn)(h)
         finally:
             self._leave()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 class Sender(_Port):

@@ -1248,6 +1248,8 @@ int check_main(int argc, char **argv) {
         int status, r;
 
         r = check_options_parse(argc, argv, &o);
+        if (r == 0)
+                check_help();
         if (r <= 0) {
                 run_options_done(&o);
                 return r == 0 ? 0 : EXIT_RM_USAGE;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "deadline.h"
-#include "job.h"
+#include "run-model.h"
 #include "json.h"
 #include "log.h"
 #include "options.h"
@@ -64,8 +64,8 @@ static uint64_t extended(const struct rank *r, uint64_t due) {
  * the next phase after the furthest it entered (its index), or READY (-1)
  * when a rank was ready earlier.  NONE when it is short of nothing.
  */
-static uint64_t straggler_since(const struct job *job, const struct rank *r, int *ret_milestone) {
-        const struct job_phases *p = &job->phases;
+static uint64_t straggler_since(const struct run_model *run, const struct rank *r, int *ret_milestone) {
+        const struct job_phases *p = &run->phases;
         size_t next = (size_t) (r->notify.milestone + 1);
         uint64_t t = NONE;
 
@@ -84,8 +84,8 @@ static uint64_t straggler_since(const struct job *job, const struct rank *r, int
 }
 
 /* When this rank's deadline of this kind falls due; NONE: it has none. */
-static uint64_t rank_due(const struct job *job, const struct rank *r, enum deadline_kind kind) {
-        const struct run_options *o = job->options;
+static uint64_t rank_due(const struct run_model *run, const struct rank *r, enum deadline_kind kind) {
+        const struct run_options *o = run->options;
         const struct rank_notify *n = &r->notify;
         uint64_t t, limit;
         int milestone;
@@ -96,7 +96,7 @@ static uint64_t rank_due(const struct job *job, const struct rank *r, enum deadl
         case DEADLINE_READY:
                 if (o->ready_timeout_usec == 0 || r->ready)
                         return NONE;
-                return extended(r, job->attempt_start_usec + o->ready_timeout_usec);
+                return extended(r, run->attempt_start_usec + o->ready_timeout_usec);
         case DEADLINE_PHASE:
                 if (!r->phase || n->phase_end_usec != 0)
                         return NONE;
@@ -105,7 +105,7 @@ static uint64_t rank_due(const struct job *job, const struct rank *r, enum deadl
         case DEADLINE_STRAGGLER:
                 if (o->straggler_timeout_usec == 0)
                         return NONE;
-                t = straggler_since(job, r, &milestone);
+                t = straggler_since(run, r, &milestone);
                 return t == NONE ? NONE : extended(r, t + o->straggler_timeout_usec);
         case DEADLINE_WATCHDOG:
                 if (n->watchdog_trigger_usec)
@@ -118,12 +118,12 @@ static uint64_t rank_due(const struct job *job, const struct rank *r, enum deadl
         }
 }
 
-uint64_t deadline_next(const struct job *job) {
+uint64_t deadline_next(const struct run_model *run) {
         uint64_t next = NONE;
 
-        for (int i = 0; i < job->nproc; i++)
+        for (int i = 0; i < run->nproc; i++)
                 for (int k = DEADLINE_READY; k < _DEADLINE_KIND_MAX; k++)
-                        next = MIN(next, rank_due(job, &job->ranks[i], k));
+                        next = MIN(next, rank_due(run, &run->ranks[i], k));
         return next;
 }
 
@@ -161,19 +161,19 @@ static void print_limit(FILE *f, const struct deadline_cause *c) {
 }
 
 /* "rank 2 stuck in phase X for N s" or "ranks 2,3 stuck: rank 2 in phase ..., rank 3 ...". */
-static void print_late(FILE *f, const struct job *job, const struct deadline_cause *c, const char *verb,
+static void print_late(FILE *f, const struct run_model *run, const struct deadline_cause *c, const char *verb,
                        uint64_t now) {
         char where[256];
 
         print_rank_list(f, c->ranks, c->n_ranks);
         if (c->n_ranks == 1) {
-                rank_describe_position(job, &job->ranks[c->ranks[0]], now, where, sizeof(where));
+                rank_describe_position(&run->ranks[c->ranks[0]], now, where, sizeof(where));
                 fprintf(f, " %s %s", verb, where);
                 return;
         }
         fprintf(f, " %s:", verb);
         for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
-                rank_describe_position(job, &job->ranks[c->ranks[i]], now, where, sizeof(where));
+                rank_describe_position(&run->ranks[c->ranks[i]], now, where, sizeof(where));
                 fprintf(f, "%s rank %d %s", i ? "," : "", c->ranks[i], where);
         }
         if (c->n_ranks > HEADLINE_DETAILS_MAX)
@@ -201,19 +201,19 @@ static bool same_position(const struct rank *a, const struct rank *b) {
  * grouped by where they are ("ranks 4,5 in phase warmup for 3.0 s" with the
  * longest time, "rank 6 ended").
  */
-static void print_others(FILE *f, const struct job *job, const struct deadline_cause *c, uint64_t now) {
-        _cleanup_free_ int *group = calloc((size_t) job->nproc, sizeof(int));
-        _cleanup_free_ bool *done = calloc((size_t) job->nproc, sizeof(bool));
+static void print_others(FILE *f, const struct run_model *run, const struct deadline_cause *c, uint64_t now) {
+        _cleanup_free_ int *group = calloc((size_t) run->nproc, sizeof(int));
+        _cleanup_free_ bool *done = calloc((size_t) run->nproc, sizeof(bool));
         uint64_t first_ready = NONE;
         size_t n = 0, groups = 0;
         char where[256];
 
         if (!group || !done)
                 return;
-        for (int i = 0; i < job->nproc; i++)
+        for (int i = 0; i < run->nproc; i++)
                 done[i] = contains(c->ranks, c->n_ranks, i) || contains(c->reached, c->n_reached, i);
-        for (int i = 0; i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i];
+        for (int i = 0; i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i];
 
                 if (!done[i] && r->ready && rank_state_is_alive(r->state)) {
                         group[n++] = i;
@@ -227,15 +227,15 @@ static void print_others(FILE *f, const struct job *job, const struct deadline_c
                 fprintf(f, " reached READY %.1f s ago", since(now, first_ready));
                 groups++;
         }
-        for (int i = 0; i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i], *longest = r;
+        for (int i = 0; i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i], *longest = r;
 
                 if (done[i])
                         continue;
                 n = 0;
-                for (int j = i; j < job->nproc; j++)
-                        if (!done[j] && same_position(r, &job->ranks[j])) {
-                                const struct rank *o = &job->ranks[j];
+                for (int j = i; j < run->nproc; j++)
+                        if (!done[j] && same_position(r, &run->ranks[j])) {
+                                const struct rank *o = &run->ranks[j];
 
                                 group[n++] = j;
                                 done[j] = true;
@@ -249,14 +249,14 @@ static void print_others(FILE *f, const struct job *job, const struct deadline_c
                 }
                 print_rank_list(f, group, n);
                 if (rank_state_is_alive(r->state)) {
-                        rank_describe_position(job, longest, now, where, sizeof(where));
+                        rank_describe_position(longest, now, where, sizeof(where));
                         fprintf(f, " %s", where);
                 } else
                         fputs(r->state == RANK_IDLE ? " not started" : " ended", f);
         }
 }
 
-static int build_message(const struct job *job, struct deadline_cause *c, uint64_t now) {
+static int build_message(const struct run_model *run, struct deadline_cause *c, uint64_t now) {
         char *text = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&text, &size);
@@ -265,13 +265,13 @@ static int build_message(const struct job *job, struct deadline_cause *c, uint64
                 return -ENOMEM;
         switch (c->kind) {
         case DEADLINE_STRAGGLER:
-                print_late(f, job, c, "stuck", now);
+                print_late(f, run, c, "stuck", now);
                 if (c->n_reached > 0) {
                         uint64_t first_ready = NONE;
 
                         /* What the others reached: READY when all of them are (the furthest), else the milestone. */
                         for (size_t i = 0; i < c->n_reached; i++) {
-                                const struct rank *r = &job->ranks[c->reached[i]];
+                                const struct rank *r = &run->ranks[c->reached[i]];
 
                                 if (!r->ready) {
                                         first_ready = NONE;
@@ -290,20 +290,20 @@ static int build_message(const struct job *job, struct deadline_cause *c, uint64
                 }
                 break;
         case DEADLINE_PHASE:
-                print_late(f, job, c, "stuck", now);
+                print_late(f, run, c, "stuck", now);
                 fputs(" (", f);
                 print_limit(f, c);
                 fputs(")", f);
                 break;
         case DEADLINE_READY:
                 print_rank_list(f, c->ranks, c->n_ranks);
-                fprintf(f, " not ready %.1f s after the start (", since(now, job->attempt_start_usec));
+                fprintf(f, " not ready %.1f s after the start (", since(now, run->attempt_start_usec));
                 print_limit(f, c);
                 fputs("): ", f);
                 for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
                         char where[256];
 
-                        rank_describe_position(job, &job->ranks[c->ranks[i]], now, where, sizeof(where));
+                        rank_describe_position(&run->ranks[c->ranks[i]], now, where, sizeof(where));
                         if (c->n_ranks == 1)
                                 fputs(where, f);
                         else
@@ -314,14 +314,14 @@ static int build_message(const struct job *job, struct deadline_cause *c, uint64
                 break;
         case DEADLINE_WATCHDOG:
                 if (c->watchdog_trigger) {
-                        const struct rank *r = &job->ranks[c->ranks[0]];
+                        const struct rank *r = &run->ranks[c->ranks[0]];
 
                         print_rank_list(f, c->ranks, c->n_ranks);
                         fprintf(f, " sent WATCHDOG=trigger");
                         if (c->n_ranks == 1 && r->notify.status)
                                 fprintf(f, " (status: %s)", r->notify.status);
                 } else {
-                        const struct rank *r = &job->ranks[c->ranks[0]];
+                        const struct rank *r = &run->ranks[c->ranks[0]];
 
                         print_rank_list(f, c->ranks, c->n_ranks);
                         fprintf(f, " sent no WATCHDOG=1 for %.1f s (",
@@ -333,7 +333,7 @@ static int build_message(const struct job *job, struct deadline_cause *c, uint64
         default:
                 break;
         }
-        print_others(f, job, c, now);
+        print_others(f, run, c, now);
         if (fclose(f) != 0) {
                 free(text);
                 return -ENOMEM;
@@ -344,7 +344,7 @@ static int build_message(const struct job *job, struct deadline_cause *c, uint64
 
 /* ------------------------------------------------------------ expiry */
 
-int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_cause *ret) {
+int deadline_find_expired(const struct run_model *run, uint64_t now, struct deadline_cause *ret) {
         _cleanup_free_ int *late = NULL, *reached = NULL;
         struct deadline_cause c = {};
         enum deadline_kind kind = DEADLINE_NONE;
@@ -353,9 +353,9 @@ int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_c
         size_t n_late = 0, n_reached = 0;
         int k;
 
-        for (int i = 0; i < job->nproc; i++)
+        for (int i = 0; i < run->nproc; i++)
                 for (int kk = DEADLINE_READY; kk < _DEADLINE_KIND_MAX; kk++) {
-                        uint64_t due = rank_due(job, &job->ranks[i], kk);
+                        uint64_t due = rank_due(run, &run->ranks[i], kk);
 
                         if (due <= now && due < first) {
                                 first = due;
@@ -366,49 +366,49 @@ int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_c
         if (kind == DEADLINE_NONE)
                 return 0;
 
-        late = calloc((size_t) job->nproc, sizeof(int));
-        reached = calloc((size_t) job->nproc, sizeof(int));
+        late = calloc((size_t) run->nproc, sizeof(int));
+        reached = calloc((size_t) run->nproc, sizeof(int));
         if (!late || !reached)
                 return -ENOMEM;
-        for (int i = 0; i < job->nproc; i++)
-                if (rank_due(job, &job->ranks[i], kind) <= now)
+        for (int i = 0; i < run->nproc; i++)
+                if (rank_due(run, &run->ranks[i], kind) <= now)
                         late[n_late++] = i;
 
         c = (struct deadline_cause) { .kind = kind, .due_usec = first, .fired_usec = now };
-        if (job->ranks[first_rank].phase) {
-                c.phase = strdup(job->ranks[first_rank].phase);
+        if (run->ranks[first_rank].phase) {
+                c.phase = strdup(run->ranks[first_rank].phase);
                 if (!c.phase)
                         return -ENOMEM;
         }
         switch (kind) {
         case DEADLINE_READY:
-                c.limit_usec = job->options->ready_timeout_usec;
+                c.limit_usec = run->options->ready_timeout_usec;
                 break;
         case DEADLINE_PHASE:
-                c.limit_usec = phase_limit(job->options, c.phase);
+                c.limit_usec = phase_limit(run->options, c.phase);
                 /* Every late rank stuck in that same phase; others (other phases) show in the report. */
                 {
                         size_t j = 0;
 
                         for (size_t i = 0; i < n_late; i++)
-                                if (strcmp(job->ranks[late[i]].phase, c.phase) == 0)
+                                if (strcmp(run->ranks[late[i]].phase, c.phase) == 0)
                                         late[j++] = late[i];
                         n_late = j;
                 }
                 break;
         case DEADLINE_STRAGGLER:
-                c.limit_usec = job->options->straggler_timeout_usec;
-                c.reached_usec = straggler_since(job, &job->ranks[first_rank], &milestone);
+                c.limit_usec = run->options->straggler_timeout_usec;
+                c.reached_usec = straggler_since(run, &run->ranks[first_rank], &milestone);
                 c.target_ready = milestone == -1;
                 if (!c.target_ready) {
-                        c.target_phase = strdup(job->phases.milestones[milestone].name);
+                        c.target_phase = strdup(run->phases.milestones[milestone].name);
                         if (!c.target_phase) {
                                 free(c.phase);
                                 return -ENOMEM;
                         }
                 }
-                for (int i = 0; i < job->nproc; i++) {
-                        const struct rank *r = &job->ranks[i];
+                for (int i = 0; i < run->nproc; i++) {
+                        const struct rank *r = &run->ranks[i];
 
                         if (contains(late, n_late, i))
                                 continue;
@@ -417,8 +417,8 @@ int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_c
                 }
                 break;
         case DEADLINE_WATCHDOG:
-                c.watchdog_trigger = job->ranks[first_rank].notify.watchdog_trigger_usec != 0;
-                c.limit_usec = c.watchdog_trigger ? 0 : job->options->watchdog_usec;
+                c.watchdog_trigger = run->ranks[first_rank].notify.watchdog_trigger_usec != 0;
+                c.limit_usec = c.watchdog_trigger ? 0 : run->options->watchdog_usec;
                 break;
         default:
                 break;
@@ -427,7 +427,7 @@ int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_c
         c.n_ranks = n_late;
         c.reached = TAKE_PTR(reached);
         c.n_reached = n_reached;
-        k = build_message(job, &c, now);
+        k = build_message(run, &c, now);
         if (k < 0) {
                 deadline_cause_clear(&c);
                 return k;
@@ -438,27 +438,27 @@ int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_c
 
 /* ------------------------------------------------------------ the report */
 
-void deadline_report_text(const struct job *job) {
-        const struct deadline_cause *c = &job->deadline;
+void deadline_report_text(const struct run_model *run) {
+        const struct deadline_cause *c = &run->deadline;
         char where[256];
 
         if (c->kind == DEADLINE_NONE)
                 return;
         if (c->watchdog_trigger)
                 report_line("deadline: WATCHDOG=trigger at %.3f s (%.3f s into attempt %d)",
-                            since(c->fired_usec, job->start_usec), since(c->fired_usec, job->attempt_start_usec),
-                            job->restart_count + 1);
+                            since(c->fired_usec, run->start_usec), since(c->fired_usec, run->attempt_start_usec),
+                            run->restart_count + 1);
         else if (c->kind == DEADLINE_PHASE)
                 report_line("deadline: --phase-timeout %s=%g passed at %.3f s (%.3f s into attempt %d)", c->phase,
-                            secs(c->limit_usec), since(c->fired_usec, job->start_usec),
-                            since(c->fired_usec, job->attempt_start_usec), job->restart_count + 1);
+                            secs(c->limit_usec), since(c->fired_usec, run->start_usec),
+                            since(c->fired_usec, run->attempt_start_usec), run->restart_count + 1);
         else
                 report_line("deadline: --%s %g passed at %.3f s (%.3f s into attempt %d)", deadline_kind_name(c->kind),
-                            secs(c->limit_usec), since(c->fired_usec, job->start_usec),
-                            since(c->fired_usec, job->attempt_start_usec), job->restart_count + 1);
+                            secs(c->limit_usec), since(c->fired_usec, run->start_usec),
+                            since(c->fired_usec, run->attempt_start_usec), run->restart_count + 1);
         report_line("ranks at the deadline:");
-        for (int i = 0; i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i];
+        for (int i = 0; i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i];
                 const struct rank_notify *n = &r->notify;
                 char ready[64] = "not ready", extra[1400] = "";
                 size_t k = 0;
@@ -467,9 +467,9 @@ void deadline_report_text(const struct job *job) {
                         report_line("  rank %d: not started", i);
                         continue;
                 }
-                rank_describe_position(job, r, c->fired_usec, where, sizeof(where));
+                rank_describe_position(r, c->fired_usec, where, sizeof(where));
                 if (r->ready)
-                        snprintf(ready, sizeof(ready), "ready at %.3f s", since(n->ready_usec, job->start_usec));
+                        snprintf(ready, sizeof(ready), "ready at %.3f s", since(n->ready_usec, run->start_usec));
                 if (n->status)
                         k += (size_t) snprintf(extra + k, sizeof(extra) - k, "; status: %.1024s", n->status);
                 if (n->stopping && k < sizeof(extra))
@@ -485,9 +485,9 @@ void deadline_report_text(const struct job *job) {
         }
 }
 
-static void json_time(struct json_writer *w, const struct job *job, uint64_t t) {
+static void json_time(struct json_writer *w, const struct run_model *run, uint64_t t) {
         if (t && t != NONE)
-                json_double(w, since(t, job->start_usec));
+                json_double(w, since(t, run->start_usec));
         else
                 json_null(w);
 }
@@ -499,8 +499,8 @@ static void json_int_list(struct json_writer *w, const int *l, size_t n) {
         json_end_array(w);
 }
 
-void deadline_report_json(struct json_writer *w, const struct job *job) {
-        const struct deadline_cause *c = &job->deadline;
+void deadline_report_json(struct json_writer *w, const struct run_model *run) {
+        const struct deadline_cause *c = &run->deadline;
 
         if (c->kind == DEADLINE_NONE) {
                 json_null(w);
@@ -527,13 +527,13 @@ void deadline_report_json(struct json_writer *w, const struct job *job) {
         json_key(w, "reached_ranks");
         json_int_list(w, c->reached, c->n_reached);
         json_key(w, "reached_s");
-        json_time(w, job, c->reached_usec);
+        json_time(w, run, c->reached_usec);
         json_key(w, "due_s");
-        json_time(w, job, c->due_usec);
+        json_time(w, run, c->due_usec);
         json_key(w, "time_s");
-        json_time(w, job, c->fired_usec);
+        json_time(w, run, c->fired_usec);
         json_key(w, "attempt_time_s");
-        json_double(w, since(c->fired_usec, job->attempt_start_usec));
+        json_double(w, since(c->fired_usec, run->attempt_start_usec));
         json_key(w, "message");
         json_string(w, c->message);
         json_end_object(w);

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct job;
+struct run_model;
 struct json_writer;
 struct run_options;
 
@@ -61,21 +61,21 @@ struct deadline_cause {
 const char *deadline_kind_name(enum deadline_kind k);
 
 /* The earliest time (CLOCK_MONOTONIC, usec) a deadline of the attempt falls due; UINT64_MAX: none. */
-uint64_t deadline_next(const struct job *job);
+uint64_t deadline_next(const struct run_model *run);
 
 /*
  * Whether a deadline has passed at now: 1 and the cause in ret (the kind of
  * the earliest one that passed, every rank late for that kind, the
  * headline), 0 when none has, -ENOMEM.
  */
-int deadline_find_expired(const struct job *job, uint64_t now, struct deadline_cause *ret);
+int deadline_find_expired(const struct run_model *run, uint64_t now, struct deadline_cause *ret);
 
 void deadline_cause_clear(struct deadline_cause *c);
 
 /* The report's deadline section (text), after its headline. */
-void deadline_report_text(const struct job *job);
+void deadline_report_text(const struct run_model *run);
 /* The JSON report's "deadline" value (an object, or null) and "deadline_limits". */
-void deadline_report_json(struct json_writer *w, const struct job *job);
+void deadline_report_json(struct json_writer *w, const struct run_model *run);
 void deadline_limits_json(struct json_writer *w, const struct run_options *o);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include "diagnose.h"
 #include "environ.h"
-#include "job.h"
+#include "run-model.h"
 #include "json.h"
 #include "log.h"
 #include "options.h"
@@ -87,7 +87,9 @@ struct adopted_process {
 };
 
 struct diagnoser {
-        struct job *job;
+        sd_event *event;
+        struct run_model *run;
+        struct diagnoser_setup setup;
         sd_event_source *sigusr2_source;
         bool sigusr2_busy;               /* a SIGUSR2 diagnosis is queued or running */
         struct stack_run **runs;         /* every stack tool started and not yet freed */
@@ -186,14 +188,14 @@ static char read_state(pid_t pid) {
 }
 
 static struct rank *target_rank(const struct diagnose_target *t) {
-        return &t->session->owner->job->ranks[t->rank];
+        return &t->session->owner->run->ranks[t->rank];
 }
 
 /* The rank is alive (not reaped) and of the attempt the diagnosis began in. */
 static bool target_rank_alive(const struct diagnose_target *t) {
-        const struct job *job = t->session->owner->job;
+        const struct run_model *run = t->session->owner->run;
 
-        return job->restart_count == t->session->restart_count && rank_state_is_alive(target_rank(t)->state) &&
+        return run->restart_count == t->session->restart_count && rank_state_is_alive(target_rank(t)->state) &&
                target_rank(t)->pid == t->d->pid;
 }
 
@@ -421,7 +423,7 @@ static void nccl_files_users(const char *pattern, struct diagnosis *d) {
 
 static void nccl_tail(const struct diagnoser *o, int rank, struct diagnosis *d) {
         const char *user_file = getenv("NCCL_DEBUG_FILE");
-        size_t max_lines = o->job->options->tail_lines ? o->job->options->tail_lines : DEFAULT_TAIL_LINES;
+        size_t max_lines = o->run->options->tail_lines ? o->run->options->tail_lines : DEFAULT_TAIL_LINES;
         size_t n_files;
 
         if (o->nccl_debug_files)
@@ -504,7 +506,7 @@ static int on_python_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int python_arm(struct diagnose_target *t, uint64_t usec) {
-        sd_event *event = t->session->owner->job->event;
+        sd_event *event = t->session->owner->event;
         int r;
 
         if (t->python_timer) {
@@ -582,17 +584,17 @@ static void on_stack_done(struct stack_run *run, struct stack_outcome *outcome, 
 }
 
 static uint64_t session_left_usec(const struct diagnose_session *s) {
-        uint64_t limit = s->owner->job->options->diagnose_timeout_usec, spent = now_usec() - s->started_usec;
+        uint64_t limit = s->owner->run->options->diagnose_timeout_usec, spent = now_usec() - s->started_usec;
 
         return spent < limit ? limit - spent : 0;
 }
 
 static bool stack_begin(struct diagnose_target *t) {
         struct diagnose_session *s = t->session;
-        struct job *job = s->owner->job;
+        struct diagnoser *o = s->owner;
         struct diagnosis *d = t->d;
         struct stack_run *run = NULL, **l;
-        uint64_t timeout = MIN(job->options->stack_timeout_usec, session_left_usec(s));
+        uint64_t timeout = MIN(o->run->options->stack_timeout_usec, session_left_usec(s));
         char state;
         int r;
 
@@ -621,16 +623,16 @@ static bool stack_begin(struct diagnose_target *t) {
                 return false;
         }
         s->owner->runs = l;
-        r = stack_run_start(job->event,
+        r = stack_run_start(o->event,
                             &(struct stack_run_request) {
                                     .tool = s->tool,
                                     .path = s->tool_path,
                                     .target = d->principal_pid,
                                     .target_pidfd = t->pidfd,
                                     .timeout_usec = timeout,
-                                    .dev_null_fd = job->dev_null_fd,
-                                    .sigmask = &job->child_sigmask,
-                                    .nofile = job->restore_nofile ? &job->child_nofile : NULL,
+                                    .dev_null_fd = o->setup.dev_null_fd,
+                                    .sigmask = o->setup.sigmask,
+                                    .nofile = o->setup.nofile,
                             },
                             on_stack_done, t, &run);
         if (r < 0 && !run) {
@@ -660,7 +662,7 @@ static void session_maybe_finish(struct diagnose_session *s) {
         for (size_t i = 0; i < s->n_targets; i++)
                 if (s->targets[i].step != STEP_DONE)
                         return;
-        r = sd_event_add_defer(s->owner->job->event, &s->finish, on_session_finish, s);
+        r = sd_event_add_defer(s->owner->event, &s->finish, on_session_finish, s);
         if (r < 0) {
                 log_error_errno(r, "cannot end the diagnosis");
                 return;
@@ -707,7 +709,7 @@ static int on_session_timeout(sd_event_source *src, uint64_t usec, void *userdat
 
         s->timer = sd_event_source_disable_unref(s->timer);
         snprintf(why, sizeof(why), "the diagnosis ran out of time (--diagnose-timeout %.1f s)",
-                 secs(s->owner->job->options->diagnose_timeout_usec));
+                 secs(s->owner->run->options->diagnose_timeout_usec));
         for (size_t i = 0; i < s->n_targets; i++)
                 if (s->targets[i].step != STEP_DONE)
                         target_stop(&s->targets[i], why);
@@ -745,14 +747,14 @@ static struct diagnose_session *session_free(struct diagnose_session *s) {
 static int on_session_finish(sd_event_source *src, void *userdata) {
         struct diagnose_session *s = userdata;
         struct diagnoser *o = s->owner;
-        struct job *job = o->job;
+        struct run_model *run = o->run;
         diagnose_done_fn done = s->req.done;
         void *done_data = s->req.userdata;
-        bool same_attempt = job->restart_count == s->restart_count;
+        bool same_attempt = run->restart_count == s->restart_count;
 
         for (size_t i = 0; i < s->n_targets; i++) {
                 struct diagnose_target *t = &s->targets[i];
-                struct rank *r = &job->ranks[t->rank];
+                struct rank *r = &run->ranks[t->rank];
 
                 nccl_tail(o, t->rank, t->d);
                 t->d->ended_usec = now_usec();
@@ -766,7 +768,7 @@ static int on_session_finish(sd_event_source *src, void *userdata) {
         o->session = session_free(s);
 
         if (done)
-                done(job, done_data);
+                done(done_data);
         /* The next request, if the callback did not start one. */
         while (!o->session && o->n_queue > 0) {
                 struct diagnose_request next = o->queue[0];
@@ -778,7 +780,7 @@ static int on_session_finish(sd_event_source *src, void *userdata) {
                 if (session_start(o, &next) < 0) {
                         log_error("diagnosis: out of memory");
                         if (next_done)
-                                next_done(job, next_data);
+                                next_done(next_data);
                 }
         }
         return 0;
@@ -786,8 +788,8 @@ static int on_session_finish(sd_event_source *src, void *userdata) {
 
 /* Sets up one rank: /proc now, before any signal or tracer changes what it does. */
 static void target_init(struct diagnose_session *s, struct diagnose_target *t, int index) {
-        struct job *job = s->owner->job;
-        struct rank *r = &job->ranks[index];
+        struct run_model *run = s->owner->run;
+        struct rank *r = &run->ranks[index];
         struct diagnosis *d;
         char position[256];
         size_t principal;
@@ -808,7 +810,7 @@ static void target_init(struct diagnose_session *s, struct diagnose_target *t, i
                     d->started_usec > r->notify.phase_start_usec)
                         d->phase_usec = d->started_usec - r->notify.phase_start_usec;
         }
-        rank_describe_position(job, r, d->started_usec, position, sizeof(position));
+        rank_describe_position(r, d->started_usec, position, sizeof(position));
         d->position = strdup(position);
 
         k = proc_snapshot_tree(r->pid, SNAPSHOT_PROCESSES_MAX, SNAPSHOT_THREADS_MAX, &d->processes, &d->n_processes);
@@ -823,12 +825,12 @@ static void target_init(struct diagnose_session *s, struct diagnose_target *t, i
                     (principal == 0 && !d->processes[0].exe[0] && s->owner->command_is_python);
         t->pidfd = pidfd_open_checked(d->principal_pid, t->principal_start_time);
 
-        if (job->options->diagnose_timeout_usec > 0)
+        if (run->options->diagnose_timeout_usec > 0)
                 t->step = STEP_PYTHON;
 }
 
 static void session_find_tool(struct diagnose_session *s) {
-        enum stack_tool wanted = s->owner->job->options->stack_tool;
+        enum stack_tool wanted = s->owner->run->options->stack_tool;
         int r;
 
         s->tool = STACK_TOOL_NONE;
@@ -862,7 +864,7 @@ static void runs_collect(struct diagnoser *o) {
 
 /* Takes the request over (also on failure: -ENOMEM, done not called). */
 static int session_start(struct diagnoser *o, struct diagnose_request *req) {
-        struct job *job = o->job;
+        struct run_model *run = o->run;
         struct diagnose_session *s;
         int k;
 
@@ -879,25 +881,25 @@ static int session_start(struct diagnoser *o, struct diagnose_request *req) {
         s->owner = o;
         s->req = *req;
         *req = (struct diagnose_request) {};
-        s->restart_count = job->restart_count;
+        s->restart_count = run->restart_count;
         s->started_usec = now_usec();
         o->session = s;
-        if (job->options->diagnose_timeout_usec > 0)
+        if (run->options->diagnose_timeout_usec > 0)
                 session_find_tool(s);
 
         log_info("diagnosing %zu rank(s) (%s)", s->req.n, s->req.reason);
         for (size_t i = 0; i < s->req.n; i++) {
                 int index = s->req.ranks[i];
 
-                if (!rank_state_is_alive(job->ranks[index].state) || job->ranks[index].pid <= 0)
+                if (!rank_state_is_alive(run->ranks[index].state) || run->ranks[index].pid <= 0)
                         continue;
                 target_init(s, &s->targets[s->n_targets], index);
                 if (s->targets[s->n_targets].d)
                         s->n_targets++;
         }
-        if (job->options->diagnose_timeout_usec > 0) {
-                k = sd_event_add_time_relative(job->event, &s->timer, CLOCK_MONOTONIC,
-                                               job->options->diagnose_timeout_usec, USEC_PER_MSEC, on_session_timeout,
+        if (run->options->diagnose_timeout_usec > 0) {
+                k = sd_event_add_time_relative(o->event, &s->timer, CLOCK_MONOTONIC,
+                                               run->options->diagnose_timeout_usec, USEC_PER_MSEC, on_session_timeout,
                                                s);
                 if (k < 0) {
                         log_error_errno(k, "cannot bound the diagnosis in time; taking /proc only");
@@ -912,15 +914,14 @@ static int session_start(struct diagnoser *o, struct diagnose_request *req) {
         return 0;
 }
 
-int job_diagnose(struct job *job, const int *ranks, size_t n, const char *reason, diagnose_done_fn done,
-                 void *userdata) {
-        struct diagnoser *o = job->diagnoser;
+int diagnose_ranks(struct diagnoser *o, const int *ranks, size_t n, const char *reason, diagnose_done_fn done,
+                   void *userdata) {
         struct diagnose_request req = { .n = n, .done = done, .userdata = userdata };
 
         if (!o)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
-                if (ranks[i] < 0 || ranks[i] >= job->nproc)
+                if (ranks[i] < 0 || ranks[i] >= o->run->nproc)
                         return -EINVAL;
         if (o->session && o->n_queue == QUEUE_MAX)
                 return -EBUSY;
@@ -941,23 +942,24 @@ int job_diagnose(struct job *job, const int *ranks, size_t n, const char *reason
 
 /* ------------------------------------------------------------ SIGUSR2 */
 
-static void on_sigusr2_done(struct job *job, void *userdata) {
-        struct diagnoser *o = job->diagnoser;
+static void on_sigusr2_done(void *userdata) {
+        struct diagnoser *o = userdata;
+        const struct run_model *run = o->run;
         size_t n = 0;
 
         o->sigusr2_busy = false;
-        for (int i = 0; i < job->nproc; i++)
-                if (job->ranks[i].diagnosis && strcmp(job->ranks[i].diagnosis->reason, "SIGUSR2") == 0)
+        for (int i = 0; i < run->nproc; i++)
+                if (run->ranks[i].diagnosis && strcmp(run->ranks[i].diagnosis->reason, "SIGUSR2") == 0)
                         n++;
-        report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", job->run_id, n,
+        report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", run->run_id, n,
                     n == 1 ? "" : "s");
-        diagnosis_print_all(job, "SIGUSR2", NULL, 0);
+        diagnosis_print_all(run, "SIGUSR2", NULL, 0);
         report_line("======== end of the diagnosis ========");
 }
 
 static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         struct diagnoser *o = userdata;
-        struct job *job = o->job;
+        struct run_model *run = o->run;
         _cleanup_free_ int *ranks = NULL;
         size_t n = 0;
         int k;
@@ -966,18 +968,18 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
                 log_notice("SIGUSR2: a diagnosis is already under way");
                 return 0;
         }
-        ranks = calloc((size_t) job->nproc, sizeof(int));
+        ranks = calloc((size_t) run->nproc, sizeof(int));
         if (!ranks)
                 return 0;
-        for (int i = 0; i < job->nproc; i++)
-                if (rank_state_is_alive(job->ranks[i].state) && job->ranks[i].pid > 0)
+        for (int i = 0; i < run->nproc; i++)
+                if (rank_state_is_alive(run->ranks[i].state) && run->ranks[i].pid > 0)
                         ranks[n++] = i;
         if (n == 0) {
                 log_notice("SIGUSR2: no rank is running; nothing to diagnose");
                 return 0;
         }
         log_notice("SIGUSR2: diagnosing %zu rank%s", n, n == 1 ? "" : "s");
-        k = job_diagnose(job, ranks, n, "SIGUSR2", on_sigusr2_done, NULL);
+        k = diagnose_ranks(o, ranks, n, "SIGUSR2", on_sigusr2_done, o);
         if (k < 0)
                 log_warning_errno(k, "SIGUSR2: cannot diagnose");
         else
@@ -988,11 +990,11 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
 /* ------------------------------------------------------------ the diagnoser */
 
 static int setup_python_hooks(struct diagnoser *o) {
-        const struct run_options *opt = o->job->options;
+        const struct run_options *opt = o->run->options;
         _cleanup_free_ char *hook = NULL, *package = NULL;
         int r;
 
-        o->command_is_python = command_is_python(opt->command, o->job->exec_paths);
+        o->command_is_python = command_is_python(opt->command, o->setup.exec_paths);
         if (opt->python_hooks == PYTHON_HOOKS_OFF || (opt->python_hooks == PYTHON_HOOKS_AUTO && !o->command_is_python))
                 return 0;
         o->python_faulthandler = true;
@@ -1013,17 +1015,17 @@ static int setup_python_hooks(struct diagnoser *o) {
 }
 
 static int setup_nccl_debug_files(struct diagnoser *o) {
-        struct job *job = o->job;
+        struct run_model *run = o->run;
         const char *level = getenv("NCCL_DEBUG");
 
         /* NCCL writes to stdout unless told otherwise; the user's choice of a file wins. */
         if (!level || !level[0] || getenv("NCCL_DEBUG_FILE"))
                 return 0;
-        o->nccl_debug_dir = strdup(job->log_dir ? job->log_dir : job->run_dir->path);
-        o->nccl_debug_files = calloc((size_t) job->nproc + 1, sizeof(char *));
+        o->nccl_debug_dir = strdup(run->log_dir ? run->log_dir : run->run_dir->path);
+        o->nccl_debug_files = calloc((size_t) run->nproc + 1, sizeof(char *));
         if (!o->nccl_debug_dir || !o->nccl_debug_files)
                 return -ENOMEM;
-        for (int i = 0; i < job->nproc; i++)
+        for (int i = 0; i < run->nproc; i++)
                 if (asprintf(&o->nccl_debug_files[i], "%s/nccl-rank-%d.%%p.log", o->nccl_debug_dir, i) < 0) {
                         o->nccl_debug_files[i] = NULL;
                         return -ENOMEM;
@@ -1032,19 +1034,22 @@ static int setup_nccl_debug_files(struct diagnoser *o) {
         return 0;
 }
 
-int diagnoser_new(struct job *job, struct diagnoser **ret) {
+int diagnoser_new(sd_event *event, struct run_model *run, const struct diagnoser_setup *setup,
+                  struct diagnoser **ret) {
         struct diagnoser *o;
         int r;
 
         o = calloc(1, sizeof(*o));
         if (!o)
                 return -ENOMEM;
-        o->job = job;
+        o->event = event;
+        o->run = run;
+        o->setup = *setup;
         r = setup_python_hooks(o);
         if (r >= 0)
                 r = setup_nccl_debug_files(o);
         if (r >= 0)
-                r = sd_event_add_signal(job->event, &o->sigusr2_source, SIGUSR2, on_sigusr2, o);
+                r = sd_event_add_signal(event, &o->sigusr2_source, SIGUSR2, on_sigusr2, o);
         if (r < 0) {
                 diagnoser_free(o);
                 return r;
@@ -1132,7 +1137,7 @@ bool diagnoser_claims_child(struct diagnoser *o, pid_t pid) {
                 return false;
         }
         a->pid = pid;
-        if (sd_event_add_child(o->job->event, &a->source, pid, WEXITED, on_adopted_exit, a) < 0) {
+        if (sd_event_add_child(o->event, &a->source, pid, WEXITED, on_adopted_exit, a) < 0) {
                 free(a);
                 return false;
         }
@@ -1151,7 +1156,7 @@ void diagnoser_worker_env(const struct diagnoser *o, int rank, struct worker_env
 }
 
 bool diagnoser_wants_ptrace(const struct diagnoser *o) {
-        return o && o->job->options->stack_tool != STACK_TOOL_NONE && o->job->options->diagnose_timeout_usec > 0;
+        return o && o->run->options->stack_tool != STACK_TOOL_NONE && o->run->options->diagnose_timeout_usec > 0;
 }
 
 /* ------------------------------------------------------------ text */
@@ -1256,7 +1261,7 @@ static void print_stack(char *const *lines, enum stack_format format) {
 }
 
 /* Among ranks printed before r (printed[0..n)), one whose stack of this kind r's equals; -1: none. */
-static int same_stack_as(const struct job *job, const int *printed, size_t n, const struct rank *r, bool python) {
+static int same_stack_as(const struct run_model *run, const int *printed, size_t n, const struct rank *r, bool python) {
         const struct diagnosis *d = r->diagnosis;
         char *const *mine = python ? d->python_traceback : d->native_stack;
         enum stack_format format = python ? STACK_FORMAT_PYTHON :
@@ -1265,7 +1270,7 @@ static int same_stack_as(const struct job *job, const int *printed, size_t n, co
         if (strv_length(mine) == 0)
                 return -1;
         for (size_t i = 0; i < n; i++) {
-                const struct diagnosis *o = job->ranks[printed[i]].diagnosis;
+                const struct diagnosis *o = run->ranks[printed[i]].diagnosis;
                 char *const *theirs = python ? o->python_traceback : o->native_stack;
 
                 if (!python && o->stack_tool != d->stack_tool)
@@ -1276,55 +1281,55 @@ static int same_stack_as(const struct job *job, const int *printed, size_t n, co
         return -1;
 }
 
-static void print_diagnosis(const struct job *job, const struct rank *r, const int *printed, size_t n_printed);
+static void print_diagnosis(const struct run_model *run, const struct rank *r, const int *printed, size_t n_printed);
 
-void diagnosis_print_text(const struct job *job, const struct rank *r) {
-        print_diagnosis(job, r, NULL, 0);
+void diagnosis_print_text(const struct run_model *run, const struct rank *r) {
+        print_diagnosis(run, r, NULL, 0);
 }
 
 static bool diagnosis_matches(const struct rank *r, const char *reason) {
         return r->diagnosis && (!reason || strcmp(r->diagnosis->reason, reason) == 0);
 }
 
-void diagnosis_print_all(const struct job *job, const char *reason, const int *first, size_t n_first) {
-        _cleanup_free_ int *printed = calloc((size_t) job->nproc + 1, sizeof(int));
+void diagnosis_print_all(const struct run_model *run, const char *reason, const int *first, size_t n_first) {
+        _cleanup_free_ int *printed = calloc((size_t) run->nproc + 1, sizeof(int));
         size_t n = 0;
 
         if (!printed) {
-                for (int i = 0; i < job->nproc; i++)
-                        if (diagnosis_matches(&job->ranks[i], reason))
-                                diagnosis_print_text(job, &job->ranks[i]);
+                for (int i = 0; i < run->nproc; i++)
+                        if (diagnosis_matches(&run->ranks[i], reason))
+                                diagnosis_print_text(run, &run->ranks[i]);
                 return;
         }
-        for (size_t k = 0; k < n_first + (size_t) job->nproc; k++) {
+        for (size_t k = 0; k < n_first + (size_t) run->nproc; k++) {
                 int i = k < n_first ? first[k] : (int) (k - n_first);
                 bool done = false;
 
-                if (i < 0 || i >= job->nproc || !diagnosis_matches(&job->ranks[i], reason))
+                if (i < 0 || i >= run->nproc || !diagnosis_matches(&run->ranks[i], reason))
                         continue;
                 for (size_t j = 0; j < n && !done; j++)
                         done = printed[j] == i;
                 if (done)
                         continue;
-                print_diagnosis(job, &job->ranks[i], printed, n);
+                print_diagnosis(run, &run->ranks[i], printed, n);
                 printed[n++] = i;
         }
 }
 
-static void print_diagnosis(const struct job *job, const struct rank *r, const int *printed, size_t n_printed) {
+static void print_diagnosis(const struct run_model *run, const struct rank *r, const int *printed, size_t n_printed) {
         const struct diagnosis *d = r->diagnosis;
         int same;
 
         if (!d)
                 return;
         report_line("---- rank %d (pid %d): diagnosis at %.3f s (%s), took %.2f s ----", r->index, (int) d->pid,
-                    secs(d->started_usec - job->start_usec), d->reason, secs(d->ended_usec - d->started_usec));
+                    secs(d->started_usec - run->start_usec), d->reason, secs(d->ended_usec - d->started_usec));
         report_line("  %s", d->position ? d->position : "phase unknown");
         for (size_t i = 0; i < d->n_processes; i++)
                 print_process(&d->processes[i], i == 0);
 
         if (d->python_signalled || strv_length(d->python_traceback) > 0) {
-                if ((same = same_stack_as(job, printed, n_printed, r, true)) >= 0)
+                if ((same = same_stack_as(run, printed, n_printed, r, true)) >= 0)
                         report_line("  Python traceback (faulthandler, on SIGUSR1 to %d): the same as rank %d's",
                                     (int) d->principal_pid, same);
                 else if (strv_length(d->python_traceback) > 0) {
@@ -1334,7 +1339,7 @@ static void print_diagnosis(const struct job *job, const struct rank *r, const i
                         report_line("  Python traceback: none came (SIGUSR1 to %d)", (int) d->principal_pid);
         }
         if (d->stack_tool != STACK_TOOL_NONE) {
-                if ((same = same_stack_as(job, printed, n_printed, r, false)) >= 0)
+                if ((same = same_stack_as(run, printed, n_printed, r, false)) >= 0)
                         report_line("  native stack of %d (%s, %.2f s): the same as rank %d's", (int) d->principal_pid,
                                     stack_tool_name(d->stack_tool), secs(d->stack_usec), same);
                 else if (strv_length(d->native_stack) > 0) {
@@ -1424,7 +1429,7 @@ static void json_process_fields(struct json_writer *w, const struct process_snap
         json_threads(w, p);
 }
 
-void diagnosis_write_json(struct json_writer *w, const struct job *job, const struct rank *r) {
+void diagnosis_write_json(struct json_writer *w, const struct run_model *run, const struct rank *r) {
         const struct diagnosis *d = r->diagnosis;
 
         if (!d) {
@@ -1435,7 +1440,7 @@ void diagnosis_write_json(struct json_writer *w, const struct job *job, const st
         json_key(w, "reason");
         json_string(w, d->reason);
         json_key(w, "time_s");
-        json_double(w, secs(d->started_usec - job->start_usec));
+        json_double(w, secs(d->started_usec - run->start_usec));
         json_key(w, "duration_s");
         json_double(w, secs(d->ended_usec - d->started_usec));
         json_key(w, "pid");

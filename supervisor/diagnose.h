@@ -27,11 +27,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+
+#include <systemd/sd-event.h>
 
 #include "options.h"
 
-struct job;
+struct run_model;
 struct json_writer;
 struct process_snapshot;
 struct rank;
@@ -62,7 +66,7 @@ struct diagnosis {
 struct diagnosis *diagnosis_free(struct diagnosis *d);
 
 /* The text report's section for a rank (lines through the log, as the report's). */
-void diagnosis_print_text(const struct job *job, const struct rank *r);
+void diagnosis_print_text(const struct run_model *run, const struct rank *r);
 
 /*
  * Prints the diagnoses taken for reason ("deadline", "SIGUSR2"; NULL: every
@@ -70,26 +74,36 @@ void diagnosis_print_text(const struct job *job, const struct rank *r);
  * stack that is the same as one already printed (ranks waiting in one
  * collective) as a line naming that rank instead of all of its frames.
  */
-void diagnosis_print_all(const struct job *job, const char *reason, const int *first, size_t n_first);
+void diagnosis_print_all(const struct run_model *run, const char *reason, const int *first, size_t n_first);
 /* The JSON report's "diagnosis" value of a rank: an object, or null. */
-void diagnosis_write_json(struct json_writer *w, const struct job *job, const struct rank *r);
-
-/*
- * Diagnoses the given ranks (those not alive are skipped) and then calls
- * done(job, userdata) from the event loop, never from within this call.
- * Each rank's result is in job->ranks[i].diagnosis by then.  One diagnosis
- * runs at a time: a request made while one runs waits for it (and the
- * whole wait is bounded by twice --diagnose-timeout).  -EINVAL for a bad
- * rank index, -ENOMEM; done is not called then.
- */
-typedef void (*diagnose_done_fn)(struct job *job, void *userdata);
-int job_diagnose(struct job *job, const int *ranks, size_t n, const char *reason, diagnose_done_fn done,
-                 void *userdata);
+void diagnosis_write_json(struct json_writer *w, const struct run_model *run, const struct rank *r);
 
 /* Per job: helper processes, SIGUSR2, the queue; created by job_start(). */
 struct diagnoser;
 
-int diagnoser_new(struct job *job, struct diagnoser **ret);
+/*
+ * Diagnoses the given ranks (those not alive are skipped) and then calls
+ * done(userdata) from the event loop, never from within this call.
+ * Each rank's result is in run->ranks[i].diagnosis by then.  One diagnosis
+ * runs at a time: a request made while one runs waits for it (and the
+ * whole wait is bounded by twice --diagnose-timeout).  -EINVAL for a bad
+ * rank index, -ENOMEM; done is not called then.
+ */
+typedef void (*diagnose_done_fn)(void *userdata);
+int diagnose_ranks(struct diagnoser *d, const int *ranks, size_t n, const char *reason, diagnose_done_fn done,
+                   void *userdata);
+
+/* What a stack tool is started with (spawn.h), as the ranks are; the pointers outlive the diagnoser. */
+struct diagnoser_setup {
+        char *const *exec_paths;         /* COMMAND's candidates: is it a Python interpreter? */
+        int dev_null_fd;
+        const sigset_t *sigmask;
+        const struct rlimit *nofile;     /* NULL: as is */
+};
+
+/* Writes each diagnosis to run->ranks[i].diagnosis; watches SIGUSR2 on event. */
+int diagnoser_new(sd_event *event, struct run_model *run, const struct diagnoser_setup *setup,
+                  struct diagnoser **ret);
 struct diagnoser *diagnoser_free(struct diagnoser *d);
 
 /*

@@ -2,7 +2,6 @@
 #include <sys/wait.h>
 
 #include "init.h"
-#include "job.h"
 #include "log.h"
 #include "options.h"
 #include "util.h"
@@ -10,7 +9,8 @@
 const int init_forwarded_signals[5] = { SIGUSR1, SIGWINCH, SIGALRM, SIGCONT, SIGPWR };
 
 struct init_forwarder {
-        struct job *job;
+        void (*forward)(int sig, void *userdata);
+        void *userdata;
         sd_event_source *sources[ELEMENTSOF(init_forwarded_signals)];
 };
 
@@ -26,18 +26,20 @@ void init_add_signals(sigset_t *set) {
 static int on_forwarded_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct init_forwarder *f = userdata;
 
-        job_forward_signal(f->job, (int) si->ssi_signo);
+        f->forward((int) si->ssi_signo, f->userdata);
         return 0;
 }
 
-int init_forwarder_new(sd_event *event, struct job *job, struct init_forwarder **ret) {
+int init_forwarder_new(sd_event *event, void (*forward)(int sig, void *userdata), void *userdata,
+                       struct init_forwarder **ret) {
         struct init_forwarder *f;
         int r;
 
         f = calloc(1, sizeof(*f));
         if (!f)
                 return -ENOMEM;
-        f->job = job;
+        f->forward = forward;
+        f->userdata = userdata;
         for (size_t i = 0; i < ELEMENTSOF(init_forwarded_signals); i++) {
                 r = sd_event_add_signal(event, &f->sources[i], init_forwarded_signals[i], on_forwarded_signal, f);
                 if (r < 0) {

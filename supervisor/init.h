@@ -27,7 +27,6 @@
 
 #include <systemd/sd-event.h>
 
-struct job;
 struct run_options;
 
 /* --init, or ringmaster is PID 1 (of its PID namespace). */
@@ -41,8 +40,9 @@ void init_add_signals(sigset_t *set);
 
 struct init_forwarder;
 
-/* Watches the forwarded signals and sends each to the job's ranks. */
-int init_forwarder_new(sd_event *event, struct job *job, struct init_forwarder **ret);
+/* Watches the forwarded signals and calls forward(sig, userdata) for each (run.c: job_forward_signal()). */
+int init_forwarder_new(sd_event *event, void (*forward)(int sig, void *userdata), void *userdata,
+                       struct init_forwarder **ret);
 struct init_forwarder *init_forwarder_free(struct init_forwarder *f);
 
 /*

@@ -24,6 +24,57 @@
 
 #define ERROR_FILE_MAX (1u << 20)
 
+/* A rank's child source (sd-event reaps it and calls on_rank_exit). */
+struct rank_child {
+        struct job *job;
+        int index;
+        sd_event_source *source;
+};
+
+/* A tracked orphan: the run's record and its child source. */
+struct orphan_watch {
+        struct orphan orphan;           /* first: run.orphans[] point here */
+        struct job *job;
+        sd_event_source *source;
+};
+
+struct job {
+        struct run_model run;
+        struct job_setup setup;
+        sd_event *event;
+
+        struct rank_child *children;    /* run.nproc of them */
+        int dev_null_fd;
+        bool ranks_ended_posted;
+        bool exec_error_logged;
+        struct shmring *segment;
+
+        sd_event_source *timer;
+        enum job_event timer_event;
+
+        /* The notify socket (whole run), and the one timer at deadline_next(). */
+        struct notify_server *notify;
+        sd_event_source *deadline_timer;
+        sd_event_source *signal_sources[ELEMENTSOF(job_stop_signals)];
+        sd_event_source *sigchld_source;
+        struct diagnoser *diagnoser;    /* hang diagnosis, SIGUSR2, stack tools (diagnose.h) */
+
+        /* Events posted by actions, run in order (no recursion into the tables). */
+        struct {
+                enum job_event event;
+                int arg;
+        } queue[16];
+        size_t queue_len;
+};
+
+struct job_setup *job_setup(struct job *job) {
+        return &job->setup;
+}
+
+struct run_model *job_run(struct job *job) {
+        return &job->run;
+}
+
 const int job_stop_signals[4] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
 static void job_post(struct job *job, enum job_event event, int arg);
@@ -117,8 +168,8 @@ static void rank_dispatch(struct rank *r, enum rank_event event, int sig) {
 static size_t ranks_alive(const struct job *job) {
         size_t n = 0;
 
-        for (int i = 0; i < job->nproc; i++)
-                if (rank_state_is_alive(job->ranks[i].state))
+        for (int i = 0; i < job->run.nproc; i++)
+                if (rank_state_is_alive(job->run.ranks[i].state))
                         n++;
         return n;
 }
@@ -126,8 +177,8 @@ static size_t ranks_alive(const struct job *job) {
 static size_t orphans_alive(const struct job *job) {
         size_t n = 0;
 
-        for (size_t i = 0; i < job->n_orphans; i++)
-                if (!job->orphans[i]->ended)
+        for (size_t i = 0; i < job->run.n_orphans; i++)
+                if (!job->run.orphans[i]->ended)
                         n++;
         return n;
 }
@@ -136,10 +187,10 @@ static size_t orphans_alive(const struct job *job) {
 static size_t processes_pending(const struct job *job) {
         size_t n = 0;
 
-        for (int i = 0; i < job->nproc; i++)
-                if (rank_state_is_alive(job->ranks[i].state) && job->ranks[i].state != RANK_UNREAPABLE)
+        for (int i = 0; i < job->run.nproc; i++)
+                if (rank_state_is_alive(job->run.ranks[i].state) && job->run.ranks[i].state != RANK_UNREAPABLE)
                         n++;
-        if (!job->gave_up)
+        if (!job->run.gave_up)
                 n += orphans_alive(job);
         return n;
 }
@@ -172,15 +223,15 @@ static int job_arm_timer(struct job *job, uint64_t usec, enum job_event event) {
 static int on_orphan_exit(sd_event_source *s, const siginfo_t *si, void *userdata);
 
 static bool pid_is_live_rank(const struct job *job, pid_t pid) {
-        for (int i = 0; i < job->nproc; i++)
-                if (job->ranks[i].pid == pid && rank_state_is_alive(job->ranks[i].state))
+        for (int i = 0; i < job->run.nproc; i++)
+                if (job->run.ranks[i].pid == pid && rank_state_is_alive(job->run.ranks[i].state))
                         return true;
         return false;
 }
 
 static bool pid_is_tracked_orphan(const struct job *job, pid_t pid) {
-        for (size_t i = 0; i < job->n_orphans; i++)
-                if (job->orphans[i]->pid == pid && !job->orphans[i]->ended)
+        for (size_t i = 0; i < job->run.n_orphans; i++)
+                if (job->run.orphans[i]->pid == pid && !job->run.orphans[i]->ended)
                         return true;
         return false;
 }
@@ -211,45 +262,48 @@ static void job_scan_orphans(struct job *job, pid_t being_reaped) {
                 return;
         }
         for (size_t i = 0; i < n; i++) {
+                struct orphan_watch *w;
                 struct orphan *o, **l;
                 struct proc_stat st;
 
                 /* being_reaped: the zombie whose child source runs now; sd-event reaps it next. */
                 if (pids[i] == being_reaped || job_claims_child(job, pids[i]))
                         continue;
-                o = calloc(1, sizeof(*o));
-                l = realloc(job->orphans, (job->n_orphans + 1) * sizeof(*l));
-                if (!o || !l) {
-                        free(o);
+                w = calloc(1, sizeof(*w));
+                l = realloc(job->run.orphans, (job->run.n_orphans + 1) * sizeof(*l));
+                if (!w || !l) {
+                        free(w);
                         if (l)
-                                job->orphans = l;
+                                job->run.orphans = l;
                         log_error("out of memory tracking orphan %d", (int) pids[i]);
                         continue;
                 }
-                job->orphans = l;
-                *o = (struct orphan) { .job = job, .pid = pids[i] };
+                job->run.orphans = l;
+                *w = (struct orphan_watch) { .orphan.pid = pids[i], .job = job };
+                o = &w->orphan;
                 if (proc_read_stat(o->pid, &st) == 0)
                         snprintf(o->comm, sizeof(o->comm), "%s", st.comm);
-                r = sd_event_add_child(job->event, &o->source, o->pid, WEXITED, on_orphan_exit, o);
+                r = sd_event_add_child(job->event, &w->source, o->pid, WEXITED, on_orphan_exit, w);
                 if (r < 0) {
                         /* Gone (reaped) between the listing and now, or not ours after all. */
-                        free(o);
+                        free(w);
                         continue;
                 }
-                job->orphans[job->n_orphans++] = o;
-                job->orphans_seen++;
+                job->run.orphans[job->run.n_orphans++] = o;
+                job->run.orphans_seen++;
                 log_info("orphan %d (%s) was re-parented to ringmaster; it is tracked and will be reaped",
                          (int) o->pid, o->comm);
-                if (job->state == JOB_STOPPING)
-                        orphan_signal(o, job->teardown_signal);
-                else if (job->state == JOB_KILLING)
+                if (job->run.state == JOB_STOPPING)
+                        orphan_signal(o, job->run.teardown_signal);
+                else if (job->run.state == JOB_KILLING)
                         orphan_signal(o, SIGKILL);
         }
 }
 
 static int on_orphan_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        struct orphan *o = userdata;
-        struct job *job = o->job;
+        struct orphan_watch *w = userdata;
+        struct orphan *o = &w->orphan;
+        struct job *job = w->job;
 
         o->ended = true;
         if (si->si_code == CLD_EXITED)
@@ -271,8 +325,8 @@ static int on_sigchld(sd_event_source *s, const struct signalfd_siginfo *si, voi
         /* Ranks and known orphans have child sources; this finds the others. */
         job_scan_orphans(job, 0);
         /* As a container's init: whatever zombie the scan could not give a child source to. */
-        if (job->init)
-                job->zombies_reaped += init_reap_unclaimed(claimed_child, job);
+        if (job->run.init)
+                job->run.zombies_reaped += init_reap_unclaimed(claimed_child, job);
         job_run_queue(job);
         return 0;
 }
@@ -283,8 +337,8 @@ static int notify_rank_of_pid(pid_t pid, void *userdata) {
         const struct job *job = userdata;
 
         /* Only a live (unreaped) rank: its pid cannot belong to another process. */
-        for (int i = 0; i < job->nproc; i++)
-                if (job->ranks[i].pid == pid && rank_state_is_alive(job->ranks[i].state))
+        for (int i = 0; i < job->run.nproc; i++)
+                if (job->run.ranks[i].pid == pid && rank_state_is_alive(job->run.ranks[i].state))
                         return i;
         return -1;
 }
@@ -292,10 +346,11 @@ static int notify_rank_of_pid(pid_t pid, void *userdata) {
 static void on_notify_message(int rank, pid_t sender, const struct notify_message *m, void *userdata) {
         struct job *job = userdata;
 
-        rank_notify_apply(job, &job->ranks[rank], m, now_usec());
+        rank_notify_apply(&job->run.phases, job->run.nproc, job->run.attempt_start_usec, &job->run.ranks[rank], m,
+                          now_usec());
         /* Each datagram in turn, so that "rank 1: ready" comes before "all ranks ready". */
-        if (job->changed)
-                job->changed(job, job->changed_userdata);
+        if (job->setup.changed)
+                job->setup.changed(&job->run, job->setup.changed_userdata);
 }
 
 static void job_update_deadlines(struct job *job);
@@ -324,11 +379,11 @@ static void job_update_deadlines(struct job *job) {
         uint64_t now = now_usec(), next;
         int k;
 
-        if (job->state != JOB_RUNNING || job->deadline_pending.kind != DEADLINE_NONE) {
+        if (job->run.state != JOB_RUNNING || job->run.deadline_pending.kind != DEADLINE_NONE) {
                 (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
                 return;
         }
-        k = deadline_find_expired(job, now, &job->deadline_pending);
+        k = deadline_find_expired(&job->run, now, &job->run.deadline_pending);
         if (k < 0) {
                 job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
                 return;
@@ -338,7 +393,7 @@ static void job_update_deadlines(struct job *job) {
                 job_post(job, JOB_EVENT_DEADLINE_EXPIRED, 0);
                 return;
         }
-        next = deadline_next(job);
+        next = deadline_next(&job->run);
         if (next == UINT64_MAX) {
                 (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
                 return;
@@ -359,16 +414,18 @@ static void job_update_deadlines(struct job *job) {
 
 /*
  * The diagnosis of every rank before a deadline's teardown (the late ones
- * are job->deadline.ranks), in the job table's `diagnosing` state: /proc,
+ * are job->run.deadline.ranks), in the job table's `diagnosing` state: /proc,
  * Python tracebacks, native stacks, NCCL logs (diagnose.h), bounded by
  * --diagnose-timeout.  It ends with the event `diagnosed`, posted from the
  * event loop, and only then do the signals go out.  Each rank's state and
  * wait channel then also go to diag_state and diag_wchan, for the deadline
  * report's line.
  */
-static void on_deadline_diagnosed(struct job *job, void *userdata) {
-        for (int i = 0; i < job->nproc; i++) {
-                struct rank *r = &job->ranks[i];
+static void on_deadline_diagnosed(void *userdata) {
+        struct job *job = userdata;
+
+        for (int i = 0; i < job->run.nproc; i++) {
+                struct rank *r = &job->run.ranks[i];
                 const struct diagnosis *d = r->diagnosis;
 
                 if (d && strcmp(d->reason, "deadline") == 0 && d->n_processes > 0) {
@@ -381,22 +438,22 @@ static void on_deadline_diagnosed(struct job *job, void *userdata) {
 }
 
 static void job_diagnose_all(struct job *job, const char *reason) {
-        _cleanup_free_ int *ranks = calloc((size_t) job->nproc, sizeof(int));
+        _cleanup_free_ int *ranks = calloc((size_t) job->run.nproc, sizeof(int));
         size_t n = 0;
         int k = -ENOMEM;
 
         log_debug("diagnosing every rank: %s", reason);
-        for (int i = 0; ranks && i < job->nproc; i++)
-                if (rank_state_is_alive(job->ranks[i].state))
+        for (int i = 0; ranks && i < job->run.nproc; i++)
+                if (rank_state_is_alive(job->run.ranks[i].state))
                         ranks[n++] = i;
         if (ranks)
-                k = job_diagnose(job, ranks, n, "deadline", on_deadline_diagnosed, NULL);
+                k = diagnose_ranks(job->diagnoser, ranks, n, "deadline", on_deadline_diagnosed, job);
         if (k >= 0)
                 return;
         /* Then at least what /proc says, and on at once. */
         log_warning_errno(k, "cannot diagnose the ranks");
-        for (int i = 0; i < job->nproc; i++) {
-                struct rank *r = &job->ranks[i];
+        for (int i = 0; i < job->run.nproc; i++) {
+                struct rank *r = &job->run.ranks[i];
 
                 if (rank_state_is_alive(r->state))
                         rank_mark_stuck(&r->diag_state, r->diag_wchan, sizeof(r->diag_wchan), r->pid);
@@ -406,11 +463,11 @@ static void job_diagnose_all(struct job *job, const char *reason) {
 
 /* Deadline-expired: the cause is recorded, every rank diagnosed; the teardown follows on `diagnosed`. */
 static void action_diagnose(struct job *job) {
-        job->deadline = job->deadline_pending;
-        job->deadline_pending = (struct deadline_cause) {};
+        job->run.deadline = job->run.deadline_pending;
+        job->run.deadline_pending = (struct deadline_cause) {};
         log_notice("deadline passed (--%s): %s; diagnosing every rank, then stopping them",
-                   deadline_kind_name(job->deadline.kind), job->deadline.message);
-        job_diagnose_all(job, job->deadline.message);
+                   deadline_kind_name(job->run.deadline.kind), job->run.deadline.message);
+        job_diagnose_all(job, job->run.deadline.message);
 }
 
 /* ------------------------------------------------------------ a rank's end */
@@ -441,8 +498,9 @@ static bool rank_failed(const struct rank *r) {
 }
 
 static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        struct rank *r = userdata;
-        struct job *job = r->job;
+        struct rank_child *c = userdata;
+        struct job *job = c->job;
+        struct rank *r = &job->run.ranks[c->index];
         char name[16];
 
         r->ended_usec = now_usec();
@@ -484,23 +542,22 @@ static int open_log_file(struct job *job, int rank, const char *ext) {
         char path[4096];
         int fd;
 
-        snprintf(path, sizeof(path), "%s/rank-%d.%s", job->log_dir, rank, ext);
+        snprintf(path, sizeof(path), "%s/rank-%d.%s", job->run.log_dir, rank, ext);
         fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
         if (fd < 0)
                 return log_error_errno(-errno, "cannot open the log file %s", path);
-        if (job->restart_count > 0) {
+        if (job->run.restart_count > 0) {
                 char marker[128];
                 int n = snprintf(marker, sizeof(marker),
                                  "==== ringmaster: restart %d (TORCHELASTIC_RESTART_COUNT=%d) ====\n",
-                                 job->restart_count, job->restart_count);
+                                 job->run.restart_count, job->run.restart_count);
                 (void) !write(fd, marker, (size_t) n);
         }
         return fd;
 }
 
-static int rank_spawn(struct rank *r) {
-        struct job *job = r->job;
-        const struct run_options *o = job->options;
+static int rank_spawn(struct job *job, struct rank *r) {
+        const struct run_options *o = job->run.options;
         _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
         _cleanup_close_ int log_out = -EBADF, log_err = -EBADF;
         _cleanup_strv_free_ char **env = NULL;
@@ -509,21 +566,21 @@ static int rank_spawn(struct rank *r) {
         int fds[2], k;
 
         free(r->error_file_path);
-        if (asprintf(&r->error_file_path, "%s/rank-%d.error.json", job->run_dir->path, r->index) < 0)
+        if (asprintf(&r->error_file_path, "%s/rank-%d.error.json", job->run.run_dir->path, r->index) < 0)
                 return -ENOMEM;
         (void) unlink(r->error_file_path);
 
-        r->cuda_visible_devices = job->cuda_per_rank ? job->cuda_per_rank[r->index] : job->cuda_all;
+        r->cuda_visible_devices = job->setup.cuda_per_rank ? job->setup.cuda_per_rank[r->index] : job->setup.cuda_all;
         w = (struct worker_env) {
-                .run_id = job->run_id,
-                .run_dir = job->run_dir->path,
-                .shm_name = job->segment_name,
+                .run_id = job->run.run_id,
+                .run_dir = job->run.run_dir->path,
+                .shm_name = job->run.segment_name,
                 .master_addr = o->master_addr,
-                .master_port = job->master_port,
+                .master_port = job->run.master_port,
                 .role = o->role,
-                .nproc = job->nproc,
+                .nproc = job->run.nproc,
                 .rank = r->index,
-                .restart_count = job->restart_count,
+                .restart_count = job->run.restart_count,
                 .max_restarts = o->max_restarts,
                 .error_file = r->error_file_path,
                 .cuda_visible_devices = r->cuda_visible_devices,
@@ -548,7 +605,7 @@ static int rank_spawn(struct rank *r) {
         if (fcntl(out_r, F_SETFL, O_NONBLOCK) < 0 || fcntl(err_r, F_SETFL, O_NONBLOCK) < 0)
                 return log_error_errno(-errno, "cannot make rank %d's pipes non-blocking", r->index);
 
-        if (job->log_dir) {
+        if (job->run.log_dir) {
                 log_out = open_log_file(job, r->index, "out");
                 if (log_out < 0)
                         return log_out;
@@ -560,13 +617,13 @@ static int rank_spawn(struct rank *r) {
         r->started_usec = now_usec();
         k = spawn_process(&(struct spawn_request) {
                                   .argv = o->command,
-                                  .exec_paths = job->exec_paths,
+                                  .exec_paths = job->setup.exec_paths,
                                   .envp = env,
                                   .stdin_fd = job->dev_null_fd,
                                   .stdout_fd = out_w,
                                   .stderr_fd = err_w,
-                                  .sigmask = &job->child_sigmask,
-                                  .nofile = job->restore_nofile ? &job->child_nofile : NULL,
+                                  .sigmask = &job->setup.child_sigmask,
+                                  .nofile = job->setup.restore_nofile ? &job->setup.child_nofile : NULL,
                                   /* A stack tool of ours may attach under Yama's ptrace_scope=1. */
                                   .ptracer = diagnoser_wants_ptrace(job->diagnoser) ? getpid() : 0,
                           },
@@ -578,7 +635,8 @@ static int rank_spawn(struct rank *r) {
         rank_dispatch(r, RANK_EVENT_SPAWNED, 0);
 
         /* Watch it at once: it may be exiting already (a failed exec). */
-        k = sd_event_add_child(job->event, &r->child_source, r->pid, WEXITED, on_rank_exit, r);
+        k = sd_event_add_child(job->event, &job->children[r->index].source, r->pid, WEXITED, on_rank_exit,
+                               &job->children[r->index]);
         if (k < 0) {
                 /* Cannot happen with a fresh child of ours; never leave it unwatched. */
                 (void) kill(r->pid, SIGKILL);
@@ -587,10 +645,10 @@ static int rank_spawn(struct rank *r) {
 
         out_w = safe_close(out_w);
         err_w = safe_close(err_w);
-        k = stream_init(&r->streams[STREAM_STDOUT], job->event, SD_EVENT_PRIORITY_NORMAL, &job->capture,
+        k = stream_init(&r->streams[STREAM_STDOUT], job->event, SD_EVENT_PRIORITY_NORMAL, &job->setup.capture,
                         STREAM_STDOUT, r->index, r->index, r->pid, TAKE_FD(out_r), TAKE_FD(log_out));
         if (k >= 0)
-                k = stream_init(&r->streams[STREAM_STDERR], job->event, SD_EVENT_PRIORITY_NORMAL, &job->capture,
+                k = stream_init(&r->streams[STREAM_STDERR], job->event, SD_EVENT_PRIORITY_NORMAL, &job->setup.capture,
                                 STREAM_STDERR, r->index, r->index, r->pid, TAKE_FD(err_r), TAKE_FD(log_err));
         r->streams_set_up = true;
         if (k < 0)
@@ -617,8 +675,8 @@ static int rank_spawn(struct rank *r) {
 }
 
 /* Frees what a rank of an attempt holds: its child source, streams, phase, notify state, diagnosis, error file. */
-static void rank_release(struct rank *r) {
-        r->child_source = sd_event_source_disable_unref(r->child_source);
+static void rank_release(struct job *job, struct rank *r) {
+        job->children[r->index].source = sd_event_source_disable_unref(job->children[r->index].source);
         for (int s = 0; s < _STREAM_KIND_MAX; s++)
                 if (r->streams_set_up)
                         stream_free(&r->streams[s]);
@@ -630,52 +688,52 @@ static void rank_release(struct rank *r) {
         free(r->error_file_path);
 }
 static int job_start_attempt(struct job *job) {
-        const struct run_options *o = job->options;
+        const struct run_options *o = job->run.options;
         int k;
 
-        job->attempt_start_usec = now_usec();
-        job->first_failure = -1;
-        job->teardown_signal = 0;
-        job->teardown_usec = 0;
+        job->run.attempt_start_usec = now_usec();
+        job->run.first_failure = -1;
+        job->run.teardown_signal = 0;
+        job->run.teardown_usec = 0;
         job->ranks_ended_posted = false;
-        for (int i = 0; i < job->nproc; i++) {
-                struct rank *r = &job->ranks[i];
+        for (int i = 0; i < job->run.nproc; i++) {
+                struct rank *r = &job->run.ranks[i];
 
                 /* The previous attempt's (its child sources fired; sd-event reaped them). */
-                rank_release(r);
-                *r = (struct rank) { .job = job, .index = i, .state = RANK_IDLE, .notify.milestone = -1 };
+                rank_release(job, r);
+                *r = (struct rank) { .index = i, .state = RANK_IDLE, .notify.milestone = -1 };
         }
-        job_phases_reset(&job->phases);
-        deadline_cause_clear(&job->deadline_pending);
-        deadline_cause_clear(&job->deadline);
+        job_phases_reset(&job->run.phases);
+        deadline_cause_clear(&job->run.deadline_pending);
+        deadline_cause_clear(&job->run.deadline);
         notify_server_forget_senders(job->notify);
 
         if (o->shm) {
                 struct shmring_info info;
 
-                k = run_segment_create(o, job->nproc, job->run_id, (uint64_t) job->restart_count, &job->segment,
-                                       &job->segment_size);
+                k = run_segment_create(o, job->run.nproc, job->run.run_id, (uint64_t) job->run.restart_count, &job->segment,
+                                       &job->run.segment_size);
                 if (k < 0)
                         return k;
-                free(job->segment_name);
-                job->segment_name = strdup(shmring_name(job->segment));
-                if (!job->segment_name)
+                free(job->run.segment_name);
+                job->run.segment_name = strdup(shmring_name(job->segment));
+                if (!job->run.segment_name)
                         return -ENOMEM;
                 if (shmring_get_info(job->segment, &info) == 0)
-                        job->segment_size = info.size;
-                log_info("shared-memory segment %s (%" PRIu64 " bytes)", job->segment_name, job->segment_size);
+                        job->run.segment_size = info.size;
+                log_info("shared-memory segment %s (%" PRIu64 " bytes)", job->run.segment_name, job->run.segment_size);
         }
 
         if (o->master_port > 0)
-                job->master_port = o->master_port;
+                job->run.master_port = o->master_port;
         else {
-                k = find_free_port(&job->master_port);
+                k = find_free_port(&job->run.master_port);
                 if (k < 0)
                         return log_error_errno(k, "cannot find a free TCP port for MASTER_PORT (give --master-port)");
         }
 
-        for (int i = 0; i < job->nproc; i++) {
-                k = rank_spawn(&job->ranks[i]);
+        for (int i = 0; i < job->run.nproc; i++) {
+                k = rank_spawn(job, &job->run.ranks[i]);
                 if (k < 0)
                         return k;
         }
@@ -685,22 +743,22 @@ static int job_start_attempt(struct job *job) {
 /* ------------------------------------------------------------ the job table's actions */
 
 static void job_signal_all(struct job *job, int sig) {
-        for (int i = 0; i < job->nproc; i++)
-                rank_dispatch(&job->ranks[i], sig == SIGKILL ? RANK_EVENT_KILL : RANK_EVENT_STOP, sig);
-        for (size_t i = 0; i < job->n_orphans; i++)
-                orphan_signal(job->orphans[i], sig);
+        for (int i = 0; i < job->run.nproc; i++)
+                rank_dispatch(&job->run.ranks[i], sig == SIGKILL ? RANK_EVENT_KILL : RANK_EVENT_STOP, sig);
+        for (size_t i = 0; i < job->run.n_orphans; i++)
+                orphan_signal(job->run.orphans[i], sig);
 }
 
 static void action_teardown(struct job *job, enum job_event event, int arg) {
         char name[16];
 
-        job->teardown_usec = now_usec();
-        job->teardown_signal = SIGTERM;
+        job->run.teardown_usec = now_usec();
+        job->run.teardown_signal = SIGTERM;
         switch (event) {
         case JOB_EVENT_RANK_FAILED: {
-                struct rank *r = &job->ranks[arg];
+                struct rank *r = &job->run.ranks[arg];
 
-                job->first_failure = arg;
+                job->run.first_failure = arg;
                 if (r->state == RANK_SIGNALLED)
                         log_notice("rank %d (pid %d) was killed by %s: stopping the other ranks", r->index,
                                    (int) r->pid, signal_name(r->exit_signal, name, sizeof(name)));
@@ -710,13 +768,13 @@ static void action_teardown(struct job *job, enum job_event event, int arg) {
                 break;
         }
         case JOB_EVENT_STOP_SIGNAL:
-                job->stop_signal = arg;
-                job->teardown_signal = arg;
+                job->run.stop_signal = arg;
+                job->run.teardown_signal = arg;
                 log_notice("received %s: stopping the ranks", signal_name(arg, name, sizeof(name)));
                 break;
         case JOB_EVENT_INTERNAL_ERROR:
-                if (job->internal_error == 0)
-                        job->internal_error = arg < 0 ? arg : -EIO;
+                if (job->run.internal_error == 0)
+                        job->run.internal_error = arg < 0 ? arg : -EIO;
                 break;
         case JOB_EVENT_RANKS_ENDED:
                 log_info("every rank ended; stopping %zu leftover process(es)", orphans_alive(job));
@@ -729,10 +787,10 @@ static void action_teardown(struct job *job, enum job_event event, int arg) {
         }
         if (processes_pending(job) == 0)
                 return;
-        job_signal_all(job, job->teardown_signal);
-        if (job->options->grace_usec == 0)
+        job_signal_all(job, job->run.teardown_signal);
+        if (job->run.options->grace_usec == 0)
                 job_post(job, JOB_EVENT_GRACE_EXPIRED, 0);
-        else if (job_arm_timer(job, job->options->grace_usec, JOB_EVENT_GRACE_EXPIRED) < 0)
+        else if (job_arm_timer(job, job->run.options->grace_usec, JOB_EVENT_GRACE_EXPIRED) < 0)
                 job_post(job, JOB_EVENT_GRACE_EXPIRED, 0);
 }
 
@@ -741,54 +799,54 @@ static void action_kill_all(struct job *job) {
 
         if (n > 0)
                 log_notice("%zu process(es) still running after the %.1f s grace: sending SIGKILL", n,
-                           (double) job->options->grace_usec / 1e6);
+                           (double) job->run.options->grace_usec / 1e6);
         job_signal_all(job, SIGKILL);
-        if (job_arm_timer(job, job->options->kill_timeout_usec, JOB_EVENT_KILL_EXPIRED) < 0)
+        if (job_arm_timer(job, job->run.options->kill_timeout_usec, JOB_EVENT_KILL_EXPIRED) < 0)
                 job_post(job, JOB_EVENT_KILL_EXPIRED, 0);
 }
 
 static void action_give_up(struct job *job) {
-        for (int i = 0; i < job->nproc; i++) {
-                struct rank *r = &job->ranks[i];
+        for (int i = 0; i < job->run.nproc; i++) {
+                struct rank *r = &job->run.ranks[i];
 
                 if (!rank_state_is_alive(r->state))
                         continue;
                 rank_dispatch(r, RANK_EVENT_GIVE_UP, 0);
                 log_error("rank %d (pid %d) is still there %.1f s after SIGKILL (state %c, in %s): cannot reap it",
-                          r->index, (int) r->pid, (double) job->options->kill_timeout_usec / 1e6, r->stuck_state,
+                          r->index, (int) r->pid, (double) job->run.options->kill_timeout_usec / 1e6, r->stuck_state,
                           r->stuck_wchan);
         }
-        for (size_t i = 0; i < job->n_orphans; i++) {
-                struct orphan *o = job->orphans[i];
+        for (size_t i = 0; i < job->run.n_orphans; i++) {
+                struct orphan *o = job->run.orphans[i];
 
                 if (o->ended)
                         continue;
                 rank_mark_stuck(&o->stuck_state, o->stuck_wchan, sizeof(o->stuck_wchan), o->pid);
                 log_error("process %d (%s) is still there %.1f s after SIGKILL (state %c, in %s): cannot reap it",
-                          (int) o->pid, o->comm, (double) job->options->kill_timeout_usec / 1e6, o->stuck_state,
+                          (int) o->pid, o->comm, (double) job->run.options->kill_timeout_usec / 1e6, o->stuck_state,
                           o->stuck_wchan);
         }
-        job->gave_up = true;
+        job->run.gave_up = true;
 }
 
 static void attempt_record(struct job *job) {
         struct attempt *a, *l;
 
-        l = realloc(job->attempts, (job->n_attempts + 1) * sizeof(*l));
+        l = realloc(job->run.attempts, (job->run.n_attempts + 1) * sizeof(*l));
         if (!l)
                 return;
-        job->attempts = l;
-        a = &l[job->n_attempts++];
+        job->run.attempts = l;
+        a = &l[job->run.n_attempts++];
         *a = (struct attempt) {
-                .restart_count = job->restart_count,
-                .started_usec = job->attempt_start_usec,
+                .restart_count = job->run.restart_count,
+                .started_usec = job->run.attempt_start_usec,
                 .ended_usec = now_usec(),
-                .failed_rank = job->first_failure,
-                .deadline_kind = job->deadline.kind,
-                .deadline_message = job->deadline.message ? strdup(job->deadline.message) : NULL,
+                .failed_rank = job->run.first_failure,
+                .deadline_kind = job->run.deadline.kind,
+                .deadline_message = job->run.deadline.message ? strdup(job->run.deadline.message) : NULL,
         };
-        if (job->first_failure >= 0) {
-                struct rank *r = &job->ranks[job->first_failure];
+        if (job->run.first_failure >= 0) {
+                struct rank *r = &job->run.ranks[job->run.first_failure];
                 const struct json_value *m;
 
                 a->failed_pid = r->pid;
@@ -796,7 +854,7 @@ static void attempt_record(struct job *job) {
                 a->exit_signal = r->exit_signal;
                 a->core_dumped = r->core_dumped;
                 a->failed_usec = r->ended_usec;
-                (void) tail_lines(&r->streams[STREAM_STDERR].tail, job->options->tail_lines, &a->stderr_tail);
+                (void) tail_lines(&r->streams[STREAM_STDERR].tail, job->run.options->tail_lines, &a->stderr_tail);
                 m = json_object_get(r->error_file, "message");
                 if (m && m->type == JSON_OBJECT)
                         m = json_object_get(m, "message");
@@ -812,39 +870,35 @@ static void job_close_segment(struct job *job) {
         job->segment = shmring_close(job->segment);
 }
 
-bool job_will_restart(const struct job *job) {
-        return (job->first_failure >= 0 || job->deadline.kind != DEADLINE_NONE) && job->stop_signal == 0 &&
-               job->internal_error == 0 && !job->gave_up && job->restart_count < job->options->max_restarts;
-}
 
 /* Ends the attempt; returns the next state: BACKOFF for a restart, else DONE. */
 static enum job_state action_finish(struct job *job) {
-        const struct run_options *o = job->options;
+        const struct run_options *o = job->run.options;
 
         job->timer = sd_event_source_disable_unref(job->timer);
         (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
         /* The last datagrams (STOPPING=1, a status) of ranks that are gone now. */
         notify_server_drain(job->notify);
-        for (int i = 0; i < job->nproc; i++)
-                if (job->ranks[i].streams_set_up)
+        for (int i = 0; i < job->run.nproc; i++)
+                if (job->run.ranks[i].streams_set_up)
                         for (int s = 0; s < _STREAM_KIND_MAX; s++)
-                                stream_finish(&job->ranks[i].streams[s]);
+                                stream_finish(&job->run.ranks[i].streams[s]);
         attempt_record(job);
         job_close_segment(job);
 
-        if (job_will_restart(job)) {
+        if (run_will_restart(&job->run)) {
                 uint64_t delay = o->restart_delay_usec;
 
-                for (int i = 0; i < job->restart_count && delay < o->restart_delay_max_usec; i++)
+                for (int i = 0; i < job->run.restart_count && delay < o->restart_delay_max_usec; i++)
                         delay *= 2;
                 delay = MIN(delay, o->restart_delay_max_usec);
                 log_notice("restarting the job in %.1f s (restart %d of %d)", (double) delay / 1e6,
-                           job->restart_count + 1, o->max_restarts);
+                           job->run.restart_count + 1, o->max_restarts);
                 if (job_arm_timer(job, delay, JOB_EVENT_BACKOFF_EXPIRED) >= 0)
                         return JOB_BACKOFF;
-                job->internal_error = -EIO;
+                job->run.internal_error = -EIO;
         }
-        job->end_usec = now_usec();
+        job->run.end_usec = now_usec();
         (void) sd_event_exit(job->event, 0);
         return JOB_DONE;
 }
@@ -852,7 +906,7 @@ static enum job_state action_finish(struct job *job) {
 static void action_restart(struct job *job) {
         int k;
 
-        job->restart_count++;
+        job->run.restart_count++;
         k = job_start_attempt(job);
         if (k < 0)
                 job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
@@ -861,15 +915,15 @@ static void action_restart(struct job *job) {
 }
 
 static void job_dispatch(struct job *job, enum job_event event, int arg) {
-        struct job_transition t = job_transition(job->state, event);
-        enum job_state old = job->state, next = t.next;
+        struct job_transition t = job_transition(job->run.state, event);
+        enum job_state old = job->run.state, next = t.next;
 
         /* The state changes first: actions post events and spawn processes under the new one. */
-        job->state = next;
+        job->run.state = next;
         switch (t.action) {
         case JOB_ACTION_NONE:
-                if (event == JOB_EVENT_INTERNAL_ERROR && job->internal_error == 0)
-                        job->internal_error = arg < 0 ? arg : -EIO;
+                if (event == JOB_EVENT_INTERNAL_ERROR && job->run.internal_error == 0)
+                        job->run.internal_error = arg < 0 ? arg : -EIO;
                 break;
         case JOB_ACTION_TEARDOWN:
                 action_teardown(job, event, arg);
@@ -880,8 +934,8 @@ static void job_dispatch(struct job *job, enum job_event event, int arg) {
         case JOB_ACTION_FORWARD: {
                 char name[16];
 
-                if (job->stop_signal == 0)
-                        job->stop_signal = arg;
+                if (job->run.stop_signal == 0)
+                        job->run.stop_signal = arg;
                 log_notice("received %s: forwarding it to the ranks", signal_name(arg, name, sizeof(name)));
                 job_signal_all(job, arg);
                 break;
@@ -891,10 +945,10 @@ static void job_dispatch(struct job *job, enum job_event event, int arg) {
                 break;
         case JOB_ACTION_GIVE_UP:
                 action_give_up(job);
-                job->state = next = action_finish(job);
+                job->run.state = next = action_finish(job);
                 break;
         case JOB_ACTION_FINISH:
-                job->state = next = action_finish(job);
+                job->run.state = next = action_finish(job);
                 break;
         case JOB_ACTION_RESTART:
                 action_restart(job);
@@ -903,12 +957,12 @@ static void job_dispatch(struct job *job, enum job_event event, int arg) {
                 if (event == JOB_EVENT_STOP_SIGNAL) {
                         char name[16];
 
-                        job->stop_signal = arg;
+                        job->run.stop_signal = arg;
                         log_notice("received %s: not restarting", signal_name(arg, name, sizeof(name)));
-                } else if (job->internal_error == 0)
-                        job->internal_error = arg < 0 ? arg : -EIO;
+                } else if (job->run.internal_error == 0)
+                        job->run.internal_error = arg < 0 ? arg : -EIO;
                 job->timer = sd_event_source_disable_unref(job->timer);
-                job->end_usec = now_usec();
+                job->run.end_usec = now_usec();
                 (void) sd_event_exit(job->event, 0);
                 break;
         }
@@ -938,8 +992,8 @@ static void job_run_events(struct job *job) {
                         job_dispatch(job, event, arg);
                         continue;
                 }
-                if (job->state != JOB_RUNNING && job->state != JOB_DIAGNOSING && job->state != JOB_STOPPING &&
-                    job->state != JOB_KILLING)
+                if (job->run.state != JOB_RUNNING && job->run.state != JOB_DIAGNOSING && job->run.state != JOB_STOPPING &&
+                    job->run.state != JOB_KILLING)
                         return;
                 if (processes_pending(job) == 0)
                         job_post(job, JOB_EVENT_ALL_REAPED, 0);
@@ -954,8 +1008,8 @@ static void job_run_events(struct job *job) {
 /* The events, then whoever watches the job (sd_notify, the live status). */
 static void job_run_queue(struct job *job) {
         job_run_events(job);
-        if (job->changed)
-                job->changed(job, job->changed_userdata);
+        if (job->setup.changed)
+                job->setup.changed(&job->run, job->setup.changed_userdata);
 }
 
 /* ------------------------------------------------------------ signals */
@@ -964,8 +1018,8 @@ void job_forward_signal(struct job *job, int sig) {
         char name[16];
         size_t n = 0;
 
-        for (int i = 0; job->ranks && i < job->nproc; i++) {
-                struct rank *r = &job->ranks[i];
+        for (int i = 0; job->run.ranks && i < job->run.nproc; i++) {
+                struct rank *r = &job->run.ranks[i];
 
                 if (rank_state_is_alive(r->state) && r->state != RANK_UNREAPABLE) {
                         rank_signal_group(r, sig);
@@ -992,14 +1046,14 @@ int job_new(sd_event *event, const struct run_options *options, struct job **ret
         if (!job)
                 return -ENOMEM;
         job->event = sd_event_ref(event);
-        job->options = options;
+        job->run.options = options;
         job->dev_null_fd = -EBADF;
-        job->first_failure = -1;
-        job->phases.first_ready_rank = -1;
-        job->start_usec = now_usec();
-        job->start_realtime_usec = wallclock_usec();
-        if (gethostname(job->host, sizeof(job->host) - 1) < 0)
-                snprintf(job->host, sizeof(job->host), "localhost");
+        job->run.first_failure = -1;
+        job->run.phases.first_ready_rank = -1;
+        job->run.start_usec = now_usec();
+        job->run.start_realtime_usec = wallclock_usec();
+        if (gethostname(job->run.host, sizeof(job->run.host) - 1) < 0)
+                snprintf(job->run.host, sizeof(job->run.host), "localhost");
         *ret = job;
         return 0;
 }
@@ -1007,14 +1061,17 @@ int job_new(sd_event *event, const struct run_options *options, struct job **ret
 int job_start(struct job *job) {
         int k;
 
-        assert(job->nproc > 0);
-        job->ranks = calloc((size_t) job->nproc, sizeof(struct rank));
-        if (!job->ranks)
+        assert(job->run.nproc > 0);
+        job->run.ranks = calloc((size_t) job->run.nproc, sizeof(struct rank));
+        job->children = calloc((size_t) job->run.nproc, sizeof(struct rank_child));
+        if (!job->run.ranks || !job->children)
                 return -ENOMEM;
-        for (int i = 0; i < job->nproc; i++)
-                job->ranks[i] = (struct rank) { .job = job, .index = i, .state = RANK_IDLE, .notify.milestone = -1 };
+        for (int i = 0; i < job->run.nproc; i++) {
+                job->run.ranks[i] = (struct rank) { .index = i, .state = RANK_IDLE, .notify.milestone = -1 };
+                job->children[i] = (struct rank_child) { .job = job, .index = i };
+        }
 
-        k = notify_server_new(job->event, job->run_dir->path, job->run_id,
+        k = notify_server_new(job->event, job->run.run_dir->path, job->run.run_id,
                               &(struct notify_callbacks) {
                                       .rank_of_pid = notify_rank_of_pid,
                                       .message = on_notify_message,
@@ -1023,6 +1080,8 @@ int job_start(struct job *job) {
                               job, &job->notify);
         if (k < 0)
                 return k;
+        job->run.notify_socket = notify_server_address(job->notify);
+        job->run.notify_stats = notify_server_stats(job->notify);
 
         job->dev_null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (job->dev_null_fd < 0)
@@ -1037,7 +1096,14 @@ int job_start(struct job *job) {
         if (k < 0)
                 return log_error_errno(k, "cannot watch SIGCHLD");
         /* Also watches SIGUSR2: diagnose every rank, keep running. */
-        k = diagnoser_new(job, &job->diagnoser);
+        k = diagnoser_new(job->event, &job->run,
+                          &(struct diagnoser_setup) {
+                                  .exec_paths = job->setup.exec_paths,
+                                  .dev_null_fd = job->dev_null_fd,
+                                  .sigmask = &job->setup.child_sigmask,
+                                  .nofile = job->setup.restore_nofile ? &job->setup.child_nofile : NULL,
+                          },
+                          &job->diagnoser);
         if (k < 0)
                 return log_error_errno(k, "cannot set up the hang diagnosis");
         /*
@@ -1046,7 +1112,7 @@ int job_start(struct job *job) {
          * processes that have none.
          */
 
-        job->state = JOB_RUNNING;
+        job->run.state = JOB_RUNNING;
         k = job_start_attempt(job);
         if (k < 0)
                 job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
@@ -1056,32 +1122,13 @@ int job_start(struct job *job) {
         return 0;
 }
 
-int job_exit_status_rank(const struct job *job) {
-        if (job->internal_error != 0 || job->deadline.kind != DEADLINE_NONE)
-                return -1;
-        return job->first_failure;
-}
 
-int job_exit_status(const struct job *job) {
-        if (job->internal_error != 0)
-                return EXIT_RM_INTERNAL;
-        if (job->deadline.kind != DEADLINE_NONE)
-                return EXIT_RM_DEADLINE;
-        if (job->first_failure >= 0) {
-                const struct rank *r = &job->ranks[job->first_failure];
-
-                return r->state == RANK_SIGNALLED ? 128 + r->exit_signal : r->exit_code;
-        }
-        if (job->stop_signal > 0)
-                return 128 + job->stop_signal;
-        return 0;
-}
 
 void job_cleanup(struct job *job) {
         if (!job)
                 return;
         job_close_segment(job);
-        job->run_dir = run_dir_remove(job->run_dir);
+        job->run.run_dir = run_dir_remove(job->run.run_dir);
 }
 
 struct job *job_free(struct job *job) {
@@ -1090,36 +1137,39 @@ struct job *job_free(struct job *job) {
         job_cleanup(job);
         /* First: it may be watching the ranks' streams. */
         job->diagnoser = diagnoser_free(job->diagnoser);
-        for (int i = 0; job->ranks && i < job->nproc; i++)
-                rank_release(&job->ranks[i]);
-        free(job->ranks);
-        job_phases_reset(&job->phases);
-        deadline_cause_clear(&job->deadline_pending);
-        deadline_cause_clear(&job->deadline);
+        for (int i = 0; job->run.ranks && job->children && i < job->run.nproc; i++)
+                rank_release(job, &job->run.ranks[i]);
+        free(job->run.ranks);
+        free(job->children);
+        job_phases_reset(&job->run.phases);
+        deadline_cause_clear(&job->run.deadline_pending);
+        deadline_cause_clear(&job->run.deadline);
         sd_event_source_disable_unref(job->deadline_timer);
         job->notify = notify_server_free(job->notify);
-        for (size_t i = 0; i < job->n_orphans; i++) {
-                sd_event_source_disable_unref(job->orphans[i]->source);
-                free(job->orphans[i]);
+        for (size_t i = 0; i < job->run.n_orphans; i++) {
+                struct orphan_watch *w = (struct orphan_watch *) job->run.orphans[i];
+
+                sd_event_source_disable_unref(w->source);
+                free(w);
         }
-        free(job->orphans);
-        for (size_t i = 0; i < job->n_attempts; i++) {
-                free(job->attempts[i].error_message);
-                free(job->attempts[i].deadline_message);
-                strv_free(job->attempts[i].stderr_tail);
+        free(job->run.orphans);
+        for (size_t i = 0; i < job->run.n_attempts; i++) {
+                free(job->run.attempts[i].error_message);
+                free(job->run.attempts[i].deadline_message);
+                strv_free(job->run.attempts[i].stderr_tail);
         }
-        free(job->attempts);
+        free(job->run.attempts);
         for (size_t i = 0; i < ELEMENTSOF(job->signal_sources); i++)
                 sd_event_source_disable_unref(job->signal_sources[i]);
         sd_event_source_disable_unref(job->sigchld_source);
         sd_event_source_disable_unref(job->timer);
         safe_close(job->dev_null_fd);
-        free(job->segment_name);
-        free(job->run_id);
-        strv_free(job->cuda_per_rank);
-        free(job->cuda_all);
-        strv_free(job->exec_paths);
-        free(job->log_dir);
+        free(job->run.segment_name);
+        free(job->run.run_id);
+        strv_free(job->setup.cuda_per_rank);
+        free(job->setup.cuda_all);
+        strv_free(job->setup.exec_paths);
+        free(job->run.log_dir);
         sd_event_unref(job->event);
         free(job);
         return NULL;

@@ -53,6 +53,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/report.h \
 	supervisor/run.c \
 	supervisor/run.h \
+	supervisor/run-model.c \
+	supervisor/run-model.h \
 	supervisor/rundir.c \
 	supervisor/rundir.h \
 	supervisor/sdnotify.c \

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "capture.h"
-#include "check.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
@@ -586,9 +585,8 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                         o->log_level = o->log_level < LOG_LEVEL_INFO ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
                         break;
                 case 'h':
-                        if (check)
-                                check_help();
-                        else
+                        /* check's help is check.c's to print. */
+                        if (!check)
                                 run_help();
                         return 0;
                 case ':':

@@ -121,7 +121,8 @@ struct run_options {
 int run_options_parse(int argc, char **argv, struct run_options *o);
 /*
  * The same for `ringmaster check` (argv[0] is "check"): run's options, where
- * COMMAND is optional, plus --json.
+ * COMMAND is optional, plus --json.  0 for --help, which it does not print
+ * (check_help() does).
  */
 int check_options_parse(int argc, char **argv, struct run_options *o);
 void run_options_done(struct run_options *o);

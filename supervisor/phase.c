@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "job.h"
+#include "run-model.h"
 #include "json.h"
 #include "log.h"
 #include "notify.h"
@@ -41,8 +41,7 @@ int job_phases_find(const struct job_phases *p, const char *name) {
 }
 
 /* The milestone for name, added when new (and when there is room); -1 when not tracked. */
-static int milestone_reached(struct job *job, const char *name, int rank, uint64_t now) {
-        struct job_phases *p = &job->phases;
+static int milestone_reached(struct job_phases *p, const char *name, int rank, uint64_t now) {
         struct phase_milestone *l;
         int i = job_phases_find(p, name);
         char *copy;
@@ -103,7 +102,7 @@ static void phase_end(struct rank *r, const char *name, uint64_t now) {
         log_info("rank %d: phase %s ended after %.3f s", r->index, name, since(now, n->phase_start_usec));
 }
 
-static void phase_enter(struct job *job, struct rank *r, const char *name, uint64_t now) {
+static void phase_enter(struct job_phases *p, struct rank *r, const char *name, uint64_t now) {
         struct rank_notify *n = &r->notify;
         char *copy = strdup(name);
         int m;
@@ -120,14 +119,14 @@ static void phase_enter(struct job *job, struct rank *r, const char *name, uint6
         n->phase_start_usec = now;
         n->phase_end_usec = 0;
         history_append(n, name, now);
-        m = milestone_reached(job, name, r->index, now);
+        m = milestone_reached(p, name, r->index, now);
         if (m > n->milestone)
                 n->milestone = m;
         log_info("rank %d: phase %s (%.3f s after its start)", r->index, name, since(now, r->started_usec));
 }
 
-static void rank_became_ready(struct job *job, struct rank *r, uint64_t now) {
-        struct job_phases *p = &job->phases;
+static void rank_became_ready(struct job_phases *p, int nproc, uint64_t attempt_start_usec, struct rank *r,
+                              uint64_t now) {
 
         if (r->ready)
                 return;
@@ -138,14 +137,15 @@ static void rank_became_ready(struct job *job, struct rank *r, uint64_t now) {
                 p->first_ready_usec = now;
         }
         log_info("rank %d is ready (%.3f s after its start)", r->index, since(now, r->started_usec));
-        if (++p->n_ready == job->nproc) {
+        if (++p->n_ready == nproc) {
                 p->all_ready_usec = now;
-                log_notice("all %d rank%s ready after %.3f s", job->nproc, job->nproc == 1 ? "" : "s",
-                           since(now, job->attempt_start_usec));
+                log_notice("all %d rank%s ready after %.3f s", nproc, nproc == 1 ? "" : "s",
+                           since(now, attempt_start_usec));
         }
 }
 
-void rank_notify_apply(struct job *job, struct rank *r, const struct notify_message *m, uint64_t now) {
+void rank_notify_apply(struct job_phases *phases, int nproc, uint64_t attempt_start_usec, struct rank *r,
+                       const struct notify_message *m, uint64_t now) {
         struct rank_notify *n = &r->notify;
 
         n->datagrams++;
@@ -153,7 +153,7 @@ void rank_notify_apply(struct job *job, struct rank *r, const struct notify_mess
         if ((m->keys & NOTIFY_PHASE_END) && m->phase_end_first)
                 phase_end(r, m->phase_end, now);
         if (m->keys & NOTIFY_PHASE)
-                phase_enter(job, r, m->phase, now);
+                phase_enter(phases, r, m->phase, now);
         if ((m->keys & NOTIFY_PHASE_END) && !m->phase_end_first)
                 phase_end(r, m->phase_end, now);
         if (m->keys & NOTIFY_PROGRESS) {
@@ -198,10 +198,10 @@ void rank_notify_apply(struct job *job, struct rank *r, const struct notify_mess
         }
         /* Last: "X_RINGMASTER_PHASE_END=warmup\nREADY=1" is ready after its warmup. */
         if (m->keys & NOTIFY_READY)
-                rank_became_ready(job, r, now);
+                rank_became_ready(phases, nproc, attempt_start_usec, r, now);
 }
 
-void rank_describe_position(const struct job *job, const struct rank *r, uint64_t now, char *buf, size_t size) {
+void rank_describe_position(const struct rank *r, uint64_t now, char *buf, size_t size) {
         const struct rank_notify *n = &r->notify;
         int k;
 
@@ -218,22 +218,22 @@ void rank_describe_position(const struct job *job, const struct rank *r, uint64_
 
 /* ------------------------------------------------------------ JSON */
 
-static void json_time(struct json_writer *w, const struct job *job, uint64_t t) {
+static void json_time(struct json_writer *w, const struct run_model *run, uint64_t t) {
         if (t)
-                json_double(w, t > job->start_usec ? secs(t - job->start_usec) : 0.0);
+                json_double(w, t > run->start_usec ? secs(t - run->start_usec) : 0.0);
         else
                 json_null(w);
 }
 
-void phase_json_rank_fields(struct json_writer *w, const struct job *job, const struct rank *r) {
+void phase_json_rank_fields(struct json_writer *w, const struct run_model *run, const struct rank *r) {
         const struct rank_notify *n = &r->notify;
 
         json_key(w, "phase");
         json_string(w, r->phase);
         json_key(w, "phase_started_s");
-        json_time(w, job, r->phase ? n->phase_start_usec : 0);
+        json_time(w, run, r->phase ? n->phase_start_usec : 0);
         json_key(w, "phase_ended_s");
-        json_time(w, job, r->phase ? n->phase_end_usec : 0);
+        json_time(w, run, r->phase ? n->phase_end_usec : 0);
         json_key(w, "phases");
         json_begin_array(w);
         for (size_t i = 0; i < n->n_history; i++) {
@@ -241,9 +241,9 @@ void phase_json_rank_fields(struct json_writer *w, const struct job *job, const 
                 json_key(w, "name");
                 json_string(w, n->history[i].name);
                 json_key(w, "started_s");
-                json_time(w, job, n->history[i].start_usec);
+                json_time(w, run, n->history[i].start_usec);
                 json_key(w, "ended_s");
-                json_time(w, job, n->history[i].end_usec);
+                json_time(w, run, n->history[i].end_usec);
                 json_end_object(w);
         }
         json_end_array(w);
@@ -257,7 +257,7 @@ void phase_json_rank_fields(struct json_writer *w, const struct job *job, const 
                 json_key(w, "total");
                 json_uint(w, n->progress_total);
                 json_key(w, "time_s");
-                json_time(w, job, n->progress_usec);
+                json_time(w, run, n->progress_usec);
                 json_end_object(w);
         } else
                 json_null(w);
@@ -266,11 +266,11 @@ void phase_json_rank_fields(struct json_writer *w, const struct job *job, const 
         json_key(w, "ready");
         json_bool(w, r->ready);
         json_key(w, "ready_s");
-        json_time(w, job, r->ready ? n->ready_usec : 0);
+        json_time(w, run, r->ready ? n->ready_usec : 0);
         json_key(w, "last_watchdog_s");
-        json_time(w, job, n->last_watchdog_usec);
+        json_time(w, run, n->last_watchdog_usec);
         json_key(w, "watchdog_trigger_s");
-        json_time(w, job, n->watchdog_trigger_usec);
+        json_time(w, run, n->watchdog_trigger_usec);
         json_key(w, "stopping");
         json_bool(w, n->stopping);
         json_key(w, "errno");
@@ -279,17 +279,17 @@ void phase_json_rank_fields(struct json_writer *w, const struct job *job, const 
         else
                 json_null(w);
         json_key(w, "extended_until_s");
-        json_time(w, job, n->extend_until_usec == UINT64_MAX ? 0 : n->extend_until_usec);
+        json_time(w, run, n->extend_until_usec == UINT64_MAX ? 0 : n->extend_until_usec);
         json_key(w, "notify_datagrams");
         json_uint(w, n->datagrams);
 }
 
-void phase_json_job(struct json_writer *w, const struct job *job) {
-        const struct notify_stats *st = notify_server_stats(job->notify);
-        const struct job_phases *p = &job->phases;
+void phase_json_job(struct json_writer *w, const struct run_model *run) {
+        const struct notify_stats *st = run->notify_stats;
+        const struct job_phases *p = &run->phases;
 
         json_key(w, "all_ready_s");
-        json_time(w, job, p->all_ready_usec);
+        json_time(w, run, p->all_ready_usec);
         json_key(w, "milestones");
         json_begin_array(w);
         for (size_t i = 0; i < p->n_milestones; i++) {
@@ -299,7 +299,7 @@ void phase_json_job(struct json_writer *w, const struct job *job) {
                 json_key(w, "first_rank");
                 json_int(w, p->milestones[i].first_rank);
                 json_key(w, "first_s");
-                json_time(w, job, p->milestones[i].first_usec);
+                json_time(w, run, p->milestones[i].first_usec);
                 json_end_object(w);
         }
         json_end_array(w);
@@ -310,7 +310,7 @@ void phase_json_job(struct json_writer *w, const struct job *job) {
         }
         json_begin_object(w);
         json_key(w, "socket");
-        json_string(w, notify_server_address(job->notify));
+        json_string(w, run->notify_socket);
         json_key(w, "received");
         json_uint(w, st->received);
         json_key(w, "accepted");

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct job;
+struct run_model;
 struct json_writer;
 struct notify_message;
 struct rank;
@@ -74,8 +74,13 @@ struct job_phases {
 void rank_notify_reset(struct rank_notify *n);
 void job_phases_reset(struct job_phases *p);
 
-/* Applies a parsed datagram from (a descendant of) rank r at time now. */
-void rank_notify_apply(struct job *job, struct rank *r, const struct notify_message *m, uint64_t now);
+/*
+ * Applies a parsed datagram from (a descendant of) rank r at time now: the
+ * rank's notify fields, and the attempt's phases (of nproc ranks, started
+ * at attempt_start_usec).
+ */
+void rank_notify_apply(struct job_phases *phases, int nproc, uint64_t attempt_start_usec, struct rank *r,
+                       const struct notify_message *m, uint64_t now);
 
 /* The milestone named name, or -1. */
 int job_phases_find(const struct job_phases *p, const char *name);
@@ -85,11 +90,11 @@ int job_phases_find(const struct job_phases *p, const char *name);
  * "after phase warmup (ended 2.0 s ago)", "before any phase for 70.0 s"
  * (since its start), with " (progress 3/10)" when known.
  */
-void rank_describe_position(const struct job *job, const struct rank *r, uint64_t now, char *buf, size_t size);
+void rank_describe_position(const struct rank *r, uint64_t now, char *buf, size_t size);
 
 /* The job's JSON fields "all_ready_s", "milestones" and "notify" (the socket's counts). */
-void phase_json_job(struct json_writer *w, const struct job *job);
+void phase_json_job(struct json_writer *w, const struct run_model *run);
 /* The per-rank JSON fields (phase, phases, progress, status, ready, ...), inside the rank's object. */
-void phase_json_rank_fields(struct json_writer *w, const struct job *job, const struct rank *r);
+void phase_json_rank_fields(struct json_writer *w, const struct run_model *run, const struct rank *r);
 
 #endif

@@ -7,7 +7,7 @@
 #include "deadline.h"
 #include "diagnose.h"
 #include "exit-status.h"
-#include "job.h"
+#include "run-model.h"
 #include "json.h"
 #include "log.h"
 #include "options.h"
@@ -24,8 +24,8 @@ static double secs(uint64_t usec) {
         return (double) usec / 1e6;
 }
 
-static double since_start(const struct job *job, uint64_t t) {
-        return t > job->start_usec ? secs(t - job->start_usec) : 0.0;
+static double since_start(const struct run_model *run, uint64_t t) {
+        return t > run->start_usec ? secs(t - run->start_usec) : 0.0;
 }
 
 /* "exited with status 3", "killed by SIGSEGV (core dumped)", "running", ... */
@@ -93,30 +93,30 @@ static void print_text_tail(const char *text, size_t max_lines) {
         }
 }
 
-static void print_first_failure(const struct job *job, const struct rank *r) {
+static void print_first_failure(const struct run_model *run, const struct rank *r) {
         const struct json_value *msg, *tb;
         _cleanup_strv_free_ char **tail = NULL;
         char what[256], where[256] = "phase unknown";
 
         describe_end(r, what, sizeof(what));
         if (r->phase)
-                rank_describe_position(job, r, r->ended_usec, where, sizeof(where));
+                rank_describe_position(r, r->ended_usec, where, sizeof(where));
         report_line("first failure: rank %d (pid %d, host %s) %s at %.3f s (%.3f s into attempt %d), %s",
-                    r->index, (int) r->pid, job->host, what, since_start(job, r->ended_usec),
-                    secs(r->ended_usec - job->attempt_start_usec), job->restart_count + 1, where);
+                    r->index, (int) r->pid, run->host, what, since_start(run, r->ended_usec),
+                    secs(r->ended_usec - run->attempt_start_usec), run->restart_count + 1, where);
 
         msg = error_file_message(r, &tb);
         if (msg)
                 report_line("rank %d error file: %s", r->index, msg->text);
         if (tb) {
                 report_line("rank %d traceback (from its error file, last %zu lines):", r->index,
-                            job->options->tail_lines);
-                print_text_tail(tb->text, job->options->tail_lines);
+                            run->options->tail_lines);
+                print_text_tail(tb->text, run->options->tail_lines);
         }
         if (r->error_file_raw)
                 report_line("rank %d error file (not JSON): %.200s", r->index, r->error_file_raw);
 
-        if (tail_lines(&r->streams[STREAM_STDERR].tail, job->options->tail_lines, &tail) >= 0) {
+        if (tail_lines(&r->streams[STREAM_STDERR].tail, run->options->tail_lines, &tail) >= 0) {
                 size_t n = strv_length(tail);
 
                 if (n == 0)
@@ -129,26 +129,26 @@ static void print_first_failure(const struct job *job, const struct rank *r) {
         }
 }
 
-void report_print_text(const struct job *job) {
-        int failed = job_exit_status_rank(job), status = job_exit_status(job);
+void report_print_text(const struct run_model *run) {
+        int failed = run_exit_status_rank(run), status = run_exit_status(run);
         char name[16], size[32];
         bool any_dropped = false;
 
-        if (job->internal_error != 0)
-                report_line("======== run %s: ringmaster failed: %s ========", job->run_id,
-                            strerror(-job->internal_error));
-        else if (job->deadline.kind != DEADLINE_NONE)
-                report_line("======== run %s: %s ========", job->run_id, job->deadline.message);
+        if (run->internal_error != 0)
+                report_line("======== run %s: ringmaster failed: %s ========", run->run_id,
+                            strerror(-run->internal_error));
+        else if (run->deadline.kind != DEADLINE_NONE)
+                report_line("======== run %s: %s ========", run->run_id, run->deadline.message);
         else if (failed >= 0)
-                report_line("======== run %s: rank %d failed ========", job->run_id, failed);
-        else if (job->stop_signal > 0)
-                report_line("======== run %s: stopped by %s ========", job->run_id,
-                            signal_name(job->stop_signal, name, sizeof(name)));
+                report_line("======== run %s: rank %d failed ========", run->run_id, failed);
+        else if (run->stop_signal > 0)
+                report_line("======== run %s: stopped by %s ========", run->run_id,
+                            signal_name(run->stop_signal, name, sizeof(name)));
         else
-                report_line("======== run %s ========", job->run_id);
+                report_line("======== run %s ========", run->run_id);
 
-        for (size_t i = 0; i + 1 < job->n_attempts; i++) {
-                const struct attempt *a = &job->attempts[i];
+        for (size_t i = 0; i + 1 < run->n_attempts; i++) {
+                const struct attempt *a = &run->attempts[i];
 
                 if (a->deadline_message) {
                         report_line("attempt %zu: deadline passed (--%s): %s", i + 1,
@@ -160,21 +160,21 @@ void report_print_text(const struct job *job) {
                 if (a->exit_signal)
                         report_line("attempt %zu: rank %d (pid %d) was killed by %s at %.3f s%s%s", i + 1,
                                     a->failed_rank, (int) a->failed_pid, signal_name(a->exit_signal, name, sizeof(name)),
-                                    since_start(job, a->failed_usec), a->error_message ? ": " : "",
+                                    since_start(run, a->failed_usec), a->error_message ? ": " : "",
                                     a->error_message ? a->error_message : "");
                 else
                         report_line("attempt %zu: rank %d (pid %d) exited with status %d at %.3f s%s%s", i + 1,
-                                    a->failed_rank, (int) a->failed_pid, a->exit_code, since_start(job, a->failed_usec),
+                                    a->failed_rank, (int) a->failed_pid, a->exit_code, since_start(run, a->failed_usec),
                                     a->error_message ? ": " : "", a->error_message ? a->error_message : "");
         }
 
         if (failed >= 0)
-                print_first_failure(job, &job->ranks[failed]);
-        deadline_report_text(job);
+                print_first_failure(run, &run->ranks[failed]);
+        deadline_report_text(run);
 
         report_line("%s:", failed >= 0 ? "other ranks" : "ranks");
-        for (int i = 0; i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i];
+        for (int i = 0; i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i];
                 char what[256], sent[96] = "";
 
                 if (i == failed)
@@ -183,20 +183,20 @@ void report_print_text(const struct job *job) {
                 if (r->last_signal_sent && r->state != RANK_IDLE)
                         snprintf(sent, sizeof(sent), " (ringmaster sent %s at %.3f s)",
                                  signal_name(r->last_signal_sent, name, sizeof(name)),
-                                 since_start(job, r->last_signal_usec));
+                                 since_start(run, r->last_signal_usec));
                 if (r->state == RANK_IDLE)
                         report_line("  rank %d: %s", r->index, what);
                 else
                         report_line("  rank %d (pid %d): %s at %.3f s%s", r->index, (int) r->pid, what,
-                                    since_start(job, r->ended_usec ? r->ended_usec : job->end_usec), sent);
+                                    since_start(run, r->ended_usec ? r->ended_usec : run->end_usec), sent);
         }
 
         /* Diagnoses taken before the teardown, the late ranks first (those on SIGUSR2 were printed then). */
-        diagnosis_print_all(job, "deadline", job->deadline.ranks, job->deadline.n_ranks);
+        diagnosis_print_all(run, "deadline", run->deadline.ranks, run->deadline.n_ranks);
 
-        for (int i = 0; i < job->nproc; i++)
+        for (int i = 0; i < run->nproc; i++)
                 for (int k = 0; k < _STREAM_KIND_MAX; k++) {
-                        const struct stream_stats *st = &job->ranks[i].streams[k].stats;
+                        const struct stream_stats *st = &run->ranks[i].streams[k].stats;
 
                         if (st->dropped_lines == 0)
                                 continue;
@@ -207,25 +207,25 @@ void report_print_text(const struct job *job) {
                                     format_bytes(size, sizeof(size), st->dropped_bytes));
                 }
 
-        if (job->orphans_seen > 0) {
+        if (run->orphans_seen > 0) {
                 size_t stuck = 0;
 
-                for (size_t i = 0; i < job->n_orphans; i++)
-                        if (!job->orphans[i]->ended) {
-                                const struct orphan *o = job->orphans[i];
+                for (size_t i = 0; i < run->n_orphans; i++)
+                        if (!run->orphans[i]->ended) {
+                                const struct orphan *o = run->orphans[i];
 
                                 report_line("  leftover process %d (%s) could not be reaped: state %c, waiting in %s",
                                             (int) o->pid, o->comm, o->stuck_state, o->stuck_wchan);
                                 stuck++;
                         }
                 report_line("orphaned descendants: %" PRIu64 " re-parented to ringmaster, %zu reaped",
-                            job->orphans_seen, (size_t) job->orphans_seen - stuck);
+                            run->orphans_seen, (size_t) run->orphans_seen - stuck);
         }
 
         if (failed >= 0)
                 report_line("exit status %d (rank %d's)", status, failed);
-        else if (job->deadline.kind != DEADLINE_NONE && job->internal_error == 0)
-                report_line("exit status %d (a deadline passed: --%s)", status, deadline_kind_name(job->deadline.kind));
+        else if (run->deadline.kind != DEADLINE_NONE && run->internal_error == 0)
+                report_line("exit status %d (a deadline passed: --%s)", status, deadline_kind_name(run->deadline.kind));
         else
                 report_line("exit status %d", status);
 }
@@ -272,9 +272,9 @@ static void json_stream(struct json_writer *w, const struct stream *s, size_t ma
         json_end_object(w);
 }
 
-static void json_opt_time(struct json_writer *w, const struct job *job, uint64_t t) {
+static void json_opt_time(struct json_writer *w, const struct run_model *run, uint64_t t) {
         if (t)
-                json_double(w, since_start(job, t));
+                json_double(w, since_start(run, t));
         else
                 json_null(w);
 }
@@ -310,7 +310,7 @@ static void json_error_file(struct json_writer *w, const struct rank *r) {
         json_string(w, r->error_file_raw);
 }
 
-static void json_rank(struct json_writer *w, const struct job *job, const struct rank *r) {
+static void json_rank(struct json_writer *w, const struct run_model *run, const struct rank *r) {
         json_begin_object(w);
         json_key(w, "rank");
         json_int(w, r->index);
@@ -323,10 +323,10 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
                 json_null(w);
         json_rank_end(w, r);
         json_key(w, "started_s");
-        json_opt_time(w, job, r->started_usec);
+        json_opt_time(w, run, r->started_usec);
         json_key(w, "ended_s");
-        json_opt_time(w, job, r->ended_usec);
-        phase_json_rank_fields(w, job, r);
+        json_opt_time(w, run, r->ended_usec);
+        phase_json_rank_fields(w, run, r);
         json_key(w, "signal_sent");
         json_signal(w, r->last_signal_sent);
         json_key(w, "cuda_visible_devices");
@@ -345,16 +345,16 @@ static void json_rank(struct json_writer *w, const struct job *job, const struct
                 json_null(w);
         /* The last diagnosis (diagnose.h): before a deadline's teardown, or on SIGUSR2. */
         json_key(w, "diagnosis");
-        diagnosis_write_json(w, job, r);
+        diagnosis_write_json(w, run, r);
         json_key(w, "stdout");
-        json_stream(w, &r->streams[STREAM_STDOUT], job->options->tail_lines);
+        json_stream(w, &r->streams[STREAM_STDOUT], run->options->tail_lines);
         json_key(w, "stderr");
-        json_stream(w, &r->streams[STREAM_STDERR], job->options->tail_lines);
+        json_stream(w, &r->streams[STREAM_STDERR], run->options->tail_lines);
         json_error_file(w, r);
         json_end_object(w);
 }
 
-static void json_first_failure(struct json_writer *w, const struct job *job, int failed) {
+static void json_first_failure(struct json_writer *w, const struct run_model *run, int failed) {
         const struct rank *r;
         const struct json_value *msg, *tb;
         _cleanup_strv_free_ char **tail = NULL;
@@ -363,21 +363,21 @@ static void json_first_failure(struct json_writer *w, const struct job *job, int
                 json_null(w);
                 return;
         }
-        r = &job->ranks[failed];
+        r = &run->ranks[failed];
         json_begin_object(w);
         json_key(w, "rank");
         json_int(w, r->index);
         json_key(w, "pid");
         json_int(w, r->pid);
         json_key(w, "host");
-        json_string(w, job->host);
+        json_string(w, run->host);
         json_rank_end(w, r);
         json_key(w, "time_s");
-        json_double(w, since_start(job, r->ended_usec));
+        json_double(w, since_start(run, r->ended_usec));
         json_key(w, "attempt_time_s");
-        json_double(w, secs(r->ended_usec - job->attempt_start_usec));
+        json_double(w, secs(r->ended_usec - run->attempt_start_usec));
         json_key(w, "restart_count");
-        json_int(w, job->restart_count);
+        json_int(w, run->restart_count);
         json_key(w, "phase");
         json_string(w, r->phase);
         json_key(w, "error_message");
@@ -387,108 +387,108 @@ static void json_first_failure(struct json_writer *w, const struct job *job, int
         else
                 json_null(w);
         json_key(w, "stderr_tail");
-        json_tail(w, &r->streams[STREAM_STDERR].tail, job->options->tail_lines);
+        json_tail(w, &r->streams[STREAM_STDERR].tail, run->options->tail_lines);
         json_error_file(w, r);
         json_end_object(w);
 }
 
-static const char *outcome(const struct job *job) {
-        if (job->internal_error != 0)
+static const char *outcome(const struct run_model *run) {
+        if (run->internal_error != 0)
                 return "error";
-        if (job->deadline.kind != DEADLINE_NONE)
+        if (run->deadline.kind != DEADLINE_NONE)
                 return "deadline";
-        if (job->first_failure >= 0)
+        if (run->first_failure >= 0)
                 return "failure";
-        if (job->stop_signal > 0)
+        if (run->stop_signal > 0)
                 return "stopped";
         return "success";
 }
 
-static void json_report(struct json_writer *w, const struct job *job, const struct sink *out, const struct sink *err) {
-        const struct run_options *o = job->options;
-        int failed = job_exit_status_rank(job);
+static void json_report(struct json_writer *w, const struct run_model *run, const struct sink *out, const struct sink *err) {
+        const struct run_options *o = run->options;
+        int failed = run_exit_status_rank(run);
         char ts[40];
 
         json_begin_object(w);
         json_key(w, "schema");
         json_string(w, "ringmaster-report/1");
         json_key(w, "run_id");
-        json_string(w, job->run_id);
+        json_string(w, run->run_id);
         json_key(w, "host");
-        json_string(w, job->host);
+        json_string(w, run->host);
         json_key(w, "command");
         json_begin_array(w);
         for (size_t i = 0; o->command[i]; i++)
                 json_string(w, o->command[i]);
         json_end_array(w);
         json_key(w, "nproc");
-        json_int(w, job->nproc);
+        json_int(w, run->nproc);
         json_key(w, "started_at");
-        json_string(w, format_utc_timestamp(ts, sizeof(ts), job->start_realtime_usec));
+        json_string(w, format_utc_timestamp(ts, sizeof(ts), run->start_realtime_usec));
         json_key(w, "duration_s");
-        json_double(w, since_start(job, job->end_usec ? job->end_usec : now_usec()));
+        json_double(w, since_start(run, run->end_usec ? run->end_usec : now_usec()));
         json_key(w, "outcome");
-        json_string(w, outcome(job));
+        json_string(w, outcome(run));
         json_key(w, "exit_status");
-        json_int(w, job_exit_status(job));
+        json_int(w, run_exit_status(run));
         json_key(w, "exit_status_rank");
         if (failed >= 0)
                 json_int(w, failed);
         else
                 json_null(w);
         json_key(w, "stop_signal");
-        json_signal(w, job->stop_signal);
+        json_signal(w, run->stop_signal);
         json_key(w, "internal_error");
-        json_string(w, job->internal_error ? strerror(-job->internal_error) : NULL);
+        json_string(w, run->internal_error ? strerror(-run->internal_error) : NULL);
         json_key(w, "restart_count");
-        json_int(w, job->restart_count);
+        json_int(w, run->restart_count);
         json_key(w, "max_restarts");
         json_int(w, o->max_restarts);
         json_key(w, "run_dir");
-        json_string(w, job->run_dir ? job->run_dir->path : NULL);
+        json_string(w, run->run_dir ? run->run_dir->path : NULL);
         json_key(w, "log_dir");
-        json_string(w, job->log_dir);
+        json_string(w, run->log_dir);
         json_key(w, "master_port");
-        json_int(w, job->master_port);
+        json_int(w, run->master_port);
 
         json_key(w, "shm");
         json_begin_object(w);
         json_key(w, "segment");
-        json_string(w, job->segment_name);
+        json_string(w, run->segment_name);
         json_key(w, "size");
-        json_uint(w, job->segment_size);
+        json_uint(w, run->segment_size);
         json_key(w, "stale_segments_removed");
-        json_int(w, job->stale_segments_removed);
+        json_int(w, run->stale_segments_removed);
         json_end_object(w);
         json_key(w, "stale_run_dirs_removed");
-        json_int(w, job->stale_run_dirs_removed);
+        json_int(w, run->stale_run_dirs_removed);
 
         json_key(w, "first_failure");
-        json_first_failure(w, job, failed);
+        json_first_failure(w, run, failed);
         json_key(w, "deadline");
-        deadline_report_json(w, job);
+        deadline_report_json(w, run);
         json_key(w, "deadline_limits");
         deadline_limits_json(w, o);
-        phase_json_job(w, job);
+        phase_json_job(w, run);
 
         json_key(w, "ranks");
         json_begin_array(w);
-        for (int i = 0; i < job->nproc; i++)
-                json_rank(w, job, &job->ranks[i]);
+        for (int i = 0; i < run->nproc; i++)
+                json_rank(w, run, &run->ranks[i]);
         json_end_array(w);
 
         json_key(w, "attempts");
         json_begin_array(w);
-        for (size_t i = 0; i < job->n_attempts; i++) {
-                const struct attempt *a = &job->attempts[i];
+        for (size_t i = 0; i < run->n_attempts; i++) {
+                const struct attempt *a = &run->attempts[i];
 
                 json_begin_object(w);
                 json_key(w, "restart_count");
                 json_int(w, a->restart_count);
                 json_key(w, "started_s");
-                json_double(w, since_start(job, a->started_usec));
+                json_double(w, since_start(run, a->started_usec));
                 json_key(w, "ended_s");
-                json_double(w, since_start(job, a->ended_usec));
+                json_double(w, since_start(run, a->ended_usec));
                 json_key(w, "deadline");
                 json_string(w, a->deadline_kind != DEADLINE_NONE ? deadline_kind_name(a->deadline_kind) : NULL);
                 json_key(w, "deadline_message");
@@ -506,7 +506,7 @@ static void json_report(struct json_writer *w, const struct job *job, const stru
                         json_key(w, "signal_name");
                         json_signal(w, a->exit_signal);
                         json_key(w, "time_s");
-                        json_double(w, since_start(job, a->failed_usec));
+                        json_double(w, since_start(run, a->failed_usec));
                         json_key(w, "error_message");
                         json_string(w, a->error_message);
                         json_key(w, "stderr_tail");
@@ -523,11 +523,11 @@ static void json_report(struct json_writer *w, const struct job *job, const stru
         json_key(w, "orphans");
         json_begin_object(w);
         json_key(w, "seen");
-        json_uint(w, job->orphans_seen);
+        json_uint(w, run->orphans_seen);
         json_key(w, "unreapable");
         json_begin_array(w);
-        for (size_t i = 0; i < job->n_orphans; i++) {
-                const struct orphan *o2 = job->orphans[i];
+        for (size_t i = 0; i < run->n_orphans; i++) {
+                const struct orphan *o2 = run->orphans[i];
                 char state[2] = { o2->stuck_state, 0 };
 
                 if (o2->ended)
@@ -561,7 +561,7 @@ static void json_report(struct json_writer *w, const struct job *job, const stru
         json_end_object(w);
 }
 
-int report_write_json(const struct job *job, const char *path, const struct sink *out, const struct sink *err) {
+int report_write_json(const struct run_model *run, const char *path, const struct sink *out, const struct sink *err) {
         _cleanup_free_ char *tmp = NULL;
         struct json_writer w;
         FILE *f;
@@ -579,7 +579,7 @@ int report_write_json(const struct job *job, const char *path, const struct sink
                 return log_error_errno(-errno, "cannot write the report %s", tmp);
         }
         json_writer_init(&w, f);
-        json_report(&w, job, out, err);
+        json_report(&w, run, out, err);
         if (fflush(f) != 0 || ferror(f)) {
                 int e = -errno;
 

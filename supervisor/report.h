@@ -7,12 +7,12 @@
  * to --report FILE always (schema "ringmaster-report/1", docs/supervisor.md).
  */
 
-struct job;
+struct run_model;
 struct sink;
 
-void report_print_text(const struct job *job);
+void report_print_text(const struct run_model *run);
 
 /* Written to a temporary file beside path, then renamed over it. */
-int report_write_json(const struct job *job, const char *path, const struct sink *out, const struct sink *err);
+int report_write_json(const struct run_model *run, const char *path, const struct sink *out, const struct sink *err);
 
 #endif

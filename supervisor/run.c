@@ -51,7 +51,7 @@ static int mkdir_parents(const char *path, mode_t mode) {
 }
 
 /* nproc and the GPUs each rank gets. */
-static int setup_gpus(struct job *job, const struct run_options *o) {
+static int setup_gpus(struct run_model *run, struct job_setup *setup, const struct run_options *o) {
         _cleanup_strv_free_ char **visible = NULL, **selected = NULL;
         bool from_env = false;
         size_t n;
@@ -66,7 +66,7 @@ static int setup_gpus(struct job *job, const struct run_options *o) {
                         return r;
         }
         n = strv_length(selected ? selected : visible);
-        job->nproc = o->nproc > 0 ? o->nproc : (int) MAX(n, (size_t) 1);
+        run->nproc = o->nproc > 0 ? o->nproc : (int) MAX(n, (size_t) 1);
 
         if (o->bind_gpu == BIND_GPU_VISIBLE) {
                 char **l = selected ? selected : visible;
@@ -76,13 +76,13 @@ static int setup_gpus(struct job *job, const struct run_options *o) {
                                   "give --gpus, or use --bind-gpu=none");
                         return -EINVAL;
                 }
-                if ((size_t) job->nproc > n) {
+                if ((size_t) run->nproc > n) {
                         log_error("--bind-gpu=visible: %d ranks but %zu GPU(s): give -n %zu, or list a GPU per rank "
-                                  "in --gpus (repeats allowed)", job->nproc, n, n);
+                                  "in --gpus (repeats allowed)", run->nproc, n, n);
                         return -EINVAL;
                 }
-                job->cuda_per_rank = strv_copy(l);
-                if (!job->cuda_per_rank)
+                setup->cuda_per_rank = strv_copy(l);
+                if (!setup->cuda_per_rank)
                         return -ENOMEM;
         } else if (selected) {
                 /* Every rank sees the chosen GPUs; LOCAL_RANK indexes into them. */
@@ -91,7 +91,7 @@ static int setup_gpus(struct job *job, const struct run_options *o) {
 
                 for (size_t i = 0; selected[i]; i++)
                         len += strlen(selected[i]) + 1;
-                s = job->cuda_all = calloc(1, len + 1);
+                s = setup->cuda_all = calloc(1, len + 1);
                 if (!s)
                         return -ENOMEM;
                 for (size_t i = 0; selected[i]; i++)
@@ -100,18 +100,18 @@ static int setup_gpus(struct job *job, const struct run_options *o) {
         return 0;
 }
 
-static int setup_run_dir(struct job *job, const struct run_options *o) {
+static int setup_run_dir(struct run_model *run, const struct run_options *o) {
         _cleanup_free_ char *parent = NULL;
         int r;
 
         if (o->run_id)
-                job->run_id = strdup(o->run_id);
+                run->run_id = strdup(o->run_id);
         else {
-                r = run_id_generate(&job->run_id);
+                r = run_id_generate(&run->run_id);
                 if (r < 0)
                         return log_error_errno(r, "cannot generate a run id");
         }
-        if (!job->run_id)
+        if (!run->run_id)
                 return -ENOMEM;
 
         if (!o->run_dir) {
@@ -120,27 +120,27 @@ static int setup_run_dir(struct job *job, const struct run_options *o) {
                         return r;
                 r = run_dir_cleanup_stale(parent);
                 if (r > 0) {
-                        job->stale_run_dirs_removed = r;
+                        run->stale_run_dirs_removed = r;
                         log_info("removed %d run director%s of dead runs from %s", r, r == 1 ? "y" : "ies", parent);
                 }
         }
-        return run_dir_open(o->run_dir, parent, job->run_id, &job->run_dir);
+        return run_dir_open(o->run_dir, parent, run->run_id, &run->run_dir);
 }
 
-static int setup_log_dir(struct job *job, const struct run_options *o) {
+static int setup_log_dir(struct run_model *run, const struct run_options *o) {
         int r;
 
         if (!o->log_dir)
                 return 0;
-        if (asprintf(&job->log_dir, "%s/%s", o->log_dir, job->run_id) < 0)
+        if (asprintf(&run->log_dir, "%s/%s", o->log_dir, run->run_id) < 0)
                 return -ENOMEM;
-        r = mkdir_parents(job->log_dir, 0777);
+        r = mkdir_parents(run->log_dir, 0777);
         if (r < 0)
-                return log_error_errno(r, "--log-dir: cannot create %s", job->log_dir);
+                return log_error_errno(r, "--log-dir: cannot create %s", run->log_dir);
         return 0;
 }
 
-static void setup_capture(struct job *job, const struct run_options *o, struct sink *out, struct sink *err) {
+static void setup_capture(struct job_setup *setup, const char *run_id, const struct run_options *o, struct sink *out, struct sink *err) {
         int journal_stream = 0;
         bool journal = false, terminal = true;
 
@@ -158,10 +158,10 @@ static void setup_capture(struct job *job, const struct run_options *o, struct s
                 journal = true;
                 terminal = false;
         }
-        job->capture = (struct capture_config) {
+        setup->capture = (struct capture_config) {
                 .prefix_template = o->prefix,
                 .role = o->role,
-                .run_id = job->run_id,
+                .run_id = run_id,
                 .ident = o->command[0],
                 .escape = o->escape,
                 .max_line = o->max_line,
@@ -172,7 +172,7 @@ static void setup_capture(struct job *job, const struct run_options *o, struct s
         };
         /* SYSLOG_IDENTIFIER is the command's base name, as systemd shows it. */
         if (strrchr(o->command[0], '/'))
-                job->capture.ident = strrchr(o->command[0], '/') + 1;
+                setup->capture.ident = strrchr(o->command[0], '/') + 1;
 }
 
 /*
@@ -180,15 +180,15 @@ static void setup_capture(struct job *job, const struct run_options *o, struct s
  * files): raise the soft limit to the hard one, as systemd does, and give
  * the ranks back the one inherited.
  */
-static void raise_fd_limit(struct job *job) {
+static void raise_fd_limit(struct job_setup *setup) {
         struct rlimit rl;
 
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
                 return;
-        job->child_nofile = rl;
+        setup->child_nofile = rl;
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
-                job->restore_nofile = true;
+                setup->restore_nofile = true;
 }
 
 /* Who looks at the job after each batch of its events. */
@@ -197,11 +197,15 @@ struct job_watchers {
         struct live_status *status;
 };
 
-static void on_job_changed(struct job *job, void *userdata) {
+static void on_job_changed(const struct run_model *run, void *userdata) {
         struct job_watchers *w = userdata;
 
-        sdnotify_update(w->sdnotify, job);
+        sdnotify_update(w->sdnotify, run);
         live_status_update(w->status);
+}
+
+static void forward_signal(int sig, void *userdata) {
+        job_forward_signal(userdata, sig);
 }
 
 /* The live table: stderr a terminal that can move its cursor, and not asked to be quiet or plain. */
@@ -225,6 +229,8 @@ int run_main(int argc, char **argv) {
         sd_event *event = NULL;
         struct sink *out = NULL, *err = NULL;
         struct job *job = NULL;
+        struct run_model *run = NULL;
+        struct job_setup *setup = NULL;
         struct job_watchers watchers = {};
         struct init_forwarder *forwarder = NULL;
         bool init, table, loop_ran = false;
@@ -276,38 +282,40 @@ int run_main(int argc, char **argv) {
         r = job_new(event, &o, &job);
         if (r < 0)
                 goto finish;
-        job->child_sigmask = original;
-        raise_fd_limit(job);
-        job->init = init;
-        job->changed = on_job_changed;
-        job->changed_userdata = &watchers;
+        run = job_run(job);
+        setup = job_setup(job);
+        setup->child_sigmask = original;
+        raise_fd_limit(setup);
+        run->init = init;
+        setup->changed = on_job_changed;
+        setup->changed_userdata = &watchers;
 
-        r = setup_run_dir(job, &o);
+        r = setup_run_dir(run, &o);
         if (r < 0) {
                 status = setup_exit_status(r);
                 goto finish;
         }
-        r = setup_gpus(job, &o);
+        r = setup_gpus(run, setup, &o);
         if (r < 0) {
                 status = setup_exit_status(r);
                 goto finish;
         }
-        r = setup_log_dir(job, &o);
+        r = setup_log_dir(run, &o);
         if (r < 0)
                 goto finish;
-        r = spawn_command_candidates(o.command[0], &job->exec_paths);
+        r = spawn_command_candidates(o.command[0], &setup->exec_paths);
         if (r < 0)
                 goto finish;
-        setup_capture(job, &o, out, err);
+        setup_capture(setup, run->run_id, &o, out, err);
         table = want_status_table(&o);
         /* The table is erased before each line to the terminal: stdout's lines must queue with stderr's. */
-        if (table && job->capture.sinks[STREAM_STDOUT] && same_terminal(STDOUT_FILENO, STDERR_FILENO))
-                job->capture.sinks[STREAM_STDOUT] = err;
-        r = live_status_new(event, job, table, err, STDERR_FILENO, out, &watchers.status);
+        if (table && setup->capture.sinks[STREAM_STDOUT] && same_terminal(STDOUT_FILENO, STDERR_FILENO))
+                setup->capture.sinks[STREAM_STDOUT] = err;
+        r = live_status_new(event, run, table, err, STDERR_FILENO, out, &watchers.status);
         if (r < 0)
                 goto finish;
         if (init) {
-                r = init_forwarder_new(event, job, &forwarder);
+                r = init_forwarder_new(event, forward_signal, job, &forwarder);
                 if (r < 0) {
                         log_error_errno(r, "cannot watch the signals an init forwards");
                         goto finish;
@@ -319,22 +327,22 @@ int run_main(int argc, char **argv) {
         /* Segments of earlier runs whose supervisor died (SIGKILL, OOM) would hold /dev/shm forever. */
         r = shmring_cleanup_stale(NULL);
         if (r > 0) {
-                job->stale_segments_removed = r;
+                run->stale_segments_removed = r;
                 log_notice("removed %d stale shared-memory segment%s of dead runs from /dev/shm", r, r == 1 ? "" : "s");
         } else if (r < 0)
                 log_warning_errno(r, "cannot look for stale shared-memory segments");
 
         /* What `ringmaster check` checks, before anything starts: a failure is the user's to fix, with the fix. */
         if (o.preflight) {
-                r = preflight_run(&o, job->nproc, &job->child_sigmask);
+                r = preflight_run(&o, run->nproc, &setup->child_sigmask);
                 if (r != 0) {
                         status = r == -EINVAL ? EXIT_RM_USAGE : EXIT_RM_INTERNAL;
                         goto finish;
                 }
         }
 
-        log_info("run %s: %d rank%s of %s; run directory %s", job->run_id, job->nproc, job->nproc == 1 ? "" : "s",
-                 o.command[0], job->run_dir->path);
+        log_info("run %s: %d rank%s of %s; run directory %s", run->run_id, run->nproc, run->nproc == 1 ? "" : "s",
+                 o.command[0], run->run_dir->path);
 
         r = job_start(job);
         if (r < 0)
@@ -342,20 +350,20 @@ int run_main(int argc, char **argv) {
         r = sd_event_loop(event);
         if (r < 0) {
                 log_error_errno(r, "the event loop failed");
-                job->internal_error = r;
+                run->internal_error = r;
         }
         loop_ran = true;
         live_status_stop(watchers.status);
 
-        status = job_exit_status(job);
+        status = run_exit_status(run);
         if (status != 0)
-                report_print_text(job);
+                report_print_text(run);
         if (o.report_path)
-                (void) report_write_json(job, o.report_path, out, err);
+                (void) report_write_json(run, o.report_path, out, err);
 
 finish:
         /* The service manager's last word: the outcome, ERRNO= on failure. */
-        sdnotify_finish(watchers.sdnotify, loop_ran ? job : NULL, status, r < 0 ? -r : 0);
+        sdnotify_finish(watchers.sdnotify, loop_ran ? run : NULL, status, r < 0 ? -r : 0);
         live_status_stop(watchers.status);
         /* Every path: the segment unlinked, the run directory removed. */
         job_cleanup(job);

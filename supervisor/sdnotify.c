@@ -6,7 +6,7 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "job.h"
+#include "run-model.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "status.h"
@@ -16,7 +16,7 @@
 
 struct sdnotify {
         sd_event *event;
-        struct job *job;
+        const struct run_model *run;
         uint64_t watchdog_usec;         /* the service's WatchdogSec (ours); 0: none */
         bool pinging;                   /* sd-event sends WATCHDOG=1 */
         bool ready_sent, stopping_sent, final_sent;
@@ -66,7 +66,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         struct sdnotify *n = userdata;
 
         n->timer_armed = false;
-        sdnotify_update(n, n->job);
+        sdnotify_update(n, n->run);
         return 0;
 }
 
@@ -139,11 +139,11 @@ struct sdnotify *sdnotify_free(struct sdnotify *n) {
 }
 
 /* Pings only while no rank is stuck: see sdnotify.h. */
-static void watchdog_update(struct sdnotify *n, struct job *job, uint64_t now, uint64_t *next) {
-        bool deadline = job->state == JOB_DIAGNOSING || job->deadline_pending.kind != DEADLINE_NONE ||
-                        ((job->state == JOB_STOPPING || job->state == JOB_KILLING) &&
-                         job->deadline.kind != DEADLINE_NONE);
-        int silent = job_silent_rank(job, now, n->watchdog_usec, next), r;
+static void watchdog_update(struct sdnotify *n, const struct run_model *run, uint64_t now, uint64_t *next) {
+        bool deadline = run->state == JOB_DIAGNOSING || run->deadline_pending.kind != DEADLINE_NONE ||
+                        ((run->state == JOB_STOPPING || run->state == JOB_KILLING) &&
+                         run->deadline.kind != DEADLINE_NONE);
+        int silent = job_silent_rank(run, now, n->watchdog_usec, next), r;
         bool healthy = !deadline && silent < 0;
         char age[32];
 
@@ -160,7 +160,7 @@ static void watchdog_update(struct sdnotify *n, struct job *job, uint64_t now, u
         else if (deadline)
                 log_warning("a deadline passed: no more pings to systemd's watchdog for this attempt");
         else {
-                const struct rank *rk = &job->ranks[silent];
+                const struct rank *rk = &run->ranks[silent];
 
                 format_age(age, sizeof(age), now, MAX(rk->notify.ready_usec, rk->notify.last_watchdog_usec), false,
                            NULL);
@@ -169,27 +169,27 @@ static void watchdog_update(struct sdnotify *n, struct job *job, uint64_t now, u
         }
 }
 
-void sdnotify_update(struct sdnotify *n, struct job *job) {
+void sdnotify_update(struct sdnotify *n, const struct run_model *run) {
         char summary[SUMMARY_MAX];
         uint64_t now = now_usec(), next = UINT64_MAX, until = 0;
 
-        if (!n || n->final_sent || !job || !job->ranks)
+        if (!n || n->final_sent || !run || !run->ranks)
                 return;
-        n->job = job;
+        n->run = run;
         /* The end is sdnotify_finish()'s, with the exit status. */
-        if (job->state == JOB_DONE) {
+        if (run->state == JOB_DONE) {
                 arm_timer(n, UINT64_MAX);
                 return;
         }
-        job_summary(job, now, n->watchdog_usec, summary, sizeof(summary), &next);
+        job_summary(run, now, n->watchdog_usec, summary, sizeof(summary), &next);
         one_line(summary);
 
-        if (!n->ready_sent && job->state == JOB_RUNNING && job->phases.n_ready == job->nproc) {
+        if (!n->ready_sent && run->state == JOB_RUNNING && run->phases.n_ready == run->nproc) {
                 notify_send(n, "READY=1\nSTATUS=%s\nMAINPID=%d", summary, (int) getpid());
                 n->ready_sent = true;
                 remember_status(n, summary, now);
-        } else if (!n->stopping_sent && (job->state == JOB_STOPPING || job->state == JOB_KILLING) &&
-                   !job_will_restart(job)) {
+        } else if (!n->stopping_sent && (run->state == JOB_STOPPING || run->state == JOB_KILLING) &&
+                   !run_will_restart(run)) {
                 notify_send(n, "STOPPING=1\nSTATUS=%s", summary);
                 n->stopping_sent = true;
                 remember_status(n, summary, now);
@@ -203,10 +203,10 @@ void sdnotify_update(struct sdnotify *n, struct job *job) {
         }
 
         /* While the ranks start: systemd's start timeout no shorter than the longest extension asked for. */
-        if (!n->ready_sent && job->state == JOB_RUNNING) {
-                for (int i = 0; i < job->nproc; i++)
-                        if (rank_state_is_alive(job->ranks[i].state) && !job->ranks[i].ready)
-                                until = MAX(until, job->ranks[i].notify.extend_until_usec);
+        if (!n->ready_sent && run->state == JOB_RUNNING) {
+                for (int i = 0; i < run->nproc; i++)
+                        if (rank_state_is_alive(run->ranks[i].state) && !run->ranks[i].ready)
+                                until = MAX(until, run->ranks[i].notify.extend_until_usec);
                 if (until > now && until > n->extend_sent_until) {
                         notify_send(n, "EXTEND_TIMEOUT_USEC=%" PRIu64, until - now);
                         n->extend_sent_until = until;
@@ -214,17 +214,17 @@ void sdnotify_update(struct sdnotify *n, struct job *job) {
         }
 
         if (n->watchdog_usec > 0)
-                watchdog_update(n, job, now, &next);
+                watchdog_update(n, run, now, &next);
         arm_timer(n, next);
 }
 
-int job_errno(const struct job *job) {
-        if (job->internal_error != 0)
-                return -job->internal_error;
-        if (job->deadline.kind != DEADLINE_NONE)
+int job_errno(const struct run_model *run) {
+        if (run->internal_error != 0)
+                return -run->internal_error;
+        if (run->deadline.kind != DEADLINE_NONE)
                 return ETIMEDOUT;
-        if (job->first_failure >= 0) {
-                const struct rank *r = &job->ranks[job->first_failure];
+        if (run->first_failure >= 0) {
+                const struct rank *r = &run->ranks[run->first_failure];
 
                 if (r->notify.has_errno && r->notify.errno_value > 0)
                         return r->notify.errno_value;
@@ -235,15 +235,15 @@ int job_errno(const struct job *job) {
         return 0;
 }
 
-void sdnotify_finish(struct sdnotify *n, const struct job *job, int exit_status, int error) {
+void sdnotify_finish(struct sdnotify *n, const struct run_model *run, int exit_status, int error) {
         char summary[SUMMARY_MAX], errno_line[32] = "";
         int e;
 
         if (!n || n->final_sent)
                 return;
-        if (job) {
-                job_summary(job, now_usec(), 0, summary, sizeof(summary), NULL);
-                e = job_errno(job);
+        if (run) {
+                job_summary(run, now_usec(), 0, summary, sizeof(summary), NULL);
+                e = job_errno(run);
         } else {
                 snprintf(summary, sizeof(summary), "failed before any rank started; exit status %d", exit_status);
                 e = exit_status == 0 ? 0 : error > 0 ? error : EIO;

@@ -37,7 +37,7 @@
 
 #include <systemd/sd-event.h>
 
-struct job;
+struct run_model;
 
 #define SDNOTIFY_STATUS_INTERVAL_USEC (200 * UINT64_C(1000))
 
@@ -47,17 +47,17 @@ struct sdnotify;
 int sdnotify_new(sd_event *event, struct sdnotify **ret);
 struct sdnotify *sdnotify_free(struct sdnotify *n);
 
-/* After every batch of the job's events (job->changed). */
-void sdnotify_update(struct sdnotify *n, struct job *job);
+/* After every batch of the job's events (run->changed). */
+void sdnotify_update(struct sdnotify *n, const struct run_model *run);
 
 /*
  * The last word: STOPPING=1 (unless sent), the final STATUS=, ERRNO= on
  * failure.  job: the job after its loop, or NULL when it never ran; error
  * (a positive errno, or 0) then says why.
  */
-void sdnotify_finish(struct sdnotify *n, const struct job *job, int exit_status, int error);
+void sdnotify_finish(struct sdnotify *n, const struct run_model *run, int exit_status, int error);
 
 /* The errno for ERRNO= of a finished job; 0 when it did not fail. */
-int job_errno(const struct job *job);
+int job_errno(const struct run_model *run);
 
 #endif

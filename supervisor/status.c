@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
-#include "job.h"
+#include "run-model.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
@@ -87,11 +87,11 @@ static const char *position_name(const struct rank *r, char *buf, size_t size) {
 }
 
 /* The live rank furthest behind on the way to READY (the lowest milestone, there the longest); -1: none. */
-static int laggard(const struct job *job) {
+static int laggard(const struct run_model *run) {
         int best = -1;
 
-        for (int i = 0; i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i], *b = best >= 0 ? &job->ranks[best] : NULL;
+        for (int i = 0; i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i], *b = best >= 0 ? &run->ranks[best] : NULL;
 
                 if (!rank_state_is_alive(r->state) || r->ready)
                         continue;
@@ -102,11 +102,11 @@ static int laggard(const struct job *job) {
         return best;
 }
 
-int job_silent_rank(const struct job *job, uint64_t now, uint64_t limit_usec, uint64_t *next_late) {
+int job_silent_rank(const struct run_model *run, uint64_t now, uint64_t limit_usec, uint64_t *next_late) {
         int found = -1;
 
-        for (int i = 0; job->ranks && i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i];
+        for (int i = 0; run->ranks && i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i];
                 uint64_t due;
 
                 if (r->state != RANK_RUNNING || !r->ready || r->notify.stopping || r->notify.last_watchdog_usec == 0)
@@ -122,16 +122,16 @@ int job_silent_rank(const struct job *job, uint64_t now, uint64_t limit_usec, ui
 }
 
 /* Why the job stops (or stopped): the first failure, the deadline, the signal, ringmaster's error. */
-static void describe_cause(const struct job *job, char *buf, size_t size) {
+static void describe_cause(const struct run_model *run, char *buf, size_t size) {
         char name[16];
 
-        if (job->internal_error != 0)
-                snprintf(buf, size, "ringmaster failed: %s", strerror(-job->internal_error));
-        else if (job->deadline.kind != DEADLINE_NONE)
-                snprintf(buf, size, "%s", job->deadline.message ? job->deadline.message
-                                                                : deadline_kind_name(job->deadline.kind));
-        else if (job->first_failure >= 0) {
-                const struct rank *r = &job->ranks[job->first_failure];
+        if (run->internal_error != 0)
+                snprintf(buf, size, "ringmaster failed: %s", strerror(-run->internal_error));
+        else if (run->deadline.kind != DEADLINE_NONE)
+                snprintf(buf, size, "%s", run->deadline.message ? run->deadline.message
+                                                                : deadline_kind_name(run->deadline.kind));
+        else if (run->first_failure >= 0) {
+                const struct rank *r = &run->ranks[run->first_failure];
 
                 if (r->state == RANK_SIGNALLED)
                         snprintf(buf, size, "rank %d was killed by %s", r->index,
@@ -141,13 +141,13 @@ static void describe_cause(const struct job *job, char *buf, size_t size) {
                                  strerror(r->exec_error));
                 else
                         snprintf(buf, size, "rank %d exited with status %d", r->index, r->exit_code);
-        } else if (job->stop_signal > 0)
-                snprintf(buf, size, "received %s", signal_name(job->stop_signal, name, sizeof(name)));
+        } else if (run->stop_signal > 0)
+                snprintf(buf, size, "received %s", signal_name(run->stop_signal, name, sizeof(name)));
         else
                 snprintf(buf, size, "every rank exited");
 }
 
-void job_summary(const struct job *job, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
+void job_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
                  uint64_t *next_change) {
         char cause[512], age[32], where[NOTIFY_PHASE_NAME_MAX + 16], name[16];
         size_t len = 0;
@@ -155,30 +155,30 @@ void job_summary(const struct job *job, uint64_t now, uint64_t heartbeat_limit_u
 
         assert(size > 0);
         buf[0] = 0;
-        switch (job->state) {
+        switch (run->state) {
         case JOB_RUNNING:
-                if (!job->ranks) {
+                if (!run->ranks) {
                         appendf(buf, size, &len, "starting");
                         return;
                 }
-                if (job->phases.n_ready < job->nproc) {
-                        appendf(buf, size, &len, "starting: %d/%d ready", job->phases.n_ready, job->nproc);
-                        k = laggard(job);
+                if (run->phases.n_ready < run->nproc) {
+                        appendf(buf, size, &len, "starting: %d/%d ready", run->phases.n_ready, run->nproc);
+                        k = laggard(run);
                         if (k >= 0) {
-                                const struct rank *r = &job->ranks[k];
+                                const struct rank *r = &run->ranks[k];
 
                                 format_age(age, sizeof(age), now, position_since(r), false, next_change);
                                 appendf(buf, size, &len, ", rank %d: %s %s", k, position_name(r, where, sizeof(where)),
                                         age);
                         }
                 } else
-                        appendf(buf, size, &len, "%d/%d ready", job->phases.n_ready, job->nproc);
-                if (job->restart_count > 0)
-                        appendf(buf, size, &len, " (restart %d of %d)", job->restart_count,
-                                job->options->max_restarts);
-                k = heartbeat_limit_usec ? job_silent_rank(job, now, heartbeat_limit_usec, next_change) : -1;
+                        appendf(buf, size, &len, "%d/%d ready", run->phases.n_ready, run->nproc);
+                if (run->restart_count > 0)
+                        appendf(buf, size, &len, " (restart %d of %d)", run->restart_count,
+                                run->options->max_restarts);
+                k = heartbeat_limit_usec ? job_silent_rank(run, now, heartbeat_limit_usec, next_change) : -1;
                 if (k >= 0) {
-                        const struct rank *r = &job->ranks[k];
+                        const struct rank *r = &run->ranks[k];
 
                         format_age(age, sizeof(age), now, MAX(r->notify.ready_usec, r->notify.last_watchdog_usec),
                                    false, next_change);
@@ -186,29 +186,29 @@ void job_summary(const struct job *job, uint64_t now, uint64_t heartbeat_limit_u
                 }
                 return;
         case JOB_DIAGNOSING:
-                describe_cause(job, cause, sizeof(cause));
+                describe_cause(run, cause, sizeof(cause));
                 appendf(buf, size, &len, "diagnosing: %s", cause);
                 return;
         case JOB_STOPPING:
         case JOB_KILLING:
-                describe_cause(job, cause, sizeof(cause));
-                appendf(buf, size, &len, "stopping%s: %s", job->state == JOB_KILLING ? " (SIGKILL sent)" : "", cause);
+                describe_cause(run, cause, sizeof(cause));
+                appendf(buf, size, &len, "stopping%s: %s", run->state == JOB_KILLING ? " (SIGKILL sent)" : "", cause);
                 return;
         case JOB_BACKOFF:
-                describe_cause(job, cause, sizeof(cause));
-                appendf(buf, size, &len, "restarting (restart %d of %d) after: %s", job->restart_count + 1,
-                        job->options->max_restarts, cause);
+                describe_cause(run, cause, sizeof(cause));
+                appendf(buf, size, &len, "restarting (restart %d of %d) after: %s", run->restart_count + 1,
+                        run->options->max_restarts, cause);
                 return;
         case JOB_DONE:
         default:
-                k = job_exit_status(job);
+                k = run_exit_status(run);
                 if (k == 0)
                         appendf(buf, size, &len, "done: every rank exited 0");
-                else if (job->stop_signal > 0 && job->first_failure < 0 && job->deadline.kind == DEADLINE_NONE &&
-                         job->internal_error == 0)
-                        appendf(buf, size, &len, "stopped by %s", signal_name(job->stop_signal, name, sizeof(name)));
+                else if (run->stop_signal > 0 && run->first_failure < 0 && run->deadline.kind == DEADLINE_NONE &&
+                         run->internal_error == 0)
+                        appendf(buf, size, &len, "stopped by %s", signal_name(run->stop_signal, name, sizeof(name)));
                 else {
-                        describe_cause(job, cause, sizeof(cause));
+                        describe_cause(run, cause, sizeof(cause));
                         appendf(buf, size, &len, "failed: %s; exit status %d", cause, k);
                 }
                 return;
@@ -228,7 +228,7 @@ struct rank_seen {
 };
 
 struct live_status {
-        struct job *job;
+        const struct run_model *run;
         bool table;                     /* drawing the table (until live_status_stop) */
         bool stopped;
         struct sink *terminal;
@@ -250,10 +250,10 @@ static struct rank_seen *rank_seen(struct live_status *s, const struct rank *r) 
         struct rank_seen *seen;
 
         if (!s->seen) {
-                s->seen = calloc((size_t) s->job->nproc, sizeof(*s->seen));
+                s->seen = calloc((size_t) s->run->nproc, sizeof(*s->seen));
                 if (!s->seen)
                         return NULL;
-                s->n_seen = s->job->nproc;
+                s->n_seen = s->run->nproc;
                 for (int i = 0; i < s->n_seen; i++)
                         s->seen[i] = (struct rank_seen) { .started_usec = UINT64_MAX, .last_stream = -1 };
         }
@@ -449,7 +449,7 @@ static void put_rank_row(struct live_status *s, FILE *f, const struct rank *r, u
 /* The table's text; next lowered to when it would change by the clock alone. */
 static int table_render(struct live_status *s, uint64_t now, char **ret, size_t *ret_len, int *ret_lines,
                         uint64_t *next) {
-        struct job *job = s->job;
+        const struct run_model *run = s->run;
         char summary[1024];
         _cleanup_free_ bool *shown = NULL;
         char *text = NULL;
@@ -463,7 +463,7 @@ static int table_render(struct live_status *s, uint64_t now, char **ret, size_t 
         /* The header, the column names, a line to spare. */
         max_ranks = MAX(rows - 3, 2);
 
-        shown = calloc((size_t) job->nproc, sizeof(bool));
+        shown = calloc((size_t) run->nproc, sizeof(bool));
         f = open_memstream(&text, &len);
         if (!shown || !f) {
                 if (f)
@@ -472,10 +472,10 @@ static int table_render(struct live_status *s, uint64_t now, char **ret, size_t 
                 return -ENOMEM;
         }
 
-        job_summary(job, now, 0, summary, sizeof(summary), next);
+        job_summary(run, now, 0, summary, sizeof(summary), next);
         fputs("\x1b[1m", f);
         cells = put_text(f, "ringmaster ", cols);
-        cells += put_text(f, job->run_id, cols - cells);
+        cells += put_text(f, run->run_id, cols - cells);
         cells += put_text(f, ": ", cols - cells);
         put_text(f, summary, cols - cells);
         fputs("\x1b[0m", f);
@@ -491,11 +491,11 @@ static int table_render(struct live_status *s, uint64_t now, char **ret, size_t 
         end_line(f, &lines);
 
         /* Too many ranks for the screen: those not ready first, then the rest, in rank order. */
-        if (job->nproc > max_ranks)
+        if (run->nproc > max_ranks)
                 max_ranks--;         /* the "more" line */
         for (int pass = 0; pass < 2; pass++)
-                for (int i = 0; i < job->nproc && n_shown < max_ranks; i++) {
-                        const struct rank *r = &job->ranks[i];
+                for (int i = 0; i < run->nproc && n_shown < max_ranks; i++) {
+                        const struct rank *r = &run->ranks[i];
                         bool waiting = rank_state_is_alive(r->state) && !r->ready;
 
                         if (!shown[i] && (pass == 1 || waiting)) {
@@ -503,18 +503,18 @@ static int table_render(struct live_status *s, uint64_t now, char **ret, size_t 
                                 n_shown++;
                         }
                 }
-        for (int i = 0; i < job->nproc; i++)
+        for (int i = 0; i < run->nproc; i++)
                 if (shown[i])
-                        put_rank_row(s, f, &job->ranks[i], now, cols, next, &lines);
-        if (n_shown < job->nproc) {
+                        put_rank_row(s, f, &run->ranks[i], now, cols, next, &lines);
+        if (n_shown < run->nproc) {
                 int ready = 0;
                 char more[96];
 
-                for (int i = 0; i < job->nproc; i++)
-                        if (!shown[i] && job->ranks[i].ready)
+                for (int i = 0; i < run->nproc; i++)
+                        if (!shown[i] && run->ranks[i].ready)
                                 ready++;
-                snprintf(more, sizeof(more), "... %d more rank%s (%d of them ready)", job->nproc - n_shown,
-                         job->nproc - n_shown == 1 ? "" : "s", ready);
+                snprintf(more, sizeof(more), "... %d more rank%s (%d of them ready)", run->nproc - n_shown,
+                         run->nproc - n_shown == 1 ? "" : "s", ready);
                 put_text(f, more, cols);
                 end_line(f, &lines);
         }
@@ -534,7 +534,7 @@ static void table_redraw(struct live_status *s) {
         size_t len = 0, out_len;
         int lines = 0;
 
-        if (!s->table || s->job->state == JOB_DONE || !s->job->ranks)
+        if (!s->table || s->run->state == JOB_DONE || !s->run->ranks)
                 return;
         if (table_render(s, now, &text, &len, &lines, &next) < 0)
                 return;
@@ -595,10 +595,10 @@ static void schedule_redraw(struct live_status *s, uint64_t when) {
 /* ------------------------------------------------------------ plain lines */
 
 static void plain_lines(struct live_status *s) {
-        struct job *job = s->job;
+        const struct run_model *run = s->run;
 
-        for (int i = 0; job->ranks && i < job->nproc; i++) {
-                const struct rank *r = &job->ranks[i];
+        for (int i = 0; run->ranks && i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i];
                 const struct rank_notify *n = &r->notify;
                 struct rank_seen *seen = rank_seen(s, r);
                 uint64_t total = n->history_dropped + n->n_history;
@@ -634,7 +634,7 @@ static void plain_lines(struct live_status *s) {
 
 /* ------------------------------------------------------------ the object */
 
-int live_status_new(sd_event *event, struct job *job, bool table, struct sink *terminal, int terminal_fd,
+int live_status_new(sd_event *event, const struct run_model *run, bool table, struct sink *terminal, int terminal_fd,
                     struct sink *other, struct live_status **ret) {
         struct live_status *s;
         int r;
@@ -643,7 +643,7 @@ int live_status_new(sd_event *event, struct job *job, bool table, struct sink *t
         if (!s)
                 return -ENOMEM;
         *s = (struct live_status) {
-                .job = job,
+                .run = run,
                 .table = table && terminal,
                 .terminal = terminal,
                 .terminal_fd = terminal_fd,
@@ -668,7 +668,7 @@ int live_status_new(sd_event *event, struct job *job, bool table, struct sink *t
 void live_status_update(struct live_status *s) {
         if (!s || s->stopped)
                 return;
-        if (s->job->state == JOB_DONE) {
+        if (s->run->state == JOB_DONE) {
                 live_status_stop(s);
                 return;
         }

@@ -24,7 +24,7 @@
 
 #include <systemd/sd-event.h>
 
-struct job;
+struct run_model;
 struct sink;
 
 #define STATUS_REDRAW_INTERVAL_USEC (250 * UINT64_C(1000))
@@ -35,7 +35,7 @@ struct sink;
  * next_change (when not NULL) is lowered to when the text would change by
  * the clock alone (a duration it shows).
  */
-void job_summary(const struct job *job, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
+void job_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
                  uint64_t *next_change);
 
 /*
@@ -43,7 +43,7 @@ void job_summary(const struct job *job, uint64_t now, uint64_t heartbeat_limit_u
  * once and then nothing for longer than limit_usec; -1 when none.
  * next_late (when not NULL) is lowered to when the next one would be.
  */
-int job_silent_rank(const struct job *job, uint64_t now, uint64_t limit_usec, uint64_t *next_late);
+int job_silent_rank(const struct run_model *run, uint64_t now, uint64_t limit_usec, uint64_t *next_late);
 
 /* "12 s", "3 min", "2 h" (compact: "12s", "3m", "2h"); next lowered to when the text changes. */
 void format_age(char *buf, size_t size, uint64_t now, uint64_t since, bool compact, uint64_t *next);
@@ -56,9 +56,9 @@ struct live_status;
  * terminal); false: plain lines through the log.  other: another sink whose
  * lines change the table's last-line column (stdout elsewhere), or NULL.
  */
-int live_status_new(sd_event *event, struct job *job, bool table, struct sink *terminal, int terminal_fd,
+int live_status_new(sd_event *event, const struct run_model *run, bool table, struct sink *terminal, int terminal_fd,
                     struct sink *other, struct live_status **ret);
-/* After every batch of the job's events (job->changed). */
+/* After every batch of the job's events (run->changed). */
 void live_status_update(struct live_status *s);
 /* Erases the table for good (before the report); plain lines stop too. */
 void live_status_stop(struct live_status *s);

@@ -13,11 +13,11 @@
 #include <string.h>
 
 #include "deadline.h"
-#include "job.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
 #include "phase.h"
+#include "run-model.h"
 
 #include "unit.h"
 
@@ -26,18 +26,18 @@
 #define N 4
 
 static struct run_options options;
-static struct job job;
+static struct run_model job;
 static struct rank ranks[N];
 
 static void reset(void) {
         for (int i = 0; i < N; i++) {
                 free(ranks[i].phase);
                 rank_notify_reset(&ranks[i].notify);
-                ranks[i] = (struct rank) { .job = &job, .index = i, .state = RANK_RUNNING, .pid = 100 + i,
+                ranks[i] = (struct rank) { .index = i, .state = RANK_RUNNING, .pid = 100 + i,
                                            .started_usec = S(1), .notify.milestone = -1 };
         }
         job_phases_reset(&job.phases);
-        job = (struct job) { .options = &options, .nproc = N, .ranks = ranks, .state = JOB_RUNNING,
+        job = (struct run_model) { .options = &options, .nproc = N, .ranks = ranks, .state = JOB_RUNNING,
                              .start_usec = 0, .attempt_start_usec = S(1), .phases = job.phases };
         options = (struct run_options) {};
 }
@@ -49,7 +49,7 @@ static void say(int rank, double t, const char *text) {
                 printf("bad test datagram %s\n", text);
                 exit(99);
         }
-        rank_notify_apply(&job, &ranks[rank], &m, S(t));
+        rank_notify_apply(&job.phases, job.nproc, job.attempt_start_usec, &ranks[rank], &m, S(t));
 }
 
 /* Expired at t: the cause (caller clears it), or kind NONE. */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#include "exit-status.h"
+#include "options.h"
+#include "run-model.h"
+
+bool run_will_restart(const struct run_model *run) {
+        return (run->first_failure >= 0 || run->deadline.kind != DEADLINE_NONE) && run->stop_signal == 0 &&
+               run->internal_error == 0 && !run->gave_up && run->restart_count < run->options->max_restarts;
+}
+
+int run_exit_status_rank(const struct run_model *run) {
+        if (run->internal_error != 0 || run->deadline.kind != DEADLINE_NONE)
+                return -1;
+        return run->first_failure;
+}
+
+int run_exit_status(const struct run_model *run) {
+        if (run->internal_error != 0)
+                return EXIT_RM_INTERNAL;
+        if (run->deadline.kind != DEADLINE_NONE)
+                return EXIT_RM_DEADLINE;
+        if (run->first_failure >= 0) {
+                const struct rank *r = &run->ranks[run->first_failure];
+
+                return r->state == RANK_SIGNALLED ? 128 + r->exit_signal : r->exit_code;
+        }
+        if (run->stop_signal > 0)
+                return 128 + run->stop_signal;
+        return 0;
+}

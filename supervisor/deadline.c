@@ -5,24 +5,14 @@
 
 #include "deadline.h"
 #include "run-model.h"
-#include "json.h"
 #include "log.h"
 #include "options.h"
 #include "phase.h"
 #include "util.h"
 
-#define report_line(...) log_full(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define NONE UINT64_MAX
 /* Late ranks described one by one in a headline; the rest are only listed. */
 #define HEADLINE_DETAILS_MAX 8
-
-static double secs(uint64_t usec) {
-        return (double) usec / 1e6;
-}
-
-static double since(uint64_t now, uint64_t t) {
-        return now > t ? secs(now - t) : 0.0;
-}
 
 const char *deadline_kind_name(enum deadline_kind k) {
         static const char *const names[_DEADLINE_KIND_MAX] = {
@@ -129,7 +119,7 @@ uint64_t deadline_next(const struct run_model *run) {
 
 /* ------------------------------------------------------------ the headline */
 
-static bool contains(const int *l, size_t n, int v) {
+bool rank_list_contains(const int *l, size_t n, int v) {
         for (size_t i = 0; i < n; i++)
                 if (l[i] == v)
                         return true;
@@ -211,7 +201,8 @@ static void print_others(FILE *f, const struct run_model *run, const struct dead
         if (!group || !done)
                 return;
         for (int i = 0; i < run->nproc; i++)
-                done[i] = contains(c->ranks, c->n_ranks, i) || contains(c->reached, c->n_reached, i);
+                done[i] = rank_list_contains(c->ranks, c->n_ranks, i) ||
+                          rank_list_contains(c->reached, c->n_reached, i);
         for (int i = 0; i < run->nproc; i++) {
                 const struct rank *r = &run->ranks[i];
 
@@ -224,7 +215,7 @@ static void print_others(FILE *f, const struct run_model *run, const struct dead
         if (n > 0) {
                 fputs(c->n_reached > 0 ? ", " : "; ", f);
                 print_rank_list(f, group, n);
-                fprintf(f, " reached READY %.1f s ago", since(now, first_ready));
+                fprintf(f, " reached READY %.1f s ago", secs_since(now, first_ready));
                 groups++;
         }
         for (int i = 0; i < run->nproc; i++) {
@@ -283,10 +274,10 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
                         print_rank_list(f, c->reached, c->n_reached);
                         if (c->target_ready || first_ready != NONE)
                                 fprintf(f, " reached READY %.1f s ago",
-                                        since(now, c->target_ready ? c->reached_usec : first_ready));
+                                        secs_since(now, c->target_ready ? c->reached_usec : first_ready));
                         else
                                 fprintf(f, " reached phase %s %.1f s ago", c->target_phase,
-                                        since(now, c->reached_usec));
+                                        secs_since(now, c->reached_usec));
                 }
                 break;
         case DEADLINE_PHASE:
@@ -297,7 +288,7 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
                 break;
         case DEADLINE_READY:
                 print_rank_list(f, c->ranks, c->n_ranks);
-                fprintf(f, " not ready %.1f s after the start (", since(now, run->attempt_start_usec));
+                fprintf(f, " not ready %.1f s after the start (", secs_since(now, run->attempt_start_usec));
                 print_limit(f, c);
                 fputs("): ", f);
                 for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
@@ -325,7 +316,7 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
 
                         print_rank_list(f, c->ranks, c->n_ranks);
                         fprintf(f, " sent no WATCHDOG=1 for %.1f s (",
-                                since(now, MAX(r->notify.ready_usec, r->notify.last_watchdog_usec)));
+                                secs_since(now, MAX(r->notify.ready_usec, r->notify.last_watchdog_usec)));
                         print_limit(f, c);
                         fputs(")", f);
                 }
@@ -410,7 +401,7 @@ int deadline_find_expired(const struct run_model *run, uint64_t now, struct dead
                 for (int i = 0; i < run->nproc; i++) {
                         const struct rank *r = &run->ranks[i];
 
-                        if (contains(late, n_late, i))
+                        if (rank_list_contains(late, n_late, i))
                                 continue;
                         if (c.target_ready ? r->ready : r->ready || r->notify.milestone >= milestone)
                                 reached[n_reached++] = i;
@@ -434,140 +425,4 @@ int deadline_find_expired(const struct run_model *run, uint64_t now, struct dead
         }
         *ret = c;
         return 1;
-}
-
-/* ------------------------------------------------------------ the report */
-
-void deadline_report_text(const struct run_model *run) {
-        const struct deadline_cause *c = &run->deadline;
-        char where[256];
-
-        if (c->kind == DEADLINE_NONE)
-                return;
-        if (c->watchdog_trigger)
-                report_line("deadline: WATCHDOG=trigger at %.3f s (%.3f s into attempt %d)",
-                            since(c->fired_usec, run->start_usec), since(c->fired_usec, run->attempt_start_usec),
-                            run->restart_count + 1);
-        else if (c->kind == DEADLINE_PHASE)
-                report_line("deadline: --phase-timeout %s=%g passed at %.3f s (%.3f s into attempt %d)", c->phase,
-                            secs(c->limit_usec), since(c->fired_usec, run->start_usec),
-                            since(c->fired_usec, run->attempt_start_usec), run->restart_count + 1);
-        else
-                report_line("deadline: --%s %g passed at %.3f s (%.3f s into attempt %d)", deadline_kind_name(c->kind),
-                            secs(c->limit_usec), since(c->fired_usec, run->start_usec),
-                            since(c->fired_usec, run->attempt_start_usec), run->restart_count + 1);
-        report_line("ranks at the deadline:");
-        for (int i = 0; i < run->nproc; i++) {
-                const struct rank *r = &run->ranks[i];
-                const struct rank_notify *n = &r->notify;
-                char ready[64] = "not ready", extra[1400] = "";
-                size_t k = 0;
-
-                if (r->state == RANK_IDLE) {
-                        report_line("  rank %d: not started", i);
-                        continue;
-                }
-                rank_describe_position(r, c->fired_usec, where, sizeof(where));
-                if (r->ready)
-                        snprintf(ready, sizeof(ready), "ready at %.3f s", since(n->ready_usec, run->start_usec));
-                if (n->status)
-                        k += (size_t) snprintf(extra + k, sizeof(extra) - k, "; status: %.1024s", n->status);
-                if (n->stopping && k < sizeof(extra))
-                        k += (size_t) snprintf(extra + k, sizeof(extra) - k, "; stopping");
-                if (n->has_errno && k < sizeof(extra))
-                        k += (size_t) snprintf(extra + k, sizeof(extra) - k, "; ERRNO=%d", n->errno_value);
-                if (r->diag_state && k < sizeof(extra))
-                        snprintf(extra + k, sizeof(extra) - k, "; at the deadline: state %c, wait channel %s",
-                                 r->diag_state, r->diag_wchan[0] && strcmp(r->diag_wchan, "0") != 0 ? r->diag_wchan
-                                                                                                 : "-");
-                report_line("  rank %d (pid %d)%s: %s; %s%s", i, (int) r->pid,
-                            contains(c->ranks, c->n_ranks, i) ? " LATE" : "", where, ready, extra);
-        }
-}
-
-static void json_time(struct json_writer *w, const struct run_model *run, uint64_t t) {
-        if (t && t != NONE)
-                json_double(w, since(t, run->start_usec));
-        else
-                json_null(w);
-}
-
-static void json_int_list(struct json_writer *w, const int *l, size_t n) {
-        json_begin_array(w);
-        for (size_t i = 0; i < n; i++)
-                json_int(w, l[i]);
-        json_end_array(w);
-}
-
-void deadline_report_json(struct json_writer *w, const struct run_model *run) {
-        const struct deadline_cause *c = &run->deadline;
-
-        if (c->kind == DEADLINE_NONE) {
-                json_null(w);
-                return;
-        }
-        json_begin_object(w);
-        json_key(w, "kind");
-        json_string(w, deadline_kind_name(c->kind));
-        json_key(w, "trigger");
-        json_bool(w, c->watchdog_trigger);
-        json_key(w, "limit_s");
-        if (c->watchdog_trigger)
-                json_null(w);
-        else
-                json_double(w, secs(c->limit_usec));
-        json_key(w, "ranks");
-        json_int_list(w, c->ranks, c->n_ranks);
-        json_key(w, "phase");
-        json_string(w, c->phase);
-        json_key(w, "target");
-        json_string(w, c->kind != DEADLINE_STRAGGLER ? NULL : c->target_ready ? "ready" : "phase");
-        json_key(w, "target_phase");
-        json_string(w, c->target_phase);
-        json_key(w, "reached_ranks");
-        json_int_list(w, c->reached, c->n_reached);
-        json_key(w, "reached_s");
-        json_time(w, run, c->reached_usec);
-        json_key(w, "due_s");
-        json_time(w, run, c->due_usec);
-        json_key(w, "time_s");
-        json_time(w, run, c->fired_usec);
-        json_key(w, "attempt_time_s");
-        json_double(w, since(c->fired_usec, run->attempt_start_usec));
-        json_key(w, "message");
-        json_string(w, c->message);
-        json_end_object(w);
-}
-
-static void json_limit(struct json_writer *w, uint64_t usec) {
-        if (usec)
-                json_double(w, secs(usec));
-        else
-                json_null(w);
-}
-
-void deadline_limits_json(struct json_writer *w, const struct run_options *o) {
-        json_begin_object(w);
-        json_key(w, "ready_timeout_s");
-        json_limit(w, o->ready_timeout_usec);
-        json_key(w, "straggler_timeout_s");
-        json_limit(w, o->straggler_timeout_usec);
-        json_key(w, "watchdog_s");
-        json_limit(w, o->watchdog_usec);
-        json_key(w, "phase_timeouts");
-        json_begin_object(w);
-        for (size_t i = 0; i < o->n_phase_timeouts; i++) {
-                bool later = false;
-
-                /* A name given twice: the last one counts, and is written once. */
-                for (size_t j = i + 1; j < o->n_phase_timeouts; j++)
-                        if (strcmp(o->phase_timeouts[j].name, o->phase_timeouts[i].name) == 0)
-                                later = true;
-                if (later)
-                        continue;
-                json_key(w, o->phase_timeouts[i].name);
-                json_double(w, secs(o->phase_timeouts[i].usec));
-        }
-        json_end_object(w);
-        json_end_object(w);
 }

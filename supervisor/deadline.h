@@ -27,7 +27,6 @@
 #include <stdint.h>
 
 struct run_model;
-struct json_writer;
 struct run_options;
 
 enum deadline_kind {
@@ -72,10 +71,7 @@ int deadline_find_expired(const struct run_model *run, uint64_t now, struct dead
 
 void deadline_cause_clear(struct deadline_cause *c);
 
-/* The report's deadline section (text), after its headline. */
-void deadline_report_text(const struct run_model *run);
-/* The JSON report's "deadline" value (an object, or null) and "deadline_limits". */
-void deadline_report_json(struct json_writer *w, const struct run_model *run);
-void deadline_limits_json(struct json_writer *w, const struct run_options *o);
+/* Whether rank v is in l[0..n). */
+bool rank_list_contains(const int *l, size_t n, int v);
 
 #endif

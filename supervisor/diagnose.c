@@ -11,13 +11,13 @@
 #include "diagnose.h"
 #include "environ.h"
 #include "run-model.h"
-#include "json.h"
 #include "log.h"
 #include "options.h"
 #include "phase.h"
 #include "proc.h"
 #include "proctree.h"
 #include "python-hooks.h"
+#include "report.h"
 #include "rundir.h"
 #include "stack.h"
 #include "util.h"
@@ -31,10 +31,7 @@
 #define SNAPSHOT_THREADS_MAX 1024
 #define NCCL_TAIL_READ_BYTES (64u << 10)
 #define NCCL_TAIL_FILES_MAX 8
-#define TEXT_STACK_LINES_MAX 200        /* per stack in the text report; the JSON has them all */
 #define QUEUE_MAX 8
-
-#define report_line(...) log_full(LOG_LEVEL_ERROR, __VA_ARGS__)
 
 struct diagnose_request {
         int *ranks;
@@ -133,10 +130,6 @@ static void diag_error(struct diagnosis *d, const char *fmt, ...) {
         va_end(ap);
         if (n >= 0)
                 (void) strv_append(&d->errors, s);
-}
-
-static double secs(uint64_t usec) {
-        return (double) usec / 1e6;
 }
 
 static const char *base_name(const char *path) {
@@ -944,17 +937,9 @@ int diagnose_ranks(struct diagnoser *o, const int *ranks, size_t n, const char *
 
 static void on_sigusr2_done(void *userdata) {
         struct diagnoser *o = userdata;
-        const struct run_model *run = o->run;
-        size_t n = 0;
 
         o->sigusr2_busy = false;
-        for (int i = 0; i < run->nproc; i++)
-                if (run->ranks[i].diagnosis && strcmp(run->ranks[i].diagnosis->reason, "SIGUSR2") == 0)
-                        n++;
-        report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", run->run_id, n,
-                    n == 1 ? "" : "s");
-        diagnosis_print_all(run, "SIGUSR2", NULL, 0);
-        report_line("======== end of the diagnosis ========");
+        report_print_sigusr2(o->run);
 }
 
 static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
@@ -1157,348 +1142,4 @@ void diagnoser_worker_env(const struct diagnoser *o, int rank, struct worker_env
 
 bool diagnoser_wants_ptrace(const struct diagnoser *o) {
         return o && o->run->options->stack_tool != STACK_TOOL_NONE && o->run->options->diagnose_timeout_usec > 0;
-}
-
-/* ------------------------------------------------------------ text */
-
-/* "S (sleeping) in read, waiting in pipe_read" */
-static void describe_activity(char state, const char *syscall, const char *wchan, char *buf, size_t size) {
-        int n = snprintf(buf, size, "%c (%s)", state, proc_state_name(state));
-
-        if (n < 0 || (size_t) n >= size)
-                return;
-        if (strcmp(syscall, "running") != 0 && strcmp(syscall, "none") != 0 && strcmp(syscall, "?") != 0)
-                n += snprintf(buf + n, size - (size_t) n, " in %s", syscall);
-        if (wchan[0] && (size_t) n < size)
-                snprintf(buf + n, size - (size_t) n, ", waiting in %s", wchan);
-}
-
-static bool same_activity(const struct thread_snapshot *a, const struct thread_snapshot *b) {
-        return a->state == b->state && strcmp(a->syscall, b->syscall) == 0 && strcmp(a->wchan, b->wchan) == 0;
-}
-
-/* Threads grouped by what they do (state, system call, wait channel), with their names. */
-static void print_threads_summary(const struct process_snapshot *p) {
-        _cleanup_free_ bool *grouped = NULL, *named = NULL;
-
-        if (p->n_threads_listed <= 1)
-                return;
-        grouped = calloc(p->n_threads_listed, sizeof(bool));
-        named = calloc(p->n_threads_listed, sizeof(bool));
-        if (!grouped || !named)
-                return;
-        report_line("    threads (%zu%s):", p->n_threads,
-                    p->n_threads > p->n_threads_listed ? ", the first ones listed" : "");
-        for (size_t i = 0; i < p->n_threads_listed; i++) {
-                const struct thread_snapshot *a = &p->threads[i];
-                char what[160], names[256] = "";
-                size_t n = 0, used = 0, n_names = 0;
-
-                if (grouped[i])
-                        continue;
-                for (size_t j = i; j < p->n_threads_listed; j++) {
-                        size_t same_name = 0;
-
-                        if (!same_activity(a, &p->threads[j]))
-                                continue;
-                        grouped[j] = true;
-                        n++;
-                        if (named[j])
-                                continue;
-                        for (size_t k = j; k < p->n_threads_listed; k++)
-                                if (same_activity(a, &p->threads[k]) &&
-                                    strcmp(p->threads[k].comm, p->threads[j].comm) == 0) {
-                                        named[k] = true;
-                                        same_name++;
-                                }
-                        if (used + 1 >= sizeof(names))
-                                continue;
-                        if (++n_names > 6)
-                                used += (size_t) snprintf(names + used, sizeof(names) - used, "%s",
-                                                          n_names == 7 ? ", ..." : "");
-                        else if (same_name > 1)
-                                used += (size_t) snprintf(names + used, sizeof(names) - used, "%s%s x%zu",
-                                                          n_names > 1 ? ", " : "", p->threads[j].comm, same_name);
-                        else
-                                used += (size_t) snprintf(names + used, sizeof(names) - used, "%s%s",
-                                                          n_names > 1 ? ", " : "", p->threads[j].comm);
-                        used = MIN(used, sizeof(names) - 1);
-                }
-                describe_activity(a->state, a->syscall, a->wchan, what, sizeof(what));
-                report_line("      %zu %s: %s", n, what, names);
-        }
-}
-
-static void print_process(const struct process_snapshot *p, bool is_rank) {
-        char what[160];
-
-        describe_activity(p->state, p->syscall, p->wchan, what, sizeof(what));
-        if (is_rank)
-                report_line("  process %d (%s): %s; CPU %.2f s; %zu thread%s", (int) p->pid, p->comm, what, p->cpu_s,
-                            p->n_threads, p->n_threads == 1 ? "" : "s");
-        else
-                report_line("  descendant %d (%s, child of %d): %s; CPU %.2f s; %zu thread%s", (int) p->pid, p->comm,
-                            (int) p->ppid, what, p->cpu_s, p->n_threads, p->n_threads == 1 ? "" : "s");
-        print_threads_summary(p);
-}
-
-static void print_lines(char *const *l, size_t max) {
-        size_t n = strv_length(l);
-
-        for (size_t i = 0; i < n && i < max; i++)
-                report_line("    | %s", l[i]);
-        if (n > max)
-                report_line("    | ... %zu more lines in the JSON report (--report)", n - max);
-}
-
-static void print_stack(char *const *lines, enum stack_format format) {
-        _cleanup_strv_free_ char **shown = NULL;
-
-        if (stack_collapse(lines, format, &shown) < 0)
-                print_lines(lines, TEXT_STACK_LINES_MAX);
-        else
-                print_lines(shown, TEXT_STACK_LINES_MAX);
-}
-
-/* Among ranks printed before r (printed[0..n)), one whose stack of this kind r's equals; -1: none. */
-static int same_stack_as(const struct run_model *run, const int *printed, size_t n, const struct rank *r, bool python) {
-        const struct diagnosis *d = r->diagnosis;
-        char *const *mine = python ? d->python_traceback : d->native_stack;
-        enum stack_format format = python ? STACK_FORMAT_PYTHON :
-                                   d->stack_tool == STACK_TOOL_GDB ? STACK_FORMAT_GDB : STACK_FORMAT_EU_STACK;
-
-        if (strv_length(mine) == 0)
-                return -1;
-        for (size_t i = 0; i < n; i++) {
-                const struct diagnosis *o = run->ranks[printed[i]].diagnosis;
-                char *const *theirs = python ? o->python_traceback : o->native_stack;
-
-                if (!python && o->stack_tool != d->stack_tool)
-                        continue;
-                if (strv_length(theirs) > 0 && stack_same(mine, theirs, format))
-                        return printed[i];
-        }
-        return -1;
-}
-
-static void print_diagnosis(const struct run_model *run, const struct rank *r, const int *printed, size_t n_printed);
-
-void diagnosis_print_text(const struct run_model *run, const struct rank *r) {
-        print_diagnosis(run, r, NULL, 0);
-}
-
-static bool diagnosis_matches(const struct rank *r, const char *reason) {
-        return r->diagnosis && (!reason || strcmp(r->diagnosis->reason, reason) == 0);
-}
-
-void diagnosis_print_all(const struct run_model *run, const char *reason, const int *first, size_t n_first) {
-        _cleanup_free_ int *printed = calloc((size_t) run->nproc + 1, sizeof(int));
-        size_t n = 0;
-
-        if (!printed) {
-                for (int i = 0; i < run->nproc; i++)
-                        if (diagnosis_matches(&run->ranks[i], reason))
-                                diagnosis_print_text(run, &run->ranks[i]);
-                return;
-        }
-        for (size_t k = 0; k < n_first + (size_t) run->nproc; k++) {
-                int i = k < n_first ? first[k] : (int) (k - n_first);
-                bool done = false;
-
-                if (i < 0 || i >= run->nproc || !diagnosis_matches(&run->ranks[i], reason))
-                        continue;
-                for (size_t j = 0; j < n && !done; j++)
-                        done = printed[j] == i;
-                if (done)
-                        continue;
-                print_diagnosis(run, &run->ranks[i], printed, n);
-                printed[n++] = i;
-        }
-}
-
-static void print_diagnosis(const struct run_model *run, const struct rank *r, const int *printed, size_t n_printed) {
-        const struct diagnosis *d = r->diagnosis;
-        int same;
-
-        if (!d)
-                return;
-        report_line("---- rank %d (pid %d): diagnosis at %.3f s (%s), took %.2f s ----", r->index, (int) d->pid,
-                    secs(d->started_usec - run->start_usec), d->reason, secs(d->ended_usec - d->started_usec));
-        report_line("  %s", d->position ? d->position : "phase unknown");
-        for (size_t i = 0; i < d->n_processes; i++)
-                print_process(&d->processes[i], i == 0);
-
-        if (d->python_signalled || strv_length(d->python_traceback) > 0) {
-                if ((same = same_stack_as(run, printed, n_printed, r, true)) >= 0)
-                        report_line("  Python traceback (faulthandler, on SIGUSR1 to %d): the same as rank %d's",
-                                    (int) d->principal_pid, same);
-                else if (strv_length(d->python_traceback) > 0) {
-                        report_line("  Python traceback (faulthandler, on SIGUSR1 to %d):", (int) d->principal_pid);
-                        print_stack(d->python_traceback, STACK_FORMAT_PYTHON);
-                } else
-                        report_line("  Python traceback: none came (SIGUSR1 to %d)", (int) d->principal_pid);
-        }
-        if (d->stack_tool != STACK_TOOL_NONE) {
-                if ((same = same_stack_as(run, printed, n_printed, r, false)) >= 0)
-                        report_line("  native stack of %d (%s, %.2f s): the same as rank %d's", (int) d->principal_pid,
-                                    stack_tool_name(d->stack_tool), secs(d->stack_usec), same);
-                else if (strv_length(d->native_stack) > 0) {
-                        report_line("  native stack of %d (%s, %.2f s):", (int) d->principal_pid,
-                                    stack_tool_name(d->stack_tool), secs(d->stack_usec));
-                        print_stack(d->native_stack, d->stack_tool == STACK_TOOL_GDB ? STACK_FORMAT_GDB :
-                                                                                       STACK_FORMAT_EU_STACK);
-                } else
-                        report_line("  native stack of %d (%s): none", (int) d->principal_pid,
-                                    stack_tool_name(d->stack_tool));
-        }
-        if (strv_length(d->nccl_log_files) > 0) {
-                if (strv_length(d->nccl_log_files) == 1)
-                        report_line("  NCCL log %s, last %zu lines:", d->nccl_log_files[0],
-                                    strv_length(d->nccl_log_tail));
-                else
-                        report_line("  NCCL logs, last lines of each:");
-                if (strv_length(d->nccl_log_tail) == 0)
-                        report_line("    (empty)");
-                print_lines(d->nccl_log_tail, SIZE_MAX);
-        }
-        if (strv_length(d->errors) > 0) {
-                report_line("  what the diagnosis could not do:");
-                for (size_t i = 0; d->errors[i]; i++)
-                        report_line("    - %s", d->errors[i]);
-        }
-}
-
-/* ------------------------------------------------------------ JSON */
-
-static void json_strv(struct json_writer *w, char *const *l) {
-        json_begin_array(w);
-        for (size_t i = 0; l && l[i]; i++)
-                json_string(w, l[i]);
-        json_end_array(w);
-}
-
-static void json_state(struct json_writer *w, char state) {
-        char s[2] = { state, 0 };
-
-        json_string(w, s);
-}
-
-static void json_nonempty(struct json_writer *w, const char *s) {
-        json_string(w, s && s[0] ? s : NULL);
-}
-
-static void json_threads(struct json_writer *w, const struct process_snapshot *p) {
-        json_begin_array(w);
-        for (size_t i = 0; i < p->n_threads_listed; i++) {
-                const struct thread_snapshot *t = &p->threads[i];
-
-                json_begin_object(w);
-                json_key(w, "tid");
-                json_int(w, t->tid);
-                json_key(w, "comm");
-                json_string(w, t->comm);
-                json_key(w, "state");
-                json_state(w, t->state);
-                json_key(w, "wchan");
-                json_nonempty(w, t->wchan);
-                json_key(w, "syscall");
-                json_string(w, t->syscall);
-                json_end_object(w);
-        }
-        json_end_array(w);
-}
-
-static void json_process_fields(struct json_writer *w, const struct process_snapshot *p) {
-        json_key(w, "comm");
-        json_string(w, p->comm);
-        json_key(w, "exe");
-        json_nonempty(w, p->exe);
-        json_key(w, "state");
-        json_state(w, p->state);
-        json_key(w, "state_name");
-        json_string(w, proc_state_name(p->state));
-        json_key(w, "wchan");
-        json_nonempty(w, p->wchan);
-        json_key(w, "syscall");
-        json_string(w, p->syscall);
-        json_key(w, "cpu_s");
-        json_double(w, p->cpu_s);
-        json_key(w, "n_threads");
-        json_uint(w, p->n_threads);
-        json_key(w, "threads");
-        json_threads(w, p);
-}
-
-void diagnosis_write_json(struct json_writer *w, const struct run_model *run, const struct rank *r) {
-        const struct diagnosis *d = r->diagnosis;
-
-        if (!d) {
-                json_null(w);
-                return;
-        }
-        json_begin_object(w);
-        json_key(w, "reason");
-        json_string(w, d->reason);
-        json_key(w, "time_s");
-        json_double(w, secs(d->started_usec - run->start_usec));
-        json_key(w, "duration_s");
-        json_double(w, secs(d->ended_usec - d->started_usec));
-        json_key(w, "pid");
-        json_int(w, d->pid);
-        json_key(w, "principal_pid");
-        json_int(w, d->principal_pid);
-        json_key(w, "phase");
-        json_string(w, d->phase);
-        json_key(w, "phase_s");
-        if (d->phase && d->phase_usec > 0)
-                json_double(w, secs(d->phase_usec));
-        else
-                json_null(w);
-        json_key(w, "position");
-        json_string(w, d->position);
-        if (d->n_processes > 0)
-                json_process_fields(w, &d->processes[0]);
-        else {
-                json_key(w, "state");
-                json_null(w);
-                json_key(w, "wchan");
-                json_null(w);
-                json_key(w, "syscall");
-                json_null(w);
-                json_key(w, "threads");
-                json_begin_array(w);
-                json_end_array(w);
-        }
-        json_key(w, "descendants");
-        json_begin_array(w);
-        for (size_t i = 1; i < d->n_processes; i++) {
-                json_begin_object(w);
-                json_key(w, "pid");
-                json_int(w, d->processes[i].pid);
-                json_key(w, "ppid");
-                json_int(w, d->processes[i].ppid);
-                json_process_fields(w, &d->processes[i]);
-                json_end_object(w);
-        }
-        json_end_array(w);
-        json_key(w, "python");
-        json_bool(w, d->python);
-        json_key(w, "python_traceback");
-        json_strv(w, d->python_traceback);
-        json_key(w, "stack_tool");
-        json_string(w, d->stack_tool != STACK_TOOL_NONE ? stack_tool_name(d->stack_tool) : NULL);
-        json_key(w, "stack_s");
-        if (d->stack_tool != STACK_TOOL_NONE)
-                json_double(w, secs(d->stack_usec));
-        else
-                json_null(w);
-        json_key(w, "native_stack");
-        json_strv(w, d->native_stack);
-        json_key(w, "nccl_log_files");
-        json_strv(w, d->nccl_log_files);
-        json_key(w, "nccl_log_tail");
-        json_strv(w, d->nccl_log_tail);
-        json_key(w, "errors");
-        json_strv(w, d->errors);
-        json_end_object(w);
 }

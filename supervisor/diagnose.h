@@ -18,7 +18,7 @@
  *
  * Ranks are diagnosed side by side; the steps of one rank in that order
  * (the traceback first: a tracer stops the process).  Results go to the
- * rank (rank->diagnosis) for the text and JSON reports.
+ * rank (rank->diagnosis); report-text.c and report-json.c render them.
  *
  * The workers' environment for it is decided here too: PYTHONPATH and
  * PYTHONFAULTHANDLER for the hook (--python-hooks), NCCL_DEBUG_FILE.
@@ -36,7 +36,6 @@
 #include "options.h"
 
 struct run_model;
-struct json_writer;
 struct process_snapshot;
 struct rank;
 struct worker_env;
@@ -64,19 +63,6 @@ struct diagnosis {
 };
 
 struct diagnosis *diagnosis_free(struct diagnosis *d);
-
-/* The text report's section for a rank (lines through the log, as the report's). */
-void diagnosis_print_text(const struct run_model *run, const struct rank *r);
-
-/*
- * Prints the diagnoses taken for reason ("deadline", "SIGUSR2"; NULL: every
- * one): the ranks in first[] first (the late ones), then the others, and a
- * stack that is the same as one already printed (ranks waiting in one
- * collective) as a line naming that rank instead of all of its frames.
- */
-void diagnosis_print_all(const struct run_model *run, const char *reason, const int *first, size_t n_first);
-/* The JSON report's "diagnosis" value of a rank: an object, or null. */
-void diagnosis_write_json(struct json_writer *w, const struct run_model *run, const struct rank *r);
 
 /* Per job: helper processes, SIGUSR2, the queue; created by job_start(). */
 struct diagnoser;

@@ -711,8 +711,8 @@ static int job_start_attempt(struct job *job) {
         if (o->shm) {
                 struct shmring_info info;
 
-                k = run_segment_create(o, job->run.nproc, job->run.run_id, (uint64_t) job->run.restart_count, &job->segment,
-                                       &job->run.segment_size);
+                k = run_segment_create(o, job->run.nproc, job->run.run_id, (uint64_t) job->run.restart_count,
+                                       &job->segment, &job->run.segment_size);
                 if (k < 0)
                         return k;
                 free(job->run.segment_name);
@@ -992,7 +992,8 @@ static void job_run_events(struct job *job) {
                         job_dispatch(job, event, arg);
                         continue;
                 }
-                if (job->run.state != JOB_RUNNING && job->run.state != JOB_DIAGNOSING && job->run.state != JOB_STOPPING &&
+                if (job->run.state != JOB_RUNNING && job->run.state != JOB_DIAGNOSING &&
+                    job->run.state != JOB_STOPPING &&
                     job->run.state != JOB_KILLING)
                         return;
                 if (processes_pending(job) == 0)

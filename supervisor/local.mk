@@ -49,7 +49,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/proctree.h \
 	supervisor/python-hooks.c \
 	supervisor/python-hooks.h \
-	supervisor/report.c \
+	supervisor/report-json.c \
+	supervisor/report-text.c \
 	supervisor/report.h \
 	supervisor/run.c \
 	supervisor/run.h \

@@ -4,19 +4,10 @@
 #include <string.h>
 
 #include "run-model.h"
-#include "json.h"
 #include "log.h"
 #include "notify.h"
 #include "phase.h"
 #include "util.h"
-
-static double secs(uint64_t usec) {
-        return (double) usec / 1e6;
-}
-
-static double since(uint64_t now, uint64_t t) {
-        return now > t ? secs(now - t) : 0.0;
-}
 
 void rank_notify_reset(struct rank_notify *n) {
         for (size_t i = 0; i < n->n_history; i++)
@@ -99,7 +90,7 @@ static void phase_end(struct rank *r, const char *name, uint64_t now) {
         n->phase_end_usec = now;
         if (n->n_history > 0 && n->history[n->n_history - 1].end_usec == 0)
                 n->history[n->n_history - 1].end_usec = now;
-        log_info("rank %d: phase %s ended after %.3f s", r->index, name, since(now, n->phase_start_usec));
+        log_info("rank %d: phase %s ended after %.3f s", r->index, name, secs_since(now, n->phase_start_usec));
 }
 
 static void phase_enter(struct job_phases *p, struct rank *r, const char *name, uint64_t now) {
@@ -122,7 +113,7 @@ static void phase_enter(struct job_phases *p, struct rank *r, const char *name, 
         m = milestone_reached(p, name, r->index, now);
         if (m > n->milestone)
                 n->milestone = m;
-        log_info("rank %d: phase %s (%.3f s after its start)", r->index, name, since(now, r->started_usec));
+        log_info("rank %d: phase %s (%.3f s after its start)", r->index, name, secs_since(now, r->started_usec));
 }
 
 static void rank_became_ready(struct job_phases *p, int nproc, uint64_t attempt_start_usec, struct rank *r,
@@ -136,11 +127,11 @@ static void rank_became_ready(struct job_phases *p, int nproc, uint64_t attempt_
                 p->first_ready_rank = r->index;
                 p->first_ready_usec = now;
         }
-        log_info("rank %d is ready (%.3f s after its start)", r->index, since(now, r->started_usec));
+        log_info("rank %d is ready (%.3f s after its start)", r->index, secs_since(now, r->started_usec));
         if (++p->n_ready == nproc) {
                 p->all_ready_usec = now;
                 log_notice("all %d rank%s ready after %.3f s", nproc, nproc == 1 ? "" : "s",
-                           since(now, attempt_start_usec));
+                           secs_since(now, attempt_start_usec));
         }
 }
 
@@ -206,123 +197,13 @@ void rank_describe_position(const struct rank *r, uint64_t now, char *buf, size_
         int k;
 
         if (r->phase && n->phase_end_usec == 0)
-                k = snprintf(buf, size, "in phase %s for %.1f s", r->phase, since(now, n->phase_start_usec));
+                k = snprintf(buf, size, "in phase %s for %.1f s", r->phase, secs_since(now, n->phase_start_usec));
         else if (r->phase)
-                k = snprintf(buf, size, "after phase %s (ended %.1f s ago)", r->phase, since(now, n->phase_end_usec));
+                k = snprintf(buf, size, "after phase %s (ended %.1f s ago)", r->phase,
+                             secs_since(now, n->phase_end_usec));
         else
-                k = snprintf(buf, size, "before any phase for %.1f s", since(now, r->started_usec));
+                k = snprintf(buf, size, "before any phase for %.1f s", secs_since(now, r->started_usec));
         if (n->has_progress && k >= 0 && (size_t) k < size)
                 snprintf(buf + k, size - (size_t) k, " (progress %" PRIu64 "/%" PRIu64 ")", n->progress_done,
                          n->progress_total);
-}
-
-/* ------------------------------------------------------------ JSON */
-
-static void json_time(struct json_writer *w, const struct run_model *run, uint64_t t) {
-        if (t)
-                json_double(w, t > run->start_usec ? secs(t - run->start_usec) : 0.0);
-        else
-                json_null(w);
-}
-
-void phase_json_rank_fields(struct json_writer *w, const struct run_model *run, const struct rank *r) {
-        const struct rank_notify *n = &r->notify;
-
-        json_key(w, "phase");
-        json_string(w, r->phase);
-        json_key(w, "phase_started_s");
-        json_time(w, run, r->phase ? n->phase_start_usec : 0);
-        json_key(w, "phase_ended_s");
-        json_time(w, run, r->phase ? n->phase_end_usec : 0);
-        json_key(w, "phases");
-        json_begin_array(w);
-        for (size_t i = 0; i < n->n_history; i++) {
-                json_begin_object(w);
-                json_key(w, "name");
-                json_string(w, n->history[i].name);
-                json_key(w, "started_s");
-                json_time(w, run, n->history[i].start_usec);
-                json_key(w, "ended_s");
-                json_time(w, run, n->history[i].end_usec);
-                json_end_object(w);
-        }
-        json_end_array(w);
-        json_key(w, "phases_dropped");
-        json_uint(w, n->history_dropped);
-        json_key(w, "progress");
-        if (n->has_progress) {
-                json_begin_object(w);
-                json_key(w, "done");
-                json_uint(w, n->progress_done);
-                json_key(w, "total");
-                json_uint(w, n->progress_total);
-                json_key(w, "time_s");
-                json_time(w, run, n->progress_usec);
-                json_end_object(w);
-        } else
-                json_null(w);
-        json_key(w, "status");
-        json_string(w, n->status);
-        json_key(w, "ready");
-        json_bool(w, r->ready);
-        json_key(w, "ready_s");
-        json_time(w, run, r->ready ? n->ready_usec : 0);
-        json_key(w, "last_watchdog_s");
-        json_time(w, run, n->last_watchdog_usec);
-        json_key(w, "watchdog_trigger_s");
-        json_time(w, run, n->watchdog_trigger_usec);
-        json_key(w, "stopping");
-        json_bool(w, n->stopping);
-        json_key(w, "errno");
-        if (n->has_errno)
-                json_int(w, n->errno_value);
-        else
-                json_null(w);
-        json_key(w, "extended_until_s");
-        json_time(w, run, n->extend_until_usec == UINT64_MAX ? 0 : n->extend_until_usec);
-        json_key(w, "notify_datagrams");
-        json_uint(w, n->datagrams);
-}
-
-void phase_json_job(struct json_writer *w, const struct run_model *run) {
-        const struct notify_stats *st = run->notify_stats;
-        const struct job_phases *p = &run->phases;
-
-        json_key(w, "all_ready_s");
-        json_time(w, run, p->all_ready_usec);
-        json_key(w, "milestones");
-        json_begin_array(w);
-        for (size_t i = 0; i < p->n_milestones; i++) {
-                json_begin_object(w);
-                json_key(w, "phase");
-                json_string(w, p->milestones[i].name);
-                json_key(w, "first_rank");
-                json_int(w, p->milestones[i].first_rank);
-                json_key(w, "first_s");
-                json_time(w, run, p->milestones[i].first_usec);
-                json_end_object(w);
-        }
-        json_end_array(w);
-        json_key(w, "notify");
-        if (!st) {
-                json_null(w);
-                return;
-        }
-        json_begin_object(w);
-        json_key(w, "socket");
-        json_string(w, run->notify_socket);
-        json_key(w, "received");
-        json_uint(w, st->received);
-        json_key(w, "accepted");
-        json_uint(w, st->accepted);
-        json_key(w, "barriers");
-        json_uint(w, st->barriers);
-        json_key(w, "dropped");
-        json_begin_object(w);
-        for (int d = 0; d < _NOTIFY_DROP_MAX; d++) {
-                json_key(w, notify_drop_name(d));
-                json_uint(w, st->dropped[d]);
-        }
-        json_end_object(w);
-        json_end_object(w);
 }

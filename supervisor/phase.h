@@ -6,7 +6,7 @@
  * What the notify protocol says about each rank (its phase, phase history,
  * progress, status, readiness, watchdog, ...) and about the job as a whole
  * (the milestones: every phase name in the order ranks first reached it,
- * and READY), for the deadlines (deadline.c) and the report.
+ * and READY), for the deadlines (deadline.c) and the report (report-*.c).
  *
  * Times are CLOCK_MONOTONIC microseconds; 0 means never.
  */
@@ -15,8 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct run_model;
-struct json_writer;
 struct notify_message;
 struct rank;
 
@@ -91,10 +89,5 @@ int job_phases_find(const struct job_phases *p, const char *name);
  * (since its start), with " (progress 3/10)" when known.
  */
 void rank_describe_position(const struct rank *r, uint64_t now, char *buf, size_t size);
-
-/* The job's JSON fields "all_ready_s", "milestones" and "notify" (the socket's counts). */
-void phase_json_job(struct json_writer *w, const struct run_model *run);
-/* The per-rank JSON fields (phase, phases, progress, status, ready, ...), inside the rank's object. */
-void phase_json_rank_fields(struct json_writer *w, const struct run_model *run, const struct rank *r);
 
 #endif

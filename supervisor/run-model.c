@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "exit-status.h"
+#include "json.h"
 #include "options.h"
 #include "run-model.h"
 
@@ -27,4 +28,15 @@ int run_exit_status(const struct run_model *run) {
         if (run->stop_signal > 0)
                 return 128 + run->stop_signal;
         return 0;
+}
+
+const struct json_value *rank_error_file_message(const struct rank *r, const struct json_value **ret_traceback) {
+        const struct json_value *m = json_object_get(r->error_file, "message"), *tb = NULL;
+
+        if (m && m->type == JSON_OBJECT) {
+                tb = json_object_get(json_object_get(m, "extraInfo"), "py_callstack");
+                m = json_object_get(m, "message");
+        }
+        *ret_traceback = tb && tb->type == JSON_STRING ? tb : NULL;
+        return m && m->type == JSON_STRING ? m : NULL;
 }

@@ -159,4 +159,11 @@ int run_exit_status_rank(const struct run_model *run);
 /* Whether the attempt being torn down will be followed by a restart (--max-restarts), as things stand. */
 bool run_will_restart(const struct run_model *run);
 
+/*
+ * The message of a rank's error file (torchelastic's {"message": ...}, or
+ * {"message": {"message": ..., "extraInfo": {"py_callstack": ...}}}), or
+ * NULL; *ret_traceback: the Python traceback in it, or NULL.
+ */
+const struct json_value *rank_error_file_message(const struct rank *r, const struct json_value **ret_traceback);
+
 #endif

@@ -140,7 +140,8 @@ static int setup_log_dir(struct run_model *run, const struct run_options *o) {
         return 0;
 }
 
-static void setup_capture(struct job_setup *setup, const char *run_id, const struct run_options *o, struct sink *out, struct sink *err) {
+static void setup_capture(struct job_setup *setup, const char *run_id, const struct run_options *o,
+                          struct sink *out, struct sink *err) {
         int journal_stream = 0;
         bool journal = false, terminal = true;
 

@@ -26,14 +26,6 @@
 #define DEFAULT_COLUMNS 80
 #define DEFAULT_ROWS 24
 
-static double secs(uint64_t usec) {
-        return (double) usec / 1e6;
-}
-
-static double since(uint64_t now, uint64_t t) {
-        return now > t ? secs(now - t) : 0.0;
-}
-
 static void appendf(char *buf, size_t size, size_t *len, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void appendf(char *buf, size_t size, size_t *len, const char *fmt, ...) {
         va_list ap;
@@ -613,20 +605,20 @@ static void plain_lines(struct live_status *s) {
 
                         for (size_t h = first; say && h < n->n_history; h++)
                                 log_notice("rank %d: phase %s (%.3f s after its start)", r->index, n->history[h].name,
-                                           since(n->history[h].start_usec, r->started_usec));
+                                           secs_since(n->history[h].start_usec, r->started_usec));
                         seen->phases = total;
                         seen->end_reported = false;
                 }
                 if (r->phase && n->phase_end_usec && !seen->end_reported) {
                         if (say)
                                 log_notice("rank %d: phase %s ended after %.3f s", r->index, r->phase,
-                                           since(n->phase_end_usec, n->phase_start_usec));
+                                           secs_since(n->phase_end_usec, n->phase_start_usec));
                         seen->end_reported = true;
                 }
                 if (r->ready && !seen->ready_reported) {
                         if (say)
                                 log_notice("rank %d: ready (%.3f s after its start)", r->index,
-                                           since(n->ready_usec, r->started_usec));
+                                           secs_since(n->ready_usec, r->started_usec));
                         seen->ready_reported = true;
                 }
         }

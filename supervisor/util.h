@@ -55,6 +55,15 @@ static inline void strv_freep(char ***l) {
 
 /* ---------------------------------------------------------- time */
 
+/* Microseconds as seconds, for what people read. */
+static inline double secs(uint64_t usec) {
+        return (double) usec / 1e6;
+}
+/* The seconds from t to now; 0 when t is not before now. */
+static inline double secs_since(uint64_t now, uint64_t t) {
+        return now > t ? secs(now - t) : 0.0;
+}
+
 /* CLOCK_MONOTONIC in microseconds (the clock sd-event's timers use). */
 uint64_t now_usec(void);
 /* CLOCK_REALTIME in microseconds. */

@@ -64,7 +64,7 @@ static int report_phase_end(struct rm_worker *w, const char *phase, int r) {
 }
 
 static int prefix_check(const char *prefix) {
-        if (!rmpriv_name_valid(prefix, RM_BOOTSTRAP_PREFIX_MAX, true))
+        if (!rm_name_valid(prefix, RM_BOOTSTRAP_PREFIX_MAX, true))
                 return rmpriv_fail(-EINVAL, "'%.60s' is not a rendezvous prefix (1..%d of [A-Za-z0-9._/-])",
                                    prefix ? prefix : "(null)", RM_BOOTSTRAP_PREFIX_MAX);
         return 0;

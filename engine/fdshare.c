@@ -109,7 +109,7 @@ static void set_io_timeout(int fd, int64_t timeout_ns) {
 }
 
 static bool key_terminated_valid(const char key[64]) {
-        return memchr(key, '\0', 64) && rmpriv_name_valid(key, RM_FD_KEY_MAX, true);
+        return memchr(key, '\0', 64) && rm_name_valid(key, RM_FD_KEY_MAX, true);
 }
 
 /* ------------------------------------------------------------- server */
@@ -302,7 +302,7 @@ _public_ int rm_fd_share(struct rm_worker *w, const char *key, int fd, uint64_t 
         int r;
 
         check_arg(w && fd >= 0, -EINVAL);
-        check_arg(rmpriv_name_valid(key, RM_FD_KEY_MAX, true), -EINVAL);
+        check_arg(rm_name_valid(key, RM_FD_KEY_MAX, true), -EINVAL);
         rmpriv_clear_error();
 
         copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
@@ -355,7 +355,7 @@ _public_ int rm_fd_unshare(struct rm_worker *w, const char *key) {
         int r = -ENOENT;
 
         check_arg(w, -EINVAL);
-        check_arg(rmpriv_name_valid(key, RM_FD_KEY_MAX, true), -EINVAL);
+        check_arg(rm_name_valid(key, RM_FD_KEY_MAX, true), -EINVAL);
 
         pthread_mutex_lock(&w->lock);
         f = w->fds;
@@ -408,7 +408,7 @@ _public_ int rm_fd_fetch(struct rm_worker *w, uint32_t owner_rank, const char *k
 
         check_arg(w && ret_fd, -EINVAL);
         check_arg(owner_rank < w->world_size, -EINVAL);
-        check_arg(rmpriv_name_valid(key, RM_FD_KEY_MAX, true), -EINVAL);
+        check_arg(rm_name_valid(key, RM_FD_KEY_MAX, true), -EINVAL);
         rmpriv_clear_error();
         if (timeout_ns == 0)
                 timeout_ns = FD_DEFAULT_TIMEOUT_NS;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "names.h"
 #include "rm_worker.h"
 #include "shmring.h"
 
@@ -73,8 +74,6 @@ static inline int take_fd(int *fd) {
         return r;
 }
 
-/* 1..max characters of [A-Za-z0-9._-], and '/' too when slash is set. */
-bool rmpriv_name_valid(const char *s, size_t max, bool slash);
 
 /* Sets the calling thread's rm_last_error() text. */
 void rmpriv_set_error(const char *fmt, ...) _printf_(1, 2);

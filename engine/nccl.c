@@ -115,7 +115,7 @@ _public_ int rm_nccl_init(struct rm_worker *w, const char *name, int nranks, int
 
         check_arg(w && ret_comm, -EINVAL);
         rmpriv_clear_error();
-        if (!rmpriv_name_valid(name, NCCL_NAME_MAX, false))
+        if (!rm_name_valid(name, NCCL_NAME_MAX, false))
                 return rmpriv_fail(-EINVAL, "'%.60s' is not a communicator name (1..%d of [A-Za-z0-9._-])",
                                    name ? name : "(null)", (int) NCCL_NAME_MAX);
         if (nranks < 0)

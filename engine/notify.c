@@ -22,12 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "names.h"
 #include "rm_notify.h"
 
-#define DATAGRAM_MAX 4096
-
 static const char *notify_socket(void) {
-        const char *e = getenv("RINGMASTER_NOTIFY_SOCKET");
+        const char *e = getenv(RM_NOTIFY_SOCKET_ENV);
 
         if (!e || !*e)
                 e = getenv("NOTIFY_SOCKET");
@@ -114,40 +113,22 @@ static int send_state(const char *text, size_t len) {
         return send_state_fd(text, len, -1);
 }
 
-static int phase_name_valid(const char *name) {
-        size_t n;
-
-        if (!name)
-                return 0;
-        n = strlen(name);
-        if (n < 1 || n > RM_NOTIFY_PHASE_NAME_MAX)
-                return 0;
-        for (size_t i = 0; i < n; i++) {
-                char c = name[i];
-
-                if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                      c == '_' || c == '-'))
-                        return 0;
-        }
-        return 1;
-}
-
 static int send_keyed_name(const char *key, const char *name) {
-        char buf[64 + RM_NOTIFY_PHASE_NAME_MAX];
+        char buf[sizeof(RM_NOTIFY_KEY_PHASE_END "=") + RM_NOTIFY_PHASE_NAME_MAX];
         int n;
 
-        if (!phase_name_valid(name))
+        if (!rm_name_valid(name, RM_NOTIFY_PHASE_NAME_MAX, false))
                 return -EINVAL;
         n = snprintf(buf, sizeof(buf), "%s=%s", key, name);
         return send_state(buf, (size_t) n);
 }
 
 int rm_phase(const char *name) {
-        return send_keyed_name("X_RINGMASTER_PHASE", name);
+        return send_keyed_name(RM_NOTIFY_KEY_PHASE, name);
 }
 
 int rm_phase_end(const char *name) {
-        return send_keyed_name("X_RINGMASTER_PHASE_END", name);
+        return send_keyed_name(RM_NOTIFY_KEY_PHASE_END, name);
 }
 
 int rm_progress(uint64_t done, uint64_t total) {
@@ -156,7 +137,7 @@ int rm_progress(uint64_t done, uint64_t total) {
 
         if (total < 1 || done > total)
                 return -EINVAL;
-        n = snprintf(buf, sizeof(buf), "X_RINGMASTER_PROGRESS=%llu/%llu", (unsigned long long) done,
+        n = snprintf(buf, sizeof(buf), RM_NOTIFY_KEY_PROGRESS "=%llu/%llu", (unsigned long long) done,
                      (unsigned long long) total);
         return send_state(buf, (size_t) n);
 }
@@ -223,7 +204,7 @@ int rm_notify(const char *state) {
         if (!state)
                 return -EINVAL;
         len = strlen(state);
-        if (len > DATAGRAM_MAX)
+        if (len > RM_NOTIFY_DATAGRAM_MAX)
                 return -EMSGSIZE;
         /* Each line KEY=VALUE with a non-empty key, as ringmaster.worker.notify() checks. */
         for (const char *p = state;;) {

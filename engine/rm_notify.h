@@ -47,10 +47,25 @@
 extern "C" {
 #endif
 
+/*
+ * The wire contract, in one place: this library, ringmaster's receiver
+ * (supervisor/notify.h, notify-parse.c) and the Python package
+ * (ringmaster/worker.py, whose constants tests/python/test_notify_contract.py
+ * checks against these lines) all use these.
+ */
+/* The largest datagram ringmaster takes; a longer one is dropped (rm_notify(): -EMSGSIZE). */
+#define RM_NOTIFY_DATAGRAM_MAX 4096
+/* A phase name: 1..RM_NOTIFY_PHASE_NAME_MAX of [A-Za-z0-9._-]. */
 #define RM_NOTIFY_PHASE_NAME_MAX 64
 #define RM_NOTIFY_STATUS_MAX 1024
-/* How long a call waits for room in the receiver's queue (as ringmaster.worker's SEND_TIMEOUT). */
+/* How long a call waits for room in the receiver's queue (ringmaster.worker.SEND_TIMEOUT, in seconds). */
 #define RM_NOTIFY_SEND_TIMEOUT_MS 2000
+/* ringmaster's keys, beside systemd's (READY, STATUS, WATCHDOG, ...). */
+#define RM_NOTIFY_KEY_PHASE "X_RINGMASTER_PHASE"
+#define RM_NOTIFY_KEY_PHASE_END "X_RINGMASTER_PHASE_END"
+#define RM_NOTIFY_KEY_PROGRESS "X_RINGMASTER_PROGRESS"
+/* Where the socket is: this variable, else NOTIFY_SOCKET (systemd's). */
+#define RM_NOTIFY_SOCKET_ENV "RINGMASTER_NOTIFY_SOCKET"
 
 int rm_phase(const char *name);
 int rm_phase_end(const char *name);

@@ -239,7 +239,7 @@ _public_ int rm_tensor_record_decode(const void *buf, size_t len, struct rm_tens
 
 _public_ int rm_tensor_key(const char *name, char key[64]) {
         check_arg(key, -EINVAL);
-        if (!rmpriv_name_valid(name, RM_TENSOR_NAME_MAX, true))
+        if (!rm_name_valid(name, RM_TENSOR_NAME_MAX, true))
                 return -EINVAL;
         snprintf(key, 64, RM_KV_TENSOR_PREFIX "%s", name);
         return 0;

@@ -45,25 +45,6 @@ _public_ int rmpriv_fail(int r, const char *fmt, ...) {
         return r;
 }
 
-_public_ bool rmpriv_name_valid(const char *s, size_t max, bool slash) {
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strnlen(s, max + 1);
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-
-                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-' || (slash && c == '/'))
-                        continue;
-                return false;
-        }
-        return true;
-}
-
 _public_ uint64_t rmpriv_random_u64(void) {
         uint64_t v = 0;
 
@@ -112,7 +93,7 @@ _public_ int rm_worker_open(struct rm_worker **ret) {
         run_id = getenv("RINGMASTER_RUN_ID");
         if (!run_id)
                 return rmpriv_fail(-EINVAL, "RINGMASTER_RUN_ID is not set (RINGMASTER_SHM is)");
-        if (!rmpriv_name_valid(run_id, SHMRING_RUN_ID_MAX, false))
+        if (!rm_name_valid(run_id, SHMRING_RUN_ID_MAX, false))
                 return rmpriv_fail(-EINVAL, "RINGMASTER_RUN_ID='%.80s' is not a run id (1..64 of [A-Za-z0-9._-])",
                                    run_id);
         run_dir = getenv("RINGMASTER_RUN_DIR");

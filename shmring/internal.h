@@ -113,7 +113,6 @@ struct shmring {
 int spec_layout(const struct shmring_spec *spec, uint64_t *ret_total, uint64_t *ret_header_size);
 uint64_t channel_region_size(const struct shmring_channel_spec *c, uint32_t *ret_stride,
                              uint64_t *ret_ring_stride, uint64_t *ret_ring_ctrl);
-bool name_valid(const char *s, size_t max);
 uint64_t table_region_size(const struct shmring_table_spec *t, uint32_t *ret_stride);
 int table_geom_load(struct table_geom *t, const struct shm_region *reg, unsigned char *region, uint64_t region_size);
 

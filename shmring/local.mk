@@ -8,6 +8,7 @@ shmring_libshmring_la_SOURCES = \
 	shmring/shmring.h \
 	shmring/layout.h \
 	shmring/internal.h \
+	shmring/names.h \
 	shmring/segment.c \
 	shmring/peer.c \
 	shmring/ring.c \

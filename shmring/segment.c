@@ -14,29 +14,12 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "names.h"
 
 #define SHM_DIR "/dev/shm"
 #define DEFAULT_MAX_PEERS 64
 #define MAX_OVERFLOW (UINT64_C(1) << 32)        /* a message's length is 32 bits */
 #define STALE_UNINITIALISED_SEC 60
-
-bool name_valid(const char *s, size_t max) {
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strnlen(s, max + 1);
-        if (n == 0 || n > max)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '.' || c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
-}
 
 static uint32_t slot_stride_for(uint32_t slot_size, uint64_t overflow_size) {
         uint64_t payload = slot_size;
@@ -52,7 +35,7 @@ static uint64_t ring_ctrl_size(uint32_t n_readers) {
 }
 
 static int channel_spec_check(const struct shmring_channel_spec *c) {
-        if (!name_valid(c->name, SHMRING_CHANNEL_NAME_MAX))
+        if (!rm_name_valid(c->name, SHMRING_CHANNEL_NAME_MAX, false))
                 return -EINVAL;
         if (c->kind != SHMRING_BROADCAST && c->kind != SHMRING_QUEUE)
                 return -EINVAL;
@@ -96,7 +79,7 @@ int spec_layout(const struct shmring_spec *spec, uint64_t *ret_total, uint64_t *
         uint64_t total, header_size;
         int r;
 
-        if (!spec || !name_valid(spec->run_id, SHMRING_RUN_ID_MAX))
+        if (!spec || !rm_name_valid(spec->run_id, SHMRING_RUN_ID_MAX, false))
                 return -EINVAL;
         if (spec->n_channels > SHM_MAX_REGIONS - 1 || (spec->n_channels > 0 && !spec->channels))
                 return -EINVAL;
@@ -124,7 +107,7 @@ int spec_layout(const struct shmring_spec *spec, uint64_t *ret_total, uint64_t *
         for (uint32_t i = 0; i < spec->n_tables; i++) {
                 const struct shmring_table_spec *t = &spec->tables[i];
 
-                if (!name_valid(t->name, SHMRING_CHANNEL_NAME_MAX) || t->entries == 0 ||
+                if (!rm_name_valid(t->name, SHMRING_CHANNEL_NAME_MAX, false) || t->entries == 0 ||
                     t->entries > SHM_MAX_TABLE_ENTRIES || t->value_size == 0 || t->value_size > SHM_MAX_VALUE)
                         return -EINVAL;
                 for (uint32_t j = 0; j < spec->n_channels; j++)
@@ -279,7 +262,7 @@ static int segment_load(struct shmring *s) {
 
         memcpy(s->run_id, h->run_id, SHMRING_RUN_ID_MAX);
         s->run_id[SHMRING_RUN_ID_MAX] = '\0';
-        if (memchr(h->run_id, '\0', sizeof(h->run_id)) == NULL || !name_valid(s->run_id, SHMRING_RUN_ID_MAX))
+        if (memchr(h->run_id, '\0', sizeof(h->run_id)) == NULL || !rm_name_valid(s->run_id, SHMRING_RUN_ID_MAX, false))
                 return -EBADMSG;
         s->generation = __atomic_load_n(&h->generation, __ATOMIC_RELAXED);
         s->creator_pid = (pid_t) __atomic_load_n(&h->creator_pid, __ATOMIC_RELAXED);
@@ -315,14 +298,14 @@ static int segment_load(struct shmring *s) {
                         break;
                 case SHM_REGION_BROADCAST:
                 case SHM_REGION_QUEUE:
-                        if (!name_valid(reg->name, SHMRING_CHANNEL_NAME_MAX)) {
+                        if (!rm_name_valid(reg->name, SHMRING_CHANNEL_NAME_MAX, false)) {
                                 r = -EBADMSG;
                                 goto out;
                         }
                         n_channels++;
                         break;
                 case SHM_REGION_TABLE:
-                        if (!name_valid(reg->name, SHMRING_CHANNEL_NAME_MAX)) {
+                        if (!rm_name_valid(reg->name, SHMRING_CHANNEL_NAME_MAX, false)) {
                                 r = -EBADMSG;
                                 goto out;
                         }
@@ -718,7 +701,7 @@ _public_ int shmring_cleanup_stale(const char *run_id) {
         int removed = 0;
         DIR *d;
 
-        check_arg(!run_id || name_valid(run_id, SHMRING_RUN_ID_MAX), -EINVAL);
+        check_arg(!run_id || rm_name_valid(run_id, SHMRING_RUN_ID_MAX, false), -EINVAL);
         snprintf(prefix, sizeof(prefix), SHM_NAME_PREFIX "%s%s", run_id ? run_id : "", run_id ? "-" : "");
 
         d = opendir(SHM_DIR);

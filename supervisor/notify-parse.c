@@ -7,21 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "names.h"
 #include "notify.h"
 #include "util.h"
-
-bool notify_phase_name_valid(const char *s, size_t len) {
-        if (len < 1 || len > NOTIFY_PHASE_NAME_MAX)
-                return false;
-        for (size_t i = 0; i < len; i++) {
-                char c = s[i];
-
-                if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                      c == '_' || c == '-'))
-                        return false;
-        }
-        return true;
-}
 
 static bool key_valid(const char *s, size_t len) {
         if (len < 1 || len > 64 || (s[0] >= '0' && s[0] <= '9'))
@@ -61,7 +49,7 @@ static int parse_u64(const char *s, size_t len, uint64_t *ret) {
 
 /* Copies a phase name (checked) into a NOTIFY_PHASE_NAME_MAX + 1 buffer. */
 static int take_phase_name(const char *v, size_t len, char *out) {
-        if (!notify_phase_name_valid(v, len))
+        if (!rm_name_valid_len(v, len, NOTIFY_PHASE_NAME_MAX, false))
                 return -EINVAL;
         memcpy(out, v, len);
         out[len] = 0;
@@ -114,18 +102,18 @@ static int parse_line(struct notify_message *m, const char *key, size_t key_len,
                         return -EINVAL;
                 m->errno_value = (int) a;
                 m->keys |= NOTIFY_ERRNO;
-        } else if (token_is(key, key_len, "X_RINGMASTER_PHASE")) {
+        } else if (token_is(key, key_len, RM_NOTIFY_KEY_PHASE)) {
                 if (take_phase_name(v, len, m->phase) < 0)
                         return -EINVAL;
                 m->keys |= NOTIFY_PHASE;
                 *phase_seen = true;
                 m->phase_end_first = (m->keys & NOTIFY_PHASE_END) != 0;
-        } else if (token_is(key, key_len, "X_RINGMASTER_PHASE_END")) {
+        } else if (token_is(key, key_len, RM_NOTIFY_KEY_PHASE_END)) {
                 if (take_phase_name(v, len, m->phase_end) < 0)
                         return -EINVAL;
                 m->keys |= NOTIFY_PHASE_END;
                 m->phase_end_first = !*phase_seen;
-        } else if (token_is(key, key_len, "X_RINGMASTER_PROGRESS")) {
+        } else if (token_is(key, key_len, RM_NOTIFY_KEY_PROGRESS)) {
                 const char *slash = memchr(v, '/', len);
 
                 if (!slash || parse_u64(v, (size_t) (slash - v), &a) < 0 ||

@@ -22,10 +22,13 @@
 
 #include <systemd/sd-event.h>
 
+#include "rm_notify.h"
+
+/* The wire's limits are the workers' (rm_notify.h). */
 /* The largest datagram taken; a longer one is dropped (MSG_TRUNC tells). */
-#define NOTIFY_DATAGRAM_MAX 4096
-/* A phase name: 1..64 of [A-Za-z0-9._-] (as ringmaster.worker checks it). */
-#define NOTIFY_PHASE_NAME_MAX 64
+#define NOTIFY_DATAGRAM_MAX RM_NOTIFY_DATAGRAM_MAX
+/* A phase name: 1..64 of [A-Za-z0-9._-] (names.h). */
+#define NOTIFY_PHASE_NAME_MAX RM_NOTIFY_PHASE_NAME_MAX
 
 /* ------------------------------------------------------------ the parser */
 
@@ -67,9 +70,6 @@ struct notify_message {
  *              phase name, PROGRESS=5/3, a number out of range...)
  */
 int notify_parse(const void *data, size_t size, struct notify_message *ret);
-
-/* 1..64 of [A-Za-z0-9._-]. */
-bool notify_phase_name_valid(const char *s, size_t len);
 
 /* ------------------------------------------------------------ the socket */
 

@@ -7,6 +7,7 @@
 
 #include "capture.h"
 #include "log.h"
+#include "names.h"
 #include "notify.h"
 #include "options.h"
 #include "parse-util.h"
@@ -317,10 +318,10 @@ static int check_prefix(const char *arg, char **ret) {
 }
 
 static int check_role(const char *arg) {
-        if (!*arg || strlen(arg) > 64)
-                return usage_error("--role: give a name of 1 to 64 characters");
+        if (!*arg || strlen(arg) > ROLE_MAX)
+                return usage_error("--role: give a name of 1 to %d characters", ROLE_MAX);
         for (const char *p = arg; *p; p++)
-                if (!isalnum((unsigned char) *p) && !strchr("._-", *p))
+                if (!rm_name_char_valid(*p, false))
                         return usage_error("--role: '%s' has '%c': use letters, digits, '.', '_' and '-'", arg, *p);
         return 0;
 }
@@ -341,7 +342,7 @@ static int add_phase_timeout(struct run_options *o, const char *arg) {
         uint64_t usec;
         char *name;
 
-        if (!eq || !notify_phase_name_valid(arg, (size_t) (eq - arg)))
+        if (!eq || !rm_name_valid_len(arg, (size_t) (eq - arg), NOTIFY_PHASE_NAME_MAX, false))
                 return usage_error("--phase-timeout: '%s' is not NAME=SECS with NAME 1 to %d of A-Z a-z 0-9 . _ -, "
                                    "e.g. nccl-init=120", arg, NOTIFY_PHASE_NAME_MAX);
         if (parse_duration_usec(eq + 1, &usec) < 0)

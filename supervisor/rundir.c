@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "names.h"
 #include "rundir.h"
 #include "util.h"
 
@@ -15,11 +16,7 @@ bool run_id_valid(const char *id) {
 
         if (n == 0 || n > RUN_ID_MAX || id[0] == '.' || id[0] == '-')
                 return false;
-        for (const char *p = id; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      *p == '.' || *p == '_' || *p == '-'))
-                        return false;
-        return true;
+        return rm_name_valid(id, RUN_ID_MAX, false);
 }
 
 int run_id_generate(char **ret) {

@@ -9,6 +9,7 @@ EXTRA_DIST += \
 	tests/python/test-torchrun-parity.sh \
 	tests/python/conftest.py \
 	tests/python/test_worker.py \
+	tests/python/test_notify_contract.py \
 	tests/python/test_shmring.py \
 	tests/python/test_hook.py \
 	tests/python/shmring_peer.py \

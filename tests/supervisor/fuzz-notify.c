@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "notify.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,7 +31,7 @@ static void fail(const char *what) {
 }
 
 static bool name_ok(const char *s) {
-        return notify_phase_name_valid(s, strlen(s)) && strlen(s) <= NOTIFY_PHASE_NAME_MAX;
+        return rm_name_valid_len(s, strlen(s), NOTIFY_PHASE_NAME_MAX, false) && strlen(s) <= NOTIFY_PHASE_NAME_MAX;
 }
 
 /* The message as a datagram again (known keys only), in an order that keeps phase_end_first. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "notify.h"
 
 #include "unit.h"
@@ -144,8 +145,11 @@ int main(void) {
         /* One bad line spoils the datagram: nothing of it is applied. */
         EXPECT_ERROR("READY=1\nREADY=2", -EINVAL);
 
-        CHECK(notify_phase_name_valid("warmup", 6) && !notify_phase_name_valid("", 0) &&
-              !notify_phase_name_valid("a b", 3), "notify_phase_name_valid");
+        CHECK(rm_name_valid_len("warmup", 6, NOTIFY_PHASE_NAME_MAX, false) &&
+              !rm_name_valid_len("", 0, NOTIFY_PHASE_NAME_MAX, false) &&
+              !rm_name_valid_len("a b", 3, NOTIFY_PHASE_NAME_MAX, false) &&
+              !rm_name_valid_len("a/b", 3, NOTIFY_PHASE_NAME_MAX, false) &&
+              rm_name_valid_len("a/b", 3, NOTIFY_PHASE_NAME_MAX, true), "rm_name_valid_len (names.h)");
 
         if (failures) {
                 printf("%d failure(s)\n", failures);

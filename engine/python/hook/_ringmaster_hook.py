@@ -79,10 +79,11 @@ _worker = None
 _worker_missing = False
 
 
-def _send(state):
-    """Sends through ringmaster.worker, the one notify client, imported at
-    the first phase (so that start-up imports no socket module).  ringmaster
-    run puts the package beside this hook on PYTHONPATH."""
+def _worker_module():
+    """ringmaster.worker, the one notify client (and the wire's names),
+    imported at the first phase (so that start-up imports no socket module);
+    None when it cannot be.  ringmaster run puts the package beside this
+    hook on PYTHONPATH."""
     global _worker, _worker_missing
     if _worker is None and not _worker_missing:
         try:
@@ -90,17 +91,24 @@ def _send(state):
         except ImportError as e:
             _worker_missing = True
             _warn("cannot import ringmaster.worker (%s): phases are not reported" % e)
-    if _worker is None:
+    return _worker
+
+
+def _send_phase(key, name, extra=""):
+    """One datagram: worker.KEY_PHASE or worker.KEY_PHASE_END (key names
+    which) with name, then extra lines."""
+    w = _worker_module()
+    if w is None:
         return False
-    return _worker.notify(state)
+    return w.notify("%s=%s%s" % (getattr(w, key), name, extra))
 
 
 def phase_start(name):
-    return _send("X_RINGMASTER_PHASE=" + name)
+    return _send_phase("KEY_PHASE", name)
 
 
 def phase_end(name):
-    return _send("X_RINGMASTER_PHASE_END=" + name)
+    return _send_phase("KEY_PHASE_END", name)
 
 
 def failure_line(name, exc):
@@ -118,7 +126,7 @@ def failure_line(name, exc):
 def phase_failed(name, exc):
     """The phase ended by an exception: its end and why, in one datagram
     (the program may catch the exception and go on)."""
-    return _send("X_RINGMASTER_PHASE_END=%s\nSTATUS=%s" % (name, failure_line(name, exc)))
+    return _send_phase("KEY_PHASE_END", name, "\nSTATUS=" + failure_line(name, exc))
 
 
 # ------------------------------------------------------------ wrapping

@@ -47,6 +47,11 @@ __all__ = [
     "run_id", "run_dir",
 ]
 
+# The wire contract: engine/rm_notify.h's RM_NOTIFY_* (the C library and
+# ringmaster's receiver use those; tests/python/test_notify_contract.py
+# checks that these are the same).
+# The largest datagram ringmaster takes; notify() refuses a longer one.
+DATAGRAM_MAX = 4096
 PHASE_NAME_MAX = 64
 # A STATUS longer than this is cut (at a character boundary): the
 # receiver drops oversized datagrams, and a status is one short line.
@@ -54,6 +59,10 @@ STATUS_MAX_BYTES = 1024
 # The longest a call waits for room in the receiver's queue before it drops
 # the datagram (and returns False).
 SEND_TIMEOUT = 2.0
+KEY_PHASE = "X_RINGMASTER_PHASE"
+KEY_PHASE_END = "X_RINGMASTER_PHASE_END"
+KEY_PROGRESS = "X_RINGMASTER_PROGRESS"
+SOCKET_ENV = "RINGMASTER_NOTIFY_SOCKET"
 
 _PHASE_NAME = re.compile(r"[A-Za-z0-9._-]{1,%d}\Z" % PHASE_NAME_MAX)
 
@@ -61,7 +70,7 @@ _PHASE_NAME = re.compile(r"[A-Za-z0-9._-]{1,%d}\Z" % PHASE_NAME_MAX)
 def notify_socket():
     """The notify socket's address as configured: RINGMASTER_NOTIFY_SOCKET,
     else NOTIFY_SOCKET, else None."""
-    return os.environ.get("RINGMASTER_NOTIFY_SOCKET") or os.environ.get("NOTIFY_SOCKET") or None
+    return os.environ.get(SOCKET_ENV) or os.environ.get("NOTIFY_SOCKET") or None
 
 
 def enabled():
@@ -169,6 +178,8 @@ def notify(state):
     for line in state.split("\n"):
         if line.find("=") < 1:
             raise ValueError("not a KEY=VALUE line: %r" % line)
+    if len(state.encode("utf-8", "surrogateescape")) > DATAGRAM_MAX:
+        raise ValueError("state is longer than %d bytes (ringmaster would drop it): send less" % DATAGRAM_MAX)
     return _notifier.send(state)
 
 
@@ -183,14 +194,14 @@ def phase(name):
     """Reports that the worker entered phase `name` (cuda-init, nccl-init,
     load-weights, warmup, or any name of 1..64 of [A-Za-z0-9._-])."""
     _check_phase(name)
-    return _notifier.send("X_RINGMASTER_PHASE=" + name)
+    return _notifier.send(KEY_PHASE + "=" + name)
 
 
 def phase_end(name):
     """Reports that phase `name` is over: the worker is between phases, and
     no phase deadline runs for it until the next phase()."""
     _check_phase(name)
-    return _notifier.send("X_RINGMASTER_PHASE_END=" + name)
+    return _notifier.send(KEY_PHASE_END + "=" + name)
 
 
 class phase_scope:
@@ -204,14 +215,14 @@ class phase_scope:
         self.name = name
 
     def __enter__(self):
-        _notifier.send("X_RINGMASTER_PHASE=" + self.name)
+        _notifier.send(KEY_PHASE + "=" + self.name)
         return self
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            _notifier.send("X_RINGMASTER_PHASE_END=" + self.name)
+            _notifier.send(KEY_PHASE_END + "=" + self.name)
         else:
-            _notifier.send("X_RINGMASTER_PHASE_END=%s\nSTATUS=%s" % (self.name, _failure_line(self.name, exc_type, exc)))
+            _notifier.send("%s=%s\nSTATUS=%s" % (KEY_PHASE_END, self.name, _failure_line(self.name, exc_type, exc)))
         return False
 
 
@@ -238,7 +249,7 @@ def progress(done, total):
     _check_int("done", done, 0)
     if done > total:
         raise ValueError("done (%d) exceeds total (%d)" % (done, total))
-    return _notifier.send("X_RINGMASTER_PROGRESS=%d/%d" % (done, total))
+    return _notifier.send("%s=%d/%d" % (KEY_PROGRESS, done, total))
 
 
 def ready(status=None):

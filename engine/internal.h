@@ -75,6 +75,8 @@ static inline int take_fd(int *fd) {
 }
 
 
+/* ------------------------------------------------ rmpriv.c: errors, randomness */
+
 /* Sets the calling thread's rm_last_error() text. */
 void rmpriv_set_error(const char *fmt, ...) _printf_(1, 2);
 /* The same, returning r: `return rmpriv_fail(-EINVAL, "RANK=%s ...", v);` */

@@ -12,6 +12,7 @@ engine_librmworker_la_SOURCES = \
 	engine/rm_run_layout.h \
 	engine/internal.h \
 	engine/worker.c \
+	engine/rmpriv.c \
 	engine/run-layout.c \
 	engine/bootstrap.c \
 	engine/fdshare.c \

@@ -2,58 +2,13 @@
 /* rm_worker_open(): the run as the supervisor describes it in the environment. */
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 
 #include "internal.h"
 #include "shmring.h"
-
-/* ---------------------------------------------------------------- errors */
-
-static _Thread_local char last_error[512];
-
-_public_ const char *rm_last_error(void) {
-        return last_error;
-}
-
-_public_ void rmpriv_clear_error(void) {
-        last_error[0] = '\0';
-}
-
-static void set_error_va(const char *fmt, va_list ap) {
-        vsnprintf(last_error, sizeof(last_error), fmt, ap);
-}
-
-_public_ void rmpriv_set_error(const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        set_error_va(fmt, ap);
-        va_end(ap);
-}
-
-_public_ int rmpriv_fail(int r, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        set_error_va(fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-_public_ uint64_t rmpriv_random_u64(void) {
-        uint64_t v = 0;
-
-        /* getrandom() of 8 bytes does not fail once the pool is initialised;
-         * should it, mix in what differs between processes. */
-        if (getrandom(&v, sizeof(v), 0) != (ssize_t) sizeof(v))
-                v = (uint64_t) now_ns() ^ ((uint64_t) getpid() << 32);
-        return v;
-}
 
 /* ----------------------------------------------------------- environment */
 

@@ -24,7 +24,7 @@
 #include "options.h"
 #include "parse-util.h"
 #include "rundir.h"
-#include "segment.h"
+#include "run-segment.h"
 #include "util.h"
 
 #define SHM_PATH "/dev/shm"

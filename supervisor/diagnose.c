@@ -14,7 +14,6 @@
 #include "log.h"
 #include "options.h"
 #include "phase.h"
-#include "proc.h"
 #include "proctree.h"
 #include "python-hooks.h"
 #include "report.h"

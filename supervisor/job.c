@@ -15,10 +15,9 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
-#include "proc.h"
 #include "proctree.h"
 #include "rundir.h"
-#include "segment.h"
+#include "run-segment.h"
 #include "shmring.h"
 #include "util.h"
 
@@ -256,7 +255,7 @@ static void job_scan_orphans(struct job *job, pid_t being_reaped) {
         size_t n = 0;
         int r;
 
-        r = proc_children(&pids, &n);
+        r = proc_children_of(getpid(), &pids, &n);
         if (r < 0) {
                 log_warning_errno(r, "cannot list the supervisor's children");
                 return;

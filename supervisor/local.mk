@@ -34,7 +34,7 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/lifecycle.h \
 	supervisor/log.c \
 	supervisor/log.h \
-	supervisor/notify.c \
+	supervisor/notify-server.c \
 	supervisor/notify-parse.c \
 	supervisor/notify.h \
 	supervisor/options.c \
@@ -43,8 +43,6 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/parse-util.h \
 	supervisor/phase.c \
 	supervisor/phase.h \
-	supervisor/proc.c \
-	supervisor/proc.h \
 	supervisor/proctree.c \
 	supervisor/proctree.h \
 	supervisor/python-hooks.c \
@@ -56,12 +54,12 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/run.h \
 	supervisor/run-model.c \
 	supervisor/run-model.h \
+	supervisor/run-segment.c \
+	supervisor/run-segment.h \
 	supervisor/rundir.c \
 	supervisor/rundir.h \
 	supervisor/sdnotify.c \
 	supervisor/sdnotify.h \
-	supervisor/segment.c \
-	supervisor/segment.h \
 	supervisor/sink.c \
 	supervisor/sink.h \
 	supervisor/spawn.c \

@@ -304,10 +304,12 @@ static void read_wchan(pid_t pid, pid_t tid, char *buf, size_t size) {
                 buf[0] = 0;
 }
 
+/* The one parser of /proc/PID/stat (and of a thread's). */
 struct stat_fields {
         char comm[32];
         char state;
         int ppid;
+        int pgrp;
         unsigned long utime, stime;
         long num_threads;
         unsigned long long start_time;
@@ -330,8 +332,8 @@ static int read_stat_fields(pid_t pid, pid_t tid, struct stat_fields *ret) {
                 return -EBADMSG;
         /* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
            cutime cstime priority nice num_threads itrealvalue starttime */
-        if (sscanf(close_paren + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld %*d %llu",
-                   &f.state, &f.ppid, &f.utime, &f.stime, &f.num_threads, &f.start_time) != 6)
+        if (sscanf(close_paren + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %ld %*d %llu",
+                   &f.state, &f.ppid, &f.pgrp, &f.utime, &f.stime, &f.num_threads, &f.start_time) != 7)
                 return -EBADMSG;
         len = MIN((size_t) (close_paren - open_paren - 1), sizeof(f.comm) - 1);
         memcpy(f.comm, open_paren + 1, len);
@@ -349,6 +351,38 @@ int proc_read_start_time(pid_t pid, unsigned long long *ret) {
                 return r;
         *ret = f.start_time;
         return 0;
+}
+
+int proc_read_stat(pid_t pid, struct proc_stat *ret) {
+        struct stat_fields f;
+        int r;
+
+        r = read_stat_fields(pid, 0, &f);
+        if (r < 0)
+                return r;
+        *ret = (struct proc_stat) { .state = f.state, .ppid = f.ppid, .pgrp = f.pgrp };
+        memcpy(ret->comm, f.comm, sizeof(ret->comm));
+        return 0;
+}
+
+int proc_read_wchan(pid_t pid, char *buf, size_t size) {
+        char path[96];
+
+        task_path(path, sizeof(path), pid, 0, "wchan");
+        return read_small(path, buf, size);
+}
+
+unsigned long proc_self_peak_rss_kib(void) {
+        _cleanup_free_ char *text = NULL;
+        unsigned long kib = 0;
+        const char *p;
+
+        if (read_file_bounded(AT_FDCWD, "/proc/self/status", 1 << 16, &text, NULL) < 0)
+                return 0;
+        p = strstr(text, "\nVmHWM:");
+        if (p)
+                (void) sscanf(p + 7, " %lu", &kib);
+        return kib;
 }
 
 static bool catches_signal(pid_t pid, int sig) {

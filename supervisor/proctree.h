@@ -3,10 +3,17 @@
 #define RINGMASTER_PROCTREE_H
 
 /*
- * A snapshot, from /proc, of a process and its descendants, for the hang
- * diagnosis: each process's state, wait channel, current system call, CPU
- * time, executable, and each of its threads' state, wait channel and
- * system call.  Reading /proc never blocks on the process.
+ * What /proc says about processes, with one parser of /proc/PID/stat:
+ *
+ *   - one process: its state, parent, group and name, its wait channel
+ *     (job.c's orphans and teardown);
+ *   - a process's children (job.c's orphan scan: the supervisor's own);
+ *   - a snapshot of a process and its descendants, for the hang diagnosis:
+ *     each process's state, wait channel, current system call, CPU time,
+ *     executable, and each of its threads' state, wait channel and system
+ *     call.
+ *
+ * Reading /proc never blocks on the process.
  */
 
 #include <stdbool.h>
@@ -45,7 +52,26 @@ int proc_snapshot_tree(pid_t root, size_t max_processes, size_t max_threads, str
                        size_t *ret_n);
 struct process_snapshot *process_snapshots_free(struct process_snapshot *l, size_t n);
 
-/* The process's children (every thread's), from /proc/PID/task/TID/children or a /proc scan. */
+/* ------------------------------------------------------------ one process */
+
+struct proc_stat {
+        char state;          /* R, S, D, Z, T... */
+        pid_t ppid;
+        pid_t pgrp;
+        char comm[32];
+};
+
+int proc_read_stat(pid_t pid, struct proc_stat *ret);
+/* The kernel function it sleeps in ("0" or "" when running or unknown). */
+int proc_read_wchan(pid_t pid, char *buf, size_t size);
+/* Peak resident set of the supervisor (VmHWM) in KiB; 0 when unknown. */
+unsigned long proc_self_peak_rss_kib(void);
+
+/*
+ * The process's children (every thread's, zombies included), from
+ * /proc/PID/task/TID/children or a /proc scan.  Of getpid(): the orphans
+ * re-parented to the supervisor as a subreaper show up here.
+ */
 int proc_children_of(pid_t pid, pid_t **ret, size_t *ret_n);
 
 /* Field 22 of /proc/PID/stat. */

@@ -16,7 +16,6 @@
 #include "notify.h"
 #include "options.h"
 #include "phase.h"
-#include "proc.h"
 #include "proctree.h"
 #include "report.h"
 #include "rundir.h"

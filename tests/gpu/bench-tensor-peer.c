@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "gpu-test.h"
-#include "rm_kernels.h"
+#include "test-kernels.h"
 #include "shmring.h"
 
 struct launch {

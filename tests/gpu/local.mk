@@ -1,8 +1,20 @@
 # tests/gpu: GPU tests of librmworker-cuda.  Each exits 77 without a GPU.
 # Run on a GPU host with tests/gpu/run-on-gpu-host.sh (docs/gpu-results.md).
-EXTRA_DIST += tests/gpu/gpu-test.h tests/gpu/run-on-gpu-host.sh
+EXTRA_DIST += tests/gpu/gpu-test.h tests/gpu/run-on-gpu-host.sh tests/gpu/test-kernels.h
 
 if HAVE_CUDA
+# The tests' device code (nvcc, through the top Makefile.am's .cu rules),
+# with C-callable launchers (test-kernels.h).
+check_LTLIBRARIES += tests/gpu/libtestkernels.la
+tests_gpu_libtestkernels_la_SOURCES = \
+	tests/gpu/test-kernels.h \
+	tests/gpu/pattern.cu \
+	tests/gpu/peer-read.cu
+tests_gpu_libtestkernels_la_LIBADD = $(CUDA_LIBS) -lstdc++
+# Only .cu sources: link with the C compiler's libtool rule.
+tests_gpu_libtestkernels_la_LINK = $(LIBTOOL) $(AM_V_lt) --tag=CC $(AM_LIBTOOLFLAGS) $(LIBTOOLFLAGS) \
+	--mode=link $(CCLD) $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@
+
 GPU_TESTS = \
 	tests/gpu/test-tensor-roundtrip \
 	tests/gpu/test-tensor-ordering \
@@ -14,9 +26,9 @@ endif
 check_PROGRAMS += $(GPU_TESTS) tests/gpu/bench-tensor-peer
 TESTS += $(GPU_TESTS)
 
-RMTEST_GPU_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS) -I$(top_srcdir)/kernels -I$(top_srcdir)/tests/engine
+RMTEST_GPU_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS) -I$(top_srcdir)/tests/engine
 RMTEST_GPU_LIBS = tests/engine/librmtest.la engine/librmworker-cuda.la engine/librmworker.la \
-	shmring/libshmring.la kernels/librmkernels.la $(CUDA_LIBS)
+	shmring/libshmring.la tests/gpu/libtestkernels.la $(CUDA_LIBS)
 
 tests_gpu_test_tensor_roundtrip_SOURCES = tests/gpu/test-tensor-roundtrip.c
 tests_gpu_test_tensor_roundtrip_CPPFLAGS = $(RMTEST_GPU_CPPFLAGS)

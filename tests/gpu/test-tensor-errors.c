@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "gpu-test.h"
-#include "rm_kernels.h"
+#include "test-kernels.h"
 #include "rm_run_layout.h"
 #include "shmring.h"
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "gpu-test.h"
-#include "rm_kernels.h"
+#include "test-kernels.h"
 #include "shmring.h"
 
 #define ROUNDS 5

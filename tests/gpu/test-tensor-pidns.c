@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "gpu-test.h"
-#include "rm_kernels.h"
+#include "test-kernels.h"
 #include "shmring.h"
 
 #define WORDS (UINT64_C(4) << 20)

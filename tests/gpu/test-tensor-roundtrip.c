@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "gpu-test.h"
-#include "rm_kernels.h"
+#include "test-kernels.h"
 #include "shmring.h"
 
 static uint32_t seed_of(enum rm_handle_kind kind, uint32_t rank) {

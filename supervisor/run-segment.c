@@ -4,7 +4,7 @@
 
 #include "log.h"
 #include "options.h"
-#include "segment.h"
+#include "run-segment.h"
 #include "rm_run_layout.h"
 #include "shmring.h"
 #include "util.h"

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "rm_kernels.h"
+#include "test-kernels.h"
 
 #define UNROLL 4
 

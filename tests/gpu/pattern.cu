@@ -3,7 +3,7 @@
 
 #include <stdint.h>
 
-#include "rm_kernels.h"
+#include "test-kernels.h"
 
 __host__ __device__ static inline uint32_t pattern_at(uint32_t seed, uint64_t i) {
         // splitmix64's finaliser over (seed, i): every word differs between seeds.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef RM_KERNELS_H
-#define RM_KERNELS_H
+#ifndef RINGMASTER_TEST_KERNELS_H
+#define RINGMASTER_TEST_KERNELS_H
 
 /*
  * Device code for the GPU tests and benchmarks, callable from C.  Each

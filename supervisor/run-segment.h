@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef RINGMASTER_SEGMENT_H
-#define RINGMASTER_SEGMENT_H
+#ifndef RINGMASTER_RUN_SEGMENT_H
+#define RINGMASTER_RUN_SEGMENT_H
 
 /*
  * The run's libshmring segment, created before the workers are forked:

@@ -26,24 +26,27 @@ engine_librmworker_la_LDFLAGS = $(AM_LDFLAGS) \
 	-Wl,--version-script=$(srcdir)/engine/librmworker.map
 engine_librmworker_la_DEPENDENCIES = shmring/libshmring.la $(srcdir)/engine/librmworker.map
 EXTRA_DIST += engine/librmworker.map engine/librmworker-cuda.map \
-	engine/rm_cuda.h engine/rm_nccl.h engine/cuda-internal.h
+	engine/rm_cuda.h engine/rm_nccl.h engine/cuda-internal.h engine/rm_allreduce.h
 
 if HAVE_CUDA
 lib_LTLIBRARIES += engine/librmworker-cuda.la
-include_HEADERS += engine/rm_cuda.h
+include_HEADERS += engine/rm_cuda.h engine/rm_allreduce.h
 
 engine_librmworker_cuda_la_SOURCES = \
 	engine/rm_cuda.h \
 	engine/cuda-internal.h \
 	engine/cuda-driver.c \
-	engine/tensor.c
-engine_librmworker_cuda_la_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS)
-engine_librmworker_cuda_la_LIBADD = engine/librmworker.la shmring/libshmring.la $(CUDA_LIBS)
+	engine/tensor.c \
+	engine/rm_allreduce.h \
+	engine/allreduce.c
+engine_librmworker_cuda_la_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CFLAGS) -I$(top_srcdir)/kernels
+engine_librmworker_cuda_la_LIBADD = engine/librmworker.la shmring/libshmring.la kernels/librmallreduce.la \
+	$(CUDA_LIBS)
 engine_librmworker_cuda_la_LDFLAGS = $(AM_LDFLAGS) \
 	-version-info 0:0:0 \
 	-Wl,-z,defs \
 	-Wl,--version-script=$(srcdir)/engine/librmworker-cuda.map
-engine_librmworker_cuda_la_DEPENDENCIES = engine/librmworker.la shmring/libshmring.la \
+engine_librmworker_cuda_la_DEPENDENCIES = engine/librmworker.la shmring/libshmring.la kernels/librmallreduce.la \
 	$(srcdir)/engine/librmworker-cuda.map
 
 if HAVE_NCCL

@@ -5,7 +5,8 @@
 # ./gpu-out), five files (the device tool brings back at most eight):
 #   machine.txt  nvidia-smi -L, the driver, topology, nvcc, CPUs
 #   build.txt    configure and make
-#   test.txt     tests/gpu/test-allreduce (streams and procs scenarios)
+#   test.txt     tests/gpu/test-allreduce (streams and procs scenarios),
+#                tests/gpu/test-allreduce-torch.sh (the Python binding)
 #   sanitizer.txt  compute-sanitizer memcheck and racecheck, RMTEST_AR_QUICK=1
 #   bench.txt    tests/gpu/bench-allreduce (procs, then streams 2, 4, 8)
 # Run it from a configured-or-not source tree (tools/device-prep makes one):
@@ -51,7 +52,8 @@ case " $steps " in
                         { tail -30 "$out/build.txt"; exit 1; }
         fi
         grep -E "CUDA:|NCCL:|GPU parts:" "$out/build.txt"
-        make -j"$(nproc)" tests/gpu/test-allreduce tests/gpu/bench-allreduce >> "$out/build.txt" 2>&1 ||
+        make -j"$(nproc)" tests/gpu/test-allreduce tests/gpu/bench-allreduce supervisor/ringmaster \
+			engine/librmworker-cuda.la >> "$out/build.txt" 2>&1 ||
                 { grep -E "error" "$out/build.txt" | head -30; exit 1; }
         step built | tee -a "$out/build.txt"
         ;;
@@ -62,7 +64,10 @@ case " $steps " in
         step "test-allreduce (streams ${RMTEST_AR_STREAM_WORLDS:-2 4 8}; procs ${RMTEST_AR_WORLDS:-2 4})" | tee "$out/test.txt"
         timeout "${RM_AR_TEST_TIMEOUT:-240}" tests/gpu/test-allreduce >> "$out/test.txt" 2>&1
         echo "==== test-allreduce: exit $?" | tee -a "$out/test.txt"
-        grep -E "^(== |streams|rank 0:)|FAILED|wrong|check failed|ok$" "$out/test.txt" | head -60
+        step "test-allreduce-torch.sh" | tee -a "$out/test.txt"
+        top_srcdir=$PWD top_builddir=$PWD timeout 120 sh tests/gpu/test-allreduce-torch.sh >> "$out/test.txt" 2>&1
+        echo "==== test-allreduce-torch: exit $?" | tee -a "$out/test.txt"
+        grep -E "^(== |streams|rank 0:)|FAILED|wrong|check failed|ok$|all exact|Error" "$out/test.txt" | head -60
         ;;
 esac
 

@@ -170,6 +170,10 @@ static int setup_windows(struct rm_allreduce *ar) {
         if (r < 0)
                 return r;
 
+        e = (cudaError_t) rmk_ar_preload(ar->nranks);
+        if (e != cudaSuccess)
+                return cuda_fail(e, "loading the all-reduce kernels on GPU %d", ar->device);
+
         ar->custom = true;
         for (int p = 0; p < ar->nranks; p++) {
                 struct rm_import_opts o = {

@@ -40,6 +40,38 @@ extern "C" int rmk_ar_world_supported(int world) {
         return world == 2 || world == 4 || world == 6 || world == 8;
 }
 
+template <int DT, int N>
+cudaError_t preload_world(void) {
+        cudaFuncAttributes fa;
+        cudaError_t e = cudaFuncGetAttributes(&fa, rmk_ar::one_shot<DT, N>);
+
+        return e != cudaSuccess ? e : cudaFuncGetAttributes(&fa, rmk_ar::two_shot<DT, N>);
+}
+
+template <int N>
+cudaError_t preload_dtypes(void) {
+        cudaError_t e = preload_world<RMK_AR_F32, N>();
+
+        if (e == cudaSuccess)
+                e = preload_world<RMK_AR_F16, N>();
+        return e != cudaSuccess ? e : preload_world<RMK_AR_BF16, N>();
+}
+
+extern "C" int rmk_ar_preload(int world) {
+        switch (world) {
+        case 2:
+                return preload_dtypes<2>();
+        case 4:
+                return preload_dtypes<4>();
+        case 6:
+                return preload_dtypes<6>();
+        case 8:
+                return preload_dtypes<8>();
+        default:
+                return cudaErrorInvalidValue;
+        }
+}
+
 extern "C" int rmk_ar_launch(const struct rmk_ar_args *a, cudaStream_t stream) {
         if (!a || !rmk_ar_world_supported(a->world) || a->rank < 0 || a->rank >= a->world || a->blocks < 1 ||
             a->blocks > RMK_AR_MAX_BLOCKS || !a->in || !a->out || a->count == 0 ||

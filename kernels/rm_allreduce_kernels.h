@@ -75,6 +75,15 @@ struct rmk_ar_args {
 
 /* Whether world is one the kernels are built for. */
 int rmk_ar_world_supported(int world);
+/*
+ * Loads the kernels for world now.  With lazy module loading (CUDA's
+ * default), the first launch of a kernel loads it, and a load waits for
+ * the kernels running in the context: one launched while an all-reduce
+ * kernel waits for a peer that this thread has yet to launch (ranks as
+ * streams of one process) would never finish.  Call once before the first
+ * all-reduce.
+ */
+int rmk_ar_preload(int world);
 /* Launches one all-reduce on stream (graph-capturable).  cudaErrorInvalidValue for bad arguments. */
 int rmk_ar_launch(const struct rmk_ar_args *a, cudaStream_t stream);
 

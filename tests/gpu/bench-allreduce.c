@@ -148,6 +148,7 @@ static int streams_main(int world) {
         struct cudaDeviceProp prop;
 
         CUDA_CHECK(cudaSetDevice(0));
+        CHECK(rmk_ar_preload(world) == 0);
         CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
         CUDA_CHECK(cudaStreamCreateWithFlags(&s.main, cudaStreamNonBlocking));
         CUDA_CHECK(cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming));

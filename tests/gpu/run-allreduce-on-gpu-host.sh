@@ -76,7 +76,7 @@ case " $steps " in
         : > "$out/sanitizer.txt"
         for tool in memcheck racecheck; do
                 step "compute-sanitizer --tool $tool (procs 2, quick)" | tee -a "$out/sanitizer.txt"
-                RMTEST_AR_QUICK=1 RMTEST_AR_STREAM_WORLDS= RMTEST_AR_WORLDS=2 timeout "${RM_AR_SANITIZER_TIMEOUT:-150}" \
+                RMTEST_AR_QUICK=1 RMTEST_AR_STREAM_WORLDS=none RMTEST_AR_WORLDS=2 timeout "${RM_AR_SANITIZER_TIMEOUT:-150}" \
                         compute-sanitizer --tool "$tool" --target-processes all --error-exitcode 3 \
                         tests/gpu/test-allreduce >> "$out/sanitizer.txt" 2>&1
                 echo "==== $tool: exit $?" | tee -a "$out/sanitizer.txt"

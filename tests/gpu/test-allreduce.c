@@ -23,7 +23,8 @@
  * procs worlds), RMTEST_AR_STREAM_WORLDS ("2 4 8"), RMTEST_AR_REPS,
  * RMTEST_AR_PROC_REPS (the procs scenario's, default 20), RMTEST_AR_MAX_MB,
  * ("none": no streams scenario),
- * RMTEST_AR_QUICK=1 (a few small sizes, for compute-sanitizer).
+ * RMTEST_AR_QUICK=1 (a few small sizes, for compute-sanitizer), RMTEST_AR_NCCL=off
+ * (no NCCL fallback: keeps NCCL's own start-up out of a sanitizer's report).
  */
 
 #include <errno.h>
@@ -298,6 +299,8 @@ static int procs_rank(void) {
         CUDA_CHECK(cudaMalloc((void **) &p.bad, sizeof(*p.bad)));
 
         o.max_bytes = max_bytes();
+        if (getenv("RMTEST_AR_NCCL") && strcmp(getenv("RMTEST_AR_NCCL"), "off") == 0)
+                o.nccl = RM_ALLREDUCE_NCCL_OFF;
         o.call_timeout_ns = 30 * SEC;
         o.init_timeout_ns = 30 * SEC;
         t0 = rmtest_now();

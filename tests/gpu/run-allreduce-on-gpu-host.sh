@@ -7,7 +7,7 @@
 #   build.txt    configure and make
 #   test.txt     tests/gpu/test-allreduce (streams and procs scenarios),
 #                tests/gpu/test-allreduce-torch.sh (the Python binding)
-#   sanitizer.txt  compute-sanitizer memcheck and racecheck, RMTEST_AR_QUICK=1,
+#   sanitizer.txt  compute-sanitizer memcheck, racecheck, synccheck, RMTEST_AR_QUICK=1,
 #                without NCCL (NCCL's init makes API calls that fail by design)
 #   bench.txt    tests/gpu/bench-allreduce (procs, then streams 2, 4, 8)
 # Run it from a configured-or-not source tree (tools/device-prep makes one):
@@ -75,7 +75,7 @@ esac
 case " $steps " in
 *" sanitizer "*)
         : > "$out/sanitizer.txt"
-        for tool in memcheck racecheck; do
+        for tool in ${RM_AR_SANITIZER_TOOLS:-memcheck racecheck synccheck}; do
                 step "compute-sanitizer --tool $tool (procs 2, quick)" | tee -a "$out/sanitizer.txt"
                 RMTEST_AR_QUICK=1 RMTEST_AR_NCCL=off RMTEST_AR_STREAM_WORLDS=none RMTEST_AR_WORLDS=2 timeout "${RM_AR_SANITIZER_TIMEOUT:-150}" \
                         compute-sanitizer --tool "$tool" --target-processes all --error-exitcode 3 \

@@ -308,7 +308,7 @@ _public_ int rm_allreduce_init(struct rm_worker *w, const char *name, const stru
 
         check_arg(w && ret, -EINVAL);
         rmpriv_clear_error();
-        if (!rmpriv_name_valid(name, NAME_MAX_LEN, false))
+        if (!rm_name_valid(name, NAME_MAX_LEN, false))
                 return rmpriv_fail(-EINVAL, "'%.60s' is not an all-reduce name (1..%d of [A-Za-z0-9._-])",
                                    name ? name : "(null)", NAME_MAX_LEN);
         if (o.blocks < 0 || o.blocks > RMK_AR_MAX_BLOCKS)

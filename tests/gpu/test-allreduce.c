@@ -19,8 +19,8 @@
  * Sizes: powers of two from 16 B to RMTEST_AR_MAX_MB (64) MiB and odd
  * element counts; repetitions scale down from RMTEST_AR_REPS at <= 64 KiB to
  * 3 at the largest.  Custom results must be bit-identical to the fp32 sum in
- * rank order; NCCL's within rounding.  Knobs: RMTEST_AR_WORLDS ("2 4": the
- * procs worlds), RMTEST_AR_STREAM_WORLDS ("2 4 8"), RMTEST_AR_REPS,
+ * rank order; NCCL's within rounding.  Knobs: RMTEST_AR_WORLDS (the procs
+ * worlds; default "2 4" on one GPU, else 2, 4, 8 as the GPUs allow), RMTEST_AR_STREAM_WORLDS ("2 4 8"), RMTEST_AR_REPS,
  * RMTEST_AR_PROC_REPS (the procs scenario's, default 20), RMTEST_AR_MAX_MB,
  * ("none": no streams scenario),
  * RMTEST_AR_QUICK=1 (a few small sizes, for compute-sanitizer), RMTEST_AR_NCCL=off
@@ -369,15 +369,17 @@ static int procs(uint32_t world) {
 
 int main(int argc, char **argv) {
         char stream_worlds[64], worlds[64];
-        int failed = 0;
+        int ndev, failed = 0;
 
         /* Every kernel loaded up front (see rmk_ar_preload()): the check kernels too. */
         setenv("CUDA_MODULE_LOADING", "EAGER", 0);
         if (argc == 3 && strcmp(argv[1], "--rank") == 0)
                 return procs_rank();
-        (void) gpu_count_or_skip();
+        ndev = gpu_count_or_skip();
         snprintf(stream_worlds, sizeof(stream_worlds), "%s", getenv("RMTEST_AR_STREAM_WORLDS") ?: "2 4 8");
-        snprintf(worlds, sizeof(worlds), "%s", getenv("RMTEST_AR_WORLDS") ?: "2 4");
+        /* One GPU: 2 and 4 processes sharing it; more: one process per GPU, every supported world. */
+        snprintf(worlds, sizeof(worlds), "%s",
+                 getenv("RMTEST_AR_WORLDS") ?: ndev >= 8 ? "2 4 8" : ndev >= 4 ? "2 4" : ndev >= 2 ? "2" : "2 4");
         for (char *s = strtok(stream_worlds, " ,"); s; s = strtok(NULL, " ,")) {
                 if (!rmk_ar_world_supported(atoi(s)))
                         continue;       /* "none" */

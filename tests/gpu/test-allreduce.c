@@ -20,10 +20,11 @@
  * element counts; repetitions scale down from RMTEST_AR_REPS at <= 64 KiB to
  * 3 at the largest.  Custom results must be bit-identical to the fp32 sum in
  * rank order; NCCL's within rounding.  Knobs: RMTEST_AR_WORLDS (the procs
- * worlds; default "2 4" on one GPU, else 2, 4, 8 as the GPUs allow), RMTEST_AR_STREAM_WORLDS ("2 4 8"), RMTEST_AR_REPS,
- * RMTEST_AR_PROC_REPS (the procs scenario's, default 20), RMTEST_AR_MAX_MB,
- * ("none": no streams scenario),
- * RMTEST_AR_QUICK=1 (a few small sizes, for compute-sanitizer), RMTEST_AR_NCCL=off
+ * worlds; default "2 4" on one GPU, else 2, 4, 8 as the GPUs allow),
+ * RMTEST_AR_STREAM_WORLDS ("2 4 8"; "none": no streams scenario),
+ * RMTEST_AR_REPS, RMTEST_AR_PROC_REPS (the procs scenario's, default 20),
+ * RMTEST_AR_MAX_MB, RMTEST_AR_QUICK=1 (a few small sizes, for
+ * compute-sanitizer), RMTEST_AR_NCCL=off
  * (no NCCL fallback: keeps NCCL's own start-up out of a sanitizer's report).
  */
 

@@ -1,7 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-#include <ctype.h>
+/*
+ * `ringmaster run` (and check) options: one table of descriptors (name,
+ * argument, parser, field, help) from which getopt's table, the parsing
+ * and --help all come.  To add an option: a field in struct run_options
+ * (options.h) with its default in options_parse(), one row in
+ * option_table[] below, and its entry in man/ringmaster.1's OPTIONS
+ * (tests/supervisor/test-options-man.py checks that the two agree).
+ */
+#include <assert.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,192 +22,6 @@
 #include "parse-util.h"
 #include "rundir.h"
 #include "stack.h"
-
-void run_help(void) {
-        printf("Usage: ringmaster run [OPTIONS] [--] COMMAND [ARGS...]\n"
-               "\n"
-               "Starts N copies of COMMAND as the ranks of one job, with torchrun's\n"
-               "environment, captures their output, and tears the whole job down when\n"
-               "one rank fails.  See ringmaster(1).\n"
-               "\n"
-               "Launch:\n"
-               "  -n, --nproc N              ranks to start (default: the visible GPUs, else 1)\n"
-               "      --gpus LIST            GPUs to use, e.g. 0,2,3 (indices into the current\n"
-               "                             CUDA_VISIBLE_DEVICES when set) or GPU-/MIG- UUIDs\n"
-               "      --bind-gpu MODE        none (default): every rank sees every GPU, LOCAL_RANK\n"
-               "                             picks; visible: CUDA_VISIBLE_DEVICES is the rank's GPU\n"
-               "      --run-id ID            the job's id ([A-Za-z0-9._-], 1..64; default: random)\n"
-               "      --run-dir DIR          private run directory (default:\n"
-               "                             $XDG_RUNTIME_DIR/ringmaster/ID or /tmp/ringmaster-UID/ID)\n"
-               "      --master-addr ADDR     MASTER_ADDR (default 127.0.0.1)\n"
-               "      --master-port PORT     MASTER_PORT (default: a free port)\n"
-               "      --role NAME            ROLE_NAME (default: default)\n"
-               "\n"
-               "Failure and restarts:\n"
-               "      --grace SECS           SIGTERM to SIGKILL (default 10)\n"
-               "      --kill-timeout SECS    after SIGKILL, how long to wait for the reaping\n"
-               "                             before reporting what is stuck (default 5)\n"
-               "      --max-restarts N       restart the whole job up to N times (default 0)\n"
-               "      --restart-delay SECS   first delay between attempts, doubling (default and\n"
-               "                             minimum 1)\n"
-               "      --restart-delay-max SECS  the longest delay (default 60)\n"
-               "\n"
-               "Output:\n"
-               "      --prefix FORMAT        rank (default, \"[rank N] \"), torchrun (\"[default0]:\"),\n"
-               "                             none, or a template: %%r rank, %%l local rank, %%n role,\n"
-               "                             %%s out/err, %%p pid, %%%% a percent sign\n"
-               "      --no-escape            pass control bytes and invalid UTF-8 through unchanged\n"
-               "                             (default: shown as \\xNN)\n"
-               "      --max-line BYTES       longer lines are cut (default 16K)\n"
-               "      --output-buffer BYTES  per output stream of ringmaster; lines that do not fit\n"
-               "                             are dropped and counted (default 4M)\n"
-               "      --tail-lines N         lines of each rank's output kept for the report (20)\n"
-               "      --tail-bytes BYTES     bytes kept for them, per stream (default 16K)\n"
-               "      --log-dir DIR          raw logs in DIR/ID/rank-N.out and rank-N.err\n"
-               "      --journal              send lines to journald too\n"
-               "      --no-journal           never, even when stderr is the journal\n"
-               "      --report FILE          write the JSON report to FILE\n"
-               "      --no-tty               plain lines, no live status table, even on a terminal\n"
-               "  -q, --quiet                only errors and the failure report\n"
-               "  -v, --verbose              say more (twice: debug)\n"
-               "\n"
-               "Deadlines (workers report through NOTIFY_SOCKET; exit status 124):\n"
-               "      --ready-timeout SECS   every rank READY=1 within SECS of the start\n"
-               "      --phase-timeout NAME=SECS  no rank in phase NAME longer (repeatable)\n"
-               "      --straggler-timeout SECS  no rank short of a phase (or of READY) longer\n"
-               "                             than SECS after the first rank reached it (default\n"
-               "                             60; 0: off)\n"
-               "      --watchdog SECS        a ready rank sends WATCHDOG=1 at least every SECS\n"
-               "\n"
-               "Shared memory (libshmring, RINGMASTER_SHM):\n"
-               "      --shm-slots N          slots per ring (power of two, default 64)\n"
-               "      --shm-slot-size BYTES  inline bytes per slot (default 4K)\n"
-               "      --shm-overflow BYTES   the broadcast channel's overflow area (default 16M)\n"
-               "      --shm-queue-overflow BYTES  each queue writer's overflow area (default 4M)\n"
-               "      --shm-kv-entries N     entries of the key-value table \"kv\" (default 4096;\n"
-               "                             0: no table)\n"
-               "      --shm-kv-value-size BYTES  its largest value (default 512)\n"
-               "      --no-shm               create no segment\n"
-               "\n"
-               "Preflight:\n"
-               "      --no-preflight         start without the checks of 'ringmaster check'\n"
-               "                             (/dev/shm, memlock, GPUs, peer access, NCCL, port)\n"
-               "\n"
-               "Hang diagnosis (before a deadline's teardown; on SIGUSR2 to ringmaster):\n"
-               "      --diagnose-timeout SECS  bound on a whole diagnosis (default 5; 0: /proc\n"
-               "                             and NCCL logs only)\n"
-               "      --stack-tool TOOL      auto (default: eu-stack, else gdb), eu-stack, gdb,\n"
-               "                             or none: what takes a rank's native stack\n"
-               "      --stack-timeout SECS   the stack tool's limit (default 3)\n"
-               "      --python-hooks MODE    auto (default: on when COMMAND is Python), on, off:\n"
-               "                             ringmaster's start-up hook on the workers' PYTHONPATH\n"
-               "                             (tracebacks on SIGUSR1, phases), PYTHONFAULTHANDLER=1\n"
-               "\n"
-               "Containers:\n"
-               "      --init                 act as the container's init, as tini does: reap every\n"
-               "                             zombie, forward SIGUSR1, SIGWINCH, SIGALRM, SIGCONT and\n"
-               "                             SIGPWR to the ranks (implied when ringmaster is PID 1)\n"
-               "\n"
-               "  -h, --help                 this help\n"
-               "\n"
-               "Exit status: 0 when every rank exited 0; else the first failing rank's status\n"
-               "(128+N for signal N); 128+N when ringmaster was stopped by signal N; 100 usage\n"
-               "error; 111 ringmaster failed itself (or a preflight check failed); 124 a deadline\n"
-               "passed.\n");
-}
-
-enum {
-        OPT_GPUS = 0x100,
-        OPT_BIND_GPU,
-        OPT_RUN_ID,
-        OPT_RUN_DIR,
-        OPT_MASTER_ADDR,
-        OPT_MASTER_PORT,
-        OPT_ROLE,
-        OPT_GRACE,
-        OPT_KILL_TIMEOUT,
-        OPT_MAX_RESTARTS,
-        OPT_RESTART_DELAY,
-        OPT_RESTART_DELAY_MAX,
-        OPT_PREFIX,
-        OPT_NO_ESCAPE,
-        OPT_MAX_LINE,
-        OPT_OUTPUT_BUFFER,
-        OPT_TAIL_LINES,
-        OPT_TAIL_BYTES,
-        OPT_LOG_DIR,
-        OPT_JOURNAL,
-        OPT_NO_JOURNAL,
-        OPT_REPORT,
-        OPT_SHM_SLOTS,
-        OPT_SHM_SLOT_SIZE,
-        OPT_SHM_OVERFLOW,
-        OPT_SHM_QUEUE_OVERFLOW,
-        OPT_SHM_KV_ENTRIES,
-        OPT_SHM_KV_VALUE_SIZE,
-        OPT_NO_SHM,
-        OPT_READY_TIMEOUT,
-        OPT_PHASE_TIMEOUT,
-        OPT_STRAGGLER_TIMEOUT,
-        OPT_WATCHDOG,
-        OPT_NO_PREFLIGHT,
-        OPT_JSON,
-        OPT_DIAGNOSE_TIMEOUT,
-        OPT_STACK_TOOL,
-        OPT_STACK_TIMEOUT,
-        OPT_PYTHON_HOOKS,
-        OPT_NO_TTY,
-        OPT_INIT,
-};
-
-static const struct option run_long_options[] = {
-        { "nproc", required_argument, NULL, 'n' },
-        { "gpus", required_argument, NULL, OPT_GPUS },
-        { "bind-gpu", required_argument, NULL, OPT_BIND_GPU },
-        { "run-id", required_argument, NULL, OPT_RUN_ID },
-        { "run-dir", required_argument, NULL, OPT_RUN_DIR },
-        { "master-addr", required_argument, NULL, OPT_MASTER_ADDR },
-        { "master-port", required_argument, NULL, OPT_MASTER_PORT },
-        { "role", required_argument, NULL, OPT_ROLE },
-        { "grace", required_argument, NULL, OPT_GRACE },
-        { "kill-timeout", required_argument, NULL, OPT_KILL_TIMEOUT },
-        { "max-restarts", required_argument, NULL, OPT_MAX_RESTARTS },
-        { "restart-delay", required_argument, NULL, OPT_RESTART_DELAY },
-        { "restart-delay-max", required_argument, NULL, OPT_RESTART_DELAY_MAX },
-        { "prefix", required_argument, NULL, OPT_PREFIX },
-        { "no-escape", no_argument, NULL, OPT_NO_ESCAPE },
-        { "max-line", required_argument, NULL, OPT_MAX_LINE },
-        { "output-buffer", required_argument, NULL, OPT_OUTPUT_BUFFER },
-        { "tail-lines", required_argument, NULL, OPT_TAIL_LINES },
-        { "tail-bytes", required_argument, NULL, OPT_TAIL_BYTES },
-        { "log-dir", required_argument, NULL, OPT_LOG_DIR },
-        { "journal", no_argument, NULL, OPT_JOURNAL },
-        { "no-journal", no_argument, NULL, OPT_NO_JOURNAL },
-        { "report", required_argument, NULL, OPT_REPORT },
-        { "shm-slots", required_argument, NULL, OPT_SHM_SLOTS },
-        { "shm-slot-size", required_argument, NULL, OPT_SHM_SLOT_SIZE },
-        { "shm-overflow", required_argument, NULL, OPT_SHM_OVERFLOW },
-        { "shm-queue-overflow", required_argument, NULL, OPT_SHM_QUEUE_OVERFLOW },
-        { "shm-kv-entries", required_argument, NULL, OPT_SHM_KV_ENTRIES },
-        { "shm-kv-value-size", required_argument, NULL, OPT_SHM_KV_VALUE_SIZE },
-        { "no-shm", no_argument, NULL, OPT_NO_SHM },
-        { "ready-timeout", required_argument, NULL, OPT_READY_TIMEOUT },
-        { "phase-timeout", required_argument, NULL, OPT_PHASE_TIMEOUT },
-        { "straggler-timeout", required_argument, NULL, OPT_STRAGGLER_TIMEOUT },
-        { "watchdog", required_argument, NULL, OPT_WATCHDOG },
-        { "no-preflight", no_argument, NULL, OPT_NO_PREFLIGHT },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "diagnose-timeout", required_argument, NULL, OPT_DIAGNOSE_TIMEOUT },
-        { "stack-tool", required_argument, NULL, OPT_STACK_TOOL },
-        { "stack-timeout", required_argument, NULL, OPT_STACK_TIMEOUT },
-        { "python-hooks", required_argument, NULL, OPT_PYTHON_HOOKS },
-        { "no-tty", no_argument, NULL, OPT_NO_TTY },
-        { "init", no_argument, NULL, OPT_INIT },
-        { "quiet", no_argument, NULL, 'q' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        {}
-};
 
 /* The command being parsed: "run" or "check". */
 static const char *parsing = "run";
@@ -215,47 +38,167 @@ static int usage_error(const char *fmt, ...) {
         return -EINVAL;
 }
 
-static const char *option_name(int c) {
-        for (const struct option *o = run_long_options; o->name; o++)
-                if (o->val == c)
-                        return o->name;
-        return "?";
+/* ------------------------------------------------------------ the descriptors */
+
+enum option_kind {
+        OPTION_FLAG,       /* no argument: value is stored in the field */
+        OPTION_COUNT,      /* a whole number from min to max */
+        OPTION_DURATION,   /* seconds (parse_duration_usec), at least min microseconds */
+        OPTION_SIZE,       /* bytes (parse_size) from min to max */
+        OPTION_STRING,     /* a string, checked by parse when set; the field is a char * */
+        OPTION_CHOICE,     /* one of choices' names: its value is stored */
+        OPTION_CUSTOM,     /* parse does all */
+        OPTION_HELP,
+};
+
+struct option_choice {
+        const char *name;
+        int value;
+};
+
+struct option_desc {
+        const char *name;               /* --name */
+        char short_name;                /* -c, or 0 */
+        const char *arg;                /* what --help calls its argument; NULL: none */
+        enum option_kind kind;
+        size_t offset, size;            /* the field of struct run_options (not CUSTOM, HELP) */
+        long long min, max;             /* COUNT, SIZE; DURATION: min */
+        long long value;                /* FLAG */
+        const struct option_choice *choices;  /* CHOICE: ended by a NULL name */
+        /* STRING: a check of the argument (NULL: none); CUSTOM: the whole parse.  < 0 after a usage error. */
+        int (*parse)(const struct option_desc *d, const char *arg, struct run_options *o);
+        const char *section;            /* --help's heading before it, or NULL */
+        const char *help;               /* --help's text: lines separated by '\n'; NULL: not in run's --help */
+};
+
+#define FIELD(f) .offset = offsetof(struct run_options, f), .size = sizeof(((struct run_options *) NULL)->f)
+
+static void store(struct run_options *o, const struct option_desc *d, long long v) {
+        char *p = (char *) o + d->offset;
+
+        /* bool, int, uint32_t, an enum, size_t, uint64_t: what the table's fields are. */
+        if (d->size == 1) {
+                bool b = v != 0;
+
+                memcpy(p, &b, 1);
+        } else if (d->size == 4) {
+                int32_t i = (int32_t) v;
+
+                memcpy(p, &i, 4);
+        } else {
+                int64_t i = v;
+
+                assert(d->size == 8);
+                memcpy(p, &i, 8);
+        }
 }
 
-static int parse_count(int c, const char *arg, long long min, long long max, long long *ret) {
+static int parse_count(const struct option_desc *d, const char *arg, long long min, long long max, long long *ret) {
         int r = parse_int_range(arg, min, max, ret);
 
         if (r == -ERANGE)
-                return usage_error("--%s: %s is out of range: give a number from %lld to %lld", option_name(c), arg,
-                                   min, max);
+                return usage_error("--%s: %s is out of range: give a number from %lld to %lld", d->name, arg, min,
+                                   max);
         if (r < 0)
-                return usage_error("--%s: '%s' is not a whole number: give a number from %lld to %lld",
-                                   option_name(c), arg, min, max);
+                return usage_error("--%s: '%s' is not a whole number: give a number from %lld to %lld", d->name, arg,
+                                   min, max);
         return 0;
 }
 
-static int parse_duration_option(int c, const char *arg, uint64_t min, uint64_t *ret) {
+static int parse_duration_option(const struct option_desc *d, const char *arg, uint64_t min, uint64_t *ret) {
         int r = parse_duration_usec(arg, ret);
 
         if (r < 0)
-                return usage_error("--%s: '%s' is not a duration%s: give seconds, e.g. 10, 2.5, 500ms or 1m",
-                                   option_name(c), arg, r == -ERANGE ? " of at most a day" : "");
+                return usage_error("--%s: '%s' is not a duration%s: give seconds, e.g. 10, 2.5, 500ms or 1m", d->name,
+                                   arg, r == -ERANGE ? " of at most a day" : "");
         if (*ret < min)
-                return usage_error("--%s: %s is below the minimum of %g s", option_name(c), arg,
-                                   (double) min / 1e6);
+                return usage_error("--%s: %s is below the minimum of %g s", d->name, arg, (double) min / 1e6);
         return 0;
 }
 
-static int parse_size_option(int c, const char *arg, uint64_t min, uint64_t max, uint64_t *ret) {
+static int parse_size_option(const struct option_desc *d, const char *arg, uint64_t min, uint64_t max,
+                             uint64_t *ret) {
         char lo[32], hi[32];
         int r = parse_size(arg, ret);
 
         if (r < 0 || *ret < min || *ret > max)
-                return usage_error("--%s: '%s' is %s: give a byte count from %s to %s, e.g. 64K, 16M, 1G",
-                                   option_name(c), arg, r < 0 ? "not a size" : "out of range",
-                                   format_bytes(lo, sizeof(lo), min), format_bytes(hi, sizeof(hi), max));
+                return usage_error("--%s: '%s' is %s: give a byte count from %s to %s, e.g. 64K, 16M, 1G", d->name,
+                                   arg, r < 0 ? "not a size" : "out of range", format_bytes(lo, sizeof(lo), min),
+                                   format_bytes(hi, sizeof(hi), max));
         return 0;
 }
+
+static int set_string(char **field, const char *value) {
+        char *c = strdup(value);
+
+        if (!c)
+                return -ENOMEM;
+        free(*field);
+        *field = c;
+        return 0;
+}
+
+/* "--bind-gpu: 'x' is not a mode: give none or visible". */
+static int parse_choice(const struct option_desc *d, const char *arg, struct run_options *o) {
+        char names[256] = "", what[32];
+        size_t n = 0, len = 0;
+
+        for (const struct option_choice *c = d->choices; c->name; c++, n++)
+                if (strcmp(arg, c->name) == 0) {
+                        store(o, d, c->value);
+                        return 0;
+                }
+        for (size_t i = 0; i < n && len < sizeof(names); i++)
+                len += (size_t) snprintf(names + len, sizeof(names) - len, "%s%s",
+                                         i == 0 ? "" : i + 1 == n ? " or " : ", ", d->choices[i].name);
+        for (len = 0; d->arg[len] && len + 1 < sizeof(what); len++)
+                what[len] = (char) (d->arg[len] - 'A' + 'a');
+        what[len] = 0;
+        return usage_error("--%s: '%s' is not a %s: give %s", d->name, arg, what, names);
+}
+
+/* Parses arg for d into o: 0, or < 0 after a usage error. */
+static int option_apply(const struct option_desc *d, const char *arg, struct run_options *o) {
+        long long v;
+        uint64_t u;
+        int r;
+
+        switch (d->kind) {
+        case OPTION_FLAG:
+                store(o, d, d->value);
+                return 0;
+        case OPTION_COUNT:
+                r = parse_count(d, arg, d->min, d->max, &v);
+                if (r == 0)
+                        store(o, d, v);
+                return r;
+        case OPTION_DURATION:
+                r = parse_duration_option(d, arg, (uint64_t) d->min, &u);
+                if (r == 0)
+                        store(o, d, (long long) u);
+                return r;
+        case OPTION_SIZE:
+                r = parse_size_option(d, arg, (uint64_t) d->min, (uint64_t) d->max, &u);
+                if (r == 0)
+                        store(o, d, (long long) u);
+                return r;
+        case OPTION_STRING:
+                r = d->parse ? d->parse(d, arg, o) : 0;
+                if (r == 0)
+                        r = set_string((char **) ((char *) o + d->offset), arg);
+                return r;
+        case OPTION_CHOICE:
+                return parse_choice(d, arg, o);
+        case OPTION_CUSTOM:
+                return d->parse(d, arg, o);
+        case OPTION_HELP:
+                break;
+        }
+        assert(false);
+        return -EINVAL;
+}
+
+/* ------------------------------------------------------------ the checks and custom parsers */
 
 static bool gpu_entry_valid(const char *s) {
         long long v;
@@ -265,12 +208,12 @@ static bool gpu_entry_valid(const char *s) {
         if (!startswith(s, "GPU-") && !startswith(s, "MIG-"))
                 return false;
         for (const char *p = s; *p; p++)
-                if (!(isalnum((unsigned char) *p) || strchr("-_/:.", *p)))
+                if (!(rm_name_char_valid(*p, true) || *p == ':'))
                         return false;
         return strlen(s) > 4;
 }
 
-static int parse_gpu_list(const char *arg, char ***ret) {
+static int parse_gpus(const struct option_desc *d, const char *arg, struct run_options *o) {
         _cleanup_strv_free_ char **l = NULL;
         _cleanup_free_ char *copy = NULL;
         char *save = NULL;
@@ -288,21 +231,49 @@ static int parse_gpu_list(const char *arg, char ***ret) {
                 if (strv_extend(&l, t) < 0)
                         return -ENOMEM;
         }
-        *ret = TAKE_PTR(l);
+        strv_free(o->gpus);
+        o->gpus = TAKE_PTR(l);
         return 0;
 }
 
-static int set_string(char **field, const char *value) {
-        char *c = strdup(value);
-
-        if (!c)
-                return -ENOMEM;
-        free(*field);
-        *field = c;
+static int check_run_id(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (!run_id_valid(arg))
+                return usage_error("--run-id: '%s' is not a run id: use 1 to %d of A-Z a-z 0-9 . _ -, not starting "
+                                   "with '.' or '-'", arg, RUN_ID_MAX);
         return 0;
 }
 
-static int check_prefix(const char *arg, char **ret) {
+static int check_absolute(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (arg[0] != '/')
+                return usage_error("--%s: '%s' is not an absolute path: give one starting with /", d->name, arg);
+        return 0;
+}
+
+static int check_master_addr(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (!*arg || strlen(arg) > 253)
+                return usage_error("--master-addr: give a host name or an IP address");
+        for (const char *p = arg; *p; p++)
+                if (!rm_name_char_valid(*p, false) && !strchr(":[]%", *p))
+                        return usage_error("--master-addr: '%s' is not a host name or an IP address", arg);
+        return 0;
+}
+
+static int check_role(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (!*arg || strlen(arg) > ROLE_MAX)
+                return usage_error("--role: give a name of 1 to %d characters", ROLE_MAX);
+        for (const char *p = arg; *p; p++)
+                if (!rm_name_char_valid(*p, false))
+                        return usage_error("--role: '%s' has '%c': use letters, digits, '.', '_' and '-'", arg, *p);
+        return 0;
+}
+
+static int check_not_empty(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (!*arg)
+                return usage_error("--%s: give a %s", d->name, strcmp(d->arg, "DIR") == 0 ? "directory" : "file name");
+        return 0;
+}
+
+static int parse_prefix(const struct option_desc *d, const char *arg, struct run_options *o) {
         const char *t = arg;
 
         if (strcmp(arg, "rank") == 0)
@@ -314,29 +285,23 @@ static int check_prefix(const char *arg, char **ret) {
         else if (!capture_prefix_template_valid(arg))
                 return usage_error("--prefix: '%s' has an unknown %%-sequence: use rank, torchrun, none, or a "
                                    "template with %%r %%l %%n %%s %%p %%%%", arg);
-        return set_string(ret, t);
+        return set_string(&o->prefix, t);
 }
 
-static int check_role(const char *arg) {
-        if (!*arg || strlen(arg) > ROLE_MAX)
-                return usage_error("--role: give a name of 1 to %d characters", ROLE_MAX);
-        for (const char *p = arg; *p; p++)
-                if (!rm_name_char_valid(*p, false))
-                        return usage_error("--role: '%s' has '%c': use letters, digits, '.', '_' and '-'", arg, *p);
-        return 0;
-}
+static int parse_shm_slots(const struct option_desc *d, const char *arg, struct run_options *o) {
+        long long v;
+        int r = parse_count(d, arg, 2, 1 << 24, &v);
 
-static int check_master_addr(const char *arg) {
-        if (!*arg || strlen(arg) > 253)
-                return usage_error("--master-addr: give a host name or an IP address");
-        for (const char *p = arg; *p; p++)
-                if (!isalnum((unsigned char) *p) && !strchr(".-:[]_%", *p))
-                        return usage_error("--master-addr: '%s' is not a host name or an IP address", arg);
-        return 0;
+        if (r == 0 && (v & (v - 1)) != 0)
+                return usage_error("--shm-slots: %lld is not a power of two: try %lld", v,
+                                   1ll << (64 - __builtin_clzll((unsigned long long) v)));
+        if (r == 0)
+                o->shm_slots = (uint32_t) v;
+        return r;
 }
 
 /* NAME=SECS: NAME a phase name (notify.h), SECS a duration. */
-static int add_phase_timeout(struct run_options *o, const char *arg) {
+static int add_phase_timeout(const struct option_desc *d, const char *arg, struct run_options *o) {
         const char *eq = strrchr(arg, '=');
         struct phase_timeout *l;
         uint64_t usec;
@@ -361,9 +326,225 @@ static int add_phase_timeout(struct run_options *o, const char *arg) {
         return 0;
 }
 
+static int parse_no_preflight(const struct option_desc *d, const char *arg, struct run_options *o) {
+        o->preflight = false;
+        if (strcmp(parsing, "check") == 0)
+                return usage_error("--no-preflight: ringmaster check is the preflight");
+        return 0;
+}
+
+static int parse_json(const struct option_desc *d, const char *arg, struct run_options *o) {
+        o->json = true;
+        if (strcmp(parsing, "check") != 0)
+                return usage_error("--json is an option of ringmaster check: for run's JSON report give --report "
+                                   "FILE");
+        return 0;
+}
+
+static int parse_stack_tool(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (stack_tool_parse(arg, &o->stack_tool) < 0)
+                return usage_error("--stack-tool: '%s' is not a tool: give auto, eu-stack, gdb or none", arg);
+        return 0;
+}
+
+static int parse_quiet(const struct option_desc *d, const char *arg, struct run_options *o) {
+        o->log_level = LOG_LEVEL_WARNING;
+        return 0;
+}
+
+static int parse_verbose(const struct option_desc *d, const char *arg, struct run_options *o) {
+        o->log_level = o->log_level < LOG_LEVEL_INFO ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+        return 0;
+}
+
+/* ------------------------------------------------------------ the table */
+
+#define FLAG(f, v) .kind = OPTION_FLAG, FIELD(f), .value = (v)
+#define COUNT(f, lo, hi) .kind = OPTION_COUNT, FIELD(f), .min = (lo), .max = (hi)
+#define DURATION(f, lo) .arg = "SECS", .kind = OPTION_DURATION, FIELD(f), .min = (long long) (lo)
+#define SIZE(f, lo, hi) .arg = "BYTES", .kind = OPTION_SIZE, FIELD(f), .min = (long long) (lo), .max = (long long) (hi)
+#define STRING(f, check) .kind = OPTION_STRING, FIELD(f), .parse = (check)
+#define CUSTOM(fn) .kind = OPTION_CUSTOM, .parse = (fn)
+#define CHOICE(f, ...) .kind = OPTION_CHOICE, FIELD(f), .choices = (const struct option_choice[]) { __VA_ARGS__, {} }
+
+static const struct option_desc option_table[] = {
+        { "nproc", 'n', .arg = "N", COUNT(nproc, 1, MAX_NPROC), .section = "Launch",
+          .help = "ranks to start (default: the visible GPUs, else 1)" },
+        { "gpus", 0, .arg = "LIST", CUSTOM(parse_gpus),
+          .help = "GPUs to use, e.g. 0,2,3 (indices into the current\n"
+                  "CUDA_VISIBLE_DEVICES when set) or GPU-/MIG- UUIDs" },
+        { "bind-gpu", 0, .arg = "MODE",
+          CHOICE(bind_gpu, { "none", BIND_GPU_NONE }, { "visible", BIND_GPU_VISIBLE }),
+          .help = "none (default): every rank sees every GPU, LOCAL_RANK\n"
+                  "picks; visible: CUDA_VISIBLE_DEVICES is the rank's GPU" },
+        { "run-id", 0, .arg = "ID", STRING(run_id, check_run_id),
+          .help = "the job's id ([A-Za-z0-9._-], 1..64; default: random)" },
+        { "run-dir", 0, .arg = "DIR", STRING(run_dir, check_absolute),
+          .help = "private run directory (default:\n"
+                  "$XDG_RUNTIME_DIR/ringmaster/ID or /tmp/ringmaster-UID/ID)" },
+        { "master-addr", 0, .arg = "ADDR", STRING(master_addr, check_master_addr),
+          .help = "MASTER_ADDR (default 127.0.0.1)" },
+        { "master-port", 0, .arg = "PORT", COUNT(master_port, 1, 65535),
+          .help = "MASTER_PORT (default: a free port)" },
+        { "role", 0, .arg = "NAME", STRING(role, check_role),
+          .help = "ROLE_NAME (default: default)" },
+
+        { "grace", 0, DURATION(grace_usec, 0), .section = "Failure and restarts",
+          .help = "SIGTERM to SIGKILL (default 10)" },
+        { "kill-timeout", 0, DURATION(kill_timeout_usec, 0),
+          .help = "after SIGKILL, how long to wait for the reaping\n"
+                  "before reporting what is stuck (default 5)" },
+        { "max-restarts", 0, .arg = "N", COUNT(max_restarts, 0, 1000000),
+          .help = "restart the whole job up to N times (default 0)" },
+        { "restart-delay", 0, DURATION(restart_delay_usec, MIN_RESTART_DELAY_USEC),
+          .help = "first delay between attempts, doubling (default and\n"
+                  "minimum 1)" },
+        { "restart-delay-max", 0, DURATION(restart_delay_max_usec, MIN_RESTART_DELAY_USEC),
+          .help = "the longest delay (default 60)" },
+
+        { "prefix", 0, .arg = "FORMAT", CUSTOM(parse_prefix), .section = "Output",
+          .help = "rank (default, \"[rank N] \"), torchrun (\"[default0]:\"),\n"
+                  "none, or a template: %r rank, %l local rank, %n role,\n"
+                  "%s out/err, %p pid, %% a percent sign" },
+        { "no-escape", 0, FLAG(escape, false),
+          .help = "pass control bytes and invalid UTF-8 through unchanged\n"
+                  "(default: shown as \\xNN)" },
+        { "max-line", 0, SIZE(max_line, 64, 16u << 20),
+          .help = "longer lines are cut (default 16K)" },
+        { "output-buffer", 0, SIZE(output_buffer, 4096, 1u << 30),
+          .help = "per output stream of ringmaster; lines that do not fit\n"
+                  "are dropped and counted (default 4M)" },
+        { "tail-lines", 0, .arg = "N", COUNT(tail_lines, 0, 100000),
+          .help = "lines of each rank's output kept for the report (20)" },
+        { "tail-bytes", 0, SIZE(tail_bytes, 0, 64u << 20),
+          .help = "bytes kept for them, per stream (default 16K)" },
+        { "log-dir", 0, .arg = "DIR", STRING(log_dir, check_not_empty),
+          .help = "raw logs in DIR/ID/rank-N.out and rank-N.err" },
+        { "journal", 0, FLAG(journal, JOURNAL_ON),
+          .help = "send lines to journald too" },
+        { "no-journal", 0, FLAG(journal, JOURNAL_OFF),
+          .help = "never, even when stderr is the journal" },
+        { "report", 0, .arg = "FILE", STRING(report_path, check_not_empty),
+          .help = "write the JSON report to FILE" },
+        { "no-tty", 0, FLAG(tty, false),
+          .help = "plain lines, no live status table, even on a terminal" },
+        { "quiet", 'q', CUSTOM(parse_quiet),
+          .help = "only errors and the failure report" },
+        { "verbose", 'v', CUSTOM(parse_verbose),
+          .help = "say more (twice: debug)" },
+
+        { "ready-timeout", 0, DURATION(ready_timeout_usec, 0),
+          .section = "Deadlines (workers report through NOTIFY_SOCKET; exit status 124)",
+          .help = "every rank READY=1 within SECS of the start" },
+        { "phase-timeout", 0, .arg = "NAME=SECS", CUSTOM(add_phase_timeout),
+          .help = "no rank in phase NAME longer (repeatable)" },
+        { "straggler-timeout", 0, DURATION(straggler_timeout_usec, 0),
+          .help = "no rank short of a phase (or of READY) longer\n"
+                  "than SECS after the first rank reached it (default\n"
+                  "60; 0: off)" },
+        { "watchdog", 0, DURATION(watchdog_usec, 0),
+          .help = "a ready rank sends WATCHDOG=1 at least every SECS" },
+
+        { "shm-slots", 0, .arg = "N", CUSTOM(parse_shm_slots), .section = "Shared memory (libshmring, RINGMASTER_SHM)",
+          .help = "slots per ring (power of two, default 64)" },
+        { "shm-slot-size", 0, SIZE(shm_slot_size, 8, 1u << 20),
+          .help = "inline bytes per slot (default 4K)" },
+        { "shm-overflow", 0, SIZE(shm_overflow, 0, 64ull << 30),
+          .help = "the broadcast channel's overflow area (default 16M)" },
+        { "shm-queue-overflow", 0, SIZE(shm_queue_overflow, 0, 64ull << 30),
+          .help = "each queue writer's overflow area (default 4M)" },
+        { "shm-kv-entries", 0, .arg = "N", COUNT(shm_kv_entries, 0, 65536),
+          .help = "entries of the key-value table \"kv\" (default 4096;\n"
+                  "0: no table)" },
+        { "shm-kv-value-size", 0, SIZE(shm_kv_value_size, 1, 65536),
+          .help = "its largest value (default 512)" },
+        { "no-shm", 0, FLAG(shm, false),
+          .help = "create no segment" },
+
+        { "no-preflight", 0, CUSTOM(parse_no_preflight), .section = "Preflight",
+          .help = "start without the checks of 'ringmaster check'\n"
+                  "(/dev/shm, memlock, GPUs, peer access, NCCL, port)" },
+        /* check's (check_help()); run refuses it. */
+        { "json", 0, CUSTOM(parse_json) },
+
+        { "diagnose-timeout", 0, DURATION(diagnose_timeout_usec, 0),
+          .section = "Hang diagnosis (before a deadline's teardown; on SIGUSR2 to ringmaster)",
+          .help = "bound on a whole diagnosis (default 5; 0: /proc\n"
+                  "and NCCL logs only)" },
+        { "stack-tool", 0, .arg = "TOOL", CUSTOM(parse_stack_tool),
+          .help = "auto (default: eu-stack, else gdb), eu-stack, gdb,\n"
+                  "or none: what takes a rank's native stack" },
+        { "stack-timeout", 0, DURATION(stack_timeout_usec, 0),
+          .help = "the stack tool's limit (default 3)" },
+        { "python-hooks", 0, .arg = "MODE",
+          CHOICE(python_hooks, { "auto", PYTHON_HOOKS_AUTO }, { "on", PYTHON_HOOKS_ON }, { "off", PYTHON_HOOKS_OFF }),
+          .help = "auto (default: on when COMMAND is Python), on, off:\n"
+                  "ringmaster's start-up hook on the workers' PYTHONPATH\n"
+                  "(tracebacks on SIGUSR1, phases), PYTHONFAULTHANDLER=1" },
+
+        { "init", 0, FLAG(init, true), .section = "Containers",
+          .help = "act as the container's init, as tini does: reap every\n"
+                  "zombie, forward SIGUSR1, SIGWINCH, SIGALRM, SIGCONT and\n"
+                  "SIGPWR to the ranks (implied when ringmaster is PID 1)" },
+
+        { "help", 'h', .kind = OPTION_HELP, .section = "",
+          .help = "this help" },
+};
+
+/* --help's column for the text, and the indentation of its later lines. */
+#define HELP_COLUMN 29
+
+static void print_option_help(const struct option_desc *d) {
+        char left[64];
+        int n;
+
+        if (d->short_name)
+                n = snprintf(left, sizeof(left), "  -%c, --%s", d->short_name, d->name);
+        else
+                n = snprintf(left, sizeof(left), "      --%s", d->name);
+        if (d->arg)
+                n += snprintf(left + n, sizeof(left) - (size_t) n, " %s", d->arg);
+        /* A long one: its text two spaces after it. */
+        printf("%-*s", n + 2 > HELP_COLUMN ? n + 2 : HELP_COLUMN, left);
+        for (const char *p = d->help;;) {
+                size_t len = strcspn(p, "\n");
+
+                printf("%.*s\n", (int) len, p);
+                if (!p[len])
+                        break;
+                p += len + 1;
+                printf("%*s", HELP_COLUMN, "");
+        }
+}
+
+void run_help(void) {
+        printf("Usage: ringmaster run [OPTIONS] [--] COMMAND [ARGS...]\n"
+               "\n"
+               "Starts N copies of COMMAND as the ranks of one job, with torchrun's\n"
+               "environment, captures their output, and tears the whole job down when\n"
+               "one rank fails.  See ringmaster(1).\n");
+        for (size_t i = 0; i < ELEMENTSOF(option_table); i++) {
+                const struct option_desc *d = &option_table[i];
+
+                if (!d->help)
+                        continue;
+                if (d->section)
+                        printf("\n%s%s", d->section, *d->section ? ":\n" : "");
+                print_option_help(d);
+        }
+        printf("\n"
+               "Exit status: 0 when every rank exited 0; else the first failing rank's status\n"
+               "(128+N for signal N); 128+N when ringmaster was stopped by signal N; 100 usage\n"
+               "error; 111 ringmaster failed itself (or a preflight check failed); 124 a deadline\n"
+               "passed.\n");
+}
+
+/* ------------------------------------------------------------ parsing */
+
 static int options_parse(int argc, char **argv, struct run_options *o, bool check) {
-        long long v;
-        uint64_t u;
+        struct option long_options[ELEMENTSOF(option_table) + 1] = {};
+        char short_options[2 + 2 * ELEMENTSOF(option_table) + 1] = "+:";
+        size_t k = 2;
         int c, r;
 
         *o = (struct run_options) {
@@ -399,202 +580,42 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
             set_string(&o->prefix, "[rank %r] ") < 0)
                 return log_error_errno(-ENOMEM, "out of memory");
 
+        /* getopt's tables, from ours: a long option's value is 0x100 + its row. */
+        for (size_t i = 0; i < ELEMENTSOF(option_table); i++) {
+                const struct option_desc *d = &option_table[i];
+
+                long_options[i] = (struct option) { d->name, d->arg ? required_argument : no_argument, NULL,
+                                                    (int) (0x100 + i) };
+                if (d->short_name) {
+                        short_options[k++] = d->short_name;
+                        if (d->arg)
+                                short_options[k++] = ':';
+                }
+        }
+
         optind = 0;
         opterr = 0;
         /* '+': options end at the first non-option, so COMMAND's own options are its own. */
-        while ((c = getopt_long(argc, argv, "+:n:qvh", run_long_options, NULL)) >= 0) {
-                r = 0;
-                switch (c) {
-                case 'n':
-                        r = parse_count(c, optarg, 1, MAX_NPROC, &v);
-                        o->nproc = (int) v;
-                        break;
-                case OPT_GPUS:
-                        o->gpus = strv_free(o->gpus);
-                        r = parse_gpu_list(optarg, &o->gpus);
-                        break;
-                case OPT_BIND_GPU:
-                        if (strcmp(optarg, "none") == 0)
-                                o->bind_gpu = BIND_GPU_NONE;
-                        else if (strcmp(optarg, "visible") == 0)
-                                o->bind_gpu = BIND_GPU_VISIBLE;
-                        else
-                                r = usage_error("--bind-gpu: '%s' is not a mode: give none or visible", optarg);
-                        break;
-                case OPT_RUN_ID:
-                        if (!run_id_valid(optarg))
-                                r = usage_error("--run-id: '%s' is not a run id: use 1 to %d of A-Z a-z 0-9 . _ -, "
-                                                "not starting with '.' or '-'", optarg, RUN_ID_MAX);
-                        else
-                                r = set_string(&o->run_id, optarg);
-                        break;
-                case OPT_RUN_DIR:
-                        if (optarg[0] != '/')
-                                r = usage_error("--run-dir: '%s' is not an absolute path: give one starting with /",
-                                                optarg);
-                        else
-                                r = set_string(&o->run_dir, optarg);
-                        break;
-                case OPT_MASTER_ADDR:
-                        r = check_master_addr(optarg);
-                        if (r == 0)
-                                r = set_string(&o->master_addr, optarg);
-                        break;
-                case OPT_MASTER_PORT:
-                        r = parse_count(c, optarg, 1, 65535, &v);
-                        o->master_port = (int) v;
-                        break;
-                case OPT_ROLE:
-                        r = check_role(optarg);
-                        if (r == 0)
-                                r = set_string(&o->role, optarg);
-                        break;
-                case OPT_GRACE:
-                        r = parse_duration_option(c, optarg, 0, &o->grace_usec);
-                        break;
-                case OPT_KILL_TIMEOUT:
-                        r = parse_duration_option(c, optarg, 0, &o->kill_timeout_usec);
-                        break;
-                case OPT_MAX_RESTARTS:
-                        r = parse_count(c, optarg, 0, 1000000, &v);
-                        o->max_restarts = (int) v;
-                        break;
-                case OPT_RESTART_DELAY:
-                        r = parse_duration_option(c, optarg, MIN_RESTART_DELAY_USEC, &o->restart_delay_usec);
-                        break;
-                case OPT_RESTART_DELAY_MAX:
-                        r = parse_duration_option(c, optarg, MIN_RESTART_DELAY_USEC, &o->restart_delay_max_usec);
-                        break;
-                case OPT_PREFIX:
-                        r = check_prefix(optarg, &o->prefix);
-                        break;
-                case OPT_NO_ESCAPE:
-                        o->escape = false;
-                        break;
-                case OPT_MAX_LINE:
-                        r = parse_size_option(c, optarg, 64, 16u << 20, &u);
-                        o->max_line = (size_t) u;
-                        break;
-                case OPT_OUTPUT_BUFFER:
-                        r = parse_size_option(c, optarg, 4096, 1u << 30, &u);
-                        o->output_buffer = (size_t) u;
-                        break;
-                case OPT_TAIL_LINES:
-                        r = parse_count(c, optarg, 0, 100000, &v);
-                        o->tail_lines = (size_t) v;
-                        break;
-                case OPT_TAIL_BYTES:
-                        r = parse_size_option(c, optarg, 0, 64u << 20, &u);
-                        o->tail_bytes = (size_t) u;
-                        break;
-                case OPT_LOG_DIR:
-                        r = *optarg ? set_string(&o->log_dir, optarg)
-                                    : usage_error("--log-dir: give a directory");
-                        break;
-                case OPT_JOURNAL:
-                        o->journal = JOURNAL_ON;
-                        break;
-                case OPT_NO_JOURNAL:
-                        o->journal = JOURNAL_OFF;
-                        break;
-                case OPT_REPORT:
-                        r = *optarg ? set_string(&o->report_path, optarg)
-                                    : usage_error("--report: give a file name");
-                        break;
-                case OPT_SHM_SLOTS:
-                        r = parse_count(c, optarg, 2, 1 << 24, &v);
-                        if (r == 0 && (v & (v - 1)) != 0)
-                                r = usage_error("--shm-slots: %lld is not a power of two: try %lld", v,
-                                                1ll << (64 - __builtin_clzll((unsigned long long) v)));
-                        o->shm_slots = (uint32_t) v;
-                        break;
-                case OPT_SHM_SLOT_SIZE:
-                        r = parse_size_option(c, optarg, 8, 1u << 20, &u);
-                        o->shm_slot_size = (uint32_t) u;
-                        break;
-                case OPT_SHM_OVERFLOW:
-                        r = parse_size_option(c, optarg, 0, 64ull << 30, &o->shm_overflow);
-                        break;
-                case OPT_SHM_QUEUE_OVERFLOW:
-                        r = parse_size_option(c, optarg, 0, 64ull << 30, &o->shm_queue_overflow);
-                        break;
-                case OPT_SHM_KV_ENTRIES:
-                        r = parse_count(c, optarg, 0, 65536, &v);
-                        o->shm_kv_entries = (uint32_t) v;
-                        break;
-                case OPT_SHM_KV_VALUE_SIZE:
-                        r = parse_size_option(c, optarg, 1, 65536, &u);
-                        o->shm_kv_value_size = (uint32_t) u;
-                        break;
-                case OPT_NO_SHM:
-                        o->shm = false;
-                        break;
-                case OPT_READY_TIMEOUT:
-                        r = parse_duration_option(c, optarg, 0, &o->ready_timeout_usec);
-                        break;
-                case OPT_PHASE_TIMEOUT:
-                        r = add_phase_timeout(o, optarg);
-                        break;
-                case OPT_STRAGGLER_TIMEOUT:
-                        r = parse_duration_option(c, optarg, 0, &o->straggler_timeout_usec);
-                        break;
-                case OPT_WATCHDOG:
-                        r = parse_duration_option(c, optarg, 0, &o->watchdog_usec);
-                        break;
-                case OPT_NO_PREFLIGHT:
-                        if (check)
-                                r = usage_error("--no-preflight: ringmaster check is the preflight");
-                        o->preflight = false;
-                        break;
-                case OPT_JSON:
-                        if (!check)
-                                r = usage_error("--json is an option of ringmaster check: for run's JSON report give "
-                                                "--report FILE");
-                        o->json = true;
-                        break;
-                case OPT_DIAGNOSE_TIMEOUT:
-                        r = parse_duration_option(c, optarg, 0, &o->diagnose_timeout_usec);
-                        break;
-                case OPT_STACK_TOOL:
-                        if (stack_tool_parse(optarg, &o->stack_tool) < 0)
-                                r = usage_error("--stack-tool: '%s' is not a tool: give auto, eu-stack, gdb or none",
-                                                optarg);
-                        break;
-                case OPT_STACK_TIMEOUT:
-                        r = parse_duration_option(c, optarg, 0, &o->stack_timeout_usec);
-                        break;
-                case OPT_PYTHON_HOOKS:
-                        if (strcmp(optarg, "auto") == 0)
-                                o->python_hooks = PYTHON_HOOKS_AUTO;
-                        else if (strcmp(optarg, "on") == 0)
-                                o->python_hooks = PYTHON_HOOKS_ON;
-                        else if (strcmp(optarg, "off") == 0)
-                                o->python_hooks = PYTHON_HOOKS_OFF;
-                        else
-                                r = usage_error("--python-hooks: '%s' is not a mode: give auto, on or off", optarg);
-                        break;
-                case OPT_NO_TTY:
-                        o->tty = false;
-                        break;
-                case OPT_INIT:
-                        o->init = true;
-                        break;
-                case 'q':
-                        o->log_level = LOG_LEVEL_WARNING;
-                        break;
-                case 'v':
-                        o->log_level = o->log_level < LOG_LEVEL_INFO ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
-                        break;
-                case 'h':
+        while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) >= 0) {
+                const struct option_desc *d = NULL;
+
+                if (c == ':')
+                        return usage_error("%s needs a value", argv[optind - 1]);
+                if (c >= 0x100 && (size_t) (c - 0x100) < ELEMENTSOF(option_table))
+                        d = &option_table[c - 0x100];
+                else
+                        for (size_t i = 0; i < ELEMENTSOF(option_table); i++)
+                                if (c != '?' && option_table[i].short_name == c)
+                                        d = &option_table[i];
+                if (!d)
+                        return usage_error("unknown option '%s'", argv[optind - 1]);
+                if (d->kind == OPTION_HELP) {
                         /* check's help is check.c's to print. */
                         if (!check)
                                 run_help();
                         return 0;
-                case ':':
-                        return usage_error("%s needs a value", argv[optind - 1]);
-                default:
-                        return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
+                r = option_apply(d, optarg, o);
                 if (r < 0)
                         return r;
         }

@@ -2,7 +2,12 @@
 #ifndef RINGMASTER_OPTIONS_H
 #define RINGMASTER_OPTIONS_H
 
-/* `ringmaster run` options: parsed and checked in one place (options.c). */
+/*
+ * `ringmaster run` (and check) options: parsed and checked in one place,
+ * options.c's table of descriptors, which also prints --help.  To add one:
+ * a field here, its default in options_parse(), a row of option_table[],
+ * and an entry in man/ringmaster.1's OPTIONS (test-options-man.py).
+ */
 
 #include <stdbool.h>
 #include <stddef.h>

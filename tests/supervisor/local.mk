@@ -118,6 +118,7 @@ SUPERVISOR_C_TESTS = \
 
 SUPERVISOR_PY_TESTS = \
 	tests/supervisor/test-usage.py \
+	tests/supervisor/test-options-man.py \
 	tests/supervisor/test-exit-zero.py \
 	tests/supervisor/test-exit-code.py \
 	tests/supervisor/test-crash-signals.py \

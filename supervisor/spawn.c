@@ -75,6 +75,25 @@ static int close_fds_from(int first, int max_fd) {
         return 0;
 }
 
+/*
+ * Puts fds[i] on fd i (0, 1, 2) as libuv does: a source below 3 that a
+ * dup2() onto a lower target could overwrite (stdout given as fd 0,
+ * stdout and stderr swapped) is first copied above 2; a source already in
+ * place only loses its close-on-exec flag (dup2() onto itself would keep it).
+ */
+static int setup_stdio(int fds[3]) {
+        for (int i = 0; i < 3; i++)
+                if (fds[i] < 3 && fds[i] != i) {
+                        fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+                        if (fds[i] < 0)
+                                return -1;
+                }
+        for (int i = 0; i < 3; i++)
+                if (fds[i] == i ? fcntl(i, F_SETFD, 0) < 0 : dup2(fds[i], i) < 0)
+                        return -1;
+        return 0;
+}
+
 _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, int report_fd, int max_fd) {
         struct exec_failure f = { SPAWN_STAGE_SETSID, 0 };
         struct sigaction dfl = { .sa_handler = SIG_DFL };
@@ -97,8 +116,15 @@ _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, 
                 (void) prctl(PR_SET_PTRACER, (unsigned long) req->ptracer);
 
         f.stage = SPAWN_STAGE_STDIO;
-        if (dup2(req->stdin_fd, STDIN_FILENO) < 0 || dup2(req->stdout_fd, STDOUT_FILENO) < 0 ||
-            dup2(req->stderr_fd, STDERR_FILENO) < 0)
+        /* The report pipe out of stdio's way first (the supervisor's own stdio may have been closed). */
+        if (report_fd < 3) {
+                int moved = fcntl(report_fd, F_DUPFD_CLOEXEC, 3);
+
+                if (moved < 0)
+                        goto fail;
+                report_fd = moved;
+        }
+        if (setup_stdio((int[3]) { req->stdin_fd, req->stdout_fd, req->stderr_fd }) < 0)
                 goto fail;
 
         f.stage = SPAWN_STAGE_SIGNALS;

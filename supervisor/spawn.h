@@ -7,8 +7,11 @@
  * async-signal-safe calls: its own session and process group (setsid),
  * PR_SET_PDEATHSIG(SIGKILL) and a check that the supervisor did not die
  * before that took effect, default signal dispositions and the inherited
- * signal mask, the inherited RLIMIT_NOFILE, stdio on the given fds, every other fd closed (close_range,
- * or a loop), then execve over the PATH candidates as execvp would.  An exec
+ * signal mask, the inherited RLIMIT_NOFILE, stdio on the given fds (any of
+ * them may be 0, 1 or 2, the same fd twice, or swapped: they are moved
+ * out of each other's way first, as libuv does), every other fd closed
+ * (close_range, or a loop), then execve over the PATH candidates as execvp
+ * would.  An exec
  * failure reaches the parent through a CLOEXEC pipe (which stage, which
  * errno) and the child ends as a shell's would: _exit(127) when the command
  * was not found, _exit(126) when it could not be executed.

@@ -49,6 +49,13 @@ tests_supervisor_test_init_reap_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/superv
 tests_supervisor_test_init_reap_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_supervisor_test_init_reap_LDADD = supervisor/libsupervisor.la
 
+# spawn_process() with stdio fds below 3 (rotated, and in place).
+check_PROGRAMS += tests/supervisor/test-spawn-stdio
+tests_supervisor_test_spawn_stdio_SOURCES = tests/supervisor/test-spawn-stdio.c
+tests_supervisor_test_spawn_stdio_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_spawn_stdio_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_spawn_stdio_LDADD = supervisor/libsupervisor.la
+
 check_PROGRAMS += tests/supervisor/test-notify-api
 tests_supervisor_test_notify_api_SOURCES = tests/supervisor/test-notify-api.c
 tests_supervisor_test_notify_api_CFLAGS = $(AM_CFLAGS) -pthread
@@ -111,6 +118,7 @@ SUPERVISOR_C_TESTS = \
 	tests/supervisor/test-lifecycle \
 	tests/supervisor/test-notify-parse \
 	tests/supervisor/test-deadline \
+	tests/supervisor/test-spawn-stdio \
 	tests/supervisor/test-notify-api \
 	tests/supervisor/fuzz-notify-replay \
 	tests/supervisor/test-json \

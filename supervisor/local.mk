@@ -91,4 +91,4 @@ supervisor_ringmaster_LDADD = supervisor/libsupervisor.la
 
 dist_man_MANS += man/ringmaster.1
 
-EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md
+EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md docs/ARCHITECTURE.md

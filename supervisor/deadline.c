@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "deadline.h"
-#include "run-model.h"
 #include "log.h"
 #include "options.h"
 #include "phase.h"
+#include "run-model.h"
 #include "util.h"
 
 #define NONE UINT64_MAX
@@ -54,8 +54,8 @@ static uint64_t extended(const struct rank *r, uint64_t due) {
  * the next phase after the furthest it entered (its index), or READY (-1)
  * when a rank was ready earlier.  NONE when it is short of nothing.
  */
-static uint64_t straggler_since(const struct run_model *run, const struct rank *r, int *ret_milestone) {
-        const struct job_phases *p = &run->phases;
+static uint64_t straggler_since(const struct deadline_input *in, const struct rank *r, int *ret_milestone) {
+        const struct job_phases *p = in->phases;
         size_t next = (size_t) (r->notify.milestone + 1);
         uint64_t t = NONE;
 
@@ -74,8 +74,8 @@ static uint64_t straggler_since(const struct run_model *run, const struct rank *
 }
 
 /* When this rank's deadline of this kind falls due; NONE: it has none. */
-static uint64_t rank_due(const struct run_model *run, const struct rank *r, enum deadline_kind kind) {
-        const struct run_options *o = run->options;
+static uint64_t rank_due(const struct deadline_input *in, const struct rank *r, enum deadline_kind kind) {
+        const struct run_options *o = in->options;
         const struct rank_notify *n = &r->notify;
         uint64_t t, limit;
         int milestone;
@@ -86,7 +86,7 @@ static uint64_t rank_due(const struct run_model *run, const struct rank *r, enum
         case DEADLINE_READY:
                 if (o->ready_timeout_usec == 0 || r->ready)
                         return NONE;
-                return extended(r, run->attempt_start_usec + o->ready_timeout_usec);
+                return extended(r, in->attempt_start_usec + o->ready_timeout_usec);
         case DEADLINE_PHASE:
                 if (!r->phase || n->phase_end_usec != 0)
                         return NONE;
@@ -95,7 +95,7 @@ static uint64_t rank_due(const struct run_model *run, const struct rank *r, enum
         case DEADLINE_STRAGGLER:
                 if (o->straggler_timeout_usec == 0)
                         return NONE;
-                t = straggler_since(run, r, &milestone);
+                t = straggler_since(in, r, &milestone);
                 return t == NONE ? NONE : extended(r, t + o->straggler_timeout_usec);
         case DEADLINE_WATCHDOG:
                 if (n->watchdog_trigger_usec)
@@ -108,12 +108,12 @@ static uint64_t rank_due(const struct run_model *run, const struct rank *r, enum
         }
 }
 
-uint64_t deadline_next(const struct run_model *run) {
+uint64_t deadline_next(const struct deadline_input *in) {
         uint64_t next = NONE;
 
-        for (int i = 0; i < run->nproc; i++)
+        for (int i = 0; i < in->nproc; i++)
                 for (int k = DEADLINE_READY; k < _DEADLINE_KIND_MAX; k++)
-                        next = MIN(next, rank_due(run, &run->ranks[i], k));
+                        next = MIN(next, rank_due(in, &in->ranks[i], k));
         return next;
 }
 
@@ -151,19 +151,19 @@ static void print_limit(FILE *f, const struct deadline_cause *c) {
 }
 
 /* "rank 2 stuck in phase X for N s" or "ranks 2,3 stuck: rank 2 in phase ..., rank 3 ...". */
-static void print_late(FILE *f, const struct run_model *run, const struct deadline_cause *c, const char *verb,
+static void print_late(FILE *f, const struct deadline_input *in, const struct deadline_cause *c, const char *verb,
                        uint64_t now) {
         char where[256];
 
         print_rank_list(f, c->ranks, c->n_ranks);
         if (c->n_ranks == 1) {
-                rank_describe_position(&run->ranks[c->ranks[0]], now, where, sizeof(where));
+                rank_describe_position(&in->ranks[c->ranks[0]], now, where, sizeof(where));
                 fprintf(f, " %s %s", verb, where);
                 return;
         }
         fprintf(f, " %s:", verb);
         for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
-                rank_describe_position(&run->ranks[c->ranks[i]], now, where, sizeof(where));
+                rank_describe_position(&in->ranks[c->ranks[i]], now, where, sizeof(where));
                 fprintf(f, "%s rank %d %s", i ? "," : "", c->ranks[i], where);
         }
         if (c->n_ranks > HEADLINE_DETAILS_MAX)
@@ -191,20 +191,20 @@ static bool same_position(const struct rank *a, const struct rank *b) {
  * grouped by where they are ("ranks 4,5 in phase warmup for 3.0 s" with the
  * longest time, "rank 6 ended").
  */
-static void print_others(FILE *f, const struct run_model *run, const struct deadline_cause *c, uint64_t now) {
-        _cleanup_free_ int *group = calloc((size_t) run->nproc, sizeof(int));
-        _cleanup_free_ bool *done = calloc((size_t) run->nproc, sizeof(bool));
+static void print_others(FILE *f, const struct deadline_input *in, const struct deadline_cause *c, uint64_t now) {
+        _cleanup_free_ int *group = calloc((size_t) in->nproc, sizeof(int));
+        _cleanup_free_ bool *done = calloc((size_t) in->nproc, sizeof(bool));
         uint64_t first_ready = NONE;
         size_t n = 0, groups = 0;
         char where[256];
 
         if (!group || !done)
                 return;
-        for (int i = 0; i < run->nproc; i++)
+        for (int i = 0; i < in->nproc; i++)
                 done[i] = rank_list_contains(c->ranks, c->n_ranks, i) ||
                           rank_list_contains(c->reached, c->n_reached, i);
-        for (int i = 0; i < run->nproc; i++) {
-                const struct rank *r = &run->ranks[i];
+        for (int i = 0; i < in->nproc; i++) {
+                const struct rank *r = &in->ranks[i];
 
                 if (!done[i] && r->ready && rank_state_is_alive(r->state)) {
                         group[n++] = i;
@@ -218,15 +218,15 @@ static void print_others(FILE *f, const struct run_model *run, const struct dead
                 fprintf(f, " reached READY %.1f s ago", secs_since(now, first_ready));
                 groups++;
         }
-        for (int i = 0; i < run->nproc; i++) {
-                const struct rank *r = &run->ranks[i], *longest = r;
+        for (int i = 0; i < in->nproc; i++) {
+                const struct rank *r = &in->ranks[i], *longest = r;
 
                 if (done[i])
                         continue;
                 n = 0;
-                for (int j = i; j < run->nproc; j++)
-                        if (!done[j] && same_position(r, &run->ranks[j])) {
-                                const struct rank *o = &run->ranks[j];
+                for (int j = i; j < in->nproc; j++)
+                        if (!done[j] && same_position(r, &in->ranks[j])) {
+                                const struct rank *o = &in->ranks[j];
 
                                 group[n++] = j;
                                 done[j] = true;
@@ -247,7 +247,7 @@ static void print_others(FILE *f, const struct run_model *run, const struct dead
         }
 }
 
-static int build_message(const struct run_model *run, struct deadline_cause *c, uint64_t now) {
+static int build_message(const struct deadline_input *in, struct deadline_cause *c, uint64_t now) {
         char *text = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&text, &size);
@@ -256,13 +256,13 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
                 return -ENOMEM;
         switch (c->kind) {
         case DEADLINE_STRAGGLER:
-                print_late(f, run, c, "stuck", now);
+                print_late(f, in, c, "stuck", now);
                 if (c->n_reached > 0) {
                         uint64_t first_ready = NONE;
 
                         /* What the others reached: READY when all of them are (the furthest), else the milestone. */
                         for (size_t i = 0; i < c->n_reached; i++) {
-                                const struct rank *r = &run->ranks[c->reached[i]];
+                                const struct rank *r = &in->ranks[c->reached[i]];
 
                                 if (!r->ready) {
                                         first_ready = NONE;
@@ -281,20 +281,20 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
                 }
                 break;
         case DEADLINE_PHASE:
-                print_late(f, run, c, "stuck", now);
+                print_late(f, in, c, "stuck", now);
                 fputs(" (", f);
                 print_limit(f, c);
                 fputs(")", f);
                 break;
         case DEADLINE_READY:
                 print_rank_list(f, c->ranks, c->n_ranks);
-                fprintf(f, " not ready %.1f s after the start (", secs_since(now, run->attempt_start_usec));
+                fprintf(f, " not ready %.1f s after the start (", secs_since(now, in->attempt_start_usec));
                 print_limit(f, c);
                 fputs("): ", f);
                 for (size_t i = 0; i < c->n_ranks && i < HEADLINE_DETAILS_MAX; i++) {
                         char where[256];
 
-                        rank_describe_position(&run->ranks[c->ranks[i]], now, where, sizeof(where));
+                        rank_describe_position(&in->ranks[c->ranks[i]], now, where, sizeof(where));
                         if (c->n_ranks == 1)
                                 fputs(where, f);
                         else
@@ -305,14 +305,14 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
                 break;
         case DEADLINE_WATCHDOG:
                 if (c->watchdog_trigger) {
-                        const struct rank *r = &run->ranks[c->ranks[0]];
+                        const struct rank *r = &in->ranks[c->ranks[0]];
 
                         print_rank_list(f, c->ranks, c->n_ranks);
                         fprintf(f, " sent WATCHDOG=trigger");
                         if (c->n_ranks == 1 && r->notify.status)
                                 fprintf(f, " (status: %s)", r->notify.status);
                 } else {
-                        const struct rank *r = &run->ranks[c->ranks[0]];
+                        const struct rank *r = &in->ranks[c->ranks[0]];
 
                         print_rank_list(f, c->ranks, c->n_ranks);
                         fprintf(f, " sent no WATCHDOG=1 for %.1f s (",
@@ -324,7 +324,7 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
         default:
                 break;
         }
-        print_others(f, run, c, now);
+        print_others(f, in, c, now);
         if (fclose(f) != 0) {
                 free(text);
                 return -ENOMEM;
@@ -335,7 +335,7 @@ static int build_message(const struct run_model *run, struct deadline_cause *c, 
 
 /* ------------------------------------------------------------ expiry */
 
-int deadline_find_expired(const struct run_model *run, uint64_t now, struct deadline_cause *ret) {
+int deadline_find_expired(const struct deadline_input *in, uint64_t now, struct deadline_cause *ret) {
         _cleanup_free_ int *late = NULL, *reached = NULL;
         struct deadline_cause c = {};
         enum deadline_kind kind = DEADLINE_NONE;
@@ -344,9 +344,9 @@ int deadline_find_expired(const struct run_model *run, uint64_t now, struct dead
         size_t n_late = 0, n_reached = 0;
         int k;
 
-        for (int i = 0; i < run->nproc; i++)
+        for (int i = 0; i < in->nproc; i++)
                 for (int kk = DEADLINE_READY; kk < _DEADLINE_KIND_MAX; kk++) {
-                        uint64_t due = rank_due(run, &run->ranks[i], kk);
+                        uint64_t due = rank_due(in, &in->ranks[i], kk);
 
                         if (due <= now && due < first) {
                                 first = due;
@@ -357,49 +357,49 @@ int deadline_find_expired(const struct run_model *run, uint64_t now, struct dead
         if (kind == DEADLINE_NONE)
                 return 0;
 
-        late = calloc((size_t) run->nproc, sizeof(int));
-        reached = calloc((size_t) run->nproc, sizeof(int));
+        late = calloc((size_t) in->nproc, sizeof(int));
+        reached = calloc((size_t) in->nproc, sizeof(int));
         if (!late || !reached)
                 return -ENOMEM;
-        for (int i = 0; i < run->nproc; i++)
-                if (rank_due(run, &run->ranks[i], kind) <= now)
+        for (int i = 0; i < in->nproc; i++)
+                if (rank_due(in, &in->ranks[i], kind) <= now)
                         late[n_late++] = i;
 
         c = (struct deadline_cause) { .kind = kind, .due_usec = first, .fired_usec = now };
-        if (run->ranks[first_rank].phase) {
-                c.phase = strdup(run->ranks[first_rank].phase);
+        if (in->ranks[first_rank].phase) {
+                c.phase = strdup(in->ranks[first_rank].phase);
                 if (!c.phase)
                         return -ENOMEM;
         }
         switch (kind) {
         case DEADLINE_READY:
-                c.limit_usec = run->options->ready_timeout_usec;
+                c.limit_usec = in->options->ready_timeout_usec;
                 break;
         case DEADLINE_PHASE:
-                c.limit_usec = phase_limit(run->options, c.phase);
+                c.limit_usec = phase_limit(in->options, c.phase);
                 /* Every late rank stuck in that same phase; others (other phases) show in the report. */
                 {
                         size_t j = 0;
 
                         for (size_t i = 0; i < n_late; i++)
-                                if (strcmp(run->ranks[late[i]].phase, c.phase) == 0)
+                                if (strcmp(in->ranks[late[i]].phase, c.phase) == 0)
                                         late[j++] = late[i];
                         n_late = j;
                 }
                 break;
         case DEADLINE_STRAGGLER:
-                c.limit_usec = run->options->straggler_timeout_usec;
-                c.reached_usec = straggler_since(run, &run->ranks[first_rank], &milestone);
+                c.limit_usec = in->options->straggler_timeout_usec;
+                c.reached_usec = straggler_since(in, &in->ranks[first_rank], &milestone);
                 c.target_ready = milestone == -1;
                 if (!c.target_ready) {
-                        c.target_phase = strdup(run->phases.milestones[milestone].name);
+                        c.target_phase = strdup(in->phases->milestones[milestone].name);
                         if (!c.target_phase) {
                                 free(c.phase);
                                 return -ENOMEM;
                         }
                 }
-                for (int i = 0; i < run->nproc; i++) {
-                        const struct rank *r = &run->ranks[i];
+                for (int i = 0; i < in->nproc; i++) {
+                        const struct rank *r = &in->ranks[i];
 
                         if (rank_list_contains(late, n_late, i))
                                 continue;
@@ -408,8 +408,8 @@ int deadline_find_expired(const struct run_model *run, uint64_t now, struct dead
                 }
                 break;
         case DEADLINE_WATCHDOG:
-                c.watchdog_trigger = run->ranks[first_rank].notify.watchdog_trigger_usec != 0;
-                c.limit_usec = c.watchdog_trigger ? 0 : run->options->watchdog_usec;
+                c.watchdog_trigger = in->ranks[first_rank].notify.watchdog_trigger_usec != 0;
+                c.limit_usec = c.watchdog_trigger ? 0 : in->options->watchdog_usec;
                 break;
         default:
                 break;
@@ -418,7 +418,7 @@ int deadline_find_expired(const struct run_model *run, uint64_t now, struct dead
         c.n_ranks = n_late;
         c.reached = TAKE_PTR(reached);
         c.n_reached = n_reached;
-        k = build_message(run, &c, now);
+        k = build_message(in, &c, now);
         if (k < 0) {
                 deadline_cause_clear(&c);
                 return k;

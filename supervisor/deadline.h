@@ -26,7 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct run_model;
+struct job_phases;
+struct rank;
 struct run_options;
 
 enum deadline_kind {
@@ -56,18 +57,27 @@ struct deadline_cause {
         char *message;                  /* the headline: "rank 2 stuck in phase nccl-init for 61.0 s; ..." */
 };
 
+/* What the deadlines are computed from: parts of the run model (run-model.h), read only. */
+struct deadline_input {
+        const struct run_options *options;
+        const struct rank *ranks;       /* nproc of them */
+        int nproc;
+        const struct job_phases *phases;
+        uint64_t attempt_start_usec;
+};
+
 /* "ready-timeout", "phase-timeout", "straggler-timeout", "watchdog". */
 const char *deadline_kind_name(enum deadline_kind k);
 
 /* The earliest time (CLOCK_MONOTONIC, usec) a deadline of the attempt falls due; UINT64_MAX: none. */
-uint64_t deadline_next(const struct run_model *run);
+uint64_t deadline_next(const struct deadline_input *in);
 
 /*
  * Whether a deadline has passed at now: 1 and the cause in ret (the kind of
  * the earliest one that passed, every rank late for that kind, the
  * headline), 0 when none has, -ENOMEM.
  */
-int deadline_find_expired(const struct run_model *run, uint64_t now, struct deadline_cause *ret);
+int deadline_find_expired(const struct deadline_input *in, uint64_t now, struct deadline_cause *ret);
 
 void deadline_cause_clear(struct deadline_cause *c);
 

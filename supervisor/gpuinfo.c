@@ -790,7 +790,7 @@ int gpuinfo_probe(const struct gpuinfo_request *req, struct gpuinfo **ret) {
                         g->stuck_pid = spawned.pid;
                 }
                 if (asprintf(&g->probe_error, "the GPU probe (pid %d) did not answer within %.0f s%s", (int) spawned.pid,
-                             (double) req->timeout_usec / 1e6,
+                             secs(req->timeout_usec),
                              g->stuck ? " and could not be killed: it is stuck in the driver" : "") < 0)
                         g->probe_error = NULL;
         } else {

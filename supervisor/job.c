@@ -375,6 +375,13 @@ static int on_deadline_timer(sd_event_source *s, uint64_t usec, void *userdata) 
  * keeps the one timer at the earliest deadline.
  */
 static void job_update_deadlines(struct job *job) {
+        const struct deadline_input in = {
+                .options = job->run.options,
+                .ranks = job->run.ranks,
+                .nproc = job->run.nproc,
+                .phases = &job->run.phases,
+                .attempt_start_usec = job->run.attempt_start_usec,
+        };
         uint64_t now = now_usec(), next;
         int k;
 
@@ -382,7 +389,7 @@ static void job_update_deadlines(struct job *job) {
                 (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
                 return;
         }
-        k = deadline_find_expired(&job->run, now, &job->run.deadline_pending);
+        k = deadline_find_expired(&in, now, &job->run.deadline_pending);
         if (k < 0) {
                 job_post(job, JOB_EVENT_INTERNAL_ERROR, k);
                 return;
@@ -392,7 +399,7 @@ static void job_update_deadlines(struct job *job) {
                 job_post(job, JOB_EVENT_DEADLINE_EXPIRED, 0);
                 return;
         }
-        next = deadline_next(&job->run);
+        next = deadline_next(&in);
         if (next == UINT64_MAX) {
                 (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
                 return;
@@ -514,14 +521,14 @@ static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
                 r->exit_code = si->si_status;
                 rank_dispatch(r, RANK_EVENT_EXITED, 0);
                 log_info("rank %d (pid %d) exited with status %d after %.3f s", r->index, (int) r->pid,
-                         r->exit_code, (double) (r->ended_usec - r->started_usec) / 1e6);
+                         r->exit_code, secs(r->ended_usec - r->started_usec));
         } else {
                 r->exit_signal = si->si_status;
                 r->core_dumped = si->si_code == CLD_DUMPED;
                 rank_dispatch(r, RANK_EVENT_SIGNALLED, 0);
                 log_info("rank %d (pid %d) was killed by %s%s after %.3f s", r->index, (int) r->pid,
                          signal_name(r->exit_signal, name, sizeof(name)), r->core_dumped ? " (core dumped)" : "",
-                         (double) (r->ended_usec - r->started_usec) / 1e6);
+                         secs(r->ended_usec - r->started_usec));
         }
         rank_read_error_file(r);
         if (job->segment)
@@ -798,7 +805,7 @@ static void action_kill_all(struct job *job) {
 
         if (n > 0)
                 log_notice("%zu process(es) still running after the %.1f s grace: sending SIGKILL", n,
-                           (double) job->run.options->grace_usec / 1e6);
+                           secs(job->run.options->grace_usec));
         job_signal_all(job, SIGKILL);
         if (job_arm_timer(job, job->run.options->kill_timeout_usec, JOB_EVENT_KILL_EXPIRED) < 0)
                 job_post(job, JOB_EVENT_KILL_EXPIRED, 0);
@@ -812,7 +819,7 @@ static void action_give_up(struct job *job) {
                         continue;
                 rank_dispatch(r, RANK_EVENT_GIVE_UP, 0);
                 log_error("rank %d (pid %d) is still there %.1f s after SIGKILL (state %c, in %s): cannot reap it",
-                          r->index, (int) r->pid, (double) job->run.options->kill_timeout_usec / 1e6, r->stuck_state,
+                          r->index, (int) r->pid, secs(job->run.options->kill_timeout_usec), r->stuck_state,
                           r->stuck_wchan);
         }
         for (size_t i = 0; i < job->run.n_orphans; i++) {
@@ -822,7 +829,7 @@ static void action_give_up(struct job *job) {
                         continue;
                 rank_mark_stuck(&o->stuck_state, o->stuck_wchan, sizeof(o->stuck_wchan), o->pid);
                 log_error("process %d (%s) is still there %.1f s after SIGKILL (state %c, in %s): cannot reap it",
-                          (int) o->pid, o->comm, (double) job->run.options->kill_timeout_usec / 1e6, o->stuck_state,
+                          (int) o->pid, o->comm, secs(job->run.options->kill_timeout_usec), o->stuck_state,
                           o->stuck_wchan);
         }
         job->run.gave_up = true;
@@ -891,7 +898,7 @@ static enum job_state action_finish(struct job *job) {
                 for (int i = 0; i < job->run.restart_count && delay < o->restart_delay_max_usec; i++)
                         delay *= 2;
                 delay = MIN(delay, o->restart_delay_max_usec);
-                log_notice("restarting the job in %.1f s (restart %d of %d)", (double) delay / 1e6,
+                log_notice("restarting the job in %.1f s (restart %d of %d)", secs(delay),
                            job->run.restart_count + 1, o->max_restarts);
                 if (job_arm_timer(job, delay, JOB_EVENT_BACKOFF_EXPIRED) >= 0)
                         return JOB_BACKOFF;

@@ -112,7 +112,7 @@ static int parse_duration_option(const struct option_desc *d, const char *arg, u
                 return usage_error("--%s: '%s' is not a duration%s: give seconds, e.g. 10, 2.5, 500ms or 1m", d->name,
                                    arg, r == -ERANGE ? " of at most a day" : "");
         if (*ret < min)
-                return usage_error("--%s: %s is below the minimum of %g s", d->name, arg, (double) min / 1e6);
+                return usage_error("--%s: %s is below the minimum of %g s", d->name, arg, secs(min));
         return 0;
 }
 

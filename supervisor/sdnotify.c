@@ -165,7 +165,7 @@ static void watchdog_update(struct sdnotify *n, const struct run_model *run, uin
                 format_age(age, sizeof(age), now, MAX(rk->notify.ready_usec, rk->notify.last_watchdog_usec), false,
                            NULL);
                 log_warning("rank %d sent no WATCHDOG=1 for %s (WatchdogSec is %.1f s): no more pings to systemd's "
-                            "watchdog until it does", silent, age, (double) n->watchdog_usec / 1e6);
+                            "watchdog until it does", silent, age, secs(n->watchdog_usec));
         }
 }
 

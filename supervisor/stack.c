@@ -276,7 +276,7 @@ static int build_outcome(struct stack_run *run, struct stack_outcome *o) {
                                   strerror(run->exec_error));
         else if (run->timed_out)
                 r |= strv_extendf(&o->errors, "%s did not finish within %.1f s: killed", name,
-                                  (double) run->timeout_usec / 1e6);
+                                  secs(run->timeout_usec));
         else if (run->reaped && run->status.si_code == CLD_EXITED && run->status.si_status != 0)
                 r |= strv_extendf(&o->errors, "%s exited with status %d", name, run->status.si_status);
         else if (run->reaped && run->status.si_code != CLD_EXITED)

@@ -28,6 +28,8 @@
 static struct run_options options;
 static struct run_model job;
 static struct rank ranks[N];
+/* What deadline.c is given of it. */
+static struct deadline_input in;
 
 static void reset(void) {
         for (int i = 0; i < N; i++) {
@@ -40,6 +42,8 @@ static void reset(void) {
         job = (struct run_model) { .options = &options, .nproc = N, .ranks = ranks, .state = JOB_RUNNING,
                              .start_usec = 0, .attempt_start_usec = S(1), .phases = job.phases };
         options = (struct run_options) {};
+        in = (struct deadline_input) { .options = &options, .ranks = ranks, .nproc = N, .phases = &job.phases,
+                                       .attempt_start_usec = job.attempt_start_usec };
 }
 
 static void say(int rank, double t, const char *text) {
@@ -55,7 +59,7 @@ static void say(int rank, double t, const char *text) {
 /* Expired at t: the cause (caller clears it), or kind NONE. */
 static struct deadline_cause at(double t) {
         struct deadline_cause c = {};
-        int r = deadline_find_expired(&job, S(t), &c);
+        int r = deadline_find_expired(&in, S(t), &c);
 
         if (r < 0) {
                 printf("deadline_find_expired: %s\n", strerror(-r));
@@ -80,14 +84,14 @@ int main(void) {
 
         /* Nothing reported, nothing set: no deadline but the default-off ones. */
         reset();
-        CHECK(deadline_next(&job) == NONE, "no option, nothing due");
+        CHECK(deadline_next(&in) == NONE, "no option, nothing due");
 
         /* Straggler: rank 0 enters a at 2 s; the others are short of it from then. */
         reset();
         options.straggler_timeout_usec = S(10);
-        CHECK(deadline_next(&job) == NONE, "no milestone yet: nothing to straggle behind");
+        CHECK(deadline_next(&in) == NONE, "no milestone yet: nothing to straggle behind");
         say(0, 2, "X_RINGMASTER_PHASE=a");
-        CHECK(deadline_next(&job) == S(12), "due at 2 + 10 s (got %llu)", (unsigned long long) deadline_next(&job));
+        CHECK(deadline_next(&in) == S(12), "due at 2 + 10 s (got %llu)", (unsigned long long) deadline_next(&in));
         c = at(11.999);
         CHECK(c.kind == DEADLINE_NONE, "not before");
         c = at(12);
@@ -113,7 +117,7 @@ int main(void) {
         say(3, 2.5, "X_RINGMASTER_PHASE=a");
         say(3, 3.5, "X_RINGMASTER_PHASE=b");
         /* Rank 2 short of b (since 3 s), rank 3 short of c (since 4 s). */
-        CHECK(deadline_next(&job) == S(13), "the earliest: rank 2, 3 + 10 s");
+        CHECK(deadline_next(&in) == S(13), "the earliest: rank 2, 3 + 10 s");
         c = at(13.5);
         CHECK(c.kind == DEADLINE_STRAGGLER && ranks_are(&c, (int[]) { 2 }, 1) && strcmp(c.target_phase, "b") == 0 &&
               strcmp(c.phase, "a") == 0 && c.n_reached == 3, "at 13.5 s: rank 2 only, short of b; 0,1,3 reached it");
@@ -131,7 +135,7 @@ int main(void) {
         say(1, 3, "X_RINGMASTER_PHASE=load\nX_RINGMASTER_PROGRESS=3/8");
         say(2, 3, "READY=1");
         say(3, 2.5, "READY=1");
-        CHECK(deadline_next(&job) == S(12), "rank 1 short of READY from 2 s");
+        CHECK(deadline_next(&in) == S(12), "rank 1 short of READY from 2 s");
         c = at(12);
         CHECK(c.kind == DEADLINE_STRAGGLER && ranks_are(&c, (int[]) { 1 }, 1) && c.target_ready &&
               c.target_phase == NULL && c.n_reached == 3, "short of READY");
@@ -141,16 +145,16 @@ int main(void) {
 
         /* EXTEND_TIMEOUT_USEC holds every deadline of that rank off, not others'. */
         say(1, 5, "EXTEND_TIMEOUT_USEC=20000000");
-        CHECK(deadline_next(&job) == S(25), "extended to 5 + 20 s");
+        CHECK(deadline_next(&in) == S(25), "extended to 5 + 20 s");
         CHECK(at(24.9).kind == DEADLINE_NONE, "nothing before the extension ends");
         /* An ended rank is not watched. */
         ranks[1].state = RANK_EXITED;
-        CHECK(deadline_next(&job) == NONE, "an exited rank has no deadline");
+        CHECK(deadline_next(&in) == NONE, "an exited rank has no deadline");
 
         /* --ready-timeout: from the attempt's start, until READY. */
         reset();
         options.ready_timeout_usec = S(30);
-        CHECK(deadline_next(&job) == S(31), "attempt start 1 s + 30 s");
+        CHECK(deadline_next(&in) == S(31), "attempt start 1 s + 30 s");
         for (int i = 0; i < N; i++)
                 if (i != 3)
                         say(i, 2, "READY=1");
@@ -160,7 +164,7 @@ int main(void) {
                                 "30.0 s; ranks 0-2 reached READY 29.0 s ago") == 0, "headline: %s", c.message);
         deadline_cause_clear(&c);
         say(3, 5, "READY=1");
-        CHECK(deadline_next(&job) == NONE && job.phases.all_ready_usec == S(5), "all ready at 5 s: nothing due");
+        CHECK(deadline_next(&in) == NONE && job.phases.all_ready_usec == S(5), "all ready at 5 s: nothing due");
 
         /* --phase-timeout: only the named phase, only while in it; the last of a repeated name counts. */
         reset();
@@ -170,13 +174,13 @@ int main(void) {
         say(1, 2, "X_RINGMASTER_PHASE=load\nX_RINGMASTER_PHASE_END=load");
         say(2, 3, "X_RINGMASTER_PHASE=other");
         say(3, 4, "X_RINGMASTER_PHASE_END=nothing\nX_RINGMASTER_PHASE=warm");
-        CHECK(deadline_next(&job) == S(9), "warm: 4 + 5 s first");
+        CHECK(deadline_next(&in) == S(9), "warm: 4 + 5 s first");
         c = at(9);
         CHECK(c.kind == DEADLINE_PHASE && ranks_are(&c, (int[]) { 3 }, 1) && strcmp(c.phase, "warm") == 0 &&
               c.limit_usec == S(5), "rank 3 in warm");
         deadline_cause_clear(&c);
         say(3, 8, "X_RINGMASTER_PHASE=load");      /* a new phase ends warm: load's clock from 8 s */
-        CHECK(deadline_next(&job) == S(22), "load: 2 + 20 s (the last value of the repeated name)");
+        CHECK(deadline_next(&in) == S(22), "load: 2 + 20 s (the last value of the repeated name)");
         c = at(28);
         CHECK(c.kind == DEADLINE_PHASE && ranks_are(&c, (int[]) { 0, 3 }, 2) && strcmp(c.phase, "load") == 0,
               "both ranks in load past 20 s");
@@ -192,7 +196,7 @@ int main(void) {
         say(1, 3, "STOPPING=1");
         say(2, 9, "WATCHDOG=1");
         say(3, 9, "WATCHDOG=1");
-        CHECK(deadline_next(&job) == S(17), "rank 0: 7 + 10 s; rank 1 stopping: none");
+        CHECK(deadline_next(&in) == S(17), "rank 0: 7 + 10 s; rank 1 stopping: none");
         c = at(17);
         CHECK(c.kind == DEADLINE_WATCHDOG && ranks_are(&c, (int[]) { 0 }, 1) && !c.watchdog_trigger, "rank 0");
         CHECK(strcmp(c.message, "rank 0 sent no WATCHDOG=1 for 10.0 s (--watchdog 10); ranks 1-3 reached READY 15.0 s "
@@ -201,7 +205,7 @@ int main(void) {
         options.watchdog_usec = 0;
         say(2, 12, "STATUS=lost the GPU\nWATCHDOG=trigger");
         say(2, 12.5, "EXTEND_TIMEOUT_USEC=100000000");
-        CHECK(deadline_next(&job) == S(12), "a trigger is due at once, without --watchdog, whatever the extension");
+        CHECK(deadline_next(&in) == S(12), "a trigger is due at once, without --watchdog, whatever the extension");
         c = at(12);
         CHECK(c.kind == DEADLINE_WATCHDOG && c.watchdog_trigger && c.limit_usec == 0 &&
               ranks_are(&c, (int[]) { 2 }, 1), "trigger");

@@ -23,8 +23,8 @@
 #include "log.h"
 #include "options.h"
 #include "parse-util.h"
-#include "rundir.h"
 #include "run-segment.h"
+#include "rundir.h"
 #include "util.h"
 
 #define SHM_PATH "/dev/shm"

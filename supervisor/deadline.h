@@ -26,36 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct job_phases;
-struct rank;
+#include "run-model.h"
+
 struct run_options;
-
-enum deadline_kind {
-        DEADLINE_NONE,
-        DEADLINE_READY,
-        DEADLINE_PHASE,
-        DEADLINE_STRAGGLER,
-        DEADLINE_WATCHDOG,
-        _DEADLINE_KIND_MAX,
-};
-
-/* What passed: the cause of the teardown, kept for the report. */
-struct deadline_cause {
-        enum deadline_kind kind;
-        bool watchdog_trigger;          /* WATCHDOG=trigger rather than a silent watchdog */
-        uint64_t limit_usec;            /* the option's value (0 for a trigger) */
-        uint64_t due_usec;              /* the first late rank's deadline */
-        uint64_t fired_usec;            /* when ringmaster saw it pass */
-        int *ranks;                     /* the late ranks, in order */
-        size_t n_ranks;
-        char *phase;                    /* the first late rank's phase (phase-timeout: the phase) */
-        char *target_phase;             /* straggler: the milestone not reached (NULL: READY) */
-        bool target_ready;              /* straggler: short of READY */
-        uint64_t reached_usec;          /* straggler: when the first rank reached that milestone */
-        int *reached;                   /* straggler: the ranks that reached it */
-        size_t n_reached;
-        char *message;                  /* the headline: "rank 2 stuck in phase nccl-init for 61.0 s; ..." */
-};
 
 /* What the deadlines are computed from: parts of the run model (run-model.h), read only. */
 struct deadline_input {

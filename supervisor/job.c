@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "deadline.h"
 #include "diagnose.h"
 #include "environ.h"
 #include "exit-status.h"
@@ -15,9 +16,10 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
+#include "phase.h"
 #include "proctree.h"
-#include "rundir.h"
 #include "run-segment.h"
+#include "rundir.h"
 #include "shmring.h"
 #include "util.h"
 

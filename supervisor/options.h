@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "rm_run_layout.h"
+#include "stack.h"
 #include "util.h"
 
 enum bind_gpu {
@@ -31,14 +32,6 @@ enum journal_mode {
         JOURNAL_AUTO = -1,   /* when stderr is the journal (JOURNAL_STREAM) */
         JOURNAL_OFF = 0,
         JOURNAL_ON = 1,      /* --journal: to the journal, and to the terminal too */
-};
-
-/* --stack-tool: what takes a hung rank's native stack (stack.c). */
-enum stack_tool {
-        STACK_TOOL_AUTO = -1,  /* eu-stack when on PATH, else gdb, else none */
-        STACK_TOOL_NONE = 0,
-        STACK_TOOL_EU_STACK,
-        STACK_TOOL_GDB,
 };
 
 /* --python-hooks: the start-up hook on the workers' PYTHONPATH (python-hooks.c). */

@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "run-model.h"
 #include "log.h"
 #include "notify.h"
 #include "phase.h"
+#include "run-model.h"
 #include "util.h"
 
 void rank_notify_reset(struct rank_notify *n) {

@@ -15,58 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "run-model.h"
+
 struct notify_message;
-struct rank;
-
-/* A rank keeps its last PHASE_HISTORY_MAX phases (older ones are counted, not kept). */
-#define PHASE_HISTORY_MAX 128
-/* Distinct phase names a job tracks as milestones (later new names do not count as milestones). */
-#define PHASE_MILESTONES_MAX 256
-
-struct phase_span {
-        char *name;
-        uint64_t start_usec;
-        uint64_t end_usec;              /* 0: not ended (yet) */
-};
-
-/* Per rank; its current phase name is rank->phase (the last one entered, ended or not). */
-struct rank_notify {
-        uint64_t phase_start_usec;
-        uint64_t phase_end_usec;        /* 0: still in rank->phase */
-        struct phase_span *history;
-        size_t n_history;
-        uint64_t history_dropped;
-        int milestone;                  /* the furthest milestone it entered; -1: none */
-        bool has_progress;
-        uint64_t progress_done, progress_total, progress_usec;
-        char *status;
-        uint64_t status_usec;
-        uint64_t ready_usec;            /* rank->ready tells whether; this, when */
-        uint64_t last_watchdog_usec;
-        uint64_t watchdog_trigger_usec; /* WATCHDOG=trigger: a failure at once */
-        bool stopping;
-        uint64_t stopping_usec;
-        bool has_errno;
-        int errno_value;
-        uint64_t extend_until_usec;     /* EXTEND_TIMEOUT_USEC: no deadline of this rank before */
-        uint64_t datagrams;
-};
-
-struct phase_milestone {
-        char *name;
-        uint64_t first_usec;            /* when the first rank entered it */
-        int first_rank;
-};
-
-/* Per attempt. */
-struct job_phases {
-        struct phase_milestone *milestones;
-        size_t n_milestones;
-        uint64_t first_ready_usec;
-        int first_ready_rank;           /* -1: none yet */
-        int n_ready;
-        uint64_t all_ready_usec;        /* every rank ready */
-};
 
 /* Frees what a rank's notify state holds and zeroes it (milestone -1). */
 void rank_notify_reset(struct rank_notify *n);

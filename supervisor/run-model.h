@@ -17,7 +17,8 @@
  *
  * Everybody else reads it through a const pointer: deadline.c decides from
  * it, report-text.c and report-json.c render it, status.c and sdnotify.c
- * summarise it.  Times are CLOCK_MONOTONIC microseconds unless named
+ * summarise it.  The types are all here; the functions over them are
+ * phase.h's, deadline.h's and the queries at the end of this file.  Times are CLOCK_MONOTONIC microseconds unless named
  * realtime; 0 means never.
  */
 
@@ -27,9 +28,7 @@
 #include <sys/types.h>
 
 #include "capture.h"
-#include "deadline.h"
 #include "lifecycle.h"
-#include "phase.h"
 #include "spawn.h"
 
 struct diagnosis;
@@ -37,6 +36,89 @@ struct json_value;
 struct notify_stats;
 struct run_dir;
 struct run_options;
+
+/* ------------------------------------------------------------ what ranks reported (phase.c tracks it) */
+
+/* A rank keeps its last PHASE_HISTORY_MAX phases (older ones are counted, not kept). */
+#define PHASE_HISTORY_MAX 128
+/* Distinct phase names a job tracks as milestones (later new names do not count as milestones). */
+#define PHASE_MILESTONES_MAX 256
+
+struct phase_span {
+        char *name;
+        uint64_t start_usec;
+        uint64_t end_usec;              /* 0: not ended (yet) */
+};
+
+/* Per rank; its current phase name is rank->phase (the last one entered, ended or not). */
+struct rank_notify {
+        uint64_t phase_start_usec;
+        uint64_t phase_end_usec;        /* 0: still in rank->phase */
+        struct phase_span *history;
+        size_t n_history;
+        uint64_t history_dropped;
+        int milestone;                  /* the furthest milestone it entered; -1: none */
+        bool has_progress;
+        uint64_t progress_done, progress_total, progress_usec;
+        char *status;
+        uint64_t status_usec;
+        uint64_t ready_usec;            /* rank->ready tells whether; this, when */
+        uint64_t last_watchdog_usec;
+        uint64_t watchdog_trigger_usec; /* WATCHDOG=trigger: a failure at once */
+        bool stopping;
+        uint64_t stopping_usec;
+        bool has_errno;
+        int errno_value;
+        uint64_t extend_until_usec;     /* EXTEND_TIMEOUT_USEC: no deadline of this rank before */
+        uint64_t datagrams;
+};
+
+struct phase_milestone {
+        char *name;
+        uint64_t first_usec;            /* when the first rank entered it */
+        int first_rank;
+};
+
+/* Per attempt. */
+struct job_phases {
+        struct phase_milestone *milestones;
+        size_t n_milestones;
+        uint64_t first_ready_usec;
+        int first_ready_rank;           /* -1: none yet */
+        int n_ready;
+        uint64_t all_ready_usec;        /* every rank ready */
+};
+
+/* ------------------------------------------------------------ the deadline's cause (deadline.c decides it) */
+
+enum deadline_kind {
+        DEADLINE_NONE,
+        DEADLINE_READY,
+        DEADLINE_PHASE,
+        DEADLINE_STRAGGLER,
+        DEADLINE_WATCHDOG,
+        _DEADLINE_KIND_MAX,
+};
+
+/* What passed: the cause of the teardown, kept for the report. */
+struct deadline_cause {
+        enum deadline_kind kind;
+        bool watchdog_trigger;          /* WATCHDOG=trigger rather than a silent watchdog */
+        uint64_t limit_usec;            /* the option's value (0 for a trigger) */
+        uint64_t due_usec;              /* the first late rank's deadline */
+        uint64_t fired_usec;            /* when ringmaster saw it pass */
+        int *ranks;                     /* the late ranks, in order */
+        size_t n_ranks;
+        char *phase;                    /* the first late rank's phase (phase-timeout: the phase) */
+        char *target_phase;             /* straggler: the milestone not reached (NULL: READY) */
+        bool target_ready;              /* straggler: short of READY */
+        uint64_t reached_usec;          /* straggler: when the first rank reached that milestone */
+        int *reached;                   /* straggler: the ranks that reached it */
+        size_t n_reached;
+        char *message;                  /* the headline: "rank 2 stuck in phase nccl-init for 61.0 s; ..." */
+};
+
+/* ------------------------------------------------------------ ranks, orphans, attempts, the run */
 
 struct rank {
         int index;                      /* RANK (= LOCAL_RANK, one node) */

@@ -4,8 +4,8 @@
 
 #include "log.h"
 #include "options.h"
-#include "run-segment.h"
 #include "rm_run_layout.h"
+#include "run-segment.h"
 #include "shmring.h"
 #include "util.h"
 

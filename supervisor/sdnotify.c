@@ -6,8 +6,8 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "run-model.h"
 #include "log.h"
+#include "run-model.h"
 #include "sdnotify.h"
 #include "status.h"
 #include "util.h"

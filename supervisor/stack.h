@@ -21,7 +21,13 @@
 
 #include <systemd/sd-event.h>
 
-#include "options.h"
+/* --stack-tool: what takes a hung rank's native stack. */
+enum stack_tool {
+        STACK_TOOL_AUTO = -1,  /* eu-stack when on PATH, else gdb, else none */
+        STACK_TOOL_NONE = 0,
+        STACK_TOOL_EU_STACK,
+        STACK_TOOL_GDB,
+};
 
 const char *stack_tool_name(enum stack_tool t);     /* "auto", "none", "eu-stack", "gdb" */
 int stack_tool_parse(const char *s, enum stack_tool *ret);

@@ -7,10 +7,11 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
-#include "run-model.h"
+#include "deadline.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
+#include "run-model.h"
 #include "sink.h"
 #include "status.h"
 #include "util.h"

@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "gpu-test.h"
-#include "test-kernels.h"
 #include "shmring.h"
+#include "test-kernels.h"
 
 struct launch {
         int blocks_per_sm;

@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "gpu-test.h"
-#include "test-kernels.h"
 #include "rm_run_layout.h"
 #include "shmring.h"
+#include "test-kernels.h"
 
 #define WORDS (UINT64_C(1) << 20)
 

@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "gpu-test.h"
-#include "test-kernels.h"
 #include "shmring.h"
+#include "test-kernels.h"
 
 #define ROUNDS 5
 

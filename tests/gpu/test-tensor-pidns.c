@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "gpu-test.h"
-#include "test-kernels.h"
 #include "shmring.h"
+#include "test-kernels.h"
 
 #define WORDS (UINT64_C(4) << 20)
 

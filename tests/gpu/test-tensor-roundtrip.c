@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "gpu-test.h"
-#include "test-kernels.h"
 #include "shmring.h"
+#include "test-kernels.h"
 
 static uint32_t seed_of(enum rm_handle_kind kind, uint32_t rank) {
         return (uint32_t) kind << 8 | rank;

@@ -16,9 +16,12 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define RUN_ID_MAX 64
+#include "shmring.h"
 
-/* 1..64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+/* The run id names the run's segment too: libshmring's limit. */
+#define RUN_ID_MAX SHMRING_RUN_ID_MAX
+
+/* 1..RUN_ID_MAX of [A-Za-z0-9._-] (names.h), not starting with '.' or '-'. */
 bool run_id_valid(const char *id);
 /* A fresh random id ("rm-" and 12 of [a-z0-9]). */
 int run_id_generate(char **ret);

@@ -142,7 +142,11 @@ struct port {
         const struct channel_geom *g;
         int index;
         unsigned flags;
-        int64_t spin_ns;
+        int64_t spin_ns;                /* budget of the spin phase; INT64_MAX: no end */
+        int64_t yield_ns;               /* budget of the yield phase */
+        uint32_t wait;                  /* enum shmring_wait_policy as asked (AUTO resolved per wait) */
+        bool auto_spins;                /* AUTO's last decision: cores are free */
+        uint64_t auto_decided;          /* when it was made (now_ns()), 0: never */
         int64_t liveness_ns;
         uint64_t owner;
         uint64_t last_liveness_check;
@@ -157,9 +161,15 @@ uint64_t now_ns(void);
 int futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns);
 void futex_wake(_Atomic uint32_t *word, int n);
 
-/* Library defaults, read once from the environment (SHMRING_SPIN_NS, SHMRING_LIVENESS_MS). */
+/* Library defaults, read once from the environment (SHMRING_SPIN_NS, SHMRING_YIELD_US,
+ * SHMRING_WAIT, SHMRING_LIVENESS_MS). */
 int64_t default_spin_ns(void);
+int64_t default_yield_ns(void);
+uint32_t default_wait_policy(void);
 int64_t default_liveness_ns(void);
+
+/* Counts the segment's live peers (the caller included), for the automatic policy. */
+unsigned peer_count_live(const struct shmring *s);
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -175,8 +185,10 @@ static inline void cpu_relax(void) {
  * The one wait loop.  ready() returns > 0 when the caller can go on, < 0 to
  * fail with that error, 0 to keep waiting; check_peers() (called every
  * liveness interval, and at once after shmring_mark_dead()) returns the same
- * way, < 0 when a peer the caller depends on died.  Spins for the port's budget, then sleeps on
- * wake->seq, counted in wake->sleepers so a waker knows to FUTEX_WAKE.
+ * way, < 0 when a peer the caller depends on died.  Waits actively as the
+ * port's policy says (spin, then yield; see enum shmring_wait_policy), then
+ * sleeps on wake->seq, counted in wake->sleepers so a waker knows to
+ * FUTEX_WAKE.  ready() and check_peers() run under every policy.
  */
 struct wait_ops {
         int (*ready)(void *ctx);

@@ -9,6 +9,7 @@ shmring_libshmring_la_SOURCES = \
 	shmring/layout.h \
 	shmring/internal.h \
 	shmring/names.h \
+	shmring/wait-policy.h \
 	shmring/segment.c \
 	shmring/peer.c \
 	shmring/ring.c \

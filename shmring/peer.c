@@ -208,6 +208,14 @@ void peer_unregister(struct shmring *s) {
         s->self_owner = 0;
 }
 
+unsigned peer_count_live(const struct shmring *s) {
+        unsigned n = 0;
+
+        for (uint32_t i = 0; i < s->max_peers; i++)
+                n += atomic_load_explicit(&s->peers[i].state, memory_order_relaxed) == SHM_PEER_LIVE;
+        return n;
+}
+
 _public_ int shmring_mark_dead(struct shmring *s, pid_t pid) {
         int marked = 0;
 

@@ -85,7 +85,7 @@ static int port_init(struct port *p, struct shmring *s, const char *channel, con
                                 return -EINVAL;
                 if (opts->flags & ~(uint32_t) (kind == PORT_TX ? SHMRING_PORT_DROP_DEAD : 0))
                         return -EINVAL;
-                if (opts->index < -1 || opts->spin_ns < SHMRING_SPIN_NEVER)
+                if (opts->index < -1 || opts->spin_ns < SHMRING_SPIN_NEVER || opts->wait > SHMRING_WAIT_BLOCK)
                         return -EINVAL;
         }
         for (uint32_t i = 0; i < s->n_channels; i++)
@@ -101,6 +101,8 @@ static int port_init(struct port *p, struct shmring *s, const char *channel, con
                 .index = opts ? opts->index : -1,
                 .flags = opts ? opts->flags : 0,
                 .spin_ns = port_spin(opts),
+                .yield_ns = opts && opts->yield_us ? (int64_t) opts->yield_us * 1000 : default_yield_ns(),
+                .wait = opts && opts->wait ? opts->wait : default_wait_policy(),
                 .liveness_ns = opts && opts->liveness_ms ? (int64_t) opts->liveness_ms * 1000000 : default_liveness_ns(),
         };
         return 0;

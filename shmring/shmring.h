@@ -13,8 +13,9 @@
  *
  * Messages are byte strings of any size up to the channel's limit: a message
  * that fits a slot is stored inline, a larger one in the channel's overflow
- * area inside the same segment.  Waits spin for a bounded budget and then
- * sleep on a futex; a sleeping peer is woken only when someone sleeps.  Every
+ * area inside the same segment.  Waits spin (while cores are free) or yield
+ * for a bounded budget and then sleep on a futex; a sleeping peer is woken
+ * only when someone sleeps.  Every
  * attached process is registered, so a wait on a peer that died ends with
  * -EOWNERDEAD instead of lasting forever.
  *
@@ -159,14 +160,40 @@ struct shmring_channel_info {
 /* Channels are numbered 0 .. n_channels - 1; -ENOENT past the end. */
 int shmring_channel_info(const struct shmring *s, uint32_t index, struct shmring_channel_info *ret);
 
+/*
+ * How a port waits before it sleeps on the futex.  Every policy ends in a
+ * futex sleep once its budget is spent, so an idle port burns no CPU.
+ *
+ *   AUTO   spin while the job's processes have a core each and the machine
+ *          has a core free, then sched_yield(), then sleep; with more
+ *          processes than cores (or a loaded machine) skip the spin:
+ *          yield, then sleep.  Re-decided every liveness interval from the
+ *          CPUs the process may use, the runnable tasks and the segment's
+ *          attached peers.
+ *   SPIN   busy-wait for spin_ns, then sleep (no yield phase)
+ *   YIELD  call sched_yield() between looks for yield_us, then sleep
+ *   BLOCK  sleep at once
+ *
+ * 0 (AUTO) takes the environment's SHMRING_WAIT (auto, spin, yield, block).
+ */
+enum shmring_wait_policy {
+        SHMRING_WAIT_AUTO = 0,
+        SHMRING_WAIT_SPIN = 1,
+        SHMRING_WAIT_YIELD = 2,
+        SHMRING_WAIT_BLOCK = 3,
+};
+
 /* Per-port options; NULL means all defaults.  Zero every field you don't set. */
 struct shmring_port_opts {
         int32_t index;             /* broadcast rx / queue tx: the port slot to take; -1: any free */
         uint32_t flags;            /* SHMRING_PORT_* */
-        int64_t spin_ns;           /* busy-wait before sleeping; 0: library default;
-                                      SHMRING_SPIN_NEVER, SHMRING_SPIN_FOREVER */
-        uint32_t liveness_ms;      /* how often a sleeper checks its peers; 0: default */
-        uint32_t reserved[5];      /* must be zero */
+        int64_t spin_ns;           /* busy-wait before yielding or sleeping; 0: library default;
+                                      SHMRING_SPIN_NEVER (no active wait: sleep at once, as BLOCK),
+                                      SHMRING_SPIN_FOREVER (never sleep) */
+        uint32_t liveness_ms;      /* how often a waiter checks its peers; 0: default */
+        uint32_t wait;             /* enum shmring_wait_policy; 0: SHMRING_WAIT or AUTO */
+        uint32_t yield_us;         /* yield phase before sleeping; 0: default (SHMRING_YIELD_US) */
+        uint32_t reserved[3];      /* must be zero */
 };
 #define SHMRING_SPIN_NEVER INT64_C(-1)
 #define SHMRING_SPIN_FOREVER INT64_MAX

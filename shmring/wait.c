@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Waiting: spin for a budget, then sleep on a futex; the environment's defaults. */
+/*
+ * Waiting: spin or yield for a budget as the port's policy says, then sleep
+ * on a futex; the automatic policy's inputs; the environment's defaults.
+ */
 
+#include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -10,9 +16,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "wait-policy.h"
 
 /* The defaults, documented in shmring(3). */
-#define DEFAULT_SPIN_NS INT64_C(50000)          /* 50 us of spinning before sleeping */
+#define DEFAULT_SPIN_NS INT64_C(50000)          /* 50 us of spinning before yielding or sleeping */
+#define DEFAULT_YIELD_NS INT64_C(200000)        /* 200 us of yielding before sleeping */
+#define MAX_YIELD_US (INT64_C(3600) * 1000000)
+#define AUTO_RECHECK_NS INT64_C(100000000)      /* the automatic policy looks again every 100 ms */
 #define DEFAULT_LIVENESS_NS INT64_C(100000000)  /* a sleeper checks its peers every 100 ms */
 #define MAX_LIVENESS_NS (INT64_C(3600) * 1000000000)
 
@@ -66,18 +76,49 @@ static int64_t env_int64(const char *name, int64_t def, int64_t min, int64_t max
         return (int64_t) x * scale;
 }
 
+/* SHMRING_WAIT: a policy's name; anything else leaves the default (auto). */
+static uint32_t env_policy(const char *name) {
+        static const char *const names[] = {
+                [SHMRING_WAIT_AUTO] = "auto",
+                [SHMRING_WAIT_SPIN] = "spin",
+                [SHMRING_WAIT_YIELD] = "yield",
+                [SHMRING_WAIT_BLOCK] = "block",
+        };
+        const char *v = secure_getenv(name);
+
+        if (v)
+                for (uint32_t i = 0; i < ELEMENTSOF(names); i++)
+                        if (strcmp(v, names[i]) == 0)
+                                return i;
+        return SHMRING_WAIT_AUTO;
+}
+
 static int64_t spin_default = DEFAULT_SPIN_NS;
+static int64_t yield_default = DEFAULT_YIELD_NS;
+static uint32_t policy_default = SHMRING_WAIT_AUTO;
 static int64_t liveness_default = DEFAULT_LIVENESS_NS;
 static pthread_once_t defaults_once = PTHREAD_ONCE_INIT;
 
 static void read_defaults(void) {
         spin_default = env_int64("SHMRING_SPIN_NS", DEFAULT_SPIN_NS, 0, INT64_MAX, 1);
+        yield_default = env_int64("SHMRING_YIELD_US", DEFAULT_YIELD_NS, 0, MAX_YIELD_US * 1000, 1000);
+        policy_default = env_policy("SHMRING_WAIT");
         liveness_default = env_int64("SHMRING_LIVENESS_MS", DEFAULT_LIVENESS_NS, 1, MAX_LIVENESS_NS, 1000000);
 }
 
 int64_t default_spin_ns(void) {
         pthread_once(&defaults_once, read_defaults);
         return spin_default;
+}
+
+int64_t default_yield_ns(void) {
+        pthread_once(&defaults_once, read_defaults);
+        return yield_default;
+}
+
+uint32_t default_wait_policy(void) {
+        pthread_once(&defaults_once, read_defaults);
+        return policy_default;
 }
 
 int64_t default_liveness_ns(void) {
@@ -112,9 +153,128 @@ static bool liveness_due(struct port *p, uint64_t now) {
         return true;
 }
 
+/* ------------------------------------------------- automatic policy */
+
+/* CPUs this process may run on. */
+static unsigned affinity_cpus(void) {
+        cpu_set_t set;
+        long n;
+
+        if (sched_getaffinity(0, sizeof(set), &set) == 0)
+                return (unsigned) CPU_COUNT(&set);
+        n = sysconf(_SC_NPROCESSORS_ONLN);   /* more CPUs than a cpu_set_t holds */
+        return n > 0 ? (unsigned) n : 1;
+}
+
+/* Tasks runnable on the machine now (/proc/loadavg's fourth field: "R/total"); 0 when unknown. */
+static unsigned runnable_tasks(void) {
+        char buf[128], *p;
+        unsigned long running;
+        ssize_t n;
+        int fd;
+
+        fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        p = buf;
+        for (int field = 0; field < 3; field++) {
+                p = strchr(p, ' ');
+                if (!p)
+                        return 0;
+                p++;
+        }
+        errno = 0;
+        running = strtoul(p, NULL, 10);
+        return errno == 0 && running < UINT_MAX ? (unsigned) running : 0;
+}
+
+/* The policy of this wait: the port's, or AUTO's decision (SPIN or YIELD), re-made every 100 ms. */
+static uint32_t port_policy(struct port *p, uint64_t now) {
+        if (p->wait != SHMRING_WAIT_AUTO)
+                return p->wait;
+        if (p->auto_decided == 0 || now - p->auto_decided >= (uint64_t) AUTO_RECHECK_NS) {
+                struct wait_inputs in = {
+                        .cpus = affinity_cpus(),
+                        .runnable = runnable_tasks(),
+                        .peers = peer_count_live(p->seg),
+                };
+
+                p->auto_spins = wait_policy_choose(&in) == SHMRING_WAIT_SPIN;
+                p->auto_decided = now ? now : 1;
+        }
+        return p->auto_spins ? SHMRING_WAIT_SPIN : SHMRING_WAIT_YIELD;
+}
+
+/* ------------------------------------------------------------ waiting */
+
+/*
+ * The active phases: spin (pause between looks), then, for AUTO, yield
+ * (sched_yield between looks); a forced policy has one phase.  Returns
+ * > 0 or < 0 as ready()/check_peers() did, -ETIMEDOUT, or 0 when the
+ * budget is spent and the caller should sleep.
+ */
+static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, uint64_t start, uint64_t deadline) {
+        bool forever = p->spin_ns == SHMRING_SPIN_FOREVER;
+        uint32_t phase;
+        uint64_t phase_end;
+        int r;
+
+        /* No active wait asked for (SHMRING_SPIN_NEVER, or a 0 budget): sleep at once. */
+        if (p->spin_ns == 0 && p->wait != SHMRING_WAIT_YIELD)
+                return 0;
+        phase = port_policy(p, start);
+        if (phase == SHMRING_WAIT_SPIN)
+                phase_end = forever ? UINT64_MAX : start + (uint64_t) p->spin_ns;
+        else if (phase == SHMRING_WAIT_YIELD)
+                phase_end = forever ? UINT64_MAX : start + (uint64_t) p->yield_ns;
+        else
+                return 0;
+
+        for (unsigned i = 1;; i++) {
+                uint64_t now;
+
+                if (phase == SHMRING_WAIT_SPIN)
+                        cpu_relax();
+                else
+                        sched_yield();
+                r = ops->ready(ctx);
+                if (r != 0)
+                        return r;
+                /* A yield is a system call: look at the clock every time; a spin every 128 looks. */
+                if (phase == SHMRING_WAIT_SPIN && (i & 127) != 0)
+                        continue;
+                now = now_ns();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                /* A waiter checks on its peers too, at the same rate as a sleeper. */
+                if (liveness_due(p, now)) {
+                        r = ops->check_peers(ctx);
+                        if (r != 0)
+                                return r;
+                }
+                if (forever && p->wait == SHMRING_WAIT_AUTO) {
+                        phase = port_policy(p, now);    /* cores came free, or were taken */
+                        continue;
+                }
+                if (now < phase_end)
+                        continue;
+                if (phase == SHMRING_WAIT_SPIN && p->wait == SHMRING_WAIT_AUTO && p->yield_ns > 0) {
+                        phase = SHMRING_WAIT_YIELD;
+                        phase_end = now + (uint64_t) p->yield_ns;
+                        continue;
+                }
+                return 0;
+        }
+}
+
 int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops, void *ctx,
               int64_t timeout_ns) {
-        uint64_t start, deadline, spin_end;
+        uint64_t start, deadline;
         int r;
 
         if (timeout_ns < SHMRING_INFINITE)
@@ -135,32 +295,10 @@ int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops,
         start = now_ns();
         deadline = timeout_ns < 0 ? UINT64_MAX : start + (uint64_t) timeout_ns;
 
-        /* Spin: the message is usually microseconds away in a busy job. */
-        if (p->spin_ns > 0) {
-                spin_end = p->spin_ns == SHMRING_SPIN_FOREVER ? UINT64_MAX : start + (uint64_t) p->spin_ns;
-                if (spin_end > deadline)
-                        spin_end = deadline;
-                for (unsigned i = 1;; i++) {
-                        cpu_relax();
-                        r = ops->ready(ctx);
-                        if (r != 0)
-                                return r < 0 ? r : 0;
-                        if ((i & 127) == 0) {
-                                uint64_t now = now_ns();
-
-                                if (now >= spin_end)
-                                        break;
-                                /* A spinner checks on its peers too, at the same rate as a sleeper. */
-                                if (liveness_due(p, now)) {
-                                        r = ops->check_peers(ctx);
-                                        if (r != 0)
-                                                return r < 0 ? r : 0;
-                                }
-                        }
-                }
-                if (deadline != UINT64_MAX && now_ns() >= deadline)
-                        return -ETIMEDOUT;
-        }
+        /* Spin or yield: the message is usually microseconds away in a busy job. */
+        r = wait_active(p, ops, ctx, start, deadline);
+        if (r != 0)
+                return r < 0 ? r : 0;
 
         /* Sleep.  Announce ourselves before the last look, so a waker either
          * sees a sleeper or we see its store (both sides use seq_cst). */

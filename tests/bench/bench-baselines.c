@@ -8,6 +8,9 @@
  *   pipe         a pipe each way, blocking read/write
  *   unix dgram   an AF_UNIX SOCK_DGRAM socketpair, blocking send/recv
  *   eventfd      an eventfd each way: a wake with no payload, blocking
+ *   naive ring   a bare single-producer single-consumer spin ring of 64 B
+ *                messages in shared memory: the ceiling for libshmring's
+ *                64 B stream
  */
 
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,6 +51,71 @@ static int cacheline_recv(struct bench_transport *t, unsigned side, uint64_t seq
 }
 
 static void cacheline_close(struct bench_transport *t, unsigned side) {
+}
+
+/* ------------------------------------------------------- naive ring */
+
+/*
+ * The ring every shared-memory transport starts as (the Disruptor's, or
+ * Vyukov's bounded queue with one producer): a slot carries its message
+ * number, stored last with release; the reader polls the slot it wants and
+ * stores its position after each message; the writer rereads that position
+ * only when the slots it knows to be free run out.  Nothing else: it never
+ * sleeps, never checks on the other side, and a writer that dies mid-message
+ * is not told apart from a slow one.
+ */
+#define NAIVE_SLOTS 1024u
+#define NAIVE_PAYLOAD 64u
+
+struct naive_slot {
+        _Alignas(128)
+        _Atomic uint64_t seq;              /* message number + 1 */
+        unsigned char data[NAIVE_PAYLOAD];
+};
+
+struct naive_ring {                        /* in a shared anonymous mapping */
+        _Alignas(128) _Atomic uint64_t tail;       /* written by the reader */
+        _Alignas(128) struct naive_slot slots[NAIVE_SLOTS];
+};
+
+struct naive_side {                        /* per process */
+        uint64_t pos;                      /* the next message this side writes or reads */
+        uint64_t limit;                    /* writer: pos < limit is free without a look */
+};
+
+static int naive_open(struct bench_transport *t, struct bench_run *run, unsigned side) {
+        t->buf = calloc(1, sizeof(struct naive_side));
+        return t->buf ? 0 : bench_fail(run, -ENOMEM, "cannot allocate the naive ring's state");
+}
+
+static int naive_send(struct bench_transport *t, unsigned side, uint64_t seq) {
+        struct naive_ring *ring = t->userdata;
+        struct naive_side *me = t->buf;
+        struct naive_slot *slot = &ring->slots[me->pos % NAIVE_SLOTS];
+
+        while (me->pos >= me->limit)
+                me->limit = atomic_load_explicit(&ring->tail, memory_order_acquire) + NAIVE_SLOTS;
+        bench_stamp(slot->data, t->size, seq);
+        atomic_store_explicit(&slot->seq, ++me->pos, memory_order_release);
+        return 0;
+}
+
+static int naive_recv(struct bench_transport *t, unsigned side, uint64_t seq) {
+        struct naive_ring *ring = t->userdata;
+        struct naive_side *me = t->buf;
+        struct naive_slot *slot = &ring->slots[me->pos % NAIVE_SLOTS];
+        unsigned char msg[NAIVE_PAYLOAD];
+
+        while (atomic_load_explicit(&slot->seq, memory_order_acquire) != me->pos + 1)
+                ;
+        memcpy(msg, slot->data, t->size);
+        atomic_store_explicit(&ring->tail, ++me->pos, memory_order_release);
+        return bench_check_stamp(msg, t->size, seq);
+}
+
+static void naive_close(struct bench_transport *t, unsigned side) {
+        free(t->buf);
+        t->buf = NULL;
 }
 
 /* ------------------------------------------------------ fd transports */
@@ -272,6 +341,30 @@ void bench_baseline_throughput(const struct bench_config *cfg) {
         /* Syscall transports move fewer messages a second: a tenth as many suffice. */
         uint64_t small = cfg->stream_messages / 10 ? cfg->stream_messages / 10 : 1;
 
+        if (bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, "naive_stream_64")) {
+                struct bench_transport t = {
+                        .name = "naive-ring",
+                        .size = 64,
+                        .open = naive_open,
+                        .send = naive_send,
+                        .recv = naive_recv,
+                        .close = naive_close,
+                        .fds = { -1, -1, -1, -1 },
+                };
+                struct bench_row *row = bench_row_new("throughput", "naive_stream_64",
+                                                      "naive spin ring 64 B stream (the ceiling)");
+                void *ring = mmap(NULL, sizeof(struct naive_ring), PROT_READ | PROT_WRITE,
+                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+                if (ring == MAP_FAILED) {
+                        bench_row_set(row, BENCH_ERROR, "mmap: %s", strerror(errno));
+                } else {
+                        t.userdata = ring;
+                        bench_stream_run(cfg, row, &t, cfg->stream_messages, true);
+                        munmap(ring, sizeof(struct naive_ring));
+                }
+                bench_row_print(row);
+        }
         fd_row(cfg, FD_PIPE, 64, true, small, "pipe_stream_64", "pipe 64 B stream");
         fd_row(cfg, FD_UNIX_DGRAM, 64, true, small, "unix_dgram_stream_64", "unix dgram socket 64 B stream");
         fd_row(cfg, FD_PIPE, 1024 * 1024, true, cfg->big_messages, "pipe_stream_1m", "pipe 1 MiB stream");

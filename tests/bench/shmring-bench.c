@@ -320,7 +320,7 @@ static const struct bench_row *target_row(struct target *t, const char *id) {
 }
 
 static unsigned evaluate_targets(struct target *targets) {
-        const struct bench_row *shm, *cache, *unix_dgram, *wake, *stream, *bcast;
+        const struct bench_row *shm, *cache, *unix_dgram, *wake, *stream, *naive, *bcast;
         char a[32], b[32], c[32];
         unsigned n = 0;
         struct target *t;
@@ -367,6 +367,18 @@ static unsigned evaluate_targets(struct target *targets) {
 
                 t->status = rate >= 20e6 ? TARGET_MET : TARGET_NOT_MET;
                 snprintf(t->detail, sizeof(t->detail), "%.2f M msg/s", rate / 1e6);
+        }
+
+        t = &targets[n++];
+        *t = (struct target) { .id = "stream_vs_naive",
+                               .description = "64 B stream >= 80% of a naive spin ring's, same run" };
+        if ((stream = target_row(t, "shmring_stream_64")) && (naive = target_row(t, "naive_stream_64"))) {
+                double rate = (double) stream->messages / stream->seconds;
+                double base = (double) naive->messages / naive->seconds;
+
+                t->status = rate >= 0.8 * base ? TARGET_MET : TARGET_NOT_MET;
+                snprintf(t->detail, sizeof(t->detail), "%.2f vs %.2f M msg/s (%.0f%%)", rate / 1e6, base / 1e6,
+                         100 * rate / base);
         }
 
         t = &targets[n++];
@@ -616,6 +628,7 @@ static const struct {
         { "broadcast_blocking_8", BENCH_SECTION_BROADCAST },
         { "shmring_stream_64", BENCH_SECTION_THROUGHPUT },
         { "shmring_stream_1m", BENCH_SECTION_THROUGHPUT },
+        { "naive_stream_64", BENCH_SECTION_THROUGHPUT },
         { "pipe_stream_64", BENCH_SECTION_THROUGHPUT },
         { "unix_dgram_stream_64", BENCH_SECTION_THROUGHPUT },
         { "pipe_stream_1m", BENCH_SECTION_THROUGHPUT },

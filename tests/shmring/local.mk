@@ -14,7 +14,8 @@ shmring_tests = \
 	tests/shmring/test-foreign-uid \
 	tests/shmring/test-small-shm \
 	tests/shmring/test-kv \
-	tests/shmring/test-wait
+	tests/shmring/test-wait \
+	tests/shmring/test-wait-policy
 check_PROGRAMS += $(shmring_tests)
 TESTS += $(shmring_tests)
 
@@ -47,6 +48,8 @@ tests_shmring_test_kv_LDADD = shmring/libshmring.la
 tests_shmring_test_wait_SOURCES = tests/shmring/test-wait.c $(shmring_test_common)
 tests_shmring_test_wait_CFLAGS = $(AM_CFLAGS) -pthread
 tests_shmring_test_wait_LDADD = shmring/libshmring.la -lpthread
+tests_shmring_test_wait_policy_SOURCES = tests/shmring/test-wait-policy.c $(shmring_test_common)
+tests_shmring_test_wait_policy_LDADD = shmring/libshmring.la
 
 # ------------------------------------------------------------ fuzzing
 # fuzz-segment.c is a libFuzzer target.  fuzz-replay links it with the

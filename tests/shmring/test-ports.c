@@ -54,9 +54,13 @@ static void test_open_errors(void) {
         CHECK_ERR(shmring_tx_open(s, "bc", NULL, NULL), -EINVAL);
         CHECK_ERR(shmring_rx_open(s, "bc", NULL, NULL), -EINVAL);
 
-        /* Options: reserved fields, unknown flags, bad spins, indices out of range. */
+        /* Options: reserved fields, unknown flags and policies, bad spins, indices out of range. */
         o = at_index(-1);
-        o.reserved[4] = 1;
+        o.reserved[2] = 1;
+        CHECK_ERR(shmring_tx_open(s, "q", &o, &tx), -EINVAL);
+        CHECK_ERR(shmring_rx_open(s, "bc", &o, &rx), -EINVAL);
+        o = at_index(-1);
+        o.wait = SHMRING_WAIT_BLOCK + 1;                /* no such policy */
         CHECK_ERR(shmring_tx_open(s, "q", &o, &tx), -EINVAL);
         CHECK_ERR(shmring_rx_open(s, "bc", &o, &rx), -EINVAL);
         o = at_index(-1);

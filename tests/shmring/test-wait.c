@@ -174,7 +174,7 @@ static void test_idle_and_counts(void) {
 /*
  * SHMRING_SPIN_NS is the default spin budget.  The library reads it once
  * per process, so this runs in a fresh process: the test itself, exec'd
- * with --spin-child and SHMRING_SPIN_NS=1 s.  A wait of 300 ms then spins
+ * with --spin-child, SHMRING_SPIN_NS=1 s and SHMRING_WAIT=spin.  A wait of 300 ms then spins
  * throughout and never sleeps (no voluntary context switch), where the
  * default budget (50 us) sleeps at once.
  */
@@ -213,6 +213,8 @@ static void test_spin_env(void) {
         if (pid == 0) {
                 char *argv[] = { (char *) "/proc/self/exe", (char *) "--spin-child", NULL };
                 setenv("SHMRING_SPIN_NS", "1000000000", 1);
+                /* The spin policy, forced: the automatic one yields instead on a busy machine. */
+                setenv("SHMRING_WAIT", "spin", 1);
                 execv("/proc/self/exe", argv);
                 _exit(99);
         }

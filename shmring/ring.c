@@ -359,26 +359,34 @@ static void *tx_place(struct shmring_tx *tx, size_t len) {
  * and ends with the release store of the seq: a reader polling that line
  * takes it from the writer once per message, not once per store.
  */
-static void tx_publish(struct shmring_tx *tx) {
+static void tx_publish_at(struct shmring_tx *tx, uint32_t len, uint64_t pos, uint64_t end) {
         const struct channel_geom *g = tx->p.g;
-        struct shm_slot *slot = geom_slot(g, tx->ring, tx->head);
+        uint64_t head = tx->head;
+        struct shm_slot *slot = geom_slot(g, tx->ring, head);
+        /* len and flags in one store: every store of a message holds a store-buffer
+         * entry until the slot's lines arrive, and fewer entries a message let more
+         * messages be in flight (a stream's rate is bound by that). */
+        struct { uint32_t len, flags; } lf = { .len = len, .flags = 0 };
 
-        slot->len = tx->res_len;
-        if (tx->res_pos != UINT64_MAX) {
-                struct shm_overflow_ref ref = { .pos = tx->res_pos, .end = tx->res_end };
+        if (pos != UINT64_MAX) {
+                struct shm_overflow_ref ref = { .pos = pos, .end = end };
 
-                slot->flags = SHM_SLOT_OVERFLOW;
+                lf.flags = SHM_SLOT_OVERFLOW;
                 memcpy(slot->data, &ref, sizeof(ref));
-                tx->ovf_head = ref.end;
-                atomic_store_explicit(&tx->ring->w.overflow_head, tx->ovf_head, memory_order_relaxed);
-        } else
-                slot->flags = 0;
-        tx->ovf_end[tx->head & (g->slots - 1)] = tx->ovf_head;
+                tx->ovf_head = end;
+                atomic_store_explicit(&tx->ring->w.overflow_head, end, memory_order_relaxed);
+        }
+        memcpy(&slot->len, &lf, sizeof(lf));
+        tx->ovf_end[head & (g->slots - 1)] = tx->ovf_head;
 
-        atomic_store_explicit(&slot->seq, tx->head + 1, memory_order_release);
-        tx->head++;
-        atomic_store_explicit(&tx->ring->w.head, tx->head, memory_order_release);
+        atomic_store_explicit(&slot->seq, head + 1, memory_order_release);
+        tx->head = head + 1;
+        atomic_store_explicit(&tx->ring->w.head, head + 1, memory_order_release);
         wake_sleepers(tx->readers_wake, tx->readers_wake_n);
+}
+
+static void tx_publish(struct shmring_tx *tx) {
+        tx_publish_at(tx, tx->res_len, tx->res_pos, tx->res_end);
 }
 
 /* Copies bytes [from, to) of the message gathered in iov to dst + from. */
@@ -435,6 +443,22 @@ _public_ int shmring_sendv(struct shmring_tx *tx, const struct iovec *iov, int i
 _public_ int shmring_send(struct shmring_tx *tx, const void *data, size_t len, int64_t timeout_ns) {
         struct iovec iov = { .iov_base = (void *) data, .iov_len = len };
 
+        check_arg(tx, -EINVAL);
+        check_arg(data || len == 0, -EINVAL);
+        /* The common case, kept short: an inline message and a slot known to be free. */
+        if (_likely_(len <= tx->p.g->inline_max && tx->head < tx->limit && !tx->reserved)) {
+                unsigned char *dst = geom_slot(tx->p.g, tx->ring, tx->head)->data;
+
+                if (len > SLOT_FIRST_LINE_PAYLOAD) {
+                        /* The bytes past the first line first, as in shmring_sendv(). */
+                        memcpy(dst + SLOT_FIRST_LINE_PAYLOAD, (const unsigned char *) data + SLOT_FIRST_LINE_PAYLOAD,
+                               len - SLOT_FIRST_LINE_PAYLOAD);
+                        memcpy(dst, data, SLOT_FIRST_LINE_PAYLOAD);
+                } else if (len > 0)
+                        memcpy(dst, data, len);
+                tx_publish_at(tx, (uint32_t) len, UINT64_MAX, 0);
+                return 0;
+        }
         return shmring_sendv(tx, &iov, 1, timeout_ns);
 }
 
@@ -805,7 +829,12 @@ _public_ int shmring_recv_zc(struct shmring_rx *rx, struct shmring_msg *ret_msg,
         check_arg(ret_msg, -EINVAL);
         if (rx->held)
                 return -EBUSY;
-        r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
+        /* The message is usually there already: look at the ring due first without the wait loop. */
+        r = rx_peek(rx, rx->next_ring);
+        if (r > 0)
+                rx->next_ring = rx->next_ring + 1 < rx->p.g->n_rings ? rx->next_ring + 1 : 0;
+        else
+                r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
         if (r < 0)
                 return r;
         rx->held = true;
@@ -828,13 +857,46 @@ _public_ int shmring_recv_done(struct shmring_rx *rx) {
         return 0;
 }
 
+/*
+ * The common receive, kept short: the next message of the ring the reader
+ * looks at first is there, inline, and fits buf.  Returns its length, or
+ * -1 for everything else (not there yet, overflow, too large, overwritten),
+ * which the full path then sorts out.
+ */
+static ssize_t rx_recv_fast(struct shmring_rx *rx, void *buf, size_t size) {
+        const struct channel_geom *g = rx->p.g;
+        uint32_t i = rx->next_ring;
+        uint64_t t = rx->tails[i];
+        struct shm_slot *slot = geom_slot(g, geom_ring(g, i), t);
+        uint32_t len;
+
+        if (atomic_load_explicit(&slot->seq, memory_order_acquire) != t + 1)
+                return -1;
+        len = __atomic_load_n(&slot->len, __ATOMIC_RELAXED);
+        if (__atomic_load_n(&slot->flags, __ATOMIC_RELAXED) != 0 || len > g->inline_max || len > size)
+                return -1;
+        if (len > 0)
+                memcpy(buf, slot->data, len);
+        /* Still ours after the copy: the writer did not go past us (rx_still_valid()). */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&slot->seq, memory_order_relaxed) != t + 1)
+                return -1;
+        rx->next_ring = i + 1 < g->n_rings ? i + 1 : 0;
+        rx_advance(rx, i);
+        return len;
+}
+
 _public_ ssize_t shmring_recv(struct shmring_rx *rx, void *buf, size_t size, int64_t timeout_ns) {
+        ssize_t n;
         int r;
 
         check_arg(rx, -EINVAL);
         check_arg(buf || size == 0, -EINVAL);
         if (rx->held)
                 return -EBUSY;
+        n = rx_recv_fast(rx, buf, size);
+        if (_likely_(n >= 0))
+                return n;
         r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
         if (r < 0)
                 return r;

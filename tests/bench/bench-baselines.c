@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -78,39 +79,66 @@ struct naive_ring {                        /* in a shared anonymous mapping */
         _Alignas(128) struct naive_slot slots[NAIVE_SLOTS];
 };
 
-struct naive_side {                        /* per process */
+struct naive_arg {
+        struct naive_ring *ring;
+        bool in_place;                     /* stamp in the slot, read in the slot: no copies */
+};
+
+struct naive_side {                        /* per process, at t->buf */
+        _Alignas(64) unsigned char msg[NAIVE_PAYLOAD];  /* the caller's message buffer */
         uint64_t pos;                      /* the next message this side writes or reads */
         uint64_t limit;                    /* writer: pos < limit is free without a look */
 };
 
 static int naive_open(struct bench_transport *t, struct bench_run *run, unsigned side) {
-        t->buf = calloc(1, sizeof(struct naive_side));
-        return t->buf ? 0 : bench_fail(run, -ENOMEM, "cannot allocate the naive ring's state");
+        t->buf = aligned_alloc(64, sizeof(struct naive_side));
+        if (!t->buf)
+                return bench_fail(run, -ENOMEM, "cannot allocate the naive ring's state");
+        memset(t->buf, 0, sizeof(struct naive_side));
+        return 0;
 }
 
+/*
+ * Copying, as shmring_send() is used: the message is made in the caller's
+ * buffer, then copied in; in place, as shmring_send_reserve() is: made in
+ * the slot.
+ */
 static int naive_send(struct bench_transport *t, unsigned side, uint64_t seq) {
-        struct naive_ring *ring = t->userdata;
+        const struct naive_arg *arg = t->userdata;
+        struct naive_ring *ring = arg->ring;
         struct naive_side *me = t->buf;
         struct naive_slot *slot = &ring->slots[me->pos % NAIVE_SLOTS];
 
         while (me->pos >= me->limit)
                 me->limit = atomic_load_explicit(&ring->tail, memory_order_acquire) + NAIVE_SLOTS;
-        bench_stamp(slot->data, t->size, seq);
+        if (arg->in_place) {
+                bench_stamp(slot->data, t->size, seq);
+        } else {
+                bench_stamp(me->msg, t->size, seq);
+                memcpy(slot->data, me->msg, t->size);
+        }
         atomic_store_explicit(&slot->seq, ++me->pos, memory_order_release);
         return 0;
 }
 
+/* ... and copied out to the caller's buffer then checked (as shmring_recv()), or checked in place (recv_zc). */
 static int naive_recv(struct bench_transport *t, unsigned side, uint64_t seq) {
-        struct naive_ring *ring = t->userdata;
+        const struct naive_arg *arg = t->userdata;
+        struct naive_ring *ring = arg->ring;
         struct naive_side *me = t->buf;
         struct naive_slot *slot = &ring->slots[me->pos % NAIVE_SLOTS];
-        unsigned char msg[NAIVE_PAYLOAD];
+        int r;
 
         while (atomic_load_explicit(&slot->seq, memory_order_acquire) != me->pos + 1)
                 ;
-        memcpy(msg, slot->data, t->size);
+        if (arg->in_place) {
+                r = bench_check_stamp(slot->data, t->size, seq);
+        } else {
+                memcpy(me->msg, slot->data, t->size);
+                r = bench_check_stamp(me->msg, t->size, seq);
+        }
         atomic_store_explicit(&ring->tail, ++me->pos, memory_order_release);
-        return bench_check_stamp(msg, t->size, seq);
+        return r;
 }
 
 static void naive_close(struct bench_transport *t, unsigned side) {
@@ -306,6 +334,35 @@ static void fd_row(const struct bench_config *cfg, enum fd_kind kind, size_t siz
         bench_row_print(row);
 }
 
+static void naive_row(const struct bench_config *cfg, bool in_place, const char *id, const char *label) {
+        struct naive_arg arg = { .in_place = in_place };
+        struct bench_transport t = {
+                .name = "naive-ring",
+                .size = NAIVE_PAYLOAD,
+                .open = naive_open,
+                .send = naive_send,
+                .recv = naive_recv,
+                .close = naive_close,
+                .fds = { -1, -1, -1, -1 },
+                .userdata = &arg,
+        };
+        struct bench_row *row;
+        void *ring;
+
+        if (!bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, id))
+                return;
+        row = bench_row_new("throughput", id, label);
+        ring = mmap(NULL, sizeof(struct naive_ring), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (ring == MAP_FAILED) {
+                bench_row_set(row, BENCH_ERROR, "mmap: %s", strerror(errno));
+        } else {
+                arg.ring = ring;
+                bench_stream_run(cfg, row, &t, cfg->stream_messages, true);
+                munmap(ring, sizeof(struct naive_ring));
+        }
+        bench_row_print(row);
+}
+
 /* -------------------------------------------------------- sections */
 
 void bench_baseline_cacheline(const struct bench_config *cfg) {
@@ -341,30 +398,8 @@ void bench_baseline_throughput(const struct bench_config *cfg) {
         /* Syscall transports move fewer messages a second: a tenth as many suffice. */
         uint64_t small = cfg->stream_messages / 10 ? cfg->stream_messages / 10 : 1;
 
-        if (bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, "naive_stream_64")) {
-                struct bench_transport t = {
-                        .name = "naive-ring",
-                        .size = 64,
-                        .open = naive_open,
-                        .send = naive_send,
-                        .recv = naive_recv,
-                        .close = naive_close,
-                        .fds = { -1, -1, -1, -1 },
-                };
-                struct bench_row *row = bench_row_new("throughput", "naive_stream_64",
-                                                      "naive spin ring 64 B stream (the ceiling)");
-                void *ring = mmap(NULL, sizeof(struct naive_ring), PROT_READ | PROT_WRITE,
-                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-                if (ring == MAP_FAILED) {
-                        bench_row_set(row, BENCH_ERROR, "mmap: %s", strerror(errno));
-                } else {
-                        t.userdata = ring;
-                        bench_stream_run(cfg, row, &t, cfg->stream_messages, true);
-                        munmap(ring, sizeof(struct naive_ring));
-                }
-                bench_row_print(row);
-        }
+        naive_row(cfg, false, "naive_stream_64", "naive spin ring 64 B stream, copying");
+        naive_row(cfg, true, "naive_stream_64_zc", "naive spin ring 64 B stream, in place");
         fd_row(cfg, FD_PIPE, 64, true, small, "pipe_stream_64", "pipe 64 B stream");
         fd_row(cfg, FD_UNIX_DGRAM, 64, true, small, "unix_dgram_stream_64", "unix dgram socket 64 B stream");
         fd_row(cfg, FD_PIPE, 1024 * 1024, true, cfg->big_messages, "pipe_stream_1m", "pipe 1 MiB stream");

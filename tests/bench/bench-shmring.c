@@ -20,6 +20,7 @@
  */
 
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +43,58 @@
 #define BIG_SLOTS 64
 #define BIG_OVERFLOW (8 * 1024 * 1024)
 
-static const char *mode_name(bool spins) {
-        return spins ? "spin" : "blocking";
+/*
+ * How a row's ports wait.  spin and blocking are the limits (a forced spin
+ * that never sleeps; an immediate futex sleep); the others are what a job
+ * gets on shared CPUs: the library's default (auto), the spin-then-sleep
+ * policy with its default 50 us budget (the default before the automatic
+ * policy), and yield-then-sleep.
+ */
+enum bench_wait {
+        WAIT_SPIN,
+        WAIT_BLOCKING,
+        WAIT_AUTO,
+        WAIT_SPIN_BUDGET,
+        WAIT_YIELD,
+};
+
+static const char *mode_name(enum bench_wait w) {
+        static const char *const names[] = {
+                [WAIT_SPIN] = "spin",
+                [WAIT_BLOCKING] = "blocking",
+                [WAIT_AUTO] = "auto",
+                [WAIT_SPIN_BUDGET] = "spin-50us",
+                [WAIT_YIELD] = "yield",
+        };
+        return names[w];
 }
 
-static int64_t spin_ns(bool spins) {
-        return spins ? SHMRING_SPIN_FOREVER : SHMRING_SPIN_NEVER;
+static struct shmring_port_opts port_opts(enum bench_wait w) {
+        struct shmring_port_opts o = { .index = -1 };
+
+        switch (w) {
+        case WAIT_SPIN:
+                o.spin_ns = SHMRING_SPIN_FOREVER;
+                o.wait = SHMRING_WAIT_SPIN;
+                break;
+        case WAIT_BLOCKING:
+                o.spin_ns = SHMRING_SPIN_NEVER;
+                o.wait = SHMRING_WAIT_BLOCK;
+                break;
+        case WAIT_AUTO:
+                break;
+        case WAIT_SPIN_BUDGET:
+                o.wait = SHMRING_WAIT_SPIN;
+                break;
+        case WAIT_YIELD:
+                o.wait = SHMRING_WAIT_YIELD;
+                break;
+        }
+        return o;
+}
+
+static enum bench_wait pair_wait(bool spins) {
+        return spins ? WAIT_SPIN : WAIT_BLOCKING;
 }
 
 /* ---------------------------------------------------------- segments */
@@ -117,9 +164,9 @@ static int attach(struct bench_run *run, const char *name, struct shmring **ret)
         return 0;
 }
 
-static int open_tx(struct bench_run *run, struct shmring *s, const char *channel, bool spins,
+static int open_tx(struct bench_run *run, struct shmring *s, const char *channel, enum bench_wait w,
                    struct shmring_tx **ret) {
-        struct shmring_port_opts opts = { .index = -1, .spin_ns = spin_ns(spins) };
+        struct shmring_port_opts opts = port_opts(w);
         int r = shmring_tx_open(s, channel, &opts, ret);
 
         if (r < 0)
@@ -127,9 +174,9 @@ static int open_tx(struct bench_run *run, struct shmring *s, const char *channel
         return 0;
 }
 
-static int open_rx(struct bench_run *run, struct shmring *s, const char *channel, bool spins,
+static int open_rx(struct bench_run *run, struct shmring *s, const char *channel, enum bench_wait w,
                    struct shmring_rx **ret) {
-        struct shmring_port_opts opts = { .index = -1, .spin_ns = spin_ns(spins) };
+        struct shmring_port_opts opts = port_opts(w);
         int r = shmring_rx_open(s, channel, &opts, ret);
 
         if (r < 0)
@@ -173,6 +220,7 @@ struct shmring_pair {
         char name[SHMRING_NAME_MAX];
         bool spins;
         bool two_way;
+        bool zero_copy;                 /* send_reserve/commit and recv_zc/done, stamped and checked in place */
         struct shmring *segment;
         struct shmring_tx *tx;
         struct shmring_rx *rx;
@@ -190,12 +238,12 @@ static int pair_open(struct bench_transport *t, struct bench_run *run, unsigned 
         if (r < 0)
                 return r;
         if (side == 0 || p->two_way) {
-                r = open_tx(run, p->segment, side == 0 ? "ping" : "pong", p->spins, &p->tx);
+                r = open_tx(run, p->segment, side == 0 ? "ping" : "pong", pair_wait(p->spins), &p->tx);
                 if (r < 0)
                         return r;
         }
         if (side == 1 || p->two_way) {
-                r = open_rx(run, p->segment, side == 0 ? "pong" : "ping", p->spins, &p->rx);
+                r = open_rx(run, p->segment, side == 0 ? "pong" : "ping", pair_wait(p->spins), &p->rx);
                 if (r < 0)
                         return r;
         }
@@ -204,9 +252,16 @@ static int pair_open(struct bench_transport *t, struct bench_run *run, unsigned 
 
 static int pair_send(struct bench_transport *t, unsigned side, uint64_t seq) {
         struct shmring_pair *p = t->userdata;
-
+        void *dst;
         int r;
 
+        if (p->zero_copy) {
+                r = shmring_send_reserve(p->tx, t->size, &dst, BENCH_IO_TIMEOUT_NS);
+                if (r < 0)
+                        return r;
+                bench_stamp(dst, t->size, seq);
+                return shmring_send_commit(p->tx);
+        }
         bench_stamp(t->buf, t->size, seq);
         r = shmring_send(p->tx, t->buf, t->size, BENCH_IO_TIMEOUT_NS);
         return r < 0 ? r : 0;
@@ -214,7 +269,18 @@ static int pair_send(struct bench_transport *t, unsigned side, uint64_t seq) {
 
 static int pair_recv(struct bench_transport *t, unsigned side, uint64_t seq) {
         struct shmring_pair *p = t->userdata;
-        ssize_t n = shmring_recv(p->rx, t->buf, t->size, BENCH_IO_TIMEOUT_NS);
+        struct shmring_msg msg;
+        ssize_t n;
+        int r;
+
+        if (p->zero_copy) {
+                r = shmring_recv_zc(p->rx, &msg, BENCH_IO_TIMEOUT_NS);
+                if (r < 0)
+                        return r;
+                r = msg.len != t->size ? -EBADMSG : bench_check_stamp(msg.data, t->size, seq);
+                return shmring_recv_done(p->rx) ?: r;
+        }
+        n = shmring_recv(p->rx, t->buf, t->size, BENCH_IO_TIMEOUT_NS);
 
         if (n < 0)
                 return (int) n;
@@ -235,8 +301,8 @@ static void pair_close(struct bench_transport *t, unsigned side) {
 
 /* Makes the segment for one row, runs the row, and removes the segment. */
 static void pair_row(const struct bench_config *cfg, struct bench_row *row, const struct shmring_channel_spec *channels,
-                     uint32_t n_channels, size_t size, bool spins, bool stream, uint64_t count) {
-        struct shmring_pair pair = { .spins = spins, .two_way = !stream };
+                     uint32_t n_channels, size_t size, bool spins, bool stream, bool zero_copy, uint64_t count) {
+        struct shmring_pair pair = { .spins = spins, .two_way = !stream, .zero_copy = zero_copy };
         struct bench_transport t = {
                 .name = "shmring",
                 .size = size,
@@ -252,7 +318,7 @@ static void pair_row(const struct bench_config *cfg, struct bench_row *row, cons
         int r;
 
         row->transport = "shmring";
-        row->mode = mode_name(spins);
+        row->mode = mode_name(pair_wait(spins));
         row->size = size;
         row->is_rate = stream;
         r = segment_create(channels, n_channels, &s, row->reason, sizeof(row->reason));
@@ -291,13 +357,13 @@ void bench_shmring_pingpong(const struct bench_config *cfg) {
                         char id[48], label[64];
                         struct bench_row *row;
 
-                        snprintf(id, sizeof(id), "shmring_%zu_%s", sizes[i], mode_name(spins));
+                        snprintf(id, sizeof(id), "shmring_%zu_%s", sizes[i], mode_name(pair_wait(spins)));
                         snprintf(label, sizeof(label), "shmring %s, %s", sizes[i] == 64 ? "64 B" : "4 KiB",
                                  spins ? "spin" : "blocking (futex wake)");
                         if (!bench_wanted(cfg, BENCH_SECTION_PINGPONG, id))
                                 continue;
                         row = bench_row_new("latency", id, label);
-                        pair_row(cfg, row, channels, 2, sizes[i], spins, false,
+                        pair_row(cfg, row, channels, 2, sizes[i], spins, false, false,
                                  spins ? cfg->spin_samples : cfg->blocking_samples);
                         bench_row_print(row);
                 }
@@ -315,12 +381,17 @@ void bench_shmring_throughput(const struct bench_config *cfg) {
 
         if (bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, "shmring_stream_64")) {
                 row = bench_row_new("throughput", "shmring_stream_64", "shmring 64 B stream (queue 1->1, spin)");
-                pair_row(cfg, row, &small, 1, 64, true, true, cfg->stream_messages);
+                pair_row(cfg, row, &small, 1, 64, true, true, false, cfg->stream_messages);
+                bench_row_print(row);
+        }
+        if (bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, "shmring_stream_64_zc")) {
+                row = bench_row_new("throughput", "shmring_stream_64_zc", "shmring 64 B stream, zero-copy (spin)");
+                pair_row(cfg, row, &small, 1, 64, true, true, true, cfg->stream_messages);
                 bench_row_print(row);
         }
         if (bench_wanted(cfg, BENCH_SECTION_THROUGHPUT, "shmring_stream_1m")) {
                 row = bench_row_new("throughput", "shmring_stream_1m", "shmring 1 MiB stream (overflow, spin)");
-                pair_row(cfg, row, &big, 1, BIG_MESSAGE, true, true, cfg->big_messages);
+                pair_row(cfg, row, &big, 1, BIG_MESSAGE, true, true, false, cfg->big_messages);
                 bench_row_print(row);
         }
 }
@@ -338,7 +409,7 @@ struct broadcast_job {
         unsigned readers;
         unsigned warmup;
         unsigned messages;
-        bool spins;
+        enum bench_wait wait;
 };
 
 /* The shared area: the acknowledgement counter on its own line, then readers x messages samples. */
@@ -358,7 +429,7 @@ static int broadcast_writer(struct bench_run *run, struct broadcast_job *job, st
 
         r = attach(run, job->name, &s);
         if (r >= 0)
-                r = open_tx(run, s, "bcast", job->spins, &tx);
+                r = open_tx(run, s, "bcast", job->wait, &tx);
         if (r >= 0)
                 r = bench_barrier(run);            /* every reader has its port */
         for (unsigned m = 0; r >= 0 && m < total; m++) {
@@ -380,8 +451,12 @@ static int broadcast_writer(struct bench_run *run, struct broadcast_job *job, st
                                 r = -ECANCELED;
                                 break;
                         }
-                        if (!job->spins)
+                        /* The pacing waits as the row's readers do: spinning, on a futex, or
+                         * (on shared CPUs) yielding, so that it takes no core a reader needs. */
+                        if (job->wait == WAIT_BLOCKING)
                                 bench_futex_wait(&shared->acks, acks);
+                        else if (job->wait != WAIT_SPIN)
+                                sched_yield();
                 }
         }
         if (r >= 0)
@@ -403,7 +478,7 @@ static int broadcast_reader(struct bench_run *run, struct broadcast_job *job, st
 
         r = attach(run, job->name, &s);
         if (r >= 0)
-                r = open_rx(run, s, "bcast", job->spins, &rx);
+                r = open_rx(run, s, "bcast", job->wait, &rx);
         if (r >= 0)
                 r = bench_barrier(run);
         for (unsigned m = 0; r >= 0 && m < total; m++) {
@@ -430,7 +505,7 @@ static int broadcast_reader(struct bench_run *run, struct broadcast_job *job, st
                         samples[m - job->warmup] = now > msg.sent_ns ? now - msg.sent_ns : 0;
                 /* The last reader of a message wakes the writer. */
                 if ((atomic_fetch_add_explicit(&shared->acks, 1, memory_order_acq_rel) + 1) % job->readers == 0 &&
-                    !job->spins)
+                    job->wait == WAIT_BLOCKING)
                         bench_futex_wake(&shared->acks);
         }
         if (r >= 0)
@@ -448,7 +523,7 @@ static int broadcast_worker(struct bench_run *run, unsigned index, void *arg) {
         return broadcast_reader(run, arg, shared, index - 1);
 }
 
-static void broadcast_row(const struct bench_config *cfg, unsigned readers, bool spins) {
+static void broadcast_row(const struct bench_config *cfg, unsigned section, unsigned readers, enum bench_wait wait) {
         struct shmring_channel_spec channel = {
                 .name = "bcast",
                 .kind = SHMRING_BROADCAST,
@@ -460,7 +535,7 @@ static void broadcast_row(const struct bench_config *cfg, unsigned readers, bool
                 .readers = readers,
                 .warmup = cfg->warmup,
                 .messages = cfg->broadcast_messages,
-                .spins = spins,
+                .wait = wait,
         };
         struct bench_worker workers[9];
         struct bench_run *run = NULL;
@@ -469,17 +544,20 @@ static void broadcast_row(const struct bench_config *cfg, unsigned readers, bool
         char id[48], label[64];
         bool own_cpus = cfg->n_cpus >= readers + 1;
 
-        snprintf(id, sizeof(id), "broadcast_%s_%u", mode_name(spins), readers);
-        snprintf(label, sizeof(label), "shmring broadcast 1->%u, %s", readers, mode_name(spins));
-        if (!bench_wanted(cfg, BENCH_SECTION_BROADCAST, id))
+        snprintf(id, sizeof(id), "broadcast_%s_%u", mode_name(wait), readers);
+        for (char *c = id; *c; c++)
+                if (*c == '-')
+                        *c = '_';
+        snprintf(label, sizeof(label), "shmring broadcast 1->%u, %s", readers, mode_name(wait));
+        if (!bench_wanted(cfg, section, id))
                 return;
         row = bench_row_new("broadcast", id, label);
         row->transport = "shmring";
-        row->mode = mode_name(spins);
+        row->mode = mode_name(wait);
         row->size = sizeof(struct broadcast_message);
         row->readers = readers;
 
-        if (spins && !own_cpus) {
+        if (wait == WAIT_SPIN && !own_cpus) {
                 bench_row_set(row, BENCH_NA, "needs %u CPUs (the writer and each reader spin on their own), %u usable",
                               readers + 1, cfg->n_cpus);
                 goto finish;
@@ -526,8 +604,24 @@ finish:
 
 void bench_shmring_broadcast(const struct bench_config *cfg) {
         static const unsigned readers[] = { 1, 2, 4, 8 };
+        static const enum bench_wait waits[] = { WAIT_SPIN, WAIT_BLOCKING };
 
-        for (unsigned spins = 2; spins-- > 0;)
+        for (unsigned w = 0; w < 2; w++)
                 for (unsigned i = 0; i < 4; i++)
-                        broadcast_row(cfg, readers[i], spins);
+                        broadcast_row(cfg, BENCH_SECTION_BROADCAST, readers[i], waits[w]);
+}
+
+/*
+ * The same rows with the policies a job gets on shared CPUs, run whether or
+ * not every process has a core (readers > cores is the point): the
+ * library's automatic policy, the old default (spin 50 us, then sleep) and
+ * yield-then-sleep.
+ */
+void bench_shmring_oversubscribed(const struct bench_config *cfg) {
+        static const unsigned readers[] = { 1, 2, 4, 8 };
+        static const enum bench_wait waits[] = { WAIT_AUTO, WAIT_SPIN_BUDGET, WAIT_YIELD };
+
+        for (unsigned w = 0; w < 3; w++)
+                for (unsigned i = 0; i < 4; i++)
+                        broadcast_row(cfg, BENCH_SECTION_OVERSUBSCRIBED, readers[i], waits[w]);
 }

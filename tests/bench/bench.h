@@ -30,7 +30,8 @@ enum bench_section {
         BENCH_SECTION_PINGPONG = 1u << 1,
         BENCH_SECTION_BROADCAST = 1u << 2,
         BENCH_SECTION_THROUGHPUT = 1u << 3,
-        BENCH_SECTION_ALL = (1u << 4) - 1,
+        BENCH_SECTION_OVERSUBSCRIBED = 1u << 4,
+        BENCH_SECTION_ALL = (1u << 5) - 1,
 };
 
 struct bench_config {
@@ -209,6 +210,8 @@ void bench_baseline_throughput(const struct bench_config *cfg);
 int bench_shmring_init(char *reason, size_t size);
 void bench_shmring_pingpong(const struct bench_config *cfg);
 void bench_shmring_broadcast(const struct bench_config *cfg);
+/* Broadcast under the automatic, spin-50us and yield policies, readers > cores included. */
+void bench_shmring_oversubscribed(const struct bench_config *cfg);
 void bench_shmring_throughput(const struct bench_config *cfg);
 
 /* Reads, writes and sends everything or fails: 0 or a negative errno. */

@@ -319,8 +319,21 @@ static const struct bench_row *target_row(struct target *t, const char *id) {
         return row;
 }
 
+static void stream_vs_naive(struct target *t, const char *shm_id, const char *naive_id) {
+        const struct bench_row *stream, *naive;
+
+        if ((stream = target_row(t, shm_id)) && (naive = target_row(t, naive_id))) {
+                double rate = (double) stream->messages / stream->seconds;
+                double base = (double) naive->messages / naive->seconds;
+
+                t->status = rate >= 0.8 * base ? TARGET_MET : TARGET_NOT_MET;
+                snprintf(t->detail, sizeof(t->detail), "%.2f vs %.2f M msg/s (%.0f%%)", rate / 1e6, base / 1e6,
+                         100 * rate / base);
+        }
+}
+
 static unsigned evaluate_targets(struct target *targets) {
-        const struct bench_row *shm, *cache, *unix_dgram, *wake, *stream, *naive, *bcast;
+        const struct bench_row *shm, *cache, *unix_dgram, *wake, *stream, *bcast;
         char a[32], b[32], c[32];
         unsigned n = 0;
         struct target *t;
@@ -371,15 +384,13 @@ static unsigned evaluate_targets(struct target *targets) {
 
         t = &targets[n++];
         *t = (struct target) { .id = "stream_vs_naive",
-                               .description = "64 B stream >= 80% of a naive spin ring's, same run" };
-        if ((stream = target_row(t, "shmring_stream_64")) && (naive = target_row(t, "naive_stream_64"))) {
-                double rate = (double) stream->messages / stream->seconds;
-                double base = (double) naive->messages / naive->seconds;
+                               .description = "64 B stream >= 80% of a naive spin ring's, copying, same run" };
+        stream_vs_naive(t, "shmring_stream_64", "naive_stream_64");
 
-                t->status = rate >= 0.8 * base ? TARGET_MET : TARGET_NOT_MET;
-                snprintf(t->detail, sizeof(t->detail), "%.2f vs %.2f M msg/s (%.0f%%)", rate / 1e6, base / 1e6,
-                         100 * rate / base);
-        }
+        t = &targets[n++];
+        *t = (struct target) { .id = "stream_vs_naive_zc",
+                               .description = "64 B stream >= 80% of a naive spin ring's, zero-copy, same run" };
+        stream_vs_naive(t, "shmring_stream_64_zc", "naive_stream_64_zc");
 
         t = &targets[n++];
         *t = (struct target) { .id = "broadcast_8",
@@ -600,7 +611,9 @@ static const struct {
         { "baselines", BENCH_SECTION_BASELINES, "cache-line, pipe, unix socket and eventfd ping-pongs" },
         { "pingpong", BENCH_SECTION_PINGPONG, "shmring one-way latency, 64 B and 4 KiB, spin and blocking" },
         { "broadcast", BENCH_SECTION_BROADCAST, "shmring 1 -> 1, 2, 4, 8 readers, spin and blocking" },
-        { "throughput", BENCH_SECTION_THROUGHPUT, "streaming at 64 B and 1 MiB, shmring and pipe/socket" },
+        { "throughput", BENCH_SECTION_THROUGHPUT, "streaming at 64 B and 1 MiB, shmring, a naive ring, pipe/socket" },
+        { "oversubscribed", BENCH_SECTION_OVERSUBSCRIBED,
+          "broadcast 1 -> 1, 2, 4, 8 under the auto, spin-50us and yield policies, on shared CPUs" },
 };
 
 /* Every row, by its id (the key in the JSON) and its section. */
@@ -626,9 +639,23 @@ static const struct {
         { "broadcast_blocking_2", BENCH_SECTION_BROADCAST },
         { "broadcast_blocking_4", BENCH_SECTION_BROADCAST },
         { "broadcast_blocking_8", BENCH_SECTION_BROADCAST },
+        { "broadcast_auto_1", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_auto_2", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_auto_4", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_auto_8", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_spin_50us_1", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_spin_50us_2", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_spin_50us_4", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_spin_50us_8", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_yield_1", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_yield_2", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_yield_4", BENCH_SECTION_OVERSUBSCRIBED },
+        { "broadcast_yield_8", BENCH_SECTION_OVERSUBSCRIBED },
         { "shmring_stream_64", BENCH_SECTION_THROUGHPUT },
         { "shmring_stream_1m", BENCH_SECTION_THROUGHPUT },
+        { "shmring_stream_64_zc", BENCH_SECTION_THROUGHPUT },
         { "naive_stream_64", BENCH_SECTION_THROUGHPUT },
+        { "naive_stream_64_zc", BENCH_SECTION_THROUGHPUT },
         { "pipe_stream_64", BENCH_SECTION_THROUGHPUT },
         { "unix_dgram_stream_64", BENCH_SECTION_THROUGHPUT },
         { "pipe_stream_1m", BENCH_SECTION_THROUGHPUT },
@@ -690,7 +717,7 @@ static void help(void) {
                "                 per process from one NUMA node and socket)\n"
                "  --only LIST    run only these sections (comma-separated):\n");
         for (size_t i = 0; i < ELEMENTSOF(section_names); i++)
-                printf("                   %-11s %s\n", section_names[i].name, section_names[i].what);
+                printf("                   %-14s %s\n", section_names[i].name, section_names[i].what);
         printf("                 or single rows, by their JSON name:");
         for (size_t i = 0; i < ELEMENTSOF(row_ids); i++)
                 printf("%s%s", i % 4 == 0 ? "\n                   " : " ", row_ids[i].id);
@@ -749,7 +776,7 @@ int main(int argc, char **argv) {
         };
         static struct bench_config cfg;
         static struct machine machine;
-        struct target targets[8];
+        struct target targets[12];
         const char *json_path = NULL, *cpus_text = NULL;
         unsigned n_targets, failed = 0;
         char cpu_list[256], clock_text[32];
@@ -805,7 +832,8 @@ int main(int argc, char **argv) {
                         return EXIT_FAILURE;
                 }
         }
-        if (cfg.sections & (BENCH_SECTION_PINGPONG | BENCH_SECTION_BROADCAST | BENCH_SECTION_THROUGHPUT)) {
+        if (cfg.sections & (BENCH_SECTION_PINGPONG | BENCH_SECTION_BROADCAST | BENCH_SECTION_THROUGHPUT |
+                            BENCH_SECTION_OVERSUBSCRIBED)) {
                 char reason[512];
 
                 if (bench_shmring_init(reason, sizeof(reason)) < 0) {
@@ -842,6 +870,11 @@ int main(int argc, char **argv) {
                 bench_section_print("broadcast one-way latency (receive - send)",
                                     "  samples        p50        p99      p99.9");
                 bench_shmring_broadcast(&cfg);
+        }
+        if (cfg.sections & BENCH_SECTION_OVERSUBSCRIBED) {
+                bench_section_print("broadcast on shared CPUs: auto, spin 50 us, yield policies",
+                                    "  samples        p50        p99      p99.9");
+                bench_shmring_oversubscribed(&cfg);
         }
         if (cfg.sections & BENCH_SECTION_THROUGHPUT) {
                 bench_section_print("throughput (one writer, one reader)", "         rate");

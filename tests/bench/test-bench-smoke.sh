@@ -59,9 +59,10 @@ expected = {
     "latency": ["cacheline", "shmring_64_spin", "shmring_4096_spin", "shmring_64_blocking",
                 "shmring_4096_blocking", "pipe_64", "pipe_4096", "unix_dgram_64", "unix_dgram_4096",
                 "eventfd"],
-    "broadcast": ["broadcast_%s_%d" % (m, n) for m in ("spin", "blocking") for n in (1, 2, 4, 8)],
-    "throughput": ["shmring_stream_64", "shmring_stream_1m", "pipe_stream_64",
-                   "unix_dgram_stream_64", "pipe_stream_1m"],
+    "broadcast": ["broadcast_%s_%d" % (m, n) for m in ("spin", "blocking", "auto", "spin_50us", "yield")
+                  for n in (1, 2, 4, 8)],
+    "throughput": ["shmring_stream_64", "shmring_stream_64_zc", "shmring_stream_1m", "naive_stream_64",
+                   "naive_stream_64_zc", "pipe_stream_64", "unix_dgram_stream_64", "pipe_stream_1m"],
 }
 for section, ids in expected.items():
     for rid in ids:
@@ -98,7 +99,8 @@ for section, ids in expected.items():
                 need(row, ["readers", "slowest_reader"], where)
 
 ids = [t.get("id") for t in doc["targets"]]
-if ids != ["spin_vs_cacheline", "spin_vs_unix", "blocking_wake", "stream_64", "broadcast_8"]:
+if ids != ["spin_vs_cacheline", "spin_vs_unix", "blocking_wake", "stream_64", "stream_vs_naive",
+           "stream_vs_naive_zc", "broadcast_8"]:
     problems.append("targets: %r" % ids)
 for t in doc["targets"]:
     need(t, ["id", "description", "status", "detail"], "target %s" % t.get("id"))

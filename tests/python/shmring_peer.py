@@ -91,6 +91,16 @@ def recv_forever(seg, channel):
     return 0
 
 
+def echo(seg, count, wait):
+    """Reads `count` messages from "sched" and sends each back on
+    "results", both ports waiting under policy `wait`."""
+    with seg.receiver("sched", wait=wait) as rx, seg.sender("results", wait=wait) as tx:
+        for _ in range(count):
+            tx.send(rx.recv(timeout=60), timeout=60)
+    say("done")
+    return 0
+
+
 def attach_default():
     """Attaches to $RINGMASTER_SHM and prints the run id."""
     with shmring.Segment.attach() as seg:
@@ -114,6 +124,8 @@ def main(argv):
         return bcast_reader_then_sleep(seg, *args)
     if mode == "kv-put-then-sleep":
         return kv_put_then_sleep(seg, *args)
+    if mode == "echo":
+        return echo(seg, int(args[0]), args[1] if len(args) > 1 else None)
     if mode == "recv-forever":
         return recv_forever(seg, *args)
     say("unknown mode", mode)

@@ -560,3 +560,39 @@ print(r1, r2, r3 > 0)
                        timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["0", "0", "True"], r.stderr
+
+
+@pytest.mark.parametrize("wait", [None, shmring.WAIT_AUTO, shmring.WAIT_SPIN, shmring.WAIT_YIELD,
+                                  shmring.WAIT_BLOCK])
+def test_wait_policies(seg, peers, wait):
+    """Every wait policy carries a broadcast to a reader process and back
+    through the queue; the reader here waits under that policy."""
+    with seg.sender("sched", wait=wait, yield_us=500) as tx, \
+            seg.receiver("results", wait=wait, yield_us=500) as rx:
+        peer = peers("echo", seg.name, 50, *([wait] if wait else []))
+        tx.wait_readers(1, timeout=30)
+        for i in range(50):
+            tx.send(b"m%d" % i)
+            assert rx.recv(timeout=30) == b"m%d" % i
+        peer.expect("done")
+
+
+def test_wait_options_are_checked(seg):
+    with pytest.raises(ValueError, match="wait must be one of"):
+        seg.receiver("sched", wait="busy")
+    with pytest.raises(ValueError, match="yield_us"):
+        seg.receiver("sched", yield_us=-1)
+    with pytest.raises(ValueError, match="yield_us"):
+        seg.sender("sched", yield_us=1 << 32)
+
+
+def test_blocked_receiver_burns_no_cpu(seg):
+    """Past its budget a waiting receiver sleeps, whatever the policy: the
+    thread's CPU time over an idle second stays near zero."""
+    for wait in (shmring.WAIT_AUTO, shmring.WAIT_SPIN, shmring.WAIT_YIELD, shmring.WAIT_BLOCK):
+        with seg.receiver("sched", wait=wait) as rx:
+            start = time.thread_time()
+            with pytest.raises(TimeoutError):
+                rx.recv(timeout=1.0)
+            used = time.thread_time() - start
+            assert used < 0.05, "%s: %.3f s of CPU in an idle second" % (wait, used)

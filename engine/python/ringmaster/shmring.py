@@ -52,7 +52,8 @@ import weakref
 __all__ = [
     "Segment", "Sender", "Receiver", "Message", "Channel", "Table",
     "RingPeerDied", "LibraryNotFoundError", "BROADCAST", "QUEUE",
-    "SPIN_NEVER", "SPIN_FOREVER", "WAIT_SLICE", "load_library",
+    "SPIN_NEVER", "SPIN_FOREVER", "WAIT_SLICE", "WAIT_AUTO", "WAIT_SPIN",
+    "WAIT_YIELD", "WAIT_BLOCK", "load_library",
     "library_path", "spec_size", "unlink", "cleanup_stale",
 ]
 
@@ -61,6 +62,14 @@ BROADCAST = "broadcast"
 QUEUE = "queue"
 SPIN_NEVER = -1
 SPIN_FOREVER = (1 << 63) - 1
+# Wait policies (shmring(3), enum shmring_wait_policy): how a port waits
+# before it sleeps on the futex.  AUTO spins while the job has a core per
+# process and the machine a core free, yields otherwise.
+WAIT_AUTO = "auto"
+WAIT_SPIN = "spin"
+WAIT_YIELD = "yield"
+WAIT_BLOCK = "block"
+_WAIT_CODE = {None: 0, WAIT_AUTO: 0, WAIT_SPIN: 1, WAIT_YIELD: 2, WAIT_BLOCK: 3}
 # The longest single wait in C: see the module's documentation.
 WAIT_SLICE = 0.2
 
@@ -116,7 +125,8 @@ class _ChannelInfo(ctypes.Structure):
 
 class _PortOpts(ctypes.Structure):
     _fields_ = [("index", ctypes.c_int32), ("flags", ctypes.c_uint32), ("spin_ns", ctypes.c_int64),
-                ("liveness_ms", ctypes.c_uint32), ("reserved", ctypes.c_uint32 * 5)]
+                ("liveness_ms", ctypes.c_uint32), ("wait", ctypes.c_uint32), ("yield_us", ctypes.c_uint32),
+                ("reserved", ctypes.c_uint32 * 3)]
 
 
 class _Msg(ctypes.Structure):
@@ -645,12 +655,20 @@ class Segment(_Closing):
 
     # --- ports
 
-    def _opts(self, index, spin_ns, liveness_ms, flags):
+    def _opts(self, index, spin_ns, liveness_ms, flags, wait, yield_us):
+        if wait not in _WAIT_CODE:
+            raise ValueError("wait must be one of %s or None, not %r"
+                             % (", ".join(repr(w) for w in (WAIT_AUTO, WAIT_SPIN, WAIT_YIELD, WAIT_BLOCK)), wait))
+        if yield_us is not None and (isinstance(yield_us, bool) or not isinstance(yield_us, int)
+                                     or not 0 <= yield_us < (1 << 32)):
+            raise ValueError("yield_us must be an int in [0, 2**32) or None, not %r" % (yield_us,))
         opts = _PortOpts()
         opts.index = -1 if index is None else index
         opts.flags = flags
         opts.spin_ns = spin_ns or 0
         opts.liveness_ms = liveness_ms or 0
+        opts.wait = _WAIT_CODE[wait]
+        opts.yield_us = yield_us or 0
         return opts
 
     def _open(self, cls, fn, channel, opts, what):
@@ -667,19 +685,24 @@ class Segment(_Closing):
         finally:
             self._leave()
 
-    def sender(self, channel, index=None, spin_ns=None, liveness_ms=None, drop_dead=False):
+    def sender(self, channel, index=None, spin_ns=None, liveness_ms=None, drop_dead=False, wait=None,
+               yield_us=None):
         """Opens the sending end of a channel: the broadcast writer, or a
         queue writer (index: the ring to take, e.g. the rank; None: any).
-        spin_ns: busy-wait budget before sleeping (None: the library's
-        default; SPIN_NEVER, SPIN_FOREVER).  drop_dead: a broadcast writer
-        forgets readers that died instead of failing."""
-        opts = self._opts(index, spin_ns, liveness_ms, _PORT_DROP_DEAD if drop_dead else 0)
+        spin_ns: busy-wait budget before yielding or sleeping (None: the
+        library's default; SPIN_NEVER, SPIN_FOREVER).  wait: the wait
+        policy, WAIT_AUTO (None: $SHMRING_WAIT, else auto), WAIT_SPIN,
+        WAIT_YIELD or WAIT_BLOCK; yield_us: the yield phase's budget (None:
+        the default).  drop_dead: a broadcast writer forgets readers that
+        died instead of failing."""
+        opts = self._opts(index, spin_ns, liveness_ms, _PORT_DROP_DEAD if drop_dead else 0, wait, yield_us)
         return self._open(Sender, "shmring_tx_open", channel, opts, "sender")
 
-    def receiver(self, channel, index=None, spin_ns=None, liveness_ms=None):
+    def receiver(self, channel, index=None, spin_ns=None, liveness_ms=None, wait=None, yield_us=None):
         """Opens the receiving end: a broadcast reader (it sees messages
-        sent from now on), or the queue's reader."""
-        opts = self._opts(index, spin_ns, liveness_ms, 0)
+        sent from now on), or the queue's reader.  The wait options are
+        sender()'s."""
+        opts = self._opts(index, spin_ns, liveness_ms, 0, wait, yield_us)
         return self._open(Receiver, "shmring_rx_open", channel, opts, "receiver")
 
     # --- tables

@@ -171,7 +171,9 @@ int shmring_channel_info(const struct shmring *s, uint32_t index, struct shmring
  *          CPUs the process may use, the runnable tasks and the segment's
  *          attached peers.
  *   SPIN   busy-wait for spin_ns, then sleep (no yield phase)
- *   YIELD  call sched_yield() between looks for yield_us, then sleep
+ *   YIELD  call sched_yield() between looks until yield_us of CPU time are
+ *          used (a yield on a busy machine lends the CPU: it costs nothing),
+ *          then sleep
  *   BLOCK  sleep at once
  *
  * 0 (AUTO) takes the environment's SHMRING_WAIT (auto, spin, yield, block).
@@ -192,7 +194,7 @@ struct shmring_port_opts {
                                       SHMRING_SPIN_FOREVER (never sleep) */
         uint32_t liveness_ms;      /* how often a waiter checks its peers; 0: default */
         uint32_t wait;             /* enum shmring_wait_policy; 0: SHMRING_WAIT or AUTO */
-        uint32_t yield_us;         /* yield phase before sleeping; 0: default (SHMRING_YIELD_US) */
+        uint32_t yield_us;         /* CPU time to yield before sleeping; 0: default (SHMRING_YIELD_US) */
         uint32_t reserved[3];      /* must be zero */
 };
 #define SHMRING_SPIN_NEVER INT64_C(-1)

@@ -218,10 +218,19 @@ static uint32_t port_policy(struct port *p, uint64_t now) {
  * > 0 or < 0 as ready()/check_peers() did, -ETIMEDOUT, or 0 when the
  * budget is spent and the caller should sleep.
  */
+/* CPU time this thread has used (a yielder's budget is CPU, not wall time). */
+static uint64_t thread_cpu_ns(void) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+                return now_ns();
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
 static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, uint64_t start, uint64_t deadline) {
         bool forever = p->spin_ns == SHMRING_SPIN_FOREVER;
         uint32_t phase;
-        uint64_t phase_end;
+        uint64_t phase_end, yield_cpu_end = 0;
         int r;
 
         /* No active wait asked for (SHMRING_SPIN_NEVER, or a 0 budget): sleep at once. */
@@ -230,9 +239,10 @@ static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, ui
         phase = port_policy(p, start);
         if (phase == SHMRING_WAIT_SPIN)
                 phase_end = forever ? UINT64_MAX : start + (uint64_t) p->spin_ns;
-        else if (phase == SHMRING_WAIT_YIELD)
-                phase_end = forever ? UINT64_MAX : start + (uint64_t) p->yield_ns;
-        else
+        else if (phase == SHMRING_WAIT_YIELD) {
+                phase_end = UINT64_MAX;
+                yield_cpu_end = forever ? UINT64_MAX : thread_cpu_ns() + (uint64_t) p->yield_ns;
+        } else
                 return 0;
 
         for (unsigned i = 1;; i++) {
@@ -261,11 +271,16 @@ static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, ui
                         phase = port_policy(p, now);    /* cores came free, or were taken */
                         continue;
                 }
+                /* A yielder's budget is the CPU it used: on a busy machine each yield
+                 * hands the CPU to others for a while, and that costs nothing. */
+                if (phase == SHMRING_WAIT_YIELD && (i & 15) == 0 && thread_cpu_ns() >= yield_cpu_end)
+                        return 0;
                 if (now < phase_end)
                         continue;
                 if (phase == SHMRING_WAIT_SPIN && p->wait == SHMRING_WAIT_AUTO && p->yield_ns > 0) {
                         phase = SHMRING_WAIT_YIELD;
-                        phase_end = now + (uint64_t) p->yield_ns;
+                        phase_end = UINT64_MAX;
+                        yield_cpu_end = thread_cpu_ns() + (uint64_t) p->yield_ns;
                         continue;
                 }
                 return 0;

@@ -179,7 +179,7 @@ class Ringmaster:
         self.tx.wait_readers(self.readers, timeout=TIMEOUT_S)
 
     def send(self, obj):
-        self.tx.send(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), timeout=TIMEOUT_S)
+        self.tx.send(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
     def open_reader(self, rank):
         self.seg.close()
@@ -187,7 +187,7 @@ class Ringmaster:
         self.rx = self.seg.receiver("bc", index=rank, wait=self.wait, spin_ns=self.spin_ns)
 
     def recv(self):
-        return pickle.loads(self.rx.recv(timeout=TIMEOUT_S))
+        return pickle.loads(self.rx.recv())
 
     def cleanup(self):
         try:

@@ -300,6 +300,8 @@ def _timeout_ns(timeout):
 
 
 _SLICE_NS = int(WAIT_SLICE * 1000000000)
+_EINTR = -_errno.EINTR
+_ETIMEDOUT = -_errno.ETIMEDOUT
 
 
 def _wait(call, timeout_ns, check):
@@ -309,6 +311,12 @@ def _wait(call, timeout_ns, check):
     check() raises when the port or segment is being closed."""
     if timeout_ns == 0:
         return call(0)
+    # The first slice at once, with no clock read: the message is usually
+    # there or microseconds away, and this is the latency path.
+    if timeout_ns < 0 or timeout_ns <= _SLICE_NS:
+        r = call(_SLICE_NS if timeout_ns < 0 else timeout_ns)
+        if r != _EINTR and (r != _ETIMEDOUT or timeout_ns > 0):
+            return r
     deadline = None if timeout_ns < 0 else time.monotonic_ns() + timeout_ns
     while True:
         check()
@@ -320,7 +328,7 @@ def _wait(call, timeout_ns, check):
                 return -_errno.ETIMEDOUT
             piece = left if left < _SLICE_NS else _SLICE_NS
         r = call(piece)
-        if r != -_errno.EINTR and r != -_errno.ETIMEDOUT:
+        if r != _EINTR and r != _ETIMEDOUT:
             return r
 
 
@@ -343,6 +351,9 @@ def _encode_key(key):
 # Passed for empty buffers instead of NULL: libshmring before main's
 # 077c26b accepted NULL with a zero length but handed it to memcpy().
 _EMPTY = ctypes.create_string_buffer(1)
+# recv()'s buffer per receiver: its first size, and the most it grows to.
+_RECV_BUFFER = 4096
+_RECV_BUFFER_MAX = 1 << 20
 
 
 def _read_buffer(data):
@@ -559,7 +570,9 @@ class Segment(_Closing):
     def _leave(self):
         with self._lock:
             self._users -= 1
-            if self._users == 0:
+            # Only close() waits for the count to drop (with _closing set, under
+            # the lock): a busy port pays no notify.
+            if self._users == 0 and self._closing:
                 self._idle.notify_all()
 
     def _check_open(self):
@@ -1038,6 +1051,7 @@ class Receiver(_Port):
     def __init__(self, segment, handle, channel):
         super().__init__(segment, handle, channel)
         self._held = None
+        self._buf = ctypes.create_string_buffer(_RECV_BUFFER)
 
     def _release_views(self):
         held, self._held = self._held, None
@@ -1077,7 +1091,26 @@ class Receiver(_Port):
 
     def recv(self, timeout=None):
         """Receives the next message as bytes (one copy)."""
-        return self.recv_from(timeout)[0]
+        # One C call into a buffer kept for the purpose (shmring_recv copies the
+        # message out and frees its slot), then one copy to bytes; a message
+        # larger than the buffer takes the zero-copy path, and the buffer
+        # grows to it for next time.
+        buf = self._buf
+        timeout_ns = _timeout_ns(timeout)
+        lib = load_library()
+        h = self._enter()
+        try:
+            r = _wait(lambda ns: lib.shmring_recv(h, buf, len(buf), ns), timeout_ns, self._check_open)
+            if r >= 0:
+                return ctypes.string_at(buf, r) if r else b""
+        finally:
+            self._leave()
+        if r == -_errno.EMSGSIZE:
+            data = self.recv_from(timeout)[0]
+            if len(data) <= _RECV_BUFFER_MAX:
+                self._buf = ctypes.create_string_buffer(len(data))
+            return data
+        raise _error(r, "receive on channel %r" % self.channel)
 
     def recv_into(self, buffer, timeout=None):
         """Receives the next message into a writable buffer and returns its

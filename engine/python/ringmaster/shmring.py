@@ -302,6 +302,8 @@ def _timeout_ns(timeout):
 _SLICE_NS = int(WAIT_SLICE * 1000000000)
 _EINTR = -_errno.EINTR
 _ETIMEDOUT = -_errno.ETIMEDOUT
+_EAGAIN = -_errno.EAGAIN
+_string_at = ctypes.string_at
 
 
 def _wait(call, timeout_ns, check):
@@ -879,12 +881,19 @@ class Sender(_Port):
         """Sends one message: bytes or any C-contiguous buffer (copied into
         the ring).  Waits only when the slowest reader is a ring behind or
         the overflow area is full."""
-        ptr, n, keep = _read_buffer(data)
-        timeout_ns = _timeout_ns(timeout)
-        lib = load_library()
+        if type(data) is bytes:                # the common case, kept short
+            ptr = data
+            n = len(data)
+        else:
+            ptr, n, keep = _read_buffer(data)
+        timeout_ns = _INFINITE if timeout is None else _timeout_ns(timeout)
+        fn = load_library().shmring_send
         h = self._enter()
         try:
-            r = _wait(lambda ns: lib.shmring_send(h, ptr, n, ns), timeout_ns, self._check_open)
+            # A free slot is the rule: one call, no wait loop; else the loop.
+            r = fn(h, ptr, n, 0)
+            if r == _EAGAIN and timeout_ns != 0:
+                r = _wait(lambda ns: fn(h, ptr, n, ns), timeout_ns, self._check_open)
         finally:
             self._leave()
         if r < 0:
@@ -1096,13 +1105,14 @@ class Receiver(_Port):
         # larger than the buffer takes the zero-copy path, and the buffer
         # grows to it for next time.
         buf = self._buf
-        timeout_ns = _timeout_ns(timeout)
-        lib = load_library()
+        size = len(buf)
+        timeout_ns = _INFINITE if timeout is None else _timeout_ns(timeout)
+        fn = load_library().shmring_recv
         h = self._enter()
         try:
-            r = _wait(lambda ns: lib.shmring_recv(h, buf, len(buf), ns), timeout_ns, self._check_open)
+            r = _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
             if r >= 0:
-                return ctypes.string_at(buf, r) if r else b""
+                return _string_at(buf, r) if r else b""
         finally:
             self._leave()
         if r == -_errno.EMSGSIZE:

@@ -12,6 +12,9 @@ tests_bench_shmring_bench_LDADD = shmring/libshmring.la
 tests_bench_shmring_bench_LDFLAGS = $(AM_LDFLAGS) -no-install
 
 TESTS += tests/bench/test-bench-smoke.sh
+# The Python broadcast against a MessageQueue-like baseline (run briefly by
+# tests/python/test_shmring.py).
+EXTRA_DIST += tests/bench/broadcast-pybench.py
 EXTRA_DIST += tests/bench/test-bench-smoke.sh
 # What the benchmark's rows mean, and its figures on the machines it ran on.
 EXTRA_DIST += docs/bench-shmring.md

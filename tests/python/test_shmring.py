@@ -596,3 +596,18 @@ def test_blocked_receiver_burns_no_cpu(seg):
                 rx.recv(timeout=1.0)
             used = time.thread_time() - start
             assert used < 0.05, "%s: %.3f s of CPU in an idle second" % (wait, used)
+
+
+def test_broadcast_pybench_runs():
+    """tests/bench/broadcast-pybench.py, briefly: every transport delivers
+    every message in order under both modes and the table comes out (the
+    figures are noise at this size; the benchmark is a program)."""
+    from conftest import TOP_SRCDIR
+    script = os.path.join(TOP_SRCDIR, "tests", "bench", "broadcast-pybench.py")
+    r = subprocess.run([sys.executable, script, "--readers", "1,2", "--messages", "30", "--blocking-messages", "5",
+                        "--warmup", "5", "--repeat", "1", "--gap", "0.002"],
+                       env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for mode in ("spinning", "blocking"):
+        for transport in ("ringmaster", "ringmaster-spin50", "mq-baseline"):
+            assert any(line.split()[:3] == [mode, "2", transport] for line in r.stdout.splitlines()), r.stdout

@@ -23,6 +23,7 @@
 #define DEFAULT_YIELD_NS INT64_C(200000)        /* 200 us of yielding before sleeping */
 #define MAX_YIELD_US (INT64_C(3600) * 1000000)
 #define AUTO_RECHECK_NS INT64_C(100000000)      /* the automatic policy looks again every 100 ms */
+#define YIELD_WALL_MIN_NS UINT64_C(1000000)     /* a yield phase's wall-clock cap is at least 1 ms */
 #define DEFAULT_LIVENESS_NS INT64_C(100000000)  /* a sleeper checks its peers every 100 ms */
 #define MAX_LIVENESS_NS (INT64_C(3600) * 1000000000)
 
@@ -227,6 +228,18 @@ static uint64_t thread_cpu_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
+/*
+ * A yield phase also ends after 10 times its budget in wall time (1 ms at
+ * least): a signal that arrives while a waiter yields only runs its handler,
+ * and the wait must reach the futex, where the next one ends it with -EINTR,
+ * within a time a caller can count on.
+ */
+static uint64_t yield_wall_end(const struct port *p, uint64_t now) {
+        uint64_t cap = (uint64_t) p->yield_ns * 10;
+
+        return now + (cap > YIELD_WALL_MIN_NS ? cap : YIELD_WALL_MIN_NS);
+}
+
 static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, uint64_t start, uint64_t deadline) {
         bool forever = p->spin_ns == SHMRING_SPIN_FOREVER;
         uint32_t phase;
@@ -240,7 +253,7 @@ static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, ui
         if (phase == SHMRING_WAIT_SPIN)
                 phase_end = forever ? UINT64_MAX : start + (uint64_t) p->spin_ns;
         else if (phase == SHMRING_WAIT_YIELD) {
-                phase_end = UINT64_MAX;
+                phase_end = forever ? UINT64_MAX : yield_wall_end(p, start);
                 yield_cpu_end = forever ? UINT64_MAX : thread_cpu_ns() + (uint64_t) p->yield_ns;
         } else
                 return 0;
@@ -279,7 +292,7 @@ static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, ui
                         continue;
                 if (phase == SHMRING_WAIT_SPIN && p->wait == SHMRING_WAIT_AUTO && p->yield_ns > 0) {
                         phase = SHMRING_WAIT_YIELD;
-                        phase_end = UINT64_MAX;
+                        phase_end = yield_wall_end(p, now);
                         yield_cpu_end = thread_cpu_ns() + (uint64_t) p->yield_ns;
                         continue;
                 }

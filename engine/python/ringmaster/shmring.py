@@ -1110,7 +1110,15 @@ class Receiver(_Port):
         fn = load_library().shmring_recv
         h = self._enter()
         try:
-            r = _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
+            # Waiting for ever (the usual receive) or for less than a slice: the
+            # first call without the wait loop's bookkeeping, which is in the
+            # latency path; the loop takes over after a signal or a slice.
+            if timeout_ns < 0 or timeout_ns <= _SLICE_NS:
+                r = fn(h, buf, size, _SLICE_NS if timeout_ns < 0 else timeout_ns)
+                if r == _EINTR or (r == _ETIMEDOUT and timeout_ns < 0):
+                    r = _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
+            else:
+                r = _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
             if r >= 0:
                 return _string_at(buf, r) if r else b""
         finally:

@@ -101,22 +101,24 @@ static int barrier(struct shm_collective *s) {
                                 cpu_relax();
                                 continue;
                         }
-                        /* More ranks than cores must not starve the rank we wait for. */
-                        sched_yield();
-                        if ((spins & 63) == 0) {
-                                int64_t now = mono_ns();
-                                if (!start)
-                                        start = last_idle = now;
-                                if (s->opts.idle && now - last_idle > 100000000) {
-                                        s->opts.idle();
-                                        last_idle = now;
-                                }
-                                if (s->opts.timeout_ns > 0 && now - start > s->opts.timeout_ns) {
-                                        snprintf(s->base.error, sizeof(s->base.error),
-                                                 "shm all-reduce #%" PRIu64 ": rank %d did not arrive within %.1f s",
-                                                 s->ops, j, (double) s->opts.timeout_ns / 1e9);
-                                        return -ETIMEDOUT;
-                                }
+                        int64_t now = mono_ns();
+                        if (!start)
+                                start = last_idle = now;
+                        /* Spin, then yield (more ranks than cores must not starve the one we wait for),
+                           then, after 2 ms, sleep in 50 us naps: an idle wait burns no CPU. */
+                        if (now - start < 2000000)
+                                sched_yield();
+                        else
+                                nanosleep(&(struct timespec) { .tv_nsec = 50000 }, NULL);
+                        if (s->opts.idle && now - last_idle > 100000000) {
+                                s->opts.idle();
+                                last_idle = now;
+                        }
+                        if (s->opts.timeout_ns > 0 && now - start > s->opts.timeout_ns) {
+                                snprintf(s->base.error, sizeof(s->base.error),
+                                         "shm all-reduce #%" PRIu64 ": rank %d did not arrive within %.1f s", s->ops,
+                                         j, (double) s->opts.timeout_ns / 1e9);
+                                return -ETIMEDOUT;
                         }
                 }
         }

@@ -408,7 +408,7 @@ static int bench_allreduce(struct collective *coll, int rank, int world) {
                 }
                 for (int it = -10; it < opt.bench_iters; it++) {
                         for (size_t i = 0; i < n; i++)
-                                buf[i] = (float) (rank + 1);
+                                buf[i] = (float) (rank + 1 + (int) (i % 7));
                         int64_t t0 = mono_ns();
                         r = collective_allreduce(coll, buf, n, COLL_F32, NULL);
                         if (r < 0) {
@@ -419,13 +419,14 @@ static int bench_allreduce(struct collective *coll, int rank, int world) {
                         }
                         if (it >= 0)
                                 t[it] = mono_ns() - t0;
-                        if (buf[0] != (float) (world * (world + 1) / 2) || buf[n - 1] != buf[0]) {
-                                fprintf(stderr, "ringmaster-engine: all-reduce gave %g, want %d\n", buf[0],
-                                        world * (world + 1) / 2);
-                                free(buf);
-                                free(t);
-                                return -EIO;
-                        }
+                        for (size_t i = 0; i < n; i++)
+                                if (buf[i] != (float) (world * (world + 1) / 2 + world * (int) (i % 7))) {
+                                        fprintf(stderr, "ringmaster-engine: all-reduce of %zu bytes: element %zu is %g, want %d\n",
+                                                bytes, i, buf[i], world * (world + 1) / 2 + world * (int) (i % 7));
+                                        free(buf);
+                                        free(t);
+                                        return -EIO;
+                                }
                 }
                 double sum = 0;
                 for (int i = 0; i < opt.bench_iters; i++)

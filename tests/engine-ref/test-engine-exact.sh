@@ -6,6 +6,7 @@
 #   A: untied embeddings, float32 file, 8 query / 4 key-value heads
 #   B: tied embeddings, bfloat16 file, rope_theta 500000, head_dim 24,
 #      4 query / 2 key-value heads (TP = 4 replicates the key-value heads)
+#   C: tools/make-tiny-llama's checkpoint (no torch needed to make it)
 # Also: a batch smaller than the requests with a step budget of 8 tokens,
 # so requests join between steps and long prompts are prefilled in chunks;
 # and requests streamed through standard input.
@@ -53,6 +54,14 @@ PY
 run_case A --layers 2 --hidden 128 --heads 8 --kv-heads 4 --intermediate 344 --vocab 512
 run_case B --layers 3 --hidden 96 --heads 4 --kv-heads 2 --head-dim 24 --intermediate 200 --vocab 300 \
         --tied --dtype bfloat16 --rope-theta 500000 --seed 1
+
+# C: the checkpoint tools/run-main makes without torch reads the same in transformers and the engine.
+"$python" "$top_srcdir/tools/make-tiny-llama" "$scratch/C" --layers 2 --hidden 64 --heads 4 --kv-heads 2 \
+        --intermediate 160 --vocab 256 --requests "$scratch/C.req" --n 4 --max-new-tokens 20 || fail "make-tiny-llama failed"
+"$python" "$here/hf-generate.py" "$scratch/C" "$scratch/C.req" "$scratch/C.hf" >/dev/null 2>&1 || fail "C: transformers failed"
+"$ringmaster" run -q -n 2 -- "$engine" --model "$scratch/C" --requests "$scratch/C.req" --output "$scratch/C.e2" --quiet ||
+        fail "C: the engine failed"
+"$python" "$here/compare.py" "$scratch/C.e2" "$scratch/C.hf" --label "C (tools/make-tiny-llama) TP=2" || exit 1
 
 # Requests through standard input (one rank: under ringmaster, standard input is /dev/null).
 "$engine" --model "$scratch/A" --output "$scratch/A.stdin" --quiet < "$scratch/A.req" ||

@@ -169,12 +169,12 @@ static int shm_allreduce(struct collective *c, void *buf, size_t count, enum col
         struct shm_collective *s = (struct shm_collective *) c;
         float *f = buf;
 
+        if (c->world == 1)
+                return 0;
         if (dtype != COLL_F32) {
                 snprintf(c->error, sizeof(c->error), "shm all-reduce: float32 only");
                 return -EINVAL;
         }
-        if (c->world == 1)
-                return 0;
         bool two_shot = s->opts.algo == SHM_ALLREDUCE_TWO_SHOT ||
                         (s->opts.algo == SHM_ALLREDUCE_AUTO && count * sizeof(float) >= s->opts.two_shot_min_bytes);
         for (size_t done = 0; done < count;) {

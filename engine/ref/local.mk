@@ -29,12 +29,22 @@ engine_ref_ringmaster_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/superviso
 	$(OPENBLAS_CFLAGS)
 engine_ref_ringmaster_engine_LDADD = engine/librmworker.la shmring/libshmring.la $(OPENBLAS_LIBS) -lm
 
+EXTRA_DIST += kernels/llama-kernels.cu kernels/llama-kernels.h engine/ref/llama-gpu.c engine/ref/collective-nccl.c
+
 if HAVE_CUDA
 engine_ref_ringmaster_engine_SOURCES += \
 	engine/ref/llama-gpu.c \
 	engine/ref/collective-nccl.c
 engine_ref_ringmaster_engine_CPPFLAGS += $(CUDA_CFLAGS) -I$(top_srcdir)/kernels
-engine_ref_ringmaster_engine_LDADD += engine/librmworker-cuda.la kernels/libllamakernels.la $(CUDA_LIBS) -lcublas
+engine_ref_ringmaster_engine_LDADD += engine/librmworker-cuda.la engine/ref/libllamakernels.la $(CUDA_LIBS) -lcublas
+
+# The layer kernels (kernels/llama-kernels.cu), a convenience library of
+# their own: nvcc through the top Makefile.am's .cu rules.
+noinst_LTLIBRARIES += engine/ref/libllamakernels.la
+engine_ref_libllamakernels_la_SOURCES = kernels/llama-kernels.cu kernels/llama-kernels.h
+engine_ref_libllamakernels_la_LIBADD = $(CUDA_LIBS) -lstdc++
+engine_ref_libllamakernels_la_LINK = $(LIBTOOL) $(AM_V_lt) --tag=CC $(AM_LIBTOOLFLAGS) $(LIBTOOLFLAGS) \
+	--mode=link $(CCLD) $(AM_CFLAGS) $(CFLAGS) $(AM_LDFLAGS) $(LDFLAGS) -o $@
 if HAVE_NCCL
 engine_ref_ringmaster_engine_CPPFLAGS += $(NCCL_CFLAGS)
 engine_ref_ringmaster_engine_LDADD += $(NCCL_LIBS)

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The GPU backend (backend.h): one rank's shard in bf16 on its GPU, the
+ * matrix products through cuBLAS (cublasGemmEx: bf16 in and out, fp32
+ * accumulation), everything else through kernels/llama-kernels.cu, the
+ * all-reduces through the collective (NCCL, or the custom one).  The same
+ * step as llama-cpu.c, with transformers' bf16 rounding:
+ *
+ *   x = embed[ids]; h = norm(x)
+ *   per layer: qkv = h Wqkv^T; rope, cache; o = attention; p = o Wo^T;
+ *              allreduce(p); x += p; h = norm(x); gu = h Wgu^T;
+ *              a = silu(g) * u; p = a Wd^T; allreduce(p); x += p;
+ *              h = norm(x) (the next layer's, or the final norm)
+ *   logits = h[last rows] lm^T (bf16, as transformers); argmax per row.
+ *
+ * One stream; the host waits once per step, for the samples.  The time in
+ * all-reduces is measured with CUDA events around them.
+ */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "llama-kernels.h"
+#include "safetensors.h"
+
+struct gpu_layer {
+        uint16_t *w_in, *w_post, *w_qkv, *w_o, *w_gu, *w_down;
+};
+
+struct gpu_backend {
+        struct backend base;
+        cudaStream_t stream;
+        cublasHandle_t blas;
+        struct gpu_layer *layers;
+        uint16_t *embed, *w_norm, *lm;
+        uint16_t *k_cache, *v_cache;  /* [layer][slot][kv head][pos][d] */
+        size_t layer_cache;           /* elements per layer */
+        float *inv_freq;
+        uint16_t *x, *h, *qkv, *attn, *gu, *act, *proj, *last, *logits;
+        float *logits_f32, *arg_val;
+        int32_t *arg_idx;
+        int32_t *meta;                /* device: ids[T], slot[T], pos[T], rows[S] */
+        int32_t *meta_host;           /* pinned */
+        float *arg_val_host;
+        int32_t *arg_idx_host;
+        cudaEvent_t *ev;              /* 2 per all-reduce of a step */
+        int n_ev;
+};
+
+int gpu_device_count(void) {
+        int n = 0;
+        if (cudaGetDeviceCount(&n) != cudaSuccess) {
+                cudaGetLastError();
+                return 0;
+        }
+        return n;
+}
+
+int gpu_init_device(int device, char *errbuf, size_t errsize) {
+        cudaError_t e = cudaSetDevice(device);
+        if (e == cudaSuccess)
+                e = cudaFree(0);
+        if (e != cudaSuccess) {
+                snprintf(errbuf, errsize, "CUDA device %d: %s", device, cudaGetErrorString(e));
+                return -EIO;
+        }
+        return 0;
+}
+
+#define CU(call, what)                                                                                \
+        do {                                                                                          \
+                cudaError_t e_ = (call);                                                              \
+                if (e_ != cudaSuccess) {                                                              \
+                        snprintf(b->error, sizeof(b->error), "%s: %s (%s:%d)", what, cudaGetErrorString(e_), \
+                                 __FILE__, __LINE__);                                                 \
+                        cudaGetLastError();                                                           \
+                        return -EIO;                                                                  \
+                }                                                                                     \
+        } while (0)
+
+/* Y[T, N] = X[T, K] W[N, K]^T, row-major, bf16, fp32 accumulation. */
+static int gemm(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_t *w, int ldw, uint16_t *y, int ldy,
+                int T, int N, int K) {
+        const float one = 1.0f, zero = 0.0f;
+        cublasStatus_t st = cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, w, CUDA_R_16BF, ldw, x,
+                                         CUDA_R_16BF, ldx, &zero, y, CUDA_R_16BF, ldy, CUBLAS_COMPUTE_32F,
+                                         CUBLAS_GEMM_DEFAULT);
+        if (st != CUBLAS_STATUS_SUCCESS) {
+                snprintf(g->base.error, sizeof(g->base.error), "cublasGemmEx (%d x %d x %d): status %d", T, N, K,
+                         (int) st);
+                return -EIO;
+        }
+        return 0;
+}
+
+static int allreduce(struct gpu_backend *g, uint16_t *buf, size_t n, int *ev) {
+        struct backend *b = &g->base;
+        int r;
+
+        if (!b->coll || b->coll->world == 1)
+                return 0;
+        if (*ev + 1 < g->n_ev)
+                cudaEventRecord(g->ev[*ev], g->stream);
+        r = collective_allreduce(b->coll, buf, n, COLL_BF16, g->stream);
+        if (*ev + 1 < g->n_ev) {
+                cudaEventRecord(g->ev[*ev + 1], g->stream);
+                *ev += 2;
+        }
+        if (r < 0)
+                snprintf(b->error, sizeof(b->error), "%s", collective_error(b->coll));
+        return r;
+}
+
+static int forward(struct backend *b, const struct step_seq *seqs, uint32_t n_seqs, const int32_t *tokens,
+                   uint32_t n_tokens, struct step_output *out) {
+        struct gpu_backend *g = (struct gpu_backend *) b;
+        const struct llama_config *cfg = &b->cfg;
+        const struct llama_shard *sh = &b->shard;
+        const int H = cfg->hidden, d = cfg->head_dim, nq = sh->n_q_heads, nkv = sh->n_kv_heads, ni = sh->n_inter;
+        const int qkv_ld = (nq + 2 * nkv) * d, T = (int) n_tokens, Tm = b->opts.max_step_tokens;
+        int32_t *ids = g->meta_host, *slot = ids + Tm, *pos = slot + Tm, *rows = pos + Tm;
+        int S = 0, ev = 0, r;
+
+        if (T == 0 || T > Tm) {
+                snprintf(b->error, sizeof(b->error), "a step of %d tokens (at most %d)", T, Tm);
+                return -EINVAL;
+        }
+        for (uint32_t s = 0, t = 0; s < n_seqs; s++) {
+                const struct step_seq *q = &seqs[s];
+                if ((int) q->slot >= b->opts.max_slots || q->n_tokens == 0 ||
+                    (int64_t) q->pos + q->n_tokens > b->opts.max_seq_len || t + q->n_tokens > n_tokens) {
+                        snprintf(b->error, sizeof(b->error), "sequence %u of the step is out of bounds", s);
+                        return -EINVAL;
+                }
+                for (uint32_t i = 0; i < q->n_tokens; i++, t++) {
+                        if (tokens[t] < 0 || tokens[t] >= cfg->vocab) {
+                                snprintf(b->error, sizeof(b->error), "token id %d is outside the vocabulary", tokens[t]);
+                                return -EINVAL;
+                        }
+                        ids[t] = tokens[t];
+                        slot[t] = (int32_t) q->slot;
+                        pos[t] = (int32_t) (q->pos + i);
+                }
+                if (q->sample)
+                        rows[S++] = (int32_t) t - 1;
+        }
+        /* One copy for the step's metadata (the four arrays are laid out as on the device). */
+        CU(cudaMemcpyAsync(g->meta, g->meta_host, (size_t) (3 * Tm + S) * sizeof(int32_t), cudaMemcpyHostToDevice,
+                           g->stream),
+           "copying the step");
+        struct rm_llama_tokens tk = { .ids = g->meta, .slot = g->meta + Tm, .pos = g->meta + 2 * Tm, .n = T };
+        rm_stream_t s = (rm_stream_t) g->stream;
+
+        CU(rm_llama_embed(g->x, g->embed, tk.ids, T, H, s), "embed");
+        CU(rm_llama_add_rmsnorm(g->x, NULL, g->layers[0].w_in, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+        for (int li = 0; li < cfg->n_layers; li++) {
+                struct gpu_layer *l = &g->layers[li];
+                uint16_t *kc = g->k_cache + (size_t) li * g->layer_cache, *vc = g->v_cache + (size_t) li * g->layer_cache;
+                const uint16_t *next_norm = li + 1 < cfg->n_layers ? g->layers[li + 1].w_in : g->w_norm;
+
+                if ((r = gemm(g, g->h, H, l->w_qkv, H, g->qkv, qkv_ld, T, qkv_ld, H)) < 0)
+                        return r;
+                CU(rm_llama_rope_cache(g->qkv, qkv_ld, &tk, nq, nkv, d, g->inv_freq, kc, vc, b->opts.max_seq_len, s),
+                   "rope");
+                CU(rm_llama_attention(g->qkv, qkv_ld, &tk, nq, nkv, cfg->n_heads / cfg->n_kv_heads, sh->q_head0,
+                                      sh->kv_head0, d, kc, vc, b->opts.max_seq_len, g->attn, nq * d, s),
+                   "attention");
+                if ((r = gemm(g, g->attn, nq * d, l->w_o, nq * d, g->proj, H, T, H, nq * d)) < 0)
+                        return r;
+                if ((r = allreduce(g, g->proj, (size_t) T * H, &ev)) < 0)
+                        return r;
+                CU(rm_llama_add_rmsnorm(g->x, g->proj, l->w_post, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                if ((r = gemm(g, g->h, H, l->w_gu, H, g->gu, 2 * ni, T, 2 * ni, H)) < 0)
+                        return r;
+                CU(rm_llama_silu_mul(g->gu, g->act, T, ni, s), "silu_mul");
+                if ((r = gemm(g, g->act, ni, l->w_down, ni, g->proj, H, T, H, ni)) < 0)
+                        return r;
+                if ((r = allreduce(g, g->proj, (size_t) T * H, &ev)) < 0)
+                        return r;
+                CU(rm_llama_add_rmsnorm(g->x, g->proj, next_norm, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+        }
+        if (S > 0) {
+                const int nv = sh->n_vocab;
+                CU(rm_llama_gather_rows(g->h, g->meta + 3 * Tm, S, H, g->last, s), "gather");
+                if ((r = gemm(g, g->last, H, g->lm, H, g->logits, nv, S, nv, H)) < 0)
+                        return r;
+                CU(rm_llama_argmax(g->logits, S, nv, sh->vocab0, g->arg_val, g->arg_idx, s), "argmax");
+                CU(cudaMemcpyAsync(g->arg_val_host, g->arg_val, (size_t) S * sizeof(float), cudaMemcpyDeviceToHost,
+                                   g->stream),
+                   "copying the samples");
+                CU(cudaMemcpyAsync(g->arg_idx_host, g->arg_idx, (size_t) S * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                   g->stream),
+                   "copying the samples");
+                if (out->logits) {
+                        CU(rm_llama_bf16_to_f32(g->logits, g->logits_f32, (long) S * nv, s), "logits");
+                        CU(cudaMemcpyAsync(out->logits, g->logits_f32, (size_t) S * nv * sizeof(float),
+                                           cudaMemcpyDeviceToHost, g->stream),
+                           "copying the logits");
+                }
+        }
+        CU(cudaStreamSynchronize(g->stream), "the step");
+        for (int i = 0; i < S; i++) {
+                out->samples[i].value = g->arg_val_host[i];
+                out->samples[i].index = g->arg_idx_host[i];
+        }
+        out->allreduce_ns = 0;
+        for (int i = 0; i + 1 < ev; i += 2) {
+                float ms = 0;
+                if (cudaEventElapsedTime(&ms, g->ev[i], g->ev[i + 1]) == cudaSuccess)
+                        out->allreduce_ns += (int64_t) (ms * 1e6);
+        }
+        return S;
+}
+
+static void destroy(struct backend *b) {
+        struct gpu_backend *g = (struct gpu_backend *) b;
+
+        if (g->layers)
+                for (int i = 0; i < b->cfg.n_layers; i++) {
+                        struct gpu_layer *l = &g->layers[i];
+                        cudaFree(l->w_in);
+                        cudaFree(l->w_post);
+                        cudaFree(l->w_qkv);
+                        cudaFree(l->w_o);
+                        cudaFree(l->w_gu);
+                        cudaFree(l->w_down);
+                }
+        free(g->layers);
+        void *dev[] = { g->embed, g->w_norm, g->lm, g->k_cache, g->v_cache, g->inv_freq, g->x, g->h, g->qkv,
+                        g->attn, g->gu, g->act, g->proj, g->last, g->logits, g->logits_f32, g->arg_val, g->arg_idx,
+                        g->meta };
+        for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+                cudaFree(dev[i]);
+        cudaFreeHost(g->meta_host);
+        cudaFreeHost(g->arg_val_host);
+        cudaFreeHost(g->arg_idx_host);
+        for (int i = 0; i < g->n_ev; i++)
+                cudaEventDestroy(g->ev[i]);
+        free(g->ev);
+        if (g->blas)
+                cublasDestroy(g->blas);
+        if (g->stream)
+                cudaStreamDestroy(g->stream);
+        free(g);
+}
+
+static const struct backend_ops gpu_ops = {
+        .name = "gpu",
+        .forward = forward,
+        .destroy = destroy,
+};
+
+/* Copies a window of a checkpoint tensor to the device as bf16 (through a host staging buffer). */
+static int upload(struct gpu_backend *g, const struct st_folder *st, const char *name, int64_t rows, int64_t cols,
+                  int64_t row0, int64_t nrows, int64_t col0, int64_t ncols, uint16_t *dst, int64_t ld,
+                  uint16_t **staging, size_t *staging_size, char *errbuf, size_t errsize) {
+        const struct st_tensor *t = st_find(st, name);
+        size_t need = (size_t) nrows * (size_t) ld * 2;
+        bool ok;
+
+        if (!t) {
+                snprintf(errbuf, errsize, "the checkpoint has no tensor '%s'", name);
+                return -ENOENT;
+        }
+        ok = rows == 0 ? t->ndim == 1 && t->shape[0] == cols : t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols;
+        if (!ok) {
+                snprintf(errbuf, errsize, "tensor '%s' does not have the shape config.json gives it", name);
+                return -EINVAL;
+        }
+        if (need > *staging_size) {
+                cudaFreeHost(*staging);
+                *staging = NULL;
+                if (cudaMallocHost((void **) staging, need) != cudaSuccess) {
+                        snprintf(errbuf, errsize, "out of pinned host memory (%zu bytes) for loading '%s'", need, name);
+                        return -ENOMEM;
+                }
+                *staging_size = need;
+        }
+        int r = st_copy_bf16(t, row0, nrows, col0, ncols, *staging, ld);
+        if (r < 0)
+                return r;
+        cudaError_t e = cudaMemcpyAsync(dst, *staging, need, cudaMemcpyHostToDevice, g->stream);
+        if (e == cudaSuccess)
+                e = cudaStreamSynchronize(g->stream);
+        if (e != cudaSuccess) {
+                snprintf(errbuf, errsize, "copying '%s' to the GPU: %s", name, cudaGetErrorString(e));
+                return -EIO;
+        }
+        return 0;
+}
+
+static int dmalloc(void *ret, size_t bytes, const char *what, char *errbuf, size_t errsize) {
+        cudaError_t e = cudaMalloc((void **) ret, bytes ? bytes : 16);
+        if (e != cudaSuccess) {
+                snprintf(errbuf, errsize, "cudaMalloc of %zu bytes for %s: %s", bytes, what, cudaGetErrorString(e));
+                cudaGetLastError();
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int backend_gpu_new(const struct llama_config *cfg, const struct llama_shard *sh, const struct st_folder *st,
+                    struct collective *coll, const struct backend_opts *opts, struct backend **ret, char *errbuf,
+                    size_t errsize) {
+        struct gpu_backend *g;
+        const int H = cfg->hidden, d = cfg->head_dim, nq = sh->n_q_heads, nkv = sh->n_kv_heads, ni = sh->n_inter;
+        const size_t Tm = (size_t) opts->max_step_tokens, S = (size_t) opts->max_slots, nv = (size_t) sh->n_vocab;
+        uint16_t *staging = NULL;
+        size_t staging_size = 0;
+        char name[128];
+        int r;
+
+        g = calloc(1, sizeof(*g));
+        if (!g)
+                return -ENOMEM;
+        g->base.ops = &gpu_ops;
+        g->base.cfg = *cfg;
+        g->base.shard = *sh;
+        g->base.opts = *opts;
+        g->base.coll = coll;
+        g->layers = calloc((size_t) cfg->n_layers, sizeof(*g->layers));
+        if (!g->layers) {
+                free(g);
+                return -ENOMEM;
+        }
+        if (cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking) != cudaSuccess ||
+            cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(g->blas, g->stream) != CUBLAS_STATUS_SUCCESS) {
+                snprintf(errbuf, errsize, "creating the CUDA stream and the cuBLAS handle failed");
+                r = -EIO;
+                goto fail;
+        }
+        g->layer_cache = S * (size_t) nkv * (size_t) opts->max_seq_len * (size_t) d;
+        if ((r = dmalloc(&g->embed, (size_t) cfg->vocab * H * 2, "the embeddings", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->w_norm, (size_t) H * 2, "the final norm", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->lm, nv * H * 2, "lm_head", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->k_cache, (size_t) cfg->n_layers * g->layer_cache * 2, "the key cache (lower --max-batch or --max-seq-len)", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->v_cache, (size_t) cfg->n_layers * g->layer_cache * 2, "the value cache (lower --max-batch or --max-seq-len)", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->inv_freq, (size_t) d / 2 * sizeof(float), "rope", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->x, Tm * H * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->h, Tm * H * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->proj, Tm * H * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->qkv, Tm * (size_t) (nq + 2 * nkv) * d * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->attn, Tm * (size_t) nq * d * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->gu, Tm * 2 * (size_t) ni * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->act, Tm * (size_t) ni * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->last, S * H * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->logits, S * nv * 2, "logits", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->logits_f32, S * nv * 4, "logits", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->arg_val, S * 4, "samples", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->arg_idx, S * 4, "samples", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->meta, (3 * Tm + S) * 4, "step metadata", errbuf, errsize)) < 0)
+                goto fail;
+        if (cudaMallocHost((void **) &g->meta_host, (3 * Tm + S) * 4) != cudaSuccess ||
+            cudaMallocHost((void **) &g->arg_val_host, S * 4) != cudaSuccess ||
+            cudaMallocHost((void **) &g->arg_idx_host, S * 4) != cudaSuccess) {
+                snprintf(errbuf, errsize, "out of pinned host memory");
+                r = -ENOMEM;
+                goto fail;
+        }
+        cudaMemset(g->k_cache, 0, (size_t) cfg->n_layers * g->layer_cache * 2);
+        cudaMemset(g->v_cache, 0, (size_t) cfg->n_layers * g->layer_cache * 2);
+        g->n_ev = 4 * cfg->n_layers;
+        g->ev = calloc((size_t) g->n_ev, sizeof(cudaEvent_t));
+        if (!g->ev) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (int i = 0; i < g->n_ev; i++)
+                if (cudaEventCreate(&g->ev[i]) != cudaSuccess) {
+                        g->n_ev = i;
+                        snprintf(errbuf, errsize, "cudaEventCreate failed");
+                        r = -EIO;
+                        goto fail;
+                }
+        {
+                float *inv = malloc((size_t) d / 2 * sizeof(float));
+                if (!inv) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (int i = 0; i < d / 2; i++)
+                        inv[i] = 1.0f / powf((float) cfg->rope_theta, (float) (2 * i) / (float) d);
+                cudaMemcpy(g->inv_freq, inv, (size_t) d / 2 * sizeof(float), cudaMemcpyHostToDevice);
+                free(inv);
+        }
+
+#define UP(nm, rows, cols, row0, nrows, col0, ncols, dst, ld) \
+        upload(g, st, nm, rows, cols, row0, nrows, col0, ncols, dst, ld, &staging, &staging_size, errbuf, errsize)
+        if ((r = UP("model.embed_tokens.weight", cfg->vocab, H, 0, cfg->vocab, 0, H, g->embed, H)) < 0 ||
+            (r = UP("model.norm.weight", 0, H, 0, 1, 0, H, g->w_norm, H)) < 0)
+                goto fail;
+        if (cfg->tied || !st_find(st, "lm_head.weight")) {
+                if (!cfg->tied) {
+                        snprintf(errbuf, errsize,
+                                 "the checkpoint has no lm_head.weight and config.json does not tie the embeddings");
+                        r = -ENOENT;
+                        goto fail;
+                }
+                r = UP("model.embed_tokens.weight", cfg->vocab, H, sh->vocab0, sh->n_vocab, 0, H, g->lm, H);
+        } else
+                r = UP("lm_head.weight", cfg->vocab, H, sh->vocab0, sh->n_vocab, 0, H, g->lm, H);
+        if (r < 0)
+                goto fail;
+        for (int i = 0; i < cfg->n_layers; i++) {
+                struct gpu_layer *l = &g->layers[i];
+                const int64_t NQ = (int64_t) cfg->n_heads * d, NKV = (int64_t) cfg->n_kv_heads * d;
+                if ((r = dmalloc(&l->w_in, (size_t) H * 2, "weights", errbuf, errsize)) < 0 ||
+                    (r = dmalloc(&l->w_post, (size_t) H * 2, "weights", errbuf, errsize)) < 0 ||
+                    (r = dmalloc(&l->w_qkv, (size_t) (nq + 2 * nkv) * d * H * 2, "weights", errbuf, errsize)) < 0 ||
+                    (r = dmalloc(&l->w_o, (size_t) H * nq * d * 2, "weights", errbuf, errsize)) < 0 ||
+                    (r = dmalloc(&l->w_gu, (size_t) 2 * ni * H * 2, "weights", errbuf, errsize)) < 0 ||
+                    (r = dmalloc(&l->w_down, (size_t) H * ni * 2, "weights", errbuf, errsize)) < 0)
+                        goto fail;
+#define LAYER(suffix) (snprintf(name, sizeof(name), "model.layers.%d.%s", i, suffix), name)
+                if ((r = UP(LAYER("input_layernorm.weight"), 0, H, 0, 1, 0, H, l->w_in, H)) < 0 ||
+                    (r = UP(LAYER("post_attention_layernorm.weight"), 0, H, 0, 1, 0, H, l->w_post, H)) < 0 ||
+                    (r = UP(LAYER("self_attn.q_proj.weight"), NQ, H, (int64_t) sh->q_head0 * d, (int64_t) nq * d, 0, H,
+                            l->w_qkv, H)) < 0 ||
+                    (r = UP(LAYER("self_attn.k_proj.weight"), NKV, H, (int64_t) sh->kv_head0 * d, (int64_t) nkv * d, 0,
+                            H, l->w_qkv + (size_t) nq * d * H, H)) < 0 ||
+                    (r = UP(LAYER("self_attn.v_proj.weight"), NKV, H, (int64_t) sh->kv_head0 * d, (int64_t) nkv * d, 0,
+                            H, l->w_qkv + (size_t) (nq + nkv) * d * H, H)) < 0 ||
+                    (r = UP(LAYER("self_attn.o_proj.weight"), H, NQ, 0, H, (int64_t) sh->q_head0 * d, (int64_t) nq * d,
+                            l->w_o, (int64_t) nq * d)) < 0 ||
+                    (r = UP(LAYER("mlp.gate_proj.weight"), cfg->intermediate, H, sh->inter0, ni, 0, H, l->w_gu, H)) < 0 ||
+                    (r = UP(LAYER("mlp.up_proj.weight"), cfg->intermediate, H, sh->inter0, ni, 0, H,
+                            l->w_gu + (size_t) ni * H, H)) < 0 ||
+                    (r = UP(LAYER("mlp.down_proj.weight"), H, cfg->intermediate, 0, H, sh->inter0, ni, l->w_down, ni)) < 0)
+                        goto fail;
+#undef LAYER
+                if (opts->progress)
+                        opts->progress((uint64_t) i + 1, (uint64_t) cfg->n_layers);
+        }
+#undef UP
+        cudaFreeHost(staging);
+        *ret = &g->base;
+        return 0;
+fail:
+        cudaFreeHost(staging);
+        destroy(&g->base);
+        return r;
+}

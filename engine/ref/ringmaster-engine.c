@@ -60,6 +60,7 @@ static struct {
         double collective_timeout;
         double step_timeout;
         bool quiet;
+        bool ignore_eos;
         const char *bench_allreduce;
         int bench_iters;
         int fail_rank;
@@ -165,6 +166,7 @@ static void usage(FILE *f) {
               "  --logits-out FILE         the logits of every sampled position, as JSON lines\n"
               "  --bench-allreduce SIZES   time the all-reduce at these sizes (bytes, K, M; comma-separated), exit\n"
               "  --bench-iters N           iterations per size (default 200)\n"
+              "  --ignore-eos              generate max_new_tokens whatever the tokens (benchmarks)\n"
               "  --quiet                   no summary\n"
               "  --fail-rank R --fail-at PHASE --fail-how crash|hang|exit [--fail-step N]\n"
               "                            fault injection for tests; PHASE: start, cuda-init, load-weights,\n"
@@ -209,7 +211,7 @@ static int parse_options(int argc, char **argv) {
         enum {
                 O_MODEL = 256, O_REQUESTS, O_OUTPUT, O_DEVICE, O_MAX_BATCH, O_MAX_SEQ_LEN, O_MAX_STEP_TOKENS,
                 O_MAX_NEW_TOKENS, O_THREADS, O_ALLREDUCE, O_TWO_SHOT_MIN, O_COLL_TIMEOUT, O_STEP_TIMEOUT, O_STEP_LOG,
-                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
+                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_IGNORE_EOS, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
                 O_VERSION,
         };
         static const struct option longopts[] = {
@@ -231,6 +233,7 @@ static int parse_options(int argc, char **argv) {
                 { "bench-allreduce", required_argument, NULL, O_BENCH },
                 { "bench-iters", required_argument, NULL, O_BENCH_ITERS },
                 { "quiet", no_argument, NULL, O_QUIET },
+                { "ignore-eos", no_argument, NULL, O_IGNORE_EOS },
                 { "fail-rank", required_argument, NULL, O_FAIL_RANK },
                 { "fail-at", required_argument, NULL, O_FAIL_AT },
                 { "fail-how", required_argument, NULL, O_FAIL_HOW },
@@ -305,6 +308,7 @@ static int parse_options(int argc, char **argv) {
                                 return -EINVAL;
                         break;
                 case O_QUIET: opt.quiet = true; break;
+                case O_IGNORE_EOS: opt.ignore_eos = true; break;
                 case O_FAIL_RANK:
                         if (parse_int("--fail-rank", optarg, 0, RM_RUN_MAX_RANKS - 1, &opt.fail_rank) < 0)
                                 return -EINVAL;
@@ -692,7 +696,7 @@ int main(int argc, char **argv) {
                         .max_seq_len = bo.max_seq_len,
                         .max_step_tokens = opt.max_step_tokens,
                         .vocab = cfg.vocab,
-                        .n_eos = cfg.n_eos,
+                        .n_eos = opt.ignore_eos ? 0 : cfg.n_eos,
                         .eos = cfg.eos,
                         .default_max_new_tokens = opt.max_new_tokens,
                 },

@@ -8,7 +8,9 @@ For each request: model.generate(prompt, max_new_tokens, do_sample=False)
 one prompt at a time (no padding), written as the engine writes answers:
 {"id", "tokens", "finish_reason"}.  --logits writes the logits row of
 every generated position (output_scores), as the engine's --logits-out.
---bench times generate over all requests and prints tokens/s.
+--bench times generate over all requests (after a warm-up call) and
+prints tokens/s; --batch makes it one generate call over all requests,
+left-padded; --ignore-eos generates max_new_tokens whatever the tokens.
 """
 import argparse
 import json
@@ -25,6 +27,8 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
     p.add_argument("--bench", action="store_true")
+    p.add_argument("--ignore-eos", action="store_true", help="generate max_new_tokens (min_new_tokens), as the engine's")
+    p.add_argument("--batch", action="store_true", help="one generate call for all requests (left padding)")
     a = p.parse_args()
 
     import torch
@@ -39,14 +43,38 @@ def main():
     reqs = [json.loads(l) for l in open(a.requests) if l.strip()]
     logits_f = open(a.logits, "w") if a.logits else None
     generated = 0
+    if a.bench:         # warm up: CUDA context, cuBLAS handles, kernels
+        with torch.no_grad():
+            ids = torch.tensor([reqs[0]["prompt"]], device=a.device)
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False, pad_token_id=0)
+        if a.device != "cpu":
+            torch.cuda.synchronize()
     t0 = time.perf_counter()
+    if a.batch:
+        with open(a.out, "w") as f, torch.no_grad():
+            n = max(len(r["prompt"]) for r in reqs)
+            ids = torch.tensor([[0] * (n - len(r["prompt"])) + r["prompt"] for r in reqs], device=a.device)
+            mask = torch.tensor([[0] * (n - len(r["prompt"])) + [1] * len(r["prompt"]) for r in reqs], device=a.device)
+            m = max(r["max_new_tokens"] for r in reqs)
+            out = model.generate(ids, attention_mask=mask, max_new_tokens=m, do_sample=False, pad_token_id=0,
+                                 min_new_tokens=m if a.ignore_eos else None)
+            if a.device != "cpu":
+                torch.cuda.synchronize()
+            for i, r in enumerate(reqs):
+                toks = out[i, n:].tolist()
+                generated += len(toks)
+                f.write(json.dumps({"id": r["id"], "tokens": toks}) + "\n")
+        dt = time.perf_counter() - t0
+        print("transformers generate, batched: %d requests, %d tokens in %.3f s: %.1f tokens/s"
+              % (len(reqs), generated, dt, generated / dt))
+        return 0
     with open(a.out, "w") as f, torch.no_grad():
         for r in reqs:
             ids = torch.tensor([r["prompt"]], device=a.device)
             out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=r["max_new_tokens"],
                                  do_sample=False, output_scores=logits_f is not None,
                                  output_logits=logits_f is not None, return_dict_in_generate=True,
-                                 pad_token_id=0)
+                                 pad_token_id=0, min_new_tokens=r["max_new_tokens"] if a.ignore_eos else None)
             toks = out.sequences[0, ids.shape[1]:].tolist()
             generated += len(toks)
             reason = "eos" if toks and toks[-1] in eos else "length"

@@ -6,7 +6,8 @@ ENGINE_REF_TESTS = \
 	tests/engine-ref/test-safetensors \
 	tests/engine-ref/test-engine-allreduce.sh \
 	tests/engine-ref/test-engine-exact.sh \
-	tests/engine-ref/test-engine-faults.sh
+	tests/engine-ref/test-engine-faults.sh \
+	tests/engine-ref/test-engine-gpu.sh
 check_PROGRAMS += tests/engine-ref/test-safetensors
 TESTS += $(ENGINE_REF_TESTS)
 tests_engine_ref_test_safetensors_SOURCES = \
@@ -24,4 +25,8 @@ EXTRA_DIST += \
 	tests/engine-ref/test-engine-allreduce.sh \
 	tests/engine-ref/test-engine-exact.sh \
 	tests/engine-ref/test-engine-faults.sh \
+	tests/engine-ref/test-engine-gpu.sh \
+	tests/engine-ref/bench-allreduce.sh \
+	tests/engine-ref/gloo-allreduce.py \
+	tests/engine-ref/run-engine-on-gpu-host.sh \
 	docs/bench-engine.md

@@ -36,9 +36,11 @@ def main():
     p.add_argument("--rope-theta", type=float, default=10000.0)
     p.add_argument("--init-std", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="where to draw the weights (cuda: fast for large shapes)")
     p.add_argument("--requests")
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--max-new-tokens", type=int, default=12)
+    p.add_argument("--prompt-len", type=int, default=0, help="every prompt this long (default: different lengths)")
     a = p.parse_args()
 
     import torch
@@ -52,7 +54,8 @@ def main():
     if a.head_dim:
         kw["head_dim"] = a.head_dim
     cfg = LlamaConfig(**kw)
-    model = LlamaForCausalLM(cfg)
+    with torch.device(a.device):
+        model = LlamaForCausalLM(cfg)
     with torch.no_grad():
         for name, t in model.named_parameters():
             if "norm" in name:
@@ -64,7 +67,7 @@ def main():
         rnd = random.Random(a.seed)
         with open(a.requests, "w") as f:
             for i in range(a.n):
-                n = 1 + (i * 7 + 3) % 23 if i else 1      # 1, 11, 18, 2, ... : different lengths, one of 1
+                n = a.prompt_len or (1 + (i * 7 + 3) % 23 if i else 1)   # 1, 11, 18, 2, ...: one of 1
                 prompt = [rnd.randrange(3, a.vocab) for _ in range(n)]
                 f.write(json.dumps({"id": "r%d" % i, "prompt": prompt, "max_new_tokens": a.max_new_tokens}) + "\n")
     return 0

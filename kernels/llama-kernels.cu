@@ -157,7 +157,7 @@ __global__ void attention_kernel(const bf16 *qkv, int ld, const int32_t *slot, c
                 for (int o = 16; o > 0; o >>= 1)
                         acc += __shfl_xor_sync(0xffffffffu, acc, o);
                 if (lane == 0)
-                        scores[j] = acc * scale;
+                        scores[j] = rb(rb(acc) * scale);      // bf16 matmul output, times the scaling, in bf16
         }
         __syncthreads();
         float mx = -FLT_MAX;
@@ -166,17 +166,20 @@ __global__ void attention_kernel(const bf16 *qkv, int ld, const int32_t *slot, c
         mx = block_max(mx, red);
         float sum = 0.f;
         for (int j = threadIdx.x; j < L; j += blockDim.x) {
-                float e = __expf(scores[j] - mx);
+                float e = expf(scores[j] - mx);
                 scores[j] = e;
                 sum += e;
         }
         sum = block_sum(sum, red);
-        const float inv = 1.f / sum;
+        // softmax in fp32, then to bf16 before the product with V (transformers' eager attention)
+        for (int j = threadIdx.x; j < L; j += blockDim.x)
+                scores[j] = rb(scores[j] / sum);
+        __syncthreads();
         for (int i = threadIdx.x; i < d; i += blockDim.x) {
                 float acc = 0.f;
                 for (int j = 0; j < L; j++)
                         acc += scores[j] * f(V[(size_t) j * d + i]);
-                out[(size_t) t * out_ld + h * d + i] = b(acc * inv);
+                out[(size_t) t * out_ld + h * d + i] = b(acc);
         }
 }
 
@@ -206,7 +209,7 @@ __global__ void silu_mul_kernel(const bf16 *gu, bf16 *out, int n) {
         bf16 *o = out + (size_t) blockIdx.x * n;
         for (int i = threadIdx.x; i < n; i += blockDim.x) {
                 float x = f(g[i]);
-                float sx = rb(x / (1.f + __expf(-x)));
+                float sx = rb(x / (1.f + expf(-x)));
                 o[i] = b(sx * f(u[i]));
         }
 }

@@ -63,6 +63,7 @@ static struct {
         bool ignore_eos;
         const char *bench_allreduce;
         int bench_iters;
+        int spin_us;
         int fail_rank;
         const char *fail_at;
         enum fail_how fail_how;
@@ -76,6 +77,7 @@ static struct {
         .collective_timeout = 300,
         .step_timeout = 300,
         .bench_iters = 200,
+        .spin_us = -1,
         .fail_rank = -1,
         .fail_step = 1,
 };
@@ -160,6 +162,8 @@ static void usage(FILE *f) {
               "  --threads N               CPU: BLAS threads per rank (default: the CPUs / local ranks)\n"
               "  --allreduce ALGO          CPU: auto, one-shot, two-shot; GPU: auto, nccl, custom\n"
               "  --two-shot-min BYTES      CPU auto: two-shot from this size on (default 262144)\n"
+              "  --spin-us N               how long a rank spins for the next message before sleeping (default:\n"
+              "                            2000 when every rank has its CPUs to itself, else shmring's 50)\n"
               "  --collective-timeout SECS a rank missing from a collective this long fails it (default 300)\n"
               "  --step-timeout SECS       rank 0 waiting for a rank's step result (default 300)\n"
               "  --step-log FILE           one JSON line per step: its split in microseconds\n"
@@ -211,7 +215,7 @@ static int parse_options(int argc, char **argv) {
         enum {
                 O_MODEL = 256, O_REQUESTS, O_OUTPUT, O_DEVICE, O_MAX_BATCH, O_MAX_SEQ_LEN, O_MAX_STEP_TOKENS,
                 O_MAX_NEW_TOKENS, O_THREADS, O_ALLREDUCE, O_TWO_SHOT_MIN, O_COLL_TIMEOUT, O_STEP_TIMEOUT, O_STEP_LOG,
-                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_IGNORE_EOS, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
+                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_IGNORE_EOS, O_SPIN_US, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
                 O_VERSION,
         };
         static const struct option longopts[] = {
@@ -234,6 +238,7 @@ static int parse_options(int argc, char **argv) {
                 { "bench-iters", required_argument, NULL, O_BENCH_ITERS },
                 { "quiet", no_argument, NULL, O_QUIET },
                 { "ignore-eos", no_argument, NULL, O_IGNORE_EOS },
+                { "spin-us", required_argument, NULL, O_SPIN_US },
                 { "fail-rank", required_argument, NULL, O_FAIL_RANK },
                 { "fail-at", required_argument, NULL, O_FAIL_AT },
                 { "fail-how", required_argument, NULL, O_FAIL_HOW },
@@ -309,6 +314,10 @@ static int parse_options(int argc, char **argv) {
                         break;
                 case O_QUIET: opt.quiet = true; break;
                 case O_IGNORE_EOS: opt.ignore_eos = true; break;
+                case O_SPIN_US:
+                        if (parse_int("--spin-us", optarg, 0, 10000000, &opt.spin_us) < 0)
+                                return -EINVAL;
+                        break;
                 case O_FAIL_RANK:
                         if (parse_int("--fail-rank", optarg, 0, RM_RUN_MAX_RANKS - 1, &opt.fail_rank) < 0)
                                 return -EINVAL;
@@ -555,14 +564,20 @@ int main(int argc, char **argv) {
         if (w && world > 1) {
                 struct shmring *seg = rm_worker_segment(w);
                 int64_t tmo = (int64_t) (opt.collective_timeout * 1e9);
+                /* Between steps a rank waits for the next message: spinning keeps that wait at
+                   the cache line's latency instead of a futex wake-up, where a core can be spared. */
+                int spin_us = opt.spin_us >= 0 ? opt.spin_us
+                              : cpus_available() >= local_world * (use_gpu ? 1 : (bo.threads > 0 ? bo.threads : 1)) ? 2000
+                                                                                                          : 0;
+                struct shmring_port_opts po = { .index = -1, .spin_ns = spin_us > 0 ? (int64_t) spin_us * 1000 : 0 };
                 if (rank == 0) {
-                        r = shmring_tx_open(seg, RM_CHANNEL_SCHED, NULL, &sched_tx);
+                        r = shmring_tx_open(seg, RM_CHANNEL_SCHED, &po, &sched_tx);
                         if (r >= 0)
-                                r = shmring_rx_open(seg, RM_CHANNEL_RESULTS, NULL, &results_rx);
+                                r = shmring_rx_open(seg, RM_CHANNEL_RESULTS, &po, &results_rx);
                 } else {
-                        r = shmring_rx_open(seg, RM_CHANNEL_SCHED, NULL, &sched_rx);
+                        r = shmring_rx_open(seg, RM_CHANNEL_SCHED, &po, &sched_rx);
                         if (r >= 0)
-                                r = shmring_tx_open(seg, RM_CHANNEL_RESULTS, NULL, &results_tx);
+                                r = shmring_tx_open(seg, RM_CHANNEL_RESULTS, &po, &results_tx);
                 }
                 if (r < 0) {
                         fprintf(stderr, "ringmaster-engine: rank %d: opening the run's channels: %s\n", rank, strerror(-r));

@@ -29,7 +29,7 @@ engine_ref_ringmaster_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/superviso
 	$(OPENBLAS_CFLAGS)
 engine_ref_ringmaster_engine_LDADD = engine/librmworker.la shmring/libshmring.la $(OPENBLAS_LIBS) -lm
 
-EXTRA_DIST += kernels/llama-kernels.cu kernels/llama-kernels.h engine/ref/llama-gpu.c engine/ref/collective-nccl.c
+EXTRA_DIST += tools/make-tiny-llama kernels/llama-kernels.cu kernels/llama-kernels.h engine/ref/llama-gpu.c engine/ref/collective-nccl.c
 
 if HAVE_CUDA
 engine_ref_ringmaster_engine_SOURCES += \

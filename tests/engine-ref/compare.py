@@ -51,7 +51,7 @@ def main():
         elif "error" in e:
             print("%s: request %s: the engine said: %s" % (a.label, rid, e["error"]))
             bad += 1
-        elif e["tokens"] != r["tokens"] or e["finish_reason"] != r["finish_reason"]:
+        elif e["tokens"] != r["tokens"] or e["finish_reason"] != r.get("finish_reason", e["finish_reason"]):
             n = next((i for i, (x, y) in enumerate(zip(e["tokens"], r["tokens"])) if x != y),
                      min(len(e["tokens"]), len(r["tokens"])))
             upto[rid] = n
@@ -64,7 +64,7 @@ def main():
                   % (a.label, rid, n, "" if gap is None else
                      " (transformers' logits of the two tokens differ by %.4g: %s)" % (gap, "a near tie" if near
                                                                                          else "NOT a tie"),
-                     e["tokens"], e["finish_reason"], r["tokens"], r["finish_reason"]))
+                     e["tokens"], e["finish_reason"], r["tokens"], r.get("finish_reason", "?")))
             if near and a.allow_near_ties:
                 ties += 1
             else:

@@ -76,7 +76,7 @@ enum shm_allreduce_algo {
 
 struct shm_allreduce_opts {
         enum shm_allreduce_algo algo;
-        size_t two_shot_min_bytes;    /* AUTO: two-shot from this size on (0: 256 KiB) */
+        size_t two_shot_min_bytes;    /* AUTO: two-shot from this size on (0: 4 KiB from 4 ranks on, else 256 KiB) */
         size_t chunk_elems;           /* elements per rank's buffer (0: 1 Mi); larger messages go in chunks */
         int64_t timeout_ns;           /* a rank missing from one all-reduce longer than this fails it */
         void (*idle)(void);           /* called about every 100 ms of waiting (a heartbeat); may be NULL */

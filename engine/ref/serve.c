@@ -564,7 +564,7 @@ int serve_rank0(const struct serve_args *a) {
                            "%.1f tokens/s in all (TP=%d, %s, all-reduce %s)\n",
                         answered, errors, prompt_tokens, generated, step, secs, secs > 0 ? (double) generated / secs : 0,
                         secs > 0 ? (double) (generated + prompt_tokens) / secs : 0, world, b->ops->name,
-                        b->coll ? b->coll->ops->name : "none");
+                        b->coll && world > 1 ? b->coll->ops->name : "none");
                 print_split(f, stats, n_stats, false, world);
                 print_split(f, stats, n_stats, true, world);
                 print_timelines(f, tl, world, a->start_ns);

@@ -27,6 +27,7 @@ EXTRA_DIST += \
 	tests/engine-ref/test-engine-faults.sh \
 	tests/engine-ref/test-engine-gpu.sh \
 	tests/engine-ref/bench-allreduce.sh \
+	tests/engine-ref/bench-engine-cpu.sh \
 	tests/engine-ref/gloo-allreduce.py \
 	tests/engine-ref/run-engine-on-gpu-host.sh \
 	docs/bench-engine.md

@@ -31,6 +31,7 @@ struct backend_opts {
         int max_step_tokens;          /* tokens per step */
         int threads;                  /* CPU: BLAS threads; 0: chosen */
         int device;                   /* GPU: CUDA device */
+        bool cuda_graphs;             /* GPU: replay repeated step shapes from CUDA graphs */
         void (*progress)(uint64_t done, uint64_t total);   /* load progress; may be NULL */
 };
 

@@ -14,7 +14,10 @@
  *   logits = h[last rows] lm^T (bf16, as transformers); argmax per row.
  *
  * One stream; the host waits once per step, for the samples.  The time in
- * all-reduces is measured with CUDA events around them.
+ * all-reduces is measured with CUDA events around them.  A step of a shape
+ * seen before (decode steps: as many tokens as sequences) is replayed from
+ * a CUDA graph captured the second time the shape came, where no
+ * all-reduce is in it (one rank).
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -32,8 +35,21 @@ struct gpu_layer {
         uint16_t *w_in, *w_post, *w_qkv, *w_o, *w_gu, *w_down;
 };
 
+#define GPU_MAX_GRAPHS 64
+#define CUBLAS_WORKSPACE (UINT64_C(32) << 20)
+
+struct gpu_graph {
+        int T, S;
+        int seen;
+        cudaGraphExec_t exec;
+};
+
 struct gpu_backend {
         struct backend base;
+        bool use_graphs;
+        struct gpu_graph graphs[GPU_MAX_GRAPHS];
+        int n_graphs;
+        void *blas_workspace;
         cudaStream_t stream;
         cublasHandle_t blas;
         struct gpu_layer *layers;
@@ -116,13 +132,123 @@ static int allreduce(struct gpu_backend *g, uint16_t *buf, size_t n, int *ev) {
         return r;
 }
 
+/*
+ * Enqueues one step on the stream, from the metadata copy to the samples'
+ * copy back (and the logits', with want_logits).  The same sequence of
+ * operations for a given (tokens, samples) shape, so it can be captured in
+ * a CUDA graph and replayed.
+ */
+static int enqueue(struct gpu_backend *g, int T, int S, bool want_logits, float *logits_host, int *ev) {
+        struct backend *b = &g->base;
+        const struct llama_config *cfg = &b->cfg;
+        const struct llama_shard *sh = &b->shard;
+        const int H = cfg->hidden, d = cfg->head_dim, nq = sh->n_q_heads, nkv = sh->n_kv_heads, ni = sh->n_inter;
+        const int qkv_ld = (nq + 2 * nkv) * d, Tm = b->opts.max_step_tokens;
+        int r;
+
+        /* One copy for the step's metadata (the four arrays are laid out as on the device). */
+        CU(cudaMemcpyAsync(g->meta, g->meta_host, (size_t) (3 * Tm + S) * sizeof(int32_t), cudaMemcpyHostToDevice,
+                           g->stream),
+           "copying the step");
+        struct rm_llama_tokens tk = { .ids = g->meta, .slot = g->meta + Tm, .pos = g->meta + 2 * Tm, .n = T };
+        rm_stream_t s = (rm_stream_t) g->stream;
+
+        CU(rm_llama_embed(g->x, g->embed, tk.ids, T, H, s), "embed");
+        CU(rm_llama_add_rmsnorm(g->x, NULL, g->layers[0].w_in, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+        for (int li = 0; li < cfg->n_layers; li++) {
+                struct gpu_layer *l = &g->layers[li];
+                uint16_t *kc = g->k_cache + (size_t) li * g->layer_cache, *vc = g->v_cache + (size_t) li * g->layer_cache;
+                const uint16_t *next_norm = li + 1 < cfg->n_layers ? g->layers[li + 1].w_in : g->w_norm;
+
+                if ((r = gemm(g, g->h, H, l->w_qkv, H, g->qkv, qkv_ld, T, qkv_ld, H)) < 0)
+                        return r;
+                CU(rm_llama_rope_cache(g->qkv, qkv_ld, &tk, nq, nkv, d, g->inv_freq, kc, vc, b->opts.max_seq_len, s),
+                   "rope");
+                CU(rm_llama_attention(g->qkv, qkv_ld, &tk, nq, nkv, cfg->n_heads / cfg->n_kv_heads, sh->q_head0,
+                                      sh->kv_head0, d, kc, vc, b->opts.max_seq_len, g->attn, nq * d, s),
+                   "attention");
+                if ((r = gemm(g, g->attn, nq * d, l->w_o, nq * d, g->proj, H, T, H, nq * d)) < 0)
+                        return r;
+                if ((r = allreduce(g, g->proj, (size_t) T * H, ev)) < 0)
+                        return r;
+                CU(rm_llama_add_rmsnorm(g->x, g->proj, l->w_post, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                if ((r = gemm(g, g->h, H, l->w_gu, H, g->gu, 2 * ni, T, 2 * ni, H)) < 0)
+                        return r;
+                CU(rm_llama_silu_mul(g->gu, g->act, T, ni, s), "silu_mul");
+                if ((r = gemm(g, g->act, ni, l->w_down, ni, g->proj, H, T, H, ni)) < 0)
+                        return r;
+                if ((r = allreduce(g, g->proj, (size_t) T * H, ev)) < 0)
+                        return r;
+                CU(rm_llama_add_rmsnorm(g->x, g->proj, next_norm, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+        }
+        if (S > 0) {
+                const int nv = sh->n_vocab;
+                CU(rm_llama_gather_rows(g->h, g->meta + 3 * Tm, S, H, g->last, s), "gather");
+                if ((r = gemm(g, g->last, H, g->lm, H, g->logits, nv, S, nv, H)) < 0)
+                        return r;
+                CU(rm_llama_argmax(g->logits, S, nv, sh->vocab0, g->arg_val, g->arg_idx, s), "argmax");
+                CU(cudaMemcpyAsync(g->arg_val_host, g->arg_val, (size_t) S * sizeof(float), cudaMemcpyDeviceToHost,
+                                   g->stream),
+                   "copying the samples");
+                CU(cudaMemcpyAsync(g->arg_idx_host, g->arg_idx, (size_t) S * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                   g->stream),
+                   "copying the samples");
+                if (want_logits) {
+                        CU(rm_llama_bf16_to_f32(g->logits, g->logits_f32, (long) S * nv, s), "logits");
+                        CU(cudaMemcpyAsync(logits_host, g->logits_f32, (size_t) S * nv * sizeof(float),
+                                           cudaMemcpyDeviceToHost, g->stream),
+                           "copying the logits");
+                }
+        }
+        return 0;
+}
+
+/* The graph of a (tokens, samples) shape: made the second time the shape is seen. */
+static struct gpu_graph *graph_slot(struct gpu_backend *g, int T, int S) {
+        for (int i = 0; i < g->n_graphs; i++)
+                if (g->graphs[i].T == T && g->graphs[i].S == S)
+                        return &g->graphs[i];
+        if (g->n_graphs == GPU_MAX_GRAPHS)
+                return NULL;
+        g->graphs[g->n_graphs] = (struct gpu_graph) { .T = T, .S = S };
+        return &g->graphs[g->n_graphs++];
+}
+
+static int run_graph(struct gpu_backend *g, struct gpu_graph *gr, int T, int S) {
+        struct backend *b = &g->base;
+        cudaGraph_t graph = NULL;
+        int ev = 0, r;
+
+        if (!gr->exec) {
+                CU(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal), "capturing a CUDA graph");
+                r = enqueue(g, T, S, false, NULL, &ev);
+                cudaError_t e = cudaStreamEndCapture(g->stream, &graph);
+                if (r < 0 || e != cudaSuccess) {
+                        if (graph)
+                                cudaGraphDestroy(graph);
+                        cudaGetLastError();
+                        if (r == 0)
+                                snprintf(b->error, sizeof(b->error), "capturing a CUDA graph: %s", cudaGetErrorString(e));
+                        return r < 0 ? r : -EIO;
+                }
+                e = cudaGraphInstantiate(&gr->exec, graph, 0);
+                cudaGraphDestroy(graph);
+                if (e != cudaSuccess) {
+                        gr->exec = NULL;
+                        cudaGetLastError();
+                        snprintf(b->error, sizeof(b->error), "instantiating a CUDA graph: %s", cudaGetErrorString(e));
+                        return -EIO;
+                }
+        }
+        CU(cudaGraphLaunch(gr->exec, g->stream), "launching a CUDA graph");
+        return 0;
+}
+
 static int forward(struct backend *b, const struct step_seq *seqs, uint32_t n_seqs, const int32_t *tokens,
                    uint32_t n_tokens, struct step_output *out) {
         struct gpu_backend *g = (struct gpu_backend *) b;
         const struct llama_config *cfg = &b->cfg;
-        const struct llama_shard *sh = &b->shard;
-        const int H = cfg->hidden, d = cfg->head_dim, nq = sh->n_q_heads, nkv = sh->n_kv_heads, ni = sh->n_inter;
-        const int qkv_ld = (nq + 2 * nkv) * d, T = (int) n_tokens, Tm = b->opts.max_step_tokens;
+        const int T = (int) n_tokens, Tm = b->opts.max_step_tokens;
         int32_t *ids = g->meta_host, *slot = ids + Tm, *pos = slot + Tm, *rows = pos + Tm;
         int S = 0, ev = 0, r;
 
@@ -149,59 +275,32 @@ static int forward(struct backend *b, const struct step_seq *seqs, uint32_t n_se
                 if (q->sample)
                         rows[S++] = (int32_t) t - 1;
         }
-        /* One copy for the step's metadata (the four arrays are laid out as on the device). */
-        CU(cudaMemcpyAsync(g->meta, g->meta_host, (size_t) (3 * Tm + S) * sizeof(int32_t), cudaMemcpyHostToDevice,
-                           g->stream),
-           "copying the step");
-        struct rm_llama_tokens tk = { .ids = g->meta, .slot = g->meta + Tm, .pos = g->meta + 2 * Tm, .n = T };
-        rm_stream_t s = (rm_stream_t) g->stream;
 
-        CU(rm_llama_embed(g->x, g->embed, tk.ids, T, H, s), "embed");
-        CU(rm_llama_add_rmsnorm(g->x, NULL, g->layers[0].w_in, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
-        for (int li = 0; li < cfg->n_layers; li++) {
-                struct gpu_layer *l = &g->layers[li];
-                uint16_t *kc = g->k_cache + (size_t) li * g->layer_cache, *vc = g->v_cache + (size_t) li * g->layer_cache;
-                const uint16_t *next_norm = li + 1 < cfg->n_layers ? g->layers[li + 1].w_in : g->w_norm;
-
-                if ((r = gemm(g, g->h, H, l->w_qkv, H, g->qkv, qkv_ld, T, qkv_ld, H)) < 0)
-                        return r;
-                CU(rm_llama_rope_cache(g->qkv, qkv_ld, &tk, nq, nkv, d, g->inv_freq, kc, vc, b->opts.max_seq_len, s),
-                   "rope");
-                CU(rm_llama_attention(g->qkv, qkv_ld, &tk, nq, nkv, cfg->n_heads / cfg->n_kv_heads, sh->q_head0,
-                                      sh->kv_head0, d, kc, vc, b->opts.max_seq_len, g->attn, nq * d, s),
-                   "attention");
-                if ((r = gemm(g, g->attn, nq * d, l->w_o, nq * d, g->proj, H, T, H, nq * d)) < 0)
-                        return r;
-                if ((r = allreduce(g, g->proj, (size_t) T * H, &ev)) < 0)
-                        return r;
-                CU(rm_llama_add_rmsnorm(g->x, g->proj, l->w_post, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
-                if ((r = gemm(g, g->h, H, l->w_gu, H, g->gu, 2 * ni, T, 2 * ni, H)) < 0)
-                        return r;
-                CU(rm_llama_silu_mul(g->gu, g->act, T, ni, s), "silu_mul");
-                if ((r = gemm(g, g->act, ni, l->w_down, ni, g->proj, H, T, H, ni)) < 0)
-                        return r;
-                if ((r = allreduce(g, g->proj, (size_t) T * H, &ev)) < 0)
-                        return r;
-                CU(rm_llama_add_rmsnorm(g->x, g->proj, next_norm, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+        /*
+         * A step of a shape seen before is replayed from a CUDA graph: one launch
+         * instead of a dozen a layer, which is what a decode step is bound by.  Not
+         * with an all-reduce in it (NCCL's non-blocking communicator is polled from
+         * the host), nor when the logits are copied out.
+         */
+        struct gpu_graph *gr = NULL;
+        if (g->use_graphs && !out->logits && (!b->coll || b->coll->world == 1)) {
+                gr = graph_slot(g, T, S);
+                if (gr && !gr->exec && gr->seen++ == 0)
+                        gr = NULL;             /* the first time: run it as it is */
         }
-        if (S > 0) {
-                const int nv = sh->n_vocab;
-                CU(rm_llama_gather_rows(g->h, g->meta + 3 * Tm, S, H, g->last, s), "gather");
-                if ((r = gemm(g, g->last, H, g->lm, H, g->logits, nv, S, nv, H)) < 0)
-                        return r;
-                CU(rm_llama_argmax(g->logits, S, nv, sh->vocab0, g->arg_val, g->arg_idx, s), "argmax");
-                CU(cudaMemcpyAsync(g->arg_val_host, g->arg_val, (size_t) S * sizeof(float), cudaMemcpyDeviceToHost,
-                                   g->stream),
-                   "copying the samples");
-                CU(cudaMemcpyAsync(g->arg_idx_host, g->arg_idx, (size_t) S * sizeof(int32_t), cudaMemcpyDeviceToHost,
-                                   g->stream),
-                   "copying the samples");
-                if (out->logits) {
-                        CU(rm_llama_bf16_to_f32(g->logits, g->logits_f32, (long) S * nv, s), "logits");
-                        CU(cudaMemcpyAsync(out->logits, g->logits_f32, (size_t) S * nv * sizeof(float),
-                                           cudaMemcpyDeviceToHost, g->stream),
-                           "copying the logits");
+        if (gr) {
+                r = run_graph(g, gr, T, S);
+                if (r < 0) {
+                        /* Never again: run every step as it is. */
+                        fprintf(stderr, "ringmaster-engine: %s; CUDA graphs are off from now on\n", b->error);
+                        g->use_graphs = false;
+                        gr = NULL;
                 }
+        }
+        if (!gr) {
+                r = enqueue(g, T, S, out->logits != NULL, out->logits, &ev);
+                if (r < 0)
+                        return r;
         }
         CU(cudaStreamSynchronize(g->stream), "the step");
         for (int i = 0; i < S; i++) {
@@ -241,6 +340,10 @@ static void destroy(struct backend *b) {
         cudaFreeHost(g->arg_idx_host);
         for (int i = 0; i < g->n_ev; i++)
                 cudaEventDestroy(g->ev[i]);
+        for (int i = 0; i < g->n_graphs; i++)
+                if (g->graphs[i].exec)
+                        cudaGraphExecDestroy(g->graphs[i].exec);
+        cudaFree(g->blas_workspace);
         free(g->ev);
         if (g->blas)
                 cublasDestroy(g->blas);
@@ -328,8 +431,12 @@ int backend_gpu_new(const struct llama_config *cfg, const struct llama_shard *sh
                 free(g);
                 return -ENOMEM;
         }
+        g->use_graphs = opts->cuda_graphs;
+        /* cuBLAS gets a workspace of its own, so that a captured GEMM never allocates. */
         if (cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking) != cudaSuccess ||
-            cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(g->blas, g->stream) != CUBLAS_STATUS_SUCCESS) {
+            cudaMalloc(&g->blas_workspace, CUBLAS_WORKSPACE) != cudaSuccess ||
+            cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(g->blas, g->stream) != CUBLAS_STATUS_SUCCESS ||
+            cublasSetWorkspace(g->blas, g->blas_workspace, CUBLAS_WORKSPACE) != CUBLAS_STATUS_SUCCESS) {
                 snprintf(errbuf, errsize, "creating the CUDA stream and the cuBLAS handle failed");
                 r = -EIO;
                 goto fail;

@@ -61,6 +61,7 @@ static struct {
         double step_timeout;
         bool quiet;
         bool ignore_eos;
+        bool no_cuda_graphs;
         const char *bench_allreduce;
         int bench_iters;
         int spin_us;
@@ -170,6 +171,7 @@ static void usage(FILE *f) {
               "  --logits-out FILE         the logits of every sampled position, as JSON lines\n"
               "  --bench-allreduce SIZES   time the all-reduce at these sizes (bytes, K, M; comma-separated), exit\n"
               "  --bench-iters N           iterations per size (default 200)\n"
+              "  --no-cuda-graphs          GPU: launch every step's kernels one by one\n"
               "  --ignore-eos              generate max_new_tokens whatever the tokens (benchmarks)\n"
               "  --quiet                   no summary\n"
               "  --fail-rank R --fail-at PHASE --fail-how crash|hang|exit [--fail-step N]\n"
@@ -215,7 +217,7 @@ static int parse_options(int argc, char **argv) {
         enum {
                 O_MODEL = 256, O_REQUESTS, O_OUTPUT, O_DEVICE, O_MAX_BATCH, O_MAX_SEQ_LEN, O_MAX_STEP_TOKENS,
                 O_MAX_NEW_TOKENS, O_THREADS, O_ALLREDUCE, O_TWO_SHOT_MIN, O_COLL_TIMEOUT, O_STEP_TIMEOUT, O_STEP_LOG,
-                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_IGNORE_EOS, O_SPIN_US, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
+                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_IGNORE_EOS, O_SPIN_US, O_NO_CUDA_GRAPHS, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
                 O_VERSION,
         };
         static const struct option longopts[] = {
@@ -239,6 +241,7 @@ static int parse_options(int argc, char **argv) {
                 { "quiet", no_argument, NULL, O_QUIET },
                 { "ignore-eos", no_argument, NULL, O_IGNORE_EOS },
                 { "spin-us", required_argument, NULL, O_SPIN_US },
+                { "no-cuda-graphs", no_argument, NULL, O_NO_CUDA_GRAPHS },
                 { "fail-rank", required_argument, NULL, O_FAIL_RANK },
                 { "fail-at", required_argument, NULL, O_FAIL_AT },
                 { "fail-how", required_argument, NULL, O_FAIL_HOW },
@@ -314,6 +317,7 @@ static int parse_options(int argc, char **argv) {
                         break;
                 case O_QUIET: opt.quiet = true; break;
                 case O_IGNORE_EOS: opt.ignore_eos = true; break;
+                case O_NO_CUDA_GRAPHS: opt.no_cuda_graphs = true; break;
                 case O_SPIN_US:
                         if (parse_int("--spin-us", optarg, 0, 10000000, &opt.spin_us) < 0)
                                 return -EINVAL;
@@ -549,6 +553,7 @@ int main(int argc, char **argv) {
                 bo.max_step_tokens = opt.max_step_tokens;
                 bo.threads = opt.threads ? opt.threads : (cpus_available() / local_world > 0 ? cpus_available() / local_world : 1);
                 bo.progress = progress;
+                bo.cuda_graphs = !opt.no_cuda_graphs;
                 if (use_gpu)
                         r = backend_gpu_new(&cfg, &shard, st, NULL, &bo, &b, err, sizeof(err));
                 else

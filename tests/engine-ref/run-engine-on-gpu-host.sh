@@ -94,6 +94,10 @@ case " $steps " in *" bench "*)
         run engine-1 "$ringmaster" run -n 1 -- "$engine" --device gpu --model $t/ck --requests $t/req1 --output $t/e1 --ignore-eos
         run engine-8 "$ringmaster" run -n 1 -- "$engine" --device gpu --model $t/ck --requests $t/req8 --output $t/e8 --ignore-eos
         run engine-1-again "$engine" --device gpu --model $t/ck --requests $t/req1 --output $t/e1b --ignore-eos
+        run engine-1-no-graphs "$engine" --device gpu --model $t/ck --requests $t/req1 --output $t/e1n --ignore-eos --no-cuda-graphs
+        run engine-8-no-graphs "$engine" --device gpu --model $t/ck --requests $t/req8 --output $t/e8n --ignore-eos --no-cuda-graphs
+        python3 tests/engine-ref/compare.py $t/e1 $t/e1n --label "CUDA graphs against none, 1 request" >> "$log" 2>&1
+        python3 tests/engine-ref/compare.py $t/e8 $t/e8n --label "CUDA graphs against none, 8 requests" >> "$log" 2>&1
         python3 tests/engine-ref/compare.py $t/e1 $t/hf1 --label "bench checkpoint, 1 request, 128 tokens" >> "$log" 2>&1
         python3 tests/engine-ref/compare.py $t/e8 $t/hf8 --label "bench checkpoint, 8 requests batched" >> "$log" 2>&1
         # Two ranks on the one GPU: NCCL refuses (a duplicate GPU); the failure must be named, not hang.

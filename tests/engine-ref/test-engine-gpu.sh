@@ -8,7 +8,9 @@
 # transformers'.  Two checkpoints: fp32 file (converted to bf16 by both),
 # and a bf16 file with tied embeddings and rope_theta 500000.  TP = 1 (one
 # GPU: NCCL refuses two ranks on one device; TP > 1 on GPUs is the
-# multi-GPU runs' issue).  Skips without a GPU, torch or a CUDA build.
+# multi-GPU runs' issue).  Then the same requests with the decode steps
+# replayed from CUDA graphs (no --logits-out): the same tokens.  Skips
+# without a GPU, torch or a CUDA build.
 . "$(dirname "$0")/common.sh"
 need_torch
 if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
@@ -35,6 +37,10 @@ run_case() {
         [ $rc = 0 ] || { cat "$dir.err"; fail "$name: the engine failed on the GPU"; }
         "$python" "$here/compare.py" "$dir.e1" "$dir.hf" --logits "$dir.e1-logits" "$dir.hf-logits" --tol "$tol" \
                 --label "$name GPU bf16 TP=1" || exit 1
+        # Without --logits-out, decode steps are replayed from CUDA graphs: the same tokens.
+        "$engine" --device gpu --model "$dir" --requests "$dir.req" --output "$dir.graphs" --quiet ||
+                fail "$name: the engine failed with CUDA graphs"
+        "$python" "$here/compare.py" "$dir.graphs" "$dir.hf" --label "$name GPU bf16 TP=1, CUDA graphs" || exit 1
 }
 
 run_case A --layers 2 --hidden 128 --heads 8 --kv-heads 4 --intermediate 344 --vocab 512

@@ -510,8 +510,15 @@ int main(int argc, char **argv) {
 
         use_gpu = opt.device == DEVICE_GPU;
 #ifdef HAVE_CUDA
-        if (opt.device == DEVICE_AUTO && !opt.bench_allreduce)
-                use_gpu = gpu_device_count() > 0;
+        /* auto: the GPU when every rank of this host has one of its own (NCCL refuses two ranks on one). */
+        if (opt.device == DEVICE_AUTO && !opt.bench_allreduce) {
+                int ndev = gpu_device_count();
+                use_gpu = ndev >= local_world;
+                if (ndev > 0 && !use_gpu && rank == 0)
+                        fprintf(stderr, "ringmaster-engine: %d GPU%s for %d ranks on this host: running on the CPU "
+                                        "(--device gpu to insist)\n",
+                                ndev, ndev == 1 ? "" : "s", local_world);
+        }
 #endif
         if (use_gpu) {
 #ifdef HAVE_CUDA

@@ -297,7 +297,7 @@ struct request *scheduler_pop_finished(struct scheduler *s) {
 }
 
 /* A JSON string, compact (the supervisor's writer indents: this output is one line per request). */
-static void write_string(FILE *f, const char *s) {
+void json_write_compact_string(FILE *f, const char *s) {
         fputc('"', f);
         for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
                 if (*p == '"' || *p == '\\')
@@ -312,10 +312,10 @@ static void write_string(FILE *f, const char *s) {
 
 void request_write_json(const struct request *r, FILE *f) {
         fputs("{\"id\":", f);
-        write_string(f, r->id ? r->id : "");
+        json_write_compact_string(f, r->id ? r->id : "");
         if (r->finish == FINISH_ERROR) {
                 fputs(",\"error\":", f);
-                write_string(f, r->error ? r->error : "out of memory");
+                json_write_compact_string(f, r->error ? r->error : "out of memory");
         } else {
                 fprintf(f, ",\"prompt_tokens\":%d,\"tokens\":[", r->n_prompt);
                 for (int i = 0; i < r->n_out; i++)

@@ -98,5 +98,7 @@ void request_free(struct request *r);
 
 /* Writes a finished request as one JSON line. */
 void request_write_json(const struct request *r, FILE *f);
+/* Writes s as a JSON string (quoted, escaped), on one line. */
+void json_write_compact_string(FILE *f, const char *s);
 
 #endif

@@ -487,8 +487,10 @@ int serve_rank0(const struct serve_args *a) {
                 if (a->logits_out)
                         for (int i = 0; i < ns; i++) {
                                 const struct request *rq = scheduler_sample_request(s, (uint32_t) i);
-                                fprintf(a->logits_out, "{\"id\":\"%s\",\"position\":%d,\"token\":%d,\"logits\":[",
-                                        rq->id, rq->n_out, sampled[i]);
+                                fputs("{\"id\":", a->logits_out);
+                                json_write_compact_string(a->logits_out, rq->id);
+                                fprintf(a->logits_out, ",\"position\":%d,\"token\":%d,\"logits\":[", rq->n_out,
+                                        sampled[i]);
                                 for (int j = 0; j < V; j++)
                                         fprintf(a->logits_out, "%s%.9g", j ? "," : "", logits[(size_t) i * V + j]);
                                 fputs("]}\n", a->logits_out);

@@ -1,5 +1,5 @@
 # tests/bench: shmring-bench, the transport benchmark (a program, not a timed
-# test: tools/run-main runs it), and a smoke test that runs it briefly.
+# test), and a smoke test that runs it briefly.
 noinst_PROGRAMS += tests/bench/shmring-bench
 tests_bench_shmring_bench_SOURCES = \
 	tests/bench/bench.h \

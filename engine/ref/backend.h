@@ -87,5 +87,7 @@ int gpu_init_device(int device, char *errbuf, size_t errsize);
 struct rm_worker;
 int gpu_collective_new(struct rm_worker *w, const char *algo, int64_t timeout_ns, struct collective **ret,
                        char *errbuf, size_t errsize);
+/* An all-reduce of known values on the device: 0, or -EIO with the values seen. */
+int gpu_collective_check(struct collective *c, int rank, int world, char *errbuf, size_t errsize);
 
 #endif

@@ -552,3 +552,46 @@ fail:
         destroy(&g->base);
         return r;
 }
+
+int gpu_collective_check(struct collective *c, int rank, int world, char *errbuf, size_t errsize) {
+        uint16_t host[64], *dev = NULL;
+        cudaStream_t stream = NULL;
+        float want = (float) (world * (world + 1) / 2);
+        int r = -EIO;
+
+        /* bf16 holds small integers exactly: rank + 1 summed over the ranks. */
+        for (int i = 0; i < 64; i++) {
+                union { float f; uint32_t u; } v = { .f = (float) (rank + 1) };
+                host[i] = (uint16_t) (v.u >> 16);
+        }
+        if (cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) != cudaSuccess ||
+            cudaMalloc((void **) &dev, sizeof(host)) != cudaSuccess ||
+            cudaMemcpy(dev, host, sizeof(host), cudaMemcpyHostToDevice) != cudaSuccess) {
+                snprintf(errbuf, errsize, "the warm-up all-reduce: %s", cudaGetErrorString(cudaGetLastError()));
+                goto out;
+        }
+        r = collective_allreduce(c, dev, 64, COLL_BF16, stream);
+        if (r < 0) {
+                snprintf(errbuf, errsize, "the warm-up all-reduce: %s", collective_error(c));
+                goto out;
+        }
+        if (cudaStreamSynchronize(stream) != cudaSuccess ||
+            cudaMemcpy(host, dev, sizeof(host), cudaMemcpyDeviceToHost) != cudaSuccess) {
+                snprintf(errbuf, errsize, "the warm-up all-reduce: %s", cudaGetErrorString(cudaGetLastError()));
+                r = -EIO;
+                goto out;
+        }
+        for (int i = 0; i < 64; i++)
+                if (st_bf16_to_f32(host[i]) != want) {
+                        snprintf(errbuf, errsize, "the warm-up all-reduce gave %g, want %g", st_bf16_to_f32(host[i]),
+                                 want);
+                        r = -EIO;
+                        goto out;
+                }
+        r = 0;
+out:
+        cudaFree(dev);
+        if (stream)
+                cudaStreamDestroy(stream);
+        return r;
+}

@@ -647,6 +647,15 @@ int main(int argc, char **argv) {
                 float check[64];
                 for (int i = 0; i < 64; i++)
                         check[i] = (float) (rank + 1);
+#ifdef HAVE_CUDA
+                if (use_gpu && world > 1) {
+                        r = gpu_collective_check(coll, rank, world, err, sizeof(err));
+                        if (r < 0) {
+                                fprintf(stderr, "ringmaster-engine: rank %d: %s\n", rank, err);
+                                goto out;
+                        }
+                }
+#endif
                 if (!use_gpu) {
                         r = collective_allreduce(coll, check, 64, COLL_F32, NULL);
                         if (r < 0 || check[0] != (float) (world * (world + 1) / 2) || check[63] != check[0]) {

@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The GPU all-reduces (collective.h): NCCL on a communicator made by
- * rm_nccl_init() (the deadline-guarded bootstrap through the run segment),
- * bf16 sums in place on the engine's stream.
+ * The GPU all-reduces (collective.h), bf16 sums in place on the engine's
+ * stream:
  *
- * The custom all-reduce hook (issue 14).  engine/rm_allreduce.h, the
- * custom one-shot/two-shot all-reduce through CUDA IPC buffers, is being
- * written beside this engine.  When it lands it plugs in here as a second
- * collective_ops, "custom": gpu_collective_new() makes it for "custom" and
- * "auto", keeps an NCCL communicator as well, and its allreduce() calls
- * the custom kernel for the sizes and world sizes it supports (it says
- * which), NCCL for the rest.  The model code does not change: it calls
- * collective_allreduce() on whatever this file returns.  Until then
- * "custom" is refused with that explanation and "auto" is NCCL.
+ *   custom  librmworker-cuda's rm_allreduce (engine/rm_allreduce.h, issue
+ *           14): one kernel per call over IPC windows, one-shot or
+ *           two-shot by size, and NCCL inside it for what it does not
+ *           take (large messages, worlds other than 2, 4, 6, 8, GPUs
+ *           without peer access); --allreduce custom and auto (the default)
+ *   nccl    ncclAllReduce on a communicator made by rm_nccl_init() (the
+ *           deadline-guarded bootstrap through the run segment);
+ *           --allreduce nccl
+ *
+ * The model code calls collective_allreduce() on whichever this file
+ * returns.  auto falls back to nccl when the custom one cannot be set up
+ * (its init failed: the reason is printed).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +23,59 @@
 
 #include "backend.h"
 #include "collective.h"
+#include "rm_allreduce.h"
 #include "rm_worker.h"
+
+struct custom_collective {
+        struct collective base;
+        struct rm_allreduce *ar;
+};
+
+static int custom_allreduce(struct collective *c, void *buf, size_t count, enum coll_dtype dtype, void *stream) {
+        struct custom_collective *cc = (struct custom_collective *) c;
+        int r = rm_allreduce(cc->ar, buf, buf, count, dtype == COLL_BF16 ? RM_DTYPE_BF16 : RM_DTYPE_F32,
+                             (cudaStream_t) stream);
+        if (r < 0)
+                snprintf(c->error, sizeof(c->error), "rm_allreduce: %s", rm_last_error());
+        return r;
+}
+
+static void custom_destroy(struct collective *c) {
+        struct custom_collective *cc = (struct custom_collective *) c;
+        rm_allreduce_free(cc->ar);
+        free(cc);
+}
+
+static const struct collective_ops custom_ops = {
+        .name = "custom",
+        .allreduce = custom_allreduce,
+        .destroy = custom_destroy,
+};
+
+static int custom_new(struct rm_worker *w, int64_t timeout_ns, struct collective **ret, char *errbuf,
+                      size_t errsize) {
+        struct custom_collective *cc = calloc(1, sizeof(*cc));
+        struct rm_allreduce_opts o = RM_ALLREDUCE_OPTS_DEFAULT;
+        char line[256];
+        int r;
+
+        if (!cc)
+                return -ENOMEM;
+        cc->base.ops = &custom_ops;
+        cc->base.rank = (int) rm_worker_rank(w);
+        cc->base.world = (int) rm_worker_world_size(w);
+        o.init_timeout_ns = timeout_ns;
+        r = rm_allreduce_init(w, "engine", &o, &cc->ar);
+        if (r < 0) {
+                snprintf(errbuf, errsize, "the custom all-reduce: %s", rm_last_error());
+                free(cc);
+                return r;
+        }
+        if (cc->base.rank == 0 && rm_allreduce_describe(cc->ar, line, sizeof(line)) >= 0)
+                fprintf(stderr, "ringmaster-engine: all-reduce: %s\n", line);
+        *ret = &cc->base;
+        return 0;
+}
 
 #ifdef HAVE_NCCL
 #include "rm_nccl.h"
@@ -64,18 +118,7 @@ static const struct collective_ops nccl_ops = {
 };
 #endif
 
-int gpu_collective_new(struct rm_worker *w, const char *algo, int64_t timeout_ns, struct collective **ret,
-                       char *errbuf, size_t errsize) {
-        if (strcmp(algo, "custom") == 0) {
-                snprintf(errbuf, errsize,
-                         "--allreduce custom: this build has no custom all-reduce (engine/rm_allreduce.h, issue 14); "
-                         "use --allreduce nccl");
-                return -EOPNOTSUPP;
-        }
-        if (strcmp(algo, "auto") != 0 && strcmp(algo, "nccl") != 0) {
-                snprintf(errbuf, errsize, "--allreduce on the GPU is auto, nccl or custom, not '%s'", algo);
-                return -EINVAL;
-        }
+static int nccl_new(struct rm_worker *w, int64_t timeout_ns, struct collective **ret, char *errbuf, size_t errsize) {
 #ifdef HAVE_NCCL
         struct nccl_collective *n = calloc(1, sizeof(*n));
         int r;
@@ -95,8 +138,28 @@ int gpu_collective_new(struct rm_worker *w, const char *algo, int64_t timeout_ns
         *ret = &n->base;
         return 0;
 #else
-        snprintf(errbuf, errsize, "this build has no NCCL (configure found none: --with-nccl=DIR), so the GPU path runs "
-                                  "one rank only");
+        snprintf(errbuf, errsize, "this build has no NCCL (configure found none: --with-nccl=DIR)");
         return -EOPNOTSUPP;
 #endif
+}
+
+int gpu_collective_new(struct rm_worker *w, const char *algo, int64_t timeout_ns, struct collective **ret,
+                       char *errbuf, size_t errsize) {
+        int r;
+
+        if (strcmp(algo, "nccl") == 0)
+                return nccl_new(w, timeout_ns, ret, errbuf, errsize);
+        if (strcmp(algo, "custom") == 0)
+                return custom_new(w, timeout_ns, ret, errbuf, errsize);
+        if (strcmp(algo, "auto") != 0) {
+                snprintf(errbuf, errsize, "--allreduce on the GPU is auto, custom or nccl, not '%s'", algo);
+                return -EINVAL;
+        }
+        /* A failed init is collective (every rank fails it), so every rank falls back alike. */
+        r = custom_new(w, timeout_ns, ret, errbuf, errsize);
+        if (r >= 0 || r == -ETIMEDOUT || r == -EOWNERDEAD)
+                return r;
+        if (rm_worker_rank(w) == 0)
+                fprintf(stderr, "ringmaster-engine: %s; using NCCL\n", errbuf);
+        return nccl_new(w, timeout_ns, ret, errbuf, errsize);
 }

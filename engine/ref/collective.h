@@ -10,11 +10,11 @@
  *              (collective-shm.c): one-shot (every rank sums every rank's
  *              slice) for small messages, two-shot (reduce-scatter, then
  *              all-gather) for large ones
+ *   custom     GPU: librmworker-cuda's rm_allreduce (engine/rm_allreduce.h):
+ *              one kernel a call over IPC windows, NCCL inside it for what
+ *              it does not take (collective-nccl.c)
  *   nccl       GPU: ncclAllReduce on a deadline-guarded communicator
  *              (rm_nccl.h) (collective-nccl.c)
- *   custom     GPU: the custom all-reduce of engine/rm_allreduce.h (issue 14)
- *              when it is built in, with nccl as the fallback for what it
- *              refuses (see collective-nccl.c: the hook)
  *
  * Every rank must call allreduce with the same count in the same order; the
  * sum is computed in rank order, so every rank ends with the same bits.

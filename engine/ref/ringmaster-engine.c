@@ -161,7 +161,7 @@ static void usage(FILE *f) {
               "  --max-step-tokens N       tokens per step; longer prompts are prefilled in chunks (default 512)\n"
               "  --max-new-tokens N        for requests that do not say (default 16)\n"
               "  --threads N               CPU: BLAS threads per rank (default: the CPUs / local ranks)\n"
-              "  --allreduce ALGO          CPU: auto, one-shot, two-shot; GPU: auto, nccl, custom\n"
+              "  --allreduce ALGO          CPU: auto, one-shot, two-shot; GPU: auto (custom, else NCCL), custom, nccl\n"
               "  --two-shot-min BYTES      CPU auto: two-shot from this size on (default 4K from 4 ranks, else 256K)\n"
               "  --spin-us N               how long a rank spins for the next message before sleeping (default:\n"
               "                            2000 when every rank has its CPUs to itself, else shmring's 50)\n"

@@ -422,17 +422,15 @@ _public_ struct rm_allreduce *rm_allreduce_free(struct rm_allreduce *ar) {
         return NULL;
 }
 
-static int dtype_kernel(enum rm_dtype dtype, enum rmk_ar_dtype *ret) {
+/* The kernels' name for dtype (an enum rmk_ar_dtype, >= 0), or -EINVAL. */
+static int dtype_kernel(enum rm_dtype dtype) {
         switch (dtype) {
         case RM_DTYPE_F32:
-                *ret = RMK_AR_F32;
-                return 0;
+                return RMK_AR_F32;
         case RM_DTYPE_F16:
-                *ret = RMK_AR_F16;
-                return 0;
+                return RMK_AR_F16;
         case RM_DTYPE_BF16:
-                *ret = RMK_AR_BF16;
-                return 0;
+                return RMK_AR_BF16;
         default:
                 return rmpriv_fail(-EINVAL, "all-reduce of %s: only f32, f16 and bf16 are supported",
                                    rm_dtype_name(dtype) ?: "an unknown dtype");
@@ -466,37 +464,44 @@ static int choose(const struct rm_allreduce *ar, const void *in, const void *out
                            ar->name, bytes, why, ar->nccl_why);
 }
 
+/* A call's kernel dtype, size in bytes and path (choose()), or a negative errno saying why none. */
+static int plan(const struct rm_allreduce *ar, const void *in, const void *out, size_t count, enum rm_dtype dtype,
+                enum rmk_ar_dtype *ret_kd, size_t *ret_bytes) {
+        int algo, kd;
+
+        kd = dtype_kernel(dtype);
+        if (kd < 0)
+                return kd;
+        if (count > SIZE_MAX / rm_dtype_size(dtype))
+                return rmpriv_fail(-EINVAL, "count %zu is too large", count);
+        algo = choose(ar, in, out, count * rm_dtype_size(dtype));
+        if (algo < 0)
+                return algo;
+        *ret_kd = (enum rmk_ar_dtype) kd;
+        *ret_bytes = count * rm_dtype_size(dtype);
+        return algo;
+}
+
 _public_ int rm_allreduce_algo(const struct rm_allreduce *ar, const void *in, const void *out, size_t count,
                                enum rm_dtype dtype) {
         enum rmk_ar_dtype kd;
-        int r;
+        size_t bytes;
 
         check_arg(ar && in && out && count > 0, -EINVAL);
         rmpriv_clear_error();
-        r = dtype_kernel(dtype, &kd);
-        if (r < 0)
-                return r;
-        if (count > SIZE_MAX / rm_dtype_size(dtype))
-                return rmpriv_fail(-EINVAL, "count %zu is too large", count);
-        return choose(ar, in, out, count * rm_dtype_size(dtype));
+        return plan(ar, in, out, count, dtype, &kd, &bytes);
 }
 
 _public_ int rm_allreduce(struct rm_allreduce *ar, const void *in, void *out, size_t count, enum rm_dtype dtype,
                           cudaStream_t stream) {
         size_t bytes;
         enum rmk_ar_dtype kd;
-        int algo, r;
+        int algo;
         cudaError_t e;
 
         check_arg(ar && in && out && count > 0, -EINVAL);
         rmpriv_clear_error();
-        r = dtype_kernel(dtype, &kd);
-        if (r < 0)
-                return r;
-        if (count > SIZE_MAX / rm_dtype_size(dtype))
-                return rmpriv_fail(-EINVAL, "count %zu is too large", count);
-        bytes = count * rm_dtype_size(dtype);
-        algo = choose(ar, in, out, bytes);
+        algo = plan(ar, in, out, count, dtype, &kd, &bytes);
         if (algo < 0)
                 return algo;
 

@@ -122,18 +122,23 @@ struct pack_ops<RMK_AR_F32> {
         __device__ static __forceinline__ elem from_float(float f) { return f; }
 };
 
-template <>
-struct pack_ops<RMK_AR_F16> {
-        typedef __half elem;
+/*
+ * The two 16-bit types differ only in how a pair of them converts to and
+ * from two floats (Pair: __half2 or __nv_bfloat162, with its conversions
+ * given by the derived type); loading, adding and storing 8 of them is one
+ * piece of code.
+ */
+template <typename Derived, typename Pair>
+struct pack16_ops {
         static constexpr int n = 8;
         __device__ static __forceinline__ float2 two(uint32_t w) {
-                __half2 h;
+                Pair h;
 
                 memcpy(&h, &w, 4);
-                return __half22float2(h);
+                return Derived::to_float2(h);
         }
         __device__ static __forceinline__ uint32_t pack2(float a, float b) {
-                __half2 h = __floats2half2_rn(a, b);
+                Pair h = Derived::from_floats(a, b);
                 uint32_t w;
 
                 memcpy(&w, &h, 4);
@@ -158,45 +163,23 @@ struct pack_ops<RMK_AR_F16> {
         __device__ static __forceinline__ uint4 store(const float (&f)[8]) {
                 return make_uint4(pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7]));
         }
+};
+
+template <>
+struct pack_ops<RMK_AR_F16> : pack16_ops<pack_ops<RMK_AR_F16>, __half2> {
+        typedef __half elem;
+        __device__ static __forceinline__ float2 to_float2(__half2 h) { return __half22float2(h); }
+        __device__ static __forceinline__ __half2 from_floats(float a, float b) { return __floats2half2_rn(a, b); }
         __device__ static __forceinline__ float to_float(__half e) { return __half2float(e); }
         __device__ static __forceinline__ __half from_float(float f) { return __float2half_rn(f); }
 };
 
 template <>
-struct pack_ops<RMK_AR_BF16> {
+struct pack_ops<RMK_AR_BF16> : pack16_ops<pack_ops<RMK_AR_BF16>, __nv_bfloat162> {
         typedef __nv_bfloat16 elem;
-        static constexpr int n = 8;
-        __device__ static __forceinline__ float2 two(uint32_t w) {
-                __nv_bfloat162 h;
-
-                memcpy(&h, &w, 4);
-                return __bfloat1622float2(h);
-        }
-        __device__ static __forceinline__ uint32_t pack2(float a, float b) {
-                __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-                uint32_t w;
-
-                memcpy(&w, &h, 4);
-                return w;
-        }
-        __device__ static __forceinline__ void load(float (&f)[8], const uint4 &v) {
-                float2 p;
-
-                p = two(v.x), f[0] = p.x, f[1] = p.y;
-                p = two(v.y), f[2] = p.x, f[3] = p.y;
-                p = two(v.z), f[4] = p.x, f[5] = p.y;
-                p = two(v.w), f[6] = p.x, f[7] = p.y;
-        }
-        __device__ static __forceinline__ void add(float (&f)[8], const uint4 &v) {
-                float2 p;
-
-                p = two(v.x), f[0] += p.x, f[1] += p.y;
-                p = two(v.y), f[2] += p.x, f[3] += p.y;
-                p = two(v.z), f[4] += p.x, f[5] += p.y;
-                p = two(v.w), f[6] += p.x, f[7] += p.y;
-        }
-        __device__ static __forceinline__ uint4 store(const float (&f)[8]) {
-                return make_uint4(pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7]));
+        __device__ static __forceinline__ float2 to_float2(__nv_bfloat162 h) { return __bfloat1622float2(h); }
+        __device__ static __forceinline__ __nv_bfloat162 from_floats(float a, float b) {
+                return __floats2bfloat162_rn(a, b);
         }
         __device__ static __forceinline__ float to_float(__nv_bfloat16 e) { return __bfloat162float(e); }
         __device__ static __forceinline__ __nv_bfloat16 from_float(float f) { return __float2bfloat16_rn(f); }

@@ -186,3 +186,12 @@ EXTRA_DIST += tests/supervisor/systemdtest.py $(SUPERVISOR_SYSTEMD_TESTS)
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline
+
+# Several nodes: Slurm host lists and placement (where am I in the job), torchrun's command line.
+MULTINODE_C_TESTS = tests/supervisor/test-placement
+check_PROGRAMS += $(MULTINODE_C_TESTS)
+tests_supervisor_test_placement_SOURCES = tests/supervisor/test-placement.c
+tests_supervisor_test_placement_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_supervisor_test_placement_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_supervisor_test_placement_LDADD = supervisor/libsupervisor.la
+TESTS += $(MULTINODE_C_TESTS)

@@ -98,4 +98,6 @@ supervisor_libsupervisor_la_SOURCES += \
 	supervisor/hostlist.c \
 	supervisor/hostlist.h \
 	supervisor/placement.c \
-	supervisor/placement.h
+	supervisor/placement.h \
+	supervisor/torchrun-cli.c \
+	supervisor/torchrun-cli.h

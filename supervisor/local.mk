@@ -95,9 +95,13 @@ EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md docs/ARCHITECTURE.md
 
 # Several nodes and torchrun's command line (docs/multinode.md).
 supervisor_libsupervisor_la_SOURCES += \
+	supervisor/etcd.c \
+	supervisor/etcd.h \
 	supervisor/hostlist.c \
 	supervisor/hostlist.h \
 	supervisor/placement.c \
 	supervisor/placement.h \
 	supervisor/torchrun-cli.c \
 	supervisor/torchrun-cli.h
+supervisor_libsupervisor_la_CFLAGS += $(LIBCURL_CFLAGS)
+supervisor_libsupervisor_la_LIBADD += $(LIBCURL_LIBS)

@@ -187,15 +187,3 @@ EXTRA_DIST += tests/supervisor/systemdtest.py $(SUPERVISOR_SYSTEMD_TESTS)
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline
 
-# Several nodes: Slurm host lists and placement (where am I in the job), torchrun's command line.
-MULTINODE_C_TESTS = tests/supervisor/test-placement tests/supervisor/test-torchrun-cli
-check_PROGRAMS += $(MULTINODE_C_TESTS)
-tests_supervisor_test_placement_SOURCES = tests/supervisor/test-placement.c
-tests_supervisor_test_placement_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
-tests_supervisor_test_placement_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
-tests_supervisor_test_placement_LDADD = supervisor/libsupervisor.la
-TESTS += $(MULTINODE_C_TESTS)
-tests_supervisor_test_torchrun_cli_SOURCES = tests/supervisor/test-torchrun-cli.c
-tests_supervisor_test_torchrun_cli_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
-tests_supervisor_test_torchrun_cli_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
-tests_supervisor_test_torchrun_cli_LDADD = supervisor/libsupervisor.la

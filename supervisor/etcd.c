@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "etcd.h"
+#include "json.h"
+#include "util.h"
+
+/* ------------------------------------------------------------ base64 */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *etcd_base64_encode(const void *data, size_t len) {
+        const unsigned char *p = data;
+        char *out = malloc(4 * ((len + 2) / 3) + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < len; i += 3) {
+                uint32_t v = (uint32_t) p[i] << 16 | (i + 1 < len ? (uint32_t) p[i + 1] << 8 : 0) |
+                             (i + 2 < len ? p[i + 2] : 0);
+                *o++ = b64[v >> 18 & 63];
+                *o++ = b64[v >> 12 & 63];
+                *o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
+                *o++ = i + 2 < len ? b64[v & 63] : '=';
+        }
+        *o = 0;
+        return out;
+}
+
+static int b64_value(char c) {
+        const char *p = c ? strchr(b64, c) : NULL;
+        return p ? (int) (p - b64) : -1;
+}
+
+int etcd_base64_decode(const char *s, size_t slen, char **ret, size_t *ret_len) {
+        char *out;
+        size_t n = 0;
+
+        if (slen % 4 != 0)
+                return -EBADMSG;
+        out = malloc(slen / 4 * 3 + 1);
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < slen; i += 4) {
+                int v[4];
+                for (int k = 0; k < 4; k++) {
+                        v[k] = s[i + k] == '=' && i + 4 == slen && k >= 2 ? 0 : b64_value(s[i + k]);
+                        if (v[k] < 0) {
+                                free(out);
+                                return -EBADMSG;
+                        }
+                }
+                uint32_t x = (uint32_t) v[0] << 18 | (uint32_t) v[1] << 12 | (uint32_t) v[2] << 6 | (uint32_t) v[3];
+                out[n++] = (char) (x >> 16);
+                if (s[i + 2] != '=')
+                        out[n++] = (char) (x >> 8 & 0xff);
+                if (s[i + 3] != '=')
+                        out[n++] = (char) (x & 0xff);
+        }
+        out[n] = 0;
+        *ret = out;
+        *ret_len = n;
+        return 0;
+}
+
+char *etcd_prefix_end(const char *prefix) {
+        size_t n = strlen(prefix);
+        char *end = strdup(prefix);
+
+        if (!end)
+                return NULL;
+        /* The last byte that is not 0xff, plus one; a prefix of all 0xff has no end ("\0": to the last key). */
+        while (n > 0) {
+                if ((unsigned char) end[n - 1] < 0xff) {
+                        end[n - 1]++;
+                        end[n] = 0;
+                        return end;
+                }
+                n--;
+        }
+        end[0] = 0;
+        return end;
+}
+
+#if HAVE_LIBCURL
+#include <curl/curl.h>
+#include <pthread.h>
+
+#define MAX_RESPONSE (64u << 20)
+
+struct etcd_client {
+        char *base;             /* "http://host:port" */
+        long timeout_ms;
+        CURL *curl;
+        char error[512];
+        char curl_error[CURL_ERROR_SIZE];
+};
+
+static int curl_init_result;
+static void curl_init_once(void) {
+        curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT) == 0 ? 0 : -EIO;
+}
+
+int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **ret) {
+        struct etcd_client *c;
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+        if (!endpoint || !*endpoint || timeout_ms <= 0)
+                return -EINVAL;
+        pthread_once(&once, curl_init_once);
+        if (curl_init_result < 0)
+                return curl_init_result;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        if (startswith(endpoint, "http://") || startswith(endpoint, "https://"))
+                c->base = strdup(endpoint);
+        else if (asprintf(&c->base, "http://%s", endpoint) < 0)
+                c->base = NULL;
+        c->curl = curl_easy_init();
+        if (!c->base || !c->curl) {
+                etcd_client_free(c);
+                return -ENOMEM;
+        }
+        while (c->base[0] && c->base[strlen(c->base) - 1] == '/')
+                c->base[strlen(c->base) - 1] = 0;
+        c->timeout_ms = timeout_ms;
+        *ret = c;
+        return 0;
+}
+
+struct etcd_client *etcd_client_free(struct etcd_client *c) {
+        if (!c)
+                return NULL;
+        if (c->curl)
+                curl_easy_cleanup(c->curl);
+        free(c->base);
+        free(c);
+        return NULL;
+}
+
+const char *etcd_last_error(const struct etcd_client *c) {
+        return c->error;
+}
+
+static int set_error(struct etcd_client *c, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_error(struct etcd_client *c, int r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(c->error, sizeof(c->error), fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+struct buffer {
+        char *data;
+        size_t len;
+};
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        struct buffer *b = userdata;
+        size_t n = size * nmemb;
+        char *d;
+
+        if (b->len + n > MAX_RESPONSE)
+                return 0;
+        d = realloc(b->data, b->len + n + 1);
+        if (!d)
+                return 0;
+        memcpy(d + b->len, ptr, n);
+        b->data = d;
+        b->len += n;
+        d[b->len] = 0;
+        return n;
+}
+
+static int curl_errno(CURLcode cc) {
+        switch (cc) {
+        case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+        case CURLE_COULDNT_RESOLVE_HOST: return -EHOSTUNREACH;
+        case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+        case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+        case CURLE_WRITE_ERROR: return -ECANCELED;
+        case CURLE_ABORTED_BY_CALLBACK: return -ECANCELED;
+        default: return -ECONNRESET;
+        }
+}
+
+static void setup_post(struct etcd_client *c, const char *path, const char *body, struct curl_slist *headers) {
+        char url[1024];
+
+        snprintf(url, sizeof(url), "%s%s", c->base, path);
+        curl_easy_reset(c->curl);
+        curl_easy_setopt(c->curl, CURLOPT_URL, url);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+        curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
+        curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        c->curl_error[0] = 0;
+}
+
+/* POSTs body to path; on HTTP 200, *ret is the parsed reply. */
+static int post(struct etcd_client *c, const char *path, const char *body, struct json_value **ret) {
+        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+        struct buffer b = {};
+        long status = 0;
+        CURLcode cc;
+        int r;
+
+        if (!headers)
+                return -ENOMEM;
+        c->error[0] = 0;
+        setup_post(c, path, body, headers);
+        curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+        cc = curl_easy_perform(c->curl);
+        curl_slist_free_all(headers);
+        if (cc != CURLE_OK) {
+                free(b.data);
+                return set_error(c, curl_errno(cc), "%s%s: %s", c->base, path,
+                                 c->curl_error[0] ? c->curl_error : curl_easy_strerror(cc));
+        }
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        r = json_parse(b.data ? b.data : "", b.len, ret);
+        if (status != 200) {
+                const struct json_value *m = r == 0 ? json_object_get(*ret, "message") : NULL;
+                if (!m && r == 0)
+                        m = json_object_get(*ret, "error");
+                set_error(c, 0, "%s%s: HTTP %ld: %s", c->base, path, status,
+                          m && m->type == JSON_STRING ? m->text : (b.data ? b.data : ""));
+                if (r == 0)
+                        *ret = json_value_free(*ret);
+                free(b.data);
+                return status == 404 ? -ENOENT : -EPROTO;
+        }
+        if (r < 0) {
+                set_error(c, 0, "%s%s: not a JSON reply", c->base, path);
+                free(b.data);
+                return -EBADMSG;
+        }
+        free(b.data);
+        return 0;
+}
+
+/* An int64 the gateway writes as a string (or a number); 0 when absent. */
+static int64_t get_int64(const struct json_value *o, const char *key) {
+        const struct json_value *v = o ? json_object_get(o, key) : NULL;
+
+        if (!v || (v->type != JSON_STRING && v->type != JSON_NUMBER))
+                return 0;
+        return strtoll(v->text, NULL, 10);
+}
+
+int etcd_lease_grant(struct etcd_client *c, int ttl_s, int64_t *ret_id) {
+        struct json_value *v = NULL;
+        char body[64];
+        int64_t id;
+        int r;
+
+        snprintf(body, sizeof(body), "{\"TTL\":%d}", ttl_s);
+        r = post(c, "/v3/lease/grant", body, &v);
+        if (r < 0)
+                return r;
+        id = get_int64(v, "ID");
+        json_value_free(v);
+        if (id == 0)
+                return set_error(c, -EPROTO, "lease grant: no lease ID in the reply");
+        *ret_id = id;
+        return 0;
+}
+
+int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int *ret_ttl_s) {
+        struct json_value *v = NULL;
+        char body[64];
+        int64_t ttl;
+        int r;
+
+        snprintf(body, sizeof(body), "{\"ID\":\"%" PRId64 "\"}", id);
+        r = post(c, "/v3/lease/keepalive", body, &v);
+        if (r < 0)
+                return r;
+        ttl = get_int64(json_object_get(v, "result"), "TTL");
+        json_value_free(v);
+        if (ttl <= 0)
+                return set_error(c, -ENOENT, "lease %" PRIx64 " has expired", (uint64_t) id);
+        if (ret_ttl_s)
+                *ret_ttl_s = (int) ttl;
+        return 0;
+}
+
+int etcd_lease_revoke(struct etcd_client *c, int64_t id) {
+        struct json_value *v = NULL;
+        char body[64];
+        int r;
+
+        snprintf(body, sizeof(body), "{\"ID\":\"%" PRId64 "\"}", id);
+        r = post(c, "/v3/lease/revoke", body, &v);
+        json_value_free(v);
+        return r;
+}
+
+static int put_body(const char *key, const void *value, size_t len, int64_t lease, char **ret) {
+        _cleanup_free_ char *k = etcd_base64_encode(key, strlen(key));
+        _cleanup_free_ char *val = etcd_base64_encode(value, len);
+
+        if (!k || !val)
+                return -ENOMEM;
+        if (asprintf(ret, "{\"key\":\"%s\",\"value\":\"%s\",\"lease\":\"%" PRId64 "\"}", k, val, lease) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease) {
+        _cleanup_free_ char *body = NULL;
+        struct json_value *v = NULL;
+        int r;
+
+        r = put_body(key, value, len, lease, &body);
+        if (r < 0)
+                return r;
+        r = post(c, "/v3/kv/put", body, &v);
+        json_value_free(v);
+        return r;
+}
+
+int etcd_create(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease,
+                bool *ret_created) {
+        _cleanup_free_ char *put = NULL, *body = NULL, *k = etcd_base64_encode(key, strlen(key));
+        struct json_value *v = NULL;
+        const struct json_value *ok;
+        int r;
+
+        if (!k)
+                return -ENOMEM;
+        r = put_body(key, value, len, lease, &put);
+        if (r < 0)
+                return r;
+        if (asprintf(&body, "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\",\"result\":\"EQUAL\","
+                            "\"create_revision\":\"0\"}],\"success\":[{\"request_put\":%s}]}", k, put) < 0)
+                return -ENOMEM;
+        r = post(c, "/v3/kv/txn", body, &v);
+        if (r < 0)
+                return r;
+        ok = json_object_get(v, "succeeded");
+        *ret_created = ok && ok->type == JSON_TRUE;
+        json_value_free(v);
+        return 0;
+}
+
+void etcd_kvs_free(struct etcd_kv *kvs, size_t n) {
+        for (size_t i = 0; kvs && i < n; i++) {
+                free(kvs[i].key);
+                free(kvs[i].value);
+        }
+        free(kvs);
+}
+
+static int kv_from_json(const struct json_value *o, struct etcd_kv *ret) {
+        const struct json_value *k = json_object_get(o, "key"), *val = json_object_get(o, "value");
+        struct etcd_kv kv = {};
+        size_t n;
+        int r;
+
+        if (!k || k->type != JSON_STRING)
+                return -EBADMSG;
+        r = etcd_base64_decode(k->text, k->len, &kv.key, &n);
+        if (r < 0)
+                return r;
+        if (val && val->type == JSON_STRING)
+                r = etcd_base64_decode(val->text, val->len, &kv.value, &kv.len);
+        else
+                r = (kv.value = strdup("")) ? 0 : -ENOMEM;
+        if (r < 0) {
+                free(kv.key);
+                return r;
+        }
+        kv.mod_revision = get_int64(o, "mod_revision");
+        kv.lease = get_int64(o, "lease");
+        *ret = kv;
+        return 0;
+}
+
+int etcd_range_prefix(struct etcd_client *c, const char *prefix, struct etcd_kv **ret, size_t *ret_n,
+                      int64_t *ret_revision) {
+        _cleanup_free_ char *end = etcd_prefix_end(prefix), *k = etcd_base64_encode(prefix, strlen(prefix));
+        _cleanup_free_ char *e = NULL, *body = NULL;
+        struct json_value *v = NULL;
+        const struct json_value *kvs;
+        struct etcd_kv *out = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!end || !k)
+                return -ENOMEM;
+        e = etcd_base64_encode(end, strlen(end) ? strlen(end) : 1);
+        if (!e || asprintf(&body, "{\"key\":\"%s\",\"range_end\":\"%s\"}", k, e) < 0)
+                return -ENOMEM;
+        r = post(c, "/v3/kv/range", body, &v);
+        if (r < 0)
+                return r;
+        kvs = json_object_get(v, "kvs");
+        if (kvs && kvs->type == JSON_ARRAY && kvs->n > 0) {
+                out = calloc(kvs->n, sizeof(*out));
+                if (!out) {
+                        json_value_free(v);
+                        return -ENOMEM;
+                }
+                for (; n < kvs->n; n++) {
+                        r = kv_from_json(kvs->items[n], &out[n]);
+                        if (r < 0) {
+                                etcd_kvs_free(out, n);
+                                json_value_free(v);
+                                return set_error(c, r, "range %s: a key that is not base64", prefix);
+                        }
+                }
+        }
+        if (ret_revision)
+                *ret_revision = get_int64(json_object_get(v, "header"), "revision");
+        json_value_free(v);
+        *ret = out;
+        *ret_n = n;
+        return 0;
+}
+
+/* ------------------------------------------------------------ watch */
+
+struct watch_state {
+        struct etcd_client *c;
+        struct buffer line;
+        int (*on_event)(const struct etcd_event *ev, int64_t revision, void *userdata);
+        void (*on_ready)(void *userdata);
+        void *userdata;
+        atomic_bool *stop;
+        int result;             /* on_event's non-zero, or a protocol error */
+};
+
+static int watch_message(struct watch_state *w, const char *text, size_t len) {
+        struct json_value *v = NULL;
+        const struct json_value *res, *events, *err;
+        int64_t revision;
+        int r;
+
+        if (json_parse(text, len, &v) < 0)
+                return set_error(w->c, -EBADMSG, "watch: not a JSON message");
+        err = json_object_get(v, "error");
+        res = json_object_get(v, "result");
+        if (err || !res) {
+                const struct json_value *m = err ? json_object_get(err, "message") : NULL;
+                set_error(w->c, 0, "watch: %s", m && m->type == JSON_STRING ? m->text : "an error");
+                json_value_free(v);
+                return -EPROTO;
+        }
+        if (json_object_get(res, "canceled")) {
+                const struct json_value *m = json_object_get(res, "cancel_reason");
+                set_error(w->c, 0, "watch canceled: %s", m && m->type == JSON_STRING ? m->text : "(no reason)");
+                json_value_free(v);
+                return -ECANCELED;
+        }
+        if (json_object_get(res, "created") && w->on_ready)
+                w->on_ready(w->userdata);
+        revision = get_int64(json_object_get(res, "header"), "revision");
+        events = json_object_get(res, "events");
+        for (size_t i = 0; events && events->type == JSON_ARRAY && i < events->n; i++) {
+                const struct json_value *t = json_object_get(events->items[i], "type");
+                struct etcd_event ev = {
+                        .type = t && t->type == JSON_STRING && strcmp(t->text, "DELETE") == 0 ? ETCD_DELETE : ETCD_PUT,
+                };
+                r = kv_from_json(json_object_get(events->items[i], "kv"), &ev.kv);
+                if (r < 0) {
+                        json_value_free(v);
+                        return r;
+                }
+                r = w->on_event(&ev, ev.kv.mod_revision ? ev.kv.mod_revision : revision, w->userdata);
+                free(ev.kv.key);
+                free(ev.kv.value);
+                if (r != 0) {
+                        json_value_free(v);
+                        return r;
+                }
+        }
+        json_value_free(v);
+        return 0;
+}
+
+static size_t watch_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        struct watch_state *w = userdata;
+        size_t n = size * nmemb, start = 0;
+
+        if (w->line.len + n > MAX_RESPONSE || !collect(ptr, size, nmemb, &w->line)) {
+                w->result = set_error(w->c, -E2BIG, "watch: a message over %u bytes", MAX_RESPONSE);
+                return 0;
+        }
+        /* One JSON object a line. */
+        for (size_t i = 0; i < w->line.len; i++)
+                if (w->line.data[i] == '\n') {
+                        if (i > start) {
+                                int r = watch_message(w, w->line.data + start, i - start);
+                                if (r != 0) {
+                                        w->result = r;
+                                        return 0;
+                                }
+                        }
+                        start = i + 1;
+                }
+        memmove(w->line.data, w->line.data + start, w->line.len - start);
+        w->line.len -= start;
+        return n;
+}
+
+static int watch_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                          curl_off_t ulnow) {
+        struct watch_state *w = userdata;
+
+        (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
+        return atomic_load(w->stop) ? 1 : 0;
+}
+
+int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_revision,
+                      int (*on_event)(const struct etcd_event *ev, int64_t revision, void *userdata),
+                      void (*on_ready)(void *userdata), void *userdata, atomic_bool *stop) {
+        _cleanup_free_ char *end = etcd_prefix_end(prefix), *k = etcd_base64_encode(prefix, strlen(prefix));
+        _cleanup_free_ char *e = NULL, *body = NULL;
+        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+        struct watch_state w = { .c = c, .on_event = on_event, .on_ready = on_ready, .userdata = userdata,
+                                 .stop = stop };
+        CURLcode cc;
+
+        if (!end || !k || !headers) {
+                curl_slist_free_all(headers);
+                return -ENOMEM;
+        }
+        e = etcd_base64_encode(end, strlen(end) ? strlen(end) : 1);
+        if (!e || asprintf(&body, "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\","
+                                  "\"start_revision\":\"%" PRId64 "\"}}", k, e, start_revision) < 0) {
+                curl_slist_free_all(headers);
+                return -ENOMEM;
+        }
+        c->error[0] = 0;
+        setup_post(c, "/v3/watch", body, headers);
+        curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, watch_data);
+        curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &w);
+        curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
+        curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &w);
+        cc = curl_easy_perform(c->curl);
+        curl_slist_free_all(headers);
+        free(w.line.data);
+        if (w.result != 0)
+                return w.result;
+        if (cc == CURLE_ABORTED_BY_CALLBACK && atomic_load(stop))
+                return 0;
+        if (cc == CURLE_OK)
+                return set_error(c, -ECONNRESET, "watch: etcd closed the stream");
+        return set_error(c, curl_errno(cc), "watch %s%s: %s", c->base, "/v3/watch",
+                         c->curl_error[0] ? c->curl_error : curl_easy_strerror(cc));
+}
+
+#else /* !HAVE_LIBCURL */
+
+struct etcd_client {
+        char error[1];
+};
+
+int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **ret) {
+        (void) endpoint, (void) timeout_ms, (void) ret;
+        return -EOPNOTSUPP;
+}
+struct etcd_client *etcd_client_free(struct etcd_client *c) {
+        (void) c;
+        return NULL;
+}
+const char *etcd_last_error(const struct etcd_client *c) {
+        (void) c;
+        return "ringmaster was built without libcurl (configure --without-etcd)";
+}
+int etcd_lease_grant(struct etcd_client *c, int ttl_s, int64_t *ret_id) {
+        (void) c, (void) ttl_s, (void) ret_id;
+        return -EOPNOTSUPP;
+}
+int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int *ret_ttl_s) {
+        (void) c, (void) id, (void) ret_ttl_s;
+        return -EOPNOTSUPP;
+}
+int etcd_lease_revoke(struct etcd_client *c, int64_t id) {
+        (void) c, (void) id;
+        return -EOPNOTSUPP;
+}
+int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease) {
+        (void) c, (void) key, (void) value, (void) len, (void) lease;
+        return -EOPNOTSUPP;
+}
+int etcd_create(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease,
+                bool *ret_created) {
+        (void) c, (void) key, (void) value, (void) len, (void) lease, (void) ret_created;
+        return -EOPNOTSUPP;
+}
+void etcd_kvs_free(struct etcd_kv *kvs, size_t n) {
+        (void) n;
+        free(kvs);
+}
+int etcd_range_prefix(struct etcd_client *c, const char *prefix, struct etcd_kv **ret, size_t *ret_n,
+                      int64_t *ret_revision) {
+        (void) c, (void) prefix, (void) ret, (void) ret_n, (void) ret_revision;
+        return -EOPNOTSUPP;
+}
+int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_revision,
+                      int (*on_event)(const struct etcd_event *ev, int64_t revision, void *userdata),
+                      void (*on_ready)(void *userdata), void *userdata, atomic_bool *stop) {
+        (void) c, (void) prefix, (void) start_revision, (void) on_event, (void) on_ready, (void) userdata,
+                (void) stop;
+        return -EOPNOTSUPP;
+}
+#endif

@@ -1,0 +1,33 @@
+# tests/multinode: jobs of several nodes (docs/multinode.md) and torchrun's
+# command line.  C unit tests of the pure parts (host lists, placement, the
+# torchrun translation), the etcd client against a real etcd, and "nodes"
+# as network namespaces (skip 77 where they cannot be made).
+
+MULTINODE_C_TESTS = \
+	tests/multinode/test-placement \
+	tests/multinode/test-torchrun-cli
+check_PROGRAMS += $(MULTINODE_C_TESTS) tests/multinode/test-etcd
+MULTINODE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor -I$(top_srcdir)/tests/supervisor
+MULTINODE_TEST_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+
+tests_multinode_test_placement_SOURCES = tests/multinode/test-placement.c
+tests_multinode_test_placement_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_test_placement_CFLAGS = $(MULTINODE_TEST_CFLAGS)
+tests_multinode_test_placement_LDADD = supervisor/libsupervisor.la
+
+tests_multinode_test_torchrun_cli_SOURCES = tests/multinode/test-torchrun-cli.c
+tests_multinode_test_torchrun_cli_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_test_torchrun_cli_CFLAGS = $(MULTINODE_TEST_CFLAGS)
+tests_multinode_test_torchrun_cli_LDADD = supervisor/libsupervisor.la
+
+# Run by test-etcd-client.py with a real etcd (RM_ETCD_ENDPOINT).
+tests_multinode_test_etcd_SOURCES = tests/multinode/test-etcd.c
+tests_multinode_test_etcd_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_test_etcd_CFLAGS = $(MULTINODE_TEST_CFLAGS) -pthread
+tests_multinode_test_etcd_LDADD = supervisor/libsupervisor.la -lpthread
+
+MULTINODE_PY_TESTS = \
+	tests/multinode/test-etcd-client.py
+
+TESTS += $(MULTINODE_C_TESTS) $(MULTINODE_PY_TESTS)
+EXTRA_DIST += tests/multinode/etcdtest.py $(MULTINODE_PY_TESTS)

@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: MIT
+"""The etcd v3 client (supervisor/etcd.c) against a real etcd: runs
+tests/multinode/test-etcd with RM_ETCD_ENDPOINT set.  Skips (77) without
+Debian's etcd-server or when ringmaster was built without libcurl."""
+
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from etcdtest import Etcd  # noqa: E402
+
+TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+PROGRAM = os.path.join(TOP_BUILDDIR, "tests", "multinode", "test-etcd")
+
+if not Etcd.available():
+    print("SKIP: no etcd server (Debian: apt-get install etcd-server)")
+    sys.exit(77)
+with Etcd() as etcd:
+    env = dict(os.environ, RM_ETCD_ENDPOINT=etcd.endpoint)
+    rc = subprocess.call([PROGRAM], env=env)
+    if rc not in (0, 77):
+        print("---- etcd's log\n" + etcd.tail())
+sys.exit(rc)

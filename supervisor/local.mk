@@ -95,6 +95,8 @@ EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md docs/ARCHITECTURE.md
 
 # Several nodes and torchrun's command line (docs/multinode.md).
 supervisor_libsupervisor_la_SOURCES += \
+	supervisor/cluster.c \
+	supervisor/cluster.h \
 	supervisor/etcd.c \
 	supervisor/etcd.h \
 	supervisor/hostlist.c \

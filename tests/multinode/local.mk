@@ -6,7 +6,7 @@
 MULTINODE_C_TESTS = \
 	tests/multinode/test-placement \
 	tests/multinode/test-torchrun-cli
-check_PROGRAMS += $(MULTINODE_C_TESTS) tests/multinode/test-etcd
+check_PROGRAMS += $(MULTINODE_C_TESTS) tests/multinode/test-etcd tests/multinode/test-cluster
 MULTINODE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor -I$(top_srcdir)/tests/supervisor
 MULTINODE_TEST_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 
@@ -20,11 +20,16 @@ tests_multinode_test_torchrun_cli_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_test_torchrun_cli_CFLAGS = $(MULTINODE_TEST_CFLAGS)
 tests_multinode_test_torchrun_cli_LDADD = supervisor/libsupervisor.la
 
-# Run by test-etcd-client.py with a real etcd (RM_ETCD_ENDPOINT).
+# test-etcd and test-cluster: run by test-etcd-client.py with a real etcd (RM_ETCD_ENDPOINT).
 tests_multinode_test_etcd_SOURCES = tests/multinode/test-etcd.c
 tests_multinode_test_etcd_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_test_etcd_CFLAGS = $(MULTINODE_TEST_CFLAGS) -pthread
 tests_multinode_test_etcd_LDADD = supervisor/libsupervisor.la -lpthread
+
+tests_multinode_test_cluster_SOURCES = tests/multinode/test-cluster.c
+tests_multinode_test_cluster_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_test_cluster_CFLAGS = $(MULTINODE_TEST_CFLAGS)
+tests_multinode_test_cluster_LDADD = supervisor/libsupervisor.la
 
 MULTINODE_PY_TESTS = \
 	tests/multinode/test-etcd-client.py

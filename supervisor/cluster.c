@@ -13,7 +13,8 @@
 #include "util.h"
 
 struct cluster {
-        char *endpoint, *run_id, *host, *prefix;
+        char *endpoint, *run_id, *host, *prefix, *watch_prefix;
+        bool watch_phases;
         int node_rank, nnodes, ttl_s;
         long timeout_ms;
 
@@ -162,7 +163,7 @@ static void on_key(struct cluster *c, bool put, const char *key, const char *val
 
         if (put && json_parse(value, len, &v) < 0)
                 v = NULL;
-        if (startswith(k, "nodes/") && parse_int_range(k + 6, 0, c->nnodes - 1, &node) == 0) {
+        if (startswith(k, "job/nodes/") && parse_int_range(k + 10, 0, c->nnodes - 1, &node) == 0) {
                 if (put) {
                         _cleanup_free_ char *state = string_member(v, "state");
                         if (!c->present[node]) {
@@ -200,7 +201,7 @@ static void on_key(struct cluster *c, bool put, const char *key, const char *val
                 struct cluster_event e = { .type = CLUSTER_PHASES, .node = (int) node, .rank = -1,
                                            .json = strndup(value, len) };
                 push_event(c, &e);
-        } else if (strcmp(k, "failure") == 0 && put) {
+        } else if (strcmp(k, "job/failure") == 0 && put) {
                 struct cluster_event e = { .type = CLUSTER_FAILURE, .node = (int) int_member(v, "node", -1),
                                            .rank = (int) int_member(v, "rank", -1), .host = string_member(v, "host"),
                                            .cause = string_member(v, "cause") };
@@ -291,7 +292,7 @@ static void *writer_thread(void *userdata) {
                 pthread_mutex_unlock(&c->lock);
 
                 if (state) {
-                        _cleanup_free_ char *rec = NULL, *key = key_of(c, "nodes/%d", c->node_rank);
+                        _cleanup_free_ char *rec = NULL, *key = key_of(c, "job/nodes/%d", c->node_rank);
                         r = node_record(c, state, &rec);
                         if (r == 0 && key)
                                 r = etcd_put(c->writer_client, key, rec, strlen(rec), c->lease);
@@ -341,7 +342,7 @@ static void *watch_thread(void *userdata) {
         uint64_t failing_since = 0;
 
         while (!atomic_load(&c->stop_watch)) {
-                int r = etcd_watch_prefix(c->watch_client, c->prefix, c->revision + 1, on_watch_event, NULL, c,
+                int r = etcd_watch_prefix(c->watch_client, c->watch_prefix, c->revision + 1, on_watch_event, NULL, c,
                                           &c->stop_watch);
                 if (atomic_load(&c->stop_watch))
                         break;
@@ -382,6 +383,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         pthread_cond_init(&c->cond, &ca);
         pthread_condattr_destroy(&ca);
         c->node_rank = cfg->node_rank;
+        c->watch_phases = cfg->watch_phases;
         c->nnodes = cfg->nnodes;
         c->ttl_s = cfg->lease_ttl_s > 0 ? cfg->lease_ttl_s : CLUSTER_DEFAULT_LEASE_TTL_S;
         c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
@@ -391,8 +393,8 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         c->present = calloc((size_t) c->nnodes, sizeof(bool));
         c->last_state = calloc((size_t) c->nnodes, sizeof(char *));
         if (!c->endpoint || !c->run_id || !c->host || !c->present || !c->last_state ||
-            asprintf(&c->prefix, "%s%s/", CLUSTER_KEY_ROOT, cfg->run_id) < 0) {
-                c->prefix = NULL;
+            asprintf(&c->prefix, "%s%s/", CLUSTER_KEY_ROOT, cfg->run_id) < 0 ||
+            asprintf(&c->watch_prefix, "%s%s", c->prefix, cfg->watch_phases ? "" : "job/") < 0) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -417,7 +419,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
                 r = fail(ret_error, r, "cannot reach etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
                 goto fail;
         }
-        key = key_of(c, "nodes/%d", c->node_rank);
+        key = key_of(c, "job/nodes/%d", c->node_rank);
         if (!key || node_record(c, "joined", &rec) < 0) {
                 r = -ENOMEM;
                 goto fail;
@@ -434,7 +436,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
                          "of it stopping; else use a new --run-id)", c->node_rank, c->run_id, key, c->ttl_s);
                 goto fail;
         }
-        r = etcd_range_prefix(c->sync_client, c->prefix, &kvs, &n, &c->revision);
+        r = etcd_range_prefix(c->sync_client, c->watch_prefix, &kvs, &n, &c->revision);
         if (r < 0) {
                 r = fail(ret_error, r, "etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
                 goto fail;
@@ -485,7 +487,7 @@ int cluster_set_phases(struct cluster *c, const char *json) {
 }
 
 int cluster_report_failure(struct cluster *c, int rank, const char *cause, bool *ret_first) {
-        _cleanup_free_ char *key = key_of(c, "failure");
+        _cleanup_free_ char *key = key_of(c, "job/failure");
         char *buf = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
@@ -533,16 +535,17 @@ struct cluster *cluster_stop(struct cluster *c, const char *final_state) {
         atomic_store(&c->stop_watch, true);
         if (c->writer_started)
                 pthread_join(c->writer, NULL);
-        if (c->watcher_started)
-                pthread_join(c->watcher, NULL);
+        /* The final state and the revocation are events on this node's own watch: it wakes and sees the flag. */
         if (c->lease && c->sync_client) {
                 if (final_state) {
-                        _cleanup_free_ char *rec = NULL, *key = key_of(c, "nodes/%d", c->node_rank);
+                        _cleanup_free_ char *rec = NULL, *key = key_of(c, "job/nodes/%d", c->node_rank);
                         if (key && node_record(c, final_state, &rec) == 0)
                                 (void) etcd_put(c->sync_client, key, rec, strlen(rec), c->lease);
                 }
                 (void) etcd_lease_revoke(c->sync_client, c->lease);
         }
+        if (c->watcher_started)
+                pthread_join(c->watcher, NULL);
         etcd_client_free(c->writer_client);
         etcd_client_free(c->watch_client);
         etcd_client_free(c->sync_client);
@@ -563,6 +566,7 @@ struct cluster *cluster_stop(struct cluster *c, const char *final_state) {
         free(c->run_id);
         free(c->host);
         free(c->prefix);
+        free(c->watch_prefix);
         free(c);
         return NULL;
 }

@@ -6,13 +6,16 @@
  * The cross-node view of a job of several nodes, kept in etcd (etcd.h).
  * Each node's ringmaster holds one lease (liveness: its keys vanish when
  * it stops renewing) and watches the job's prefix.  Keys under
- * /ringmaster/RUN_ID/:
+ * /ringmaster/RUN_ID/ (job/ is what every node watches; phases/ only the
+ * nodes that look for stragglers across nodes, the leader by default, so
+ * that a phase change is one event for one watcher rather than one for
+ * every node: docs/multinode.md, "1000 nodes"):
  *
- *   nodes/N     node N's record, under its lease:
+ *   job/nodes/N node N's record, under its lease:
  *               {"node":N,"host":"...","pid":P,"state":"joined|running|done|failed"}
  *   phases/N    node N's ranks' phases, under its lease:
  *               {"at":T,"ranks":{"8":"dist-init","9":"ready",...}}
- *   failure     the job's first failure, written once (a transaction),
+ *   job/failure the job's first failure, written once (a transaction),
  *               without a lease, so it outlives the node that wrote it:
  *               {"node":N,"host":"...","rank":R,"cause":"..."}
  *
@@ -42,6 +45,7 @@ struct cluster_config {
         const char *host;               /* this node's name, for reports */
         int lease_ttl_s;                /* 0: CLUSTER_DEFAULT_LEASE_TTL_S */
         long timeout_ms;                /* per etcd call; 0: 2000 */
+        bool watch_phases;              /* watch every node's phases too (CLUSTER_PHASES events) */
 };
 
 enum cluster_event_type {

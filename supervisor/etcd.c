@@ -494,6 +494,8 @@ static size_t watch_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
         struct watch_state *w = userdata;
         size_t n = size * nmemb, start = 0;
 
+        if (atomic_load(w->stop))
+                return 0;
         if (w->line.len + n > MAX_RESPONSE || !collect(ptr, size, nmemb, &w->line)) {
                 w->result = set_error(w->c, -E2BIG, "watch: a message over %u bytes", MAX_RESPONSE);
                 return 0;
@@ -555,7 +557,7 @@ int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_r
         free(w.line.data);
         if (w.result != 0)
                 return w.result;
-        if (cc == CURLE_ABORTED_BY_CALLBACK && atomic_load(stop))
+        if ((cc == CURLE_ABORTED_BY_CALLBACK || cc == CURLE_WRITE_ERROR) && atomic_load(stop))
                 return 0;
         if (cc == CURLE_OK)
                 return set_error(c, -ECONNRESET, "watch: etcd closed the stream");

@@ -68,7 +68,8 @@ struct etcd_event {
  * calling on_event for each change, in revision order, until on_event
  * returns non-zero (returned), *stop becomes true (0), or the connection
  * fails (-ECONNRESET etc.; the caller re-watches from the next revision).
- * Checks *stop at least every 100 ms.  on_ready, when not NULL, is called
+ * *stop is checked whenever data arrives and at least once a second (so a
+ * write under the prefix after setting it stops the watch at once).  on_ready, when not NULL, is called
  * once etcd has confirmed the watch (so later changes will be seen).
  */
 int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_revision,

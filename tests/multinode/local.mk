@@ -31,6 +31,14 @@ tests_multinode_test_cluster_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_test_cluster_CFLAGS = $(MULTINODE_TEST_CFLAGS)
 tests_multinode_test_cluster_LDADD = supervisor/libsupervisor.la
 
+# The 1000-node simulation: a program and its driver, not tests (docs/multinode.md).
+check_PROGRAMS += tests/multinode/bench-etcd-nodes
+tests_multinode_bench_etcd_nodes_SOURCES = tests/multinode/bench-etcd-nodes.c
+tests_multinode_bench_etcd_nodes_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_bench_etcd_nodes_CFLAGS = $(MULTINODE_TEST_CFLAGS)
+tests_multinode_bench_etcd_nodes_LDADD = supervisor/libsupervisor.la
+EXTRA_DIST += tests/multinode/bench-etcd-nodes.py
+
 MULTINODE_PY_TESTS = \
 	tests/multinode/test-etcd-client.py
 

@@ -59,7 +59,7 @@ int main(void) {
                 char host[16];
                 snprintf(host, sizeof(host), "node%d", i);
                 struct cluster_config cfg = { .endpoint = endpoint, .run_id = run_id, .node_rank = i, .nnodes = 3,
-                                              .host = host, .lease_ttl_s = 2 };
+                                              .host = host, .lease_ttl_s = 2, .watch_phases = i == 0 };
                 r = cluster_start(&cfg, &n[i], &err);
                 CHECK(r == 0, "node %d starts: %d %s", i, r, err ? err : "");
                 free(err);
@@ -87,6 +87,7 @@ int main(void) {
         CHECK(wait_event(n[0], CLUSTER_PHASES, 1, 5, &e) && e.json && strstr(e.json, "dist-init"),
               "node 0 sees node 1's phases: %s", e.json);
         cluster_event_done(&e);
+        CHECK(!wait_event(n[2], CLUSTER_PHASES, 1, 0.5, &e), "node 2 does not watch phases");
 
         /* The first failure is the job's; every node hears of it. */
         CHECK(cluster_report_failure(n[2], 5, "rank 5 exited with status 1", &first) == 0 && first, "first failure");

@@ -101,6 +101,8 @@ supervisor_libsupervisor_la_SOURCES += \
 	supervisor/etcd.h \
 	supervisor/hostlist.c \
 	supervisor/hostlist.h \
+	supervisor/node-view.c \
+	supervisor/node-view.h \
 	supervisor/placement.c \
 	supervisor/placement.h \
 	supervisor/torchrun-cli.c \

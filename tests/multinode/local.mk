@@ -4,11 +4,17 @@
 # as network namespaces (skip 77 where they cannot be made).
 
 MULTINODE_C_TESTS = \
+	tests/multinode/test-node-view \
 	tests/multinode/test-placement \
 	tests/multinode/test-torchrun-cli
 check_PROGRAMS += $(MULTINODE_C_TESTS) tests/multinode/test-etcd tests/multinode/test-cluster
 MULTINODE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor -I$(top_srcdir)/tests/supervisor
 MULTINODE_TEST_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+
+tests_multinode_test_node_view_SOURCES = tests/multinode/test-node-view.c
+tests_multinode_test_node_view_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_test_node_view_CFLAGS = $(MULTINODE_TEST_CFLAGS)
+tests_multinode_test_node_view_LDADD = supervisor/libsupervisor.la
 
 tests_multinode_test_placement_SOURCES = tests/multinode/test-placement.c
 tests_multinode_test_placement_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)

@@ -73,13 +73,22 @@ class Etcd:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("etcd exited with %s:\n%s" % (self.proc.returncode, self.tail()))
-            try:
-                if self.call("/v3/maintenance/status", {}, timeout=1).get("header"):
-                    return
-            except OSError:
-                pass
+            if self.healthy():
+                return
             time.sleep(0.1)
         raise RuntimeError("etcd did not answer within %.0f s:\n%s" % (timeout, self.tail()))
+
+    def healthy(self):
+        if self.netns:
+            # Only reachable from inside the namespaces: ask from there.
+            argv = ["ip", "netns", "exec", self.netns, "etcdctl", "--endpoints", self.endpoint,
+                    "--dial-timeout", "1s", "endpoint", "health"]
+            env = dict(os.environ, ETCDCTL_API="3")
+            return subprocess.run(argv, env=env, capture_output=True).returncode == 0
+        try:
+            return bool(self.call("/v3/maintenance/status", {}, timeout=1).get("header"))
+        except OSError:
+            return False
 
     def call(self, path, body, timeout=5):
         """A v3 gateway call from the test itself (not from a namespace: loopback etcd only)."""

@@ -46,7 +46,8 @@ tests_multinode_bench_etcd_nodes_LDADD = supervisor/libsupervisor.la
 EXTRA_DIST += tests/multinode/bench-etcd-nodes.py
 
 MULTINODE_PY_TESTS = \
-	tests/multinode/test-etcd-client.py
+	tests/multinode/test-etcd-client.py \
+	tests/multinode/test-netns.py
 
 TESTS += $(MULTINODE_C_TESTS) $(MULTINODE_PY_TESTS)
-EXTRA_DIST += tests/multinode/etcdtest.py $(MULTINODE_PY_TESTS)
+EXTRA_DIST += tests/multinode/etcdtest.py tests/multinode/nstest.py tests/multinode/worker.py $(MULTINODE_PY_TESTS)

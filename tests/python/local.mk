@@ -3,10 +3,12 @@
 # pytest); and torchrun parity (skip 77 without torch or ringmaster).
 TESTS += \
 	tests/python/test-python.sh \
-	tests/python/test-torchrun-parity.sh
+	tests/python/test-torchrun-parity.sh \
+	tests/python/test-torchrun-cli-parity.sh
 EXTRA_DIST += \
 	tests/python/test-python.sh \
 	tests/python/test-torchrun-parity.sh \
+	tests/python/test-torchrun-cli-parity.sh \
 	tests/python/conftest.py \
 	tests/python/test_worker.py \
 	tests/python/test_notify_contract.py \

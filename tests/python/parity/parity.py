@@ -3,7 +3,7 @@
 RM_PARITY_BACKEND=nccl: NCCL, one GPU per rank) under
 `torchrun --nproc-per-node N` and under `ringmaster run -n N`.
 
-    parity.py --ringmaster PATH [--nproc N] [--cases env,all_reduce,...]
+    parity.py --ringmaster PATH [--nproc N] [--cases env,all_reduce,...] [--cli run|torchrun]
     parity.py worker CASE          (what both launchers run, per rank)
 
 Cases:
@@ -18,6 +18,10 @@ Cases:
                ringmaster must end the job within its phase deadline with
                the faulthandler traceback inside init_process_group, where
                torchrun waits for gloo's 30-minute timeout
+--cli torchrun starts ringmaster as `ringmaster torchrun` with the very
+options given to torchrun (its command-line translation, torchrun-cli.c),
+rather than as `ringmaster run -n N`; the hang case needs run's
+--phase-timeout and is left out there.
 Each rank prints its results as `PARITY {json}` lines; launchers may
 prefix lines (rank tags), so the records are found anywhere in a line.
 Exit: 0 all cases as expected, 1 a difference, 77 torch missing.
@@ -166,6 +170,11 @@ class Driver:
         return launch(argv, self.env, timeout)
 
     def ringmaster(self, case, timeout, extra=()):
+        if self.args.cli == "torchrun":
+            argv = [self.args.ringmaster, "torchrun", "--nproc-per-node", str(self.args.nproc),
+                    "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+                    os.path.abspath(__file__), "worker", case]
+            return launch(argv, self.env, timeout)
         argv = [self.args.ringmaster, "run", "-n", str(self.args.nproc)] + list(extra) + \
             self.args.ringmaster_flags.split() + ["--", sys.executable, os.path.abspath(__file__), "worker", case]
         return launch(argv, self.env, timeout)
@@ -220,6 +229,8 @@ class Driver:
             elif case == "raise":
                 self.raising()
             elif case == "hang":
+                if self.args.cli == "torchrun":
+                    raise SystemExit("the hang case needs `ringmaster run` (--cli run)")
                 self.hanging()
             else:
                 raise SystemExit("unknown case %r" % case)
@@ -238,6 +249,8 @@ def main(argv):
     ap.add_argument("--cases", default=os.environ.get("RM_PARITY_CASES", "env,all_reduce,barrier,raise,hang"))
     ap.add_argument("--ringmaster-flags", default=os.environ.get("RM_PARITY_RINGMASTER_FLAGS", ""),
                     help="extra options for `ringmaster run`")
+    ap.add_argument("--cli", default=os.environ.get("RM_PARITY_CLI", "run"), choices=["run", "torchrun"],
+                    help="ringmaster's command line: `ringmaster run -n N` or `ringmaster torchrun` with torchrun's")
     ap.add_argument("--hang-deadline", type=int, default=15, help="--phase-timeout dist-init for the hang case")
     ap.add_argument("--torchrun-hang-seconds", type=int,
                     default=int(os.environ.get("RM_PARITY_TORCHRUN_HANG_SECONDS", "20")),

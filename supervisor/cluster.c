@@ -14,7 +14,7 @@
 
 struct cluster {
         char *endpoint, *run_id, *host, *prefix, *watch_prefix;
-        bool watch_phases;
+        bool leader;
         int node_rank, nnodes, ttl_s;
         long timeout_ms;
 
@@ -163,7 +163,8 @@ static void on_key(struct cluster *c, bool put, const char *key, const char *val
 
         if (put && json_parse(value, len, &v) < 0)
                 v = NULL;
-        if (startswith(k, "job/nodes/") && parse_int_range(k + 10, 0, c->nnodes - 1, &node) == 0) {
+        if ((strcmp(k, "job/leader") == 0 && (node = 0, true)) ||
+            (startswith(k, "nodes/") && parse_int_range(k + 6, 1, c->nnodes - 1, &node) == 0)) {
                 if (put) {
                         _cleanup_free_ char *state = string_member(v, "state");
                         if (!c->present[node]) {
@@ -261,6 +262,11 @@ static char *key_of(struct cluster *c, const char *fmt, ...) {
         return key;
 }
 
+/* This node's record: the leader's under job/, which every node watches; the others' only the leader watches. */
+static char *node_key(struct cluster *c) {
+        return c->node_rank == 0 ? key_of(c, "job/leader") : key_of(c, "nodes/%d", c->node_rank);
+}
+
 /* ------------------------------------------------------------ threads */
 
 static void *writer_thread(void *userdata) {
@@ -292,7 +298,7 @@ static void *writer_thread(void *userdata) {
                 pthread_mutex_unlock(&c->lock);
 
                 if (state) {
-                        _cleanup_free_ char *rec = NULL, *key = key_of(c, "job/nodes/%d", c->node_rank);
+                        _cleanup_free_ char *rec = NULL, *key = node_key(c);
                         r = node_record(c, state, &rec);
                         if (r == 0 && key)
                                 r = etcd_put(c->writer_client, key, rec, strlen(rec), c->lease);
@@ -383,7 +389,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         pthread_cond_init(&c->cond, &ca);
         pthread_condattr_destroy(&ca);
         c->node_rank = cfg->node_rank;
-        c->watch_phases = cfg->watch_phases;
+        c->leader = cfg->node_rank == 0;
         c->nnodes = cfg->nnodes;
         c->ttl_s = cfg->lease_ttl_s > 0 ? cfg->lease_ttl_s : CLUSTER_DEFAULT_LEASE_TTL_S;
         c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000;
@@ -394,7 +400,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         c->last_state = calloc((size_t) c->nnodes, sizeof(char *));
         if (!c->endpoint || !c->run_id || !c->host || !c->present || !c->last_state ||
             asprintf(&c->prefix, "%s%s/", CLUSTER_KEY_ROOT, cfg->run_id) < 0 ||
-            asprintf(&c->watch_prefix, "%s%s", c->prefix, cfg->watch_phases ? "" : "job/") < 0) {
+            asprintf(&c->watch_prefix, "%s%s", c->prefix, c->leader ? "" : "job/") < 0) {
                 r = -ENOMEM;
                 goto fail;
         }
@@ -419,7 +425,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
                 r = fail(ret_error, r, "cannot reach etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
                 goto fail;
         }
-        key = key_of(c, "job/nodes/%d", c->node_rank);
+        key = node_key(c);
         if (!key || node_record(c, "joined", &rec) < 0) {
                 r = -ENOMEM;
                 goto fail;
@@ -538,7 +544,7 @@ struct cluster *cluster_stop(struct cluster *c, const char *final_state) {
         /* The final state and the revocation are events on this node's own watch: it wakes and sees the flag. */
         if (c->lease && c->sync_client) {
                 if (final_state) {
-                        _cleanup_free_ char *rec = NULL, *key = key_of(c, "job/nodes/%d", c->node_rank);
+                        _cleanup_free_ char *rec = NULL, *key = node_key(c);
                         if (key && node_record(c, final_state, &rec) == 0)
                                 (void) etcd_put(c->sync_client, key, rec, strlen(rec), c->lease);
                 }

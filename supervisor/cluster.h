@@ -5,22 +5,23 @@
 /*
  * The cross-node view of a job of several nodes, kept in etcd (etcd.h).
  * Each node's ringmaster holds one lease (liveness: its keys vanish when
- * it stops renewing) and watches the job's prefix.  Keys under
- * /ringmaster/RUN_ID/ (job/ is what every node watches; phases/ only the
- * nodes that look for stragglers across nodes, the leader by default, so
- * that a phase change is one event for one watcher rather than one for
- * every node: docs/multinode.md, "1000 nodes"):
+ * it stops renewing).  Keys under /ringmaster/RUN_ID/:
  *
- *   job/nodes/N node N's record, under its lease:
+ *   job/leader  node 0's record, under its lease
+ *   nodes/N     node N's record (N > 0), under its lease:
  *               {"node":N,"host":"...","pid":P,"state":"joined|running|done|failed"}
- *   phases/N    node N's ranks' phases, under its lease:
- *               {"at":T,"ranks":{"8":"dist-init","9":"ready",...}}
+ *   phases/N    node N's ranks' progress (node-view.h), under its lease
  *   job/failure the job's first failure, written once (a transaction),
  *               without a lease, so it outlives the node that wrote it:
  *               {"node":N,"host":"...","rank":R,"cause":"..."}
  *
- * A node whose key vanishes while not "done" is lost; a failure stops every
- * node.  Without a store, each node supervises its own ranks only.
+ * Node 0, the leader, watches the whole prefix: every node's record and
+ * progress; it turns a lost node or a straggler into job/failure.  Every
+ * other node watches job/ only: the failure and the leader's record.  So a
+ * join, a phase change or a lease renewal is one event for one watcher, and
+ * a failure one event for each node (docs/multinode.md, "1000 nodes").  A
+ * node whose record vanishes while not "done" is lost.  Without a store,
+ * each node supervises its own ranks only.
  *
  * Two threads per cluster do the blocking etcd calls (the lease and the
  * writes; the watch); the supervisor's event loop only reads events, when
@@ -45,15 +46,14 @@ struct cluster_config {
         const char *host;               /* this node's name, for reports */
         int lease_ttl_s;                /* 0: CLUSTER_DEFAULT_LEASE_TTL_S */
         long timeout_ms;                /* per etcd call; 0: 2000 */
-        bool watch_phases;              /* watch every node's phases too (CLUSTER_PHASES events) */
 };
 
 enum cluster_event_type {
-        CLUSTER_NODE_JOINED,    /* node, host: first seen */
+        CLUSTER_NODE_JOINED,    /* node, host: first seen (the leader sees every node, others the leader) */
         CLUSTER_NODE_STATE,     /* node, state: its record changed */
         CLUSTER_NODE_LOST,      /* node, host: its lease expired (or it was revoked) before "done" */
         CLUSTER_FAILURE,        /* node, host, rank, cause: the job's first failure */
-        CLUSTER_PHASES,         /* node, json: its ranks' phases */
+        CLUSTER_PHASES,         /* node, json: its ranks' progress (the leader only) */
         CLUSTER_STORE_LOST,     /* cause: this node can no longer reach etcd, or its own lease expired */
 };
 
@@ -94,7 +94,7 @@ int cluster_set_phases(struct cluster *c, const char *json);
  */
 int cluster_report_failure(struct cluster *c, int rank, const char *cause, bool *ret_first);
 
-/* The nodes seen so far (registered and not lost). */
+/* The nodes seen so far (registered and not lost): every node on the leader; itself and the leader elsewhere. */
 int cluster_nodes_present(struct cluster *c);
 
 #endif

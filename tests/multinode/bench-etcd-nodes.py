@@ -4,7 +4,7 @@
 against a fresh etcd, and adds etcd's CPU time during the steady state and
 its resident memory at the end.  A benchmark, not a test.
 
-    python3 tests/multinode/bench-etcd-nodes.py [--nodes 10,100,1000] [--steady 10] [--mode leader|all]
+    python3 tests/multinode/bench-etcd-nodes.py [--nodes 10,100,1000] [--steady 10]
 """
 
 import argparse
@@ -22,9 +22,9 @@ TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.abspath(
 PROGRAM = os.path.join(TOP_BUILDDIR, "tests", "multinode", "bench-etcd-nodes")
 
 
-def one(nodes, steady, mode, limit):
+def one(nodes, steady, limit):
     with Etcd(quota_mib=2048) as etcd:
-        argv = [PROGRAM, etcd.endpoint, str(nodes), str(steady), mode]
+        argv = [PROGRAM, etcd.endpoint, str(nodes), str(steady)]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         cpu0 = t0 = None
         deadline = time.monotonic() + limit
@@ -55,7 +55,6 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--nodes", default="10,100,1000")
     ap.add_argument("--steady", type=int, default=10)
-    ap.add_argument("--mode", default="leader", choices=["leader", "all"])
     ap.add_argument("--limit", type=int, default=600, help="seconds per node count at most")
     args = ap.parse_args()
     if not Etcd.available():
@@ -67,7 +66,7 @@ def main():
                                                                     text=True).stdout.splitlines()[0]))
     status = 0
     for n in [int(x) for x in args.nodes.split(",")]:
-        rc, lines = one(n, args.steady, args.mode, args.limit)
+        rc, lines = one(n, args.steady, args.limit)
         print("\n".join(lines), flush=True)
         print()
         status = status or rc

@@ -550,8 +550,10 @@ struct cluster *cluster_stop(struct cluster *c, const char *final_state) {
                 }
                 (void) etcd_lease_revoke(c->sync_client, c->lease);
         }
-        if (c->watcher_started)
+        if (c->watcher_started) {
+                etcd_client_wakeup(c->watch_client);
                 pthread_join(c->watcher, NULL);
+        }
         etcd_client_free(c->writer_client);
         etcd_client_free(c->watch_client);
         etcd_client_free(c->sync_client);

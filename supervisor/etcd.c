@@ -95,6 +95,8 @@ struct etcd_client {
         char *base;             /* "http://host:port" */
         long timeout_ms;
         CURL *curl;
+        CURLM *watch_multi;             /* while a watch runs, under wake_lock: for etcd_client_wakeup() */
+        pthread_mutex_t wake_lock;
         char error[512];
         char curl_error[CURL_ERROR_SIZE];
 };
@@ -116,6 +118,7 @@ int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        pthread_mutex_init(&c->wake_lock, NULL);
         if (startswith(endpoint, "http://") || startswith(endpoint, "https://"))
                 c->base = strdup(endpoint);
         else if (asprintf(&c->base, "http://%s", endpoint) < 0)
@@ -138,8 +141,16 @@ struct etcd_client *etcd_client_free(struct etcd_client *c) {
         if (c->curl)
                 curl_easy_cleanup(c->curl);
         free(c->base);
+        pthread_mutex_destroy(&c->wake_lock);
         free(c);
         return NULL;
+}
+
+void etcd_client_wakeup(struct etcd_client *c) {
+        pthread_mutex_lock(&c->wake_lock);
+        if (c->watch_multi)
+                curl_multi_wakeup(c->watch_multi);
+        pthread_mutex_unlock(&c->wake_lock);
 }
 
 const char *etcd_last_error(const struct etcd_client *c) {
@@ -552,7 +563,38 @@ int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_r
         curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, watch_progress);
         curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, &w);
-        cc = curl_easy_perform(c->curl);
+        {
+                /* The multi interface, so that etcd_client_wakeup() can end a wait at once. */
+                CURLM *m = curl_multi_init();
+                int running = 1;
+
+                cc = CURLE_OUT_OF_MEMORY;
+                if (m && curl_multi_add_handle(m, c->curl) == CURLM_OK) {
+                        pthread_mutex_lock(&c->wake_lock);
+                        c->watch_multi = m;
+                        pthread_mutex_unlock(&c->wake_lock);
+                        cc = CURLE_OK;
+                        while (running && !atomic_load(stop)) {
+                                if (curl_multi_perform(m, &running) != CURLM_OK)
+                                        break;
+                                if (running)
+                                        (void) curl_multi_poll(m, NULL, 0, 1000, NULL);
+                        }
+                        CURLMsg *msg;
+                        int left;
+                        while ((msg = curl_multi_info_read(m, &left)))
+                                if (msg->msg == CURLMSG_DONE)
+                                        cc = msg->data.result;
+                        if (running && atomic_load(stop))
+                                cc = CURLE_ABORTED_BY_CALLBACK;
+                        pthread_mutex_lock(&c->wake_lock);
+                        c->watch_multi = NULL;
+                        pthread_mutex_unlock(&c->wake_lock);
+                        curl_multi_remove_handle(m, c->curl);
+                }
+                if (m)
+                        curl_multi_cleanup(m);
+        }
         curl_slist_free_all(headers);
         free(w.line.data);
         if (w.result != 0)
@@ -578,6 +620,9 @@ int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **
 struct etcd_client *etcd_client_free(struct etcd_client *c) {
         (void) c;
         return NULL;
+}
+void etcd_client_wakeup(struct etcd_client *c) {
+        (void) c;
 }
 const char *etcd_last_error(const struct etcd_client *c) {
         (void) c;

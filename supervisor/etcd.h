@@ -12,7 +12,7 @@
  * Every call blocks, bounded by the client's timeout (a watch by its stop
  * flag): the callers run them on their own threads, never on the
  * supervisor's event loop.  One client is one connection; it is not shared
- * between threads.  Library code: errors are negative errno values, and
+ * between threads (but for etcd_client_wakeup()).  Library code: errors are negative errno values, and
  * etcd_last_error() says more (etcd's or curl's message); nothing is logged.
  *
  * Built without libcurl (configure --without-etcd), etcd_client_new()
@@ -29,6 +29,8 @@ struct etcd_client;
 /* Endpoint: "HOST:PORT", "http://HOST:PORT" ("https://" too, with the system's CAs). timeout: per call, ms. */
 int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **ret);
 struct etcd_client *etcd_client_free(struct etcd_client *c);
+/* Wakes a watch running on c in another thread, so that it sees its stop flag (thread-safe). */
+void etcd_client_wakeup(struct etcd_client *c);
 /* The last failure's detail ("" when none); valid until the next call on c. */
 const char *etcd_last_error(const struct etcd_client *c);
 
@@ -68,9 +70,9 @@ struct etcd_event {
  * calling on_event for each change, in revision order, until on_event
  * returns non-zero (returned), *stop becomes true (0), or the connection
  * fails (-ECONNRESET etc.; the caller re-watches from the next revision).
- * *stop is checked whenever data arrives and at least once a second (so a
- * write under the prefix after setting it stops the watch at once).  on_ready, when not NULL, is called
- * once etcd has confirmed the watch (so later changes will be seen).
+ * *stop is checked whenever data arrives, at least once a second, and at
+ * once after etcd_client_wakeup() from another thread.  on_ready, when not
+ * NULL, is called once etcd has confirmed the watch (so later changes will be seen).
  */
 int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_revision,
                       int (*on_event)(const struct etcd_event *ev, int64_t revision, void *userdata),

@@ -25,7 +25,7 @@ bool capture_prefix_template_valid(const char *t) {
                 if (*p != '%')
                         continue;
                 p++;
-                if (!*p || !strchr("rlnsp%", *p))
+                if (!*p || !strchr("rlnsph%", *p))
                         return false;
         }
         return true;
@@ -51,6 +51,12 @@ static char *expand_prefix(const char *t, int rank, int local_rank, const char *
                 case 'n': fputs(role, f); break;
                 case 's': fputs(kind == STREAM_STDERR ? "err" : "out", f); break;
                 case 'p': fprintf(f, "%d", (int) pid); break;
+                case 'h': {
+                        char host[256] = "";
+                        (void) gethostname(host, sizeof(host) - 1);
+                        fputs(host, f);
+                        break;
+                }
                 default: fputc('%', f); break;
                 }
         }
@@ -111,6 +117,9 @@ static void stream_emit_line(struct stream *s, bool cut) {
         const struct capture_config *c = s->config;
         struct sink *sink = c->sinks[s->kind];
         const char *text = s->line;
+
+        if (c->console_hidden && s->local_rank < c->n_console_hidden && c->console_hidden[s->local_rank])
+                sink = NULL;
         size_t len = s->line_len;
 
         s->stats.lines++;

@@ -44,6 +44,8 @@ struct capture_config {
         struct sink *sinks[_STREAM_KIND_MAX]; /* NULL: not to the terminal */
         bool journal;                 /* also to journald */
         struct sink *journal_fallback[_STREAM_KIND_MAX]; /* where a line goes when journald refuses it */
+        const bool *console_hidden;   /* by local rank: its lines not to the terminal (--console-ranks); NULL: none */
+        int n_console_hidden;
 };
 
 struct stream_stats {

@@ -46,7 +46,7 @@ static bool has_var(char *const *env, const char *name) {
 
 int worker_environ(char *const *base, const struct worker_env *w, char ***ret) {
         _cleanup_strv_free_ char **env = calloc(1, sizeof(char *));
-        int r = 0;
+        int r = 0, nnodes, global;
 
         if (!env)
                 return -ENOMEM;
@@ -54,16 +54,18 @@ int worker_environ(char *const *base, const struct worker_env *w, char ***ret) {
                 if (!is_replaced(base[i], w) && strv_extend(&env, base[i]) < 0)
                         return -ENOMEM;
 
-        /* torchrun's contract: one node, one role, so local and global agree. */
-        r |= strv_extendf(&env, "RANK=%d", w->rank);
+        /* torchrun's contract for one role on equal nodes: global = node * ranks per node + local. */
+        nnodes = w->nnodes > 0 ? w->nnodes : 1;
+        global = w->node_rank * w->nproc + w->rank;
+        r |= strv_extendf(&env, "RANK=%d", global);
         r |= strv_extendf(&env, "LOCAL_RANK=%d", w->rank);
-        r |= strv_extendf(&env, "WORLD_SIZE=%d", w->nproc);
+        r |= strv_extendf(&env, "WORLD_SIZE=%d", nnodes * w->nproc);
         r |= strv_extendf(&env, "LOCAL_WORLD_SIZE=%d", w->nproc);
-        r |= strv_extendf(&env, "GROUP_RANK=0");
-        r |= strv_extendf(&env, "GROUP_WORLD_SIZE=1");
-        r |= strv_extendf(&env, "ROLE_RANK=%d", w->rank);
+        r |= strv_extendf(&env, "GROUP_RANK=%d", w->node_rank);
+        r |= strv_extendf(&env, "GROUP_WORLD_SIZE=%d", nnodes);
+        r |= strv_extendf(&env, "ROLE_RANK=%d", global);
         r |= strv_extendf(&env, "ROLE_NAME=%s", w->role);
-        r |= strv_extendf(&env, "ROLE_WORLD_SIZE=%d", w->nproc);
+        r |= strv_extendf(&env, "ROLE_WORLD_SIZE=%d", nnodes * w->nproc);
         r |= strv_extendf(&env, "MASTER_ADDR=%s", w->master_addr);
         r |= strv_extendf(&env, "MASTER_PORT=%d", w->master_port);
         r |= strv_extendf(&env, "TORCHELASTIC_RUN_ID=%s", w->run_id);

@@ -18,8 +18,10 @@ struct worker_env {
         const char *master_addr;
         int master_port;
         const char *role;
-        int nproc;
-        int rank;
+        int nproc;                      /* ranks of this node (LOCAL_WORLD_SIZE) */
+        int rank;                       /* the local rank (LOCAL_RANK) */
+        int nnodes;                     /* GROUP_WORLD_SIZE; 0 counts as 1 */
+        int node_rank;                  /* GROUP_RANK: RANK = node_rank * nproc + rank */
         int restart_count;
         int max_restarts;
         const char *error_file;

@@ -18,6 +18,7 @@
 enum {
         EXIT_RM_USAGE = 100,     /* bad command line or environment: nothing was started */
         EXIT_RM_INTERNAL = 111,  /* ringmaster itself failed (resources, fork, /dev/shm...) */
+        EXIT_RM_NODE_FAILED = 112, /* another node of the job failed, or was lost (--store): this one stopped */
         EXIT_RM_DEADLINE = 124,  /* a deadline passed: ready, phase, straggler or watchdog (deadline.h) */
 };
 

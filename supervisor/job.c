@@ -583,11 +583,13 @@ static int rank_spawn(struct job *job, struct rank *r) {
                 .run_id = job->run.run_id,
                 .run_dir = job->run.run_dir->path,
                 .shm_name = job->run.segment_name,
-                .master_addr = o->master_addr,
+                .master_addr = job->run.master_addr ? job->run.master_addr : o->master_addr,
                 .master_port = job->run.master_port,
                 .role = o->role,
                 .nproc = job->run.nproc,
                 .rank = r->index,
+                .nnodes = job->run.nnodes > 0 ? job->run.nnodes : 1,
+                .node_rank = job->run.node_rank,
                 .restart_count = job->run.restart_count,
                 .max_restarts = o->max_restarts,
                 .error_file = r->error_file_path,
@@ -654,10 +656,12 @@ static int rank_spawn(struct job *job, struct rank *r) {
         out_w = safe_close(out_w);
         err_w = safe_close(err_w);
         k = stream_init(&r->streams[STREAM_STDOUT], job->event, SD_EVENT_PRIORITY_NORMAL, &job->setup.capture,
-                        STREAM_STDOUT, r->index, r->index, r->pid, TAKE_FD(out_r), TAKE_FD(log_out));
+                        STREAM_STDOUT, job->run.rank_offset + r->index, r->index, r->pid, TAKE_FD(out_r),
+                        TAKE_FD(log_out));
         if (k >= 0)
                 k = stream_init(&r->streams[STREAM_STDERR], job->event, SD_EVENT_PRIORITY_NORMAL, &job->setup.capture,
-                                STREAM_STDERR, r->index, r->index, r->pid, TAKE_FD(err_r), TAKE_FD(log_err));
+                                STREAM_STDERR, job->run.rank_offset + r->index, r->index, r->pid, TAKE_FD(err_r),
+                                TAKE_FD(log_err));
         r->streams_set_up = true;
         if (k < 0)
                 return log_error_errno(k, "cannot capture rank %d's output", r->index);
@@ -732,7 +736,9 @@ static int job_start_attempt(struct job *job) {
                 log_info("shared-memory segment %s (%" PRIu64 " bytes)", job->run.segment_name, job->run.segment_size);
         }
 
-        if (o->master_port > 0)
+        if (job->run.fixed_master_port > 0)
+                job->run.master_port = job->run.fixed_master_port;
+        else if (o->master_port > 0)
                 job->run.master_port = o->master_port;
         else {
                 k = find_free_port(&job->run.master_port);
@@ -789,6 +795,10 @@ static void action_teardown(struct job *job, enum job_event event, int arg) {
                 break;
         case JOB_EVENT_DIAGNOSED:
                 /* The deadline's teardown: its cause and the diagnosis are recorded already. */
+                break;
+        case JOB_EVENT_NODE_FAILED:
+                /* run-nodes.c recorded it (run.node_failure) and said what happened. */
+                log_notice("the job failed on node %d: stopping this node's ranks", job->run.node_failure.node);
                 break;
         default:
                 break;
@@ -1023,6 +1033,11 @@ static void job_run_queue(struct job *job) {
 
 /* ------------------------------------------------------------ signals */
 
+void job_node_failed(struct job *job) {
+        job_post(job, JOB_EVENT_NODE_FAILED, 0);
+        job_run_queue(job);
+}
+
 void job_forward_signal(struct job *job, int sig) {
         char name[16];
         size_t n = 0;
@@ -1175,6 +1190,9 @@ struct job *job_free(struct job *job) {
         safe_close(job->dev_null_fd);
         free(job->run.segment_name);
         free(job->run.run_id);
+        free(job->run.master_addr);
+        free(job->run.node_failure.host);
+        free(job->run.node_failure.cause);
         strv_free(job->setup.cuda_per_rank);
         free(job->setup.cuda_all);
         strv_free(job->setup.exec_paths);

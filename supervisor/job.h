@@ -61,6 +61,9 @@ int job_start(struct job *job);
 /* A child of ours that something else reaps (sd-event child sources): a live rank, a tracked orphan, a stack tool. */
 bool job_claims_child(const struct job *job, pid_t pid);
 
+/* Another node failed (run.node_failure is filled): stop this node's ranks (--store; run-nodes.c). */
+void job_node_failed(struct job *job);
+
 /* Sends sig to every live rank's process group (--init's forwarded signals); the job's state does not change. */
 void job_forward_signal(struct job *job, int sig);
 

@@ -105,7 +105,18 @@ supervisor_libsupervisor_la_SOURCES += \
 	supervisor/node-view.h \
 	supervisor/placement.c \
 	supervisor/placement.h \
+	supervisor/run-nodes.c \
+	supervisor/run-nodes.h \
 	supervisor/torchrun-cli.c \
 	supervisor/torchrun-cli.h
 supervisor_libsupervisor_la_CFLAGS += $(LIBCURL_CFLAGS)
 supervisor_libsupervisor_la_LIBADD += $(LIBCURL_LIBS)
+
+# ringmaster-torchrun: torchrun's command line (main.c looks at its own name).
+install-exec-hook: install-ringmaster-torchrun
+install-ringmaster-torchrun:
+	cd $(DESTDIR)$(bindir) && rm -f ringmaster-torchrun && $(LN_S) ringmaster ringmaster-torchrun
+uninstall-hook: uninstall-ringmaster-torchrun
+uninstall-ringmaster-torchrun:
+	rm -f $(DESTDIR)$(bindir)/ringmaster-torchrun
+.PHONY: install-ringmaster-torchrun uninstall-ringmaster-torchrun

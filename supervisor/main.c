@@ -7,6 +7,7 @@
 #include "gpuinfo.h"
 #include "options.h"
 #include "run.h"
+#include "torchrun-cli.h"
 #include "util.h"
 
 struct command {
@@ -18,6 +19,7 @@ struct command {
 static const struct command commands[] = {
         { "run", run_main, "start N ranks of a command and supervise them" },
         { "check", check_main, "check that this machine is ready for a run (what run checks first)" },
+        { "torchrun", torchrun_main, "torchrun's command line, run by ringmaster (also ringmaster-torchrun)" },
         { "__gpu-probe", gpuinfo_probe_main, NULL },
 };
 
@@ -31,7 +33,7 @@ static void help(FILE *f) {
                 "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 if (commands[i].summary)
-                        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+                        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
         fprintf(f,
                 "\n"
                 "Example:\n"
@@ -41,8 +43,14 @@ static void help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+        const char *self = argv[0] ? strrchr(argv[0], '/') : NULL;
+
         if (ensure_stdio_open() < 0)
                 return EXIT_RM_INTERNAL;
+        /* Installed as ringmaster-torchrun (a link): torchrun's command line. */
+        self = self ? self + 1 : argv[0];
+        if (self && strcmp(self, "ringmaster-torchrun") == 0)
+                return torchrun_main(argc, argv);
         if (argc < 2) {
                 help(stderr);
                 return EXIT_RM_USAGE;

@@ -13,9 +13,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "placement.h"
 #include "rm_run_layout.h"
 #include "stack.h"
 #include "util.h"
+
+/* -n N, or a word: one rank per visible GPU (gpu), per CPU (cpu), per GPU else per CPU (auto). */
+enum nproc_mode {
+        NPROC_COUNT,
+        NPROC_GPU,
+        NPROC_CPU,
+        NPROC_AUTO,
+};
 
 enum bind_gpu {
         BIND_GPU_NONE,       /* every rank sees every GPU; LOCAL_RANK picks (torchrun's way) */
@@ -42,12 +51,14 @@ enum python_hooks_mode {
 };
 
 struct run_options {
-        int nproc;                      /* 0: not given (the visible GPUs, else 1) */
+        int nproc;                      /* 0: not given (the visible GPUs, else 1), or see nproc_mode */
+        enum nproc_mode nproc_mode;     /* -n gpu|cpu|auto */
         char **gpus;                    /* --gpus entries; NULL: not given */
         enum bind_gpu bind_gpu;
         char *run_id;                   /* NULL: generated */
         char *run_dir;                  /* NULL: under $XDG_RUNTIME_DIR or /tmp */
         char *master_addr;
+        bool master_addr_given;         /* else 127.0.0.1, or the launcher's node 0 (placement.h) */
         int master_port;                /* 0: a free port */
         char *role;
         int max_restarts;
@@ -84,6 +95,14 @@ struct run_options {
         bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
         bool tty;                       /* the live status table when stderr is a terminal (--no-tty) */
         bool init;                      /* --init: a container's init, as tini (init.h); implied as PID 1 */
+        /* Several nodes (placement.h, cluster.h; docs/multinode.md). */
+        int nnodes;                     /* 0: not given */
+        int node_rank;                  /* -1: not given */
+        enum nodes_from nodes_from;
+        char *store;                    /* etcd://HOST:PORT (the endpoint part), or NULL: no cross-node view */
+        uint64_t join_timeout_usec;     /* the store: every node registered within (0: no wait) */
+        char *node_addr;                /* this node's name in reports; NULL: the host name */
+        bool *console_hidden;           /* --console-ranks: MAX_NPROC flags by local rank; NULL: all shown */
         bool json;                      /* check: --json */
         char **command;                 /* COMMAND [ARGS...] */
 };
@@ -111,6 +130,7 @@ struct run_options {
 #define DEFAULT_STRAGGLER_TIMEOUT_USEC (60 * USEC_PER_SEC)
 #define DEFAULT_DIAGNOSE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define DEFAULT_STACK_TIMEOUT_USEC (3 * USEC_PER_SEC)
+#define DEFAULT_JOIN_TIMEOUT_USEC (600 * USEC_PER_SEC)  /* torchrun's rendezvous join_timeout */
 
 /*
  * Parses `ringmaster run` arguments (argv[0] is "run") into o, which the

@@ -380,7 +380,11 @@ void report_print_text(const struct run_model *run) {
         else if (run->deadline.kind != DEADLINE_NONE)
                 report_line("======== run %s: %s ========", run->run_id, run->deadline.message);
         else if (failed >= 0)
-                report_line("======== run %s: rank %d failed ========", run->run_id, failed);
+                report_line("======== run %s: rank %d failed ========", run->run_id, run->rank_offset + failed);
+        else if (run->node_failure.set)
+                report_line("======== run %s: the job failed on node %d (%s): %s ========", run->run_id,
+                            run->node_failure.node, run->node_failure.host ? run->node_failure.host : "?",
+                            run->node_failure.cause ? run->node_failure.cause : "no cause given");
         else if (run->stop_signal > 0)
                 report_line("======== run %s: stopped by %s ========", run->run_id,
                             signal_name(run->stop_signal, name, sizeof(name)));
@@ -409,6 +413,13 @@ void report_print_text(const struct run_model *run) {
                                     a->error_message ? ": " : "", a->error_message ? a->error_message : "");
         }
 
+        if (run->nnodes > 1)
+                report_line("node %d of %d (%s), ranks %d to %d", run->node_rank, run->nnodes, run->host,
+                            run->rank_offset, run->rank_offset + run->nproc - 1);
+        if (run->node_failure.set && run->node_failure.rank >= 0)
+                report_line("failed: rank %d on node %d (%s): %s", run->node_failure.rank, run->node_failure.node,
+                            run->node_failure.host ? run->node_failure.host : "?",
+                            run->node_failure.cause ? run->node_failure.cause : "no cause given");
         if (failed >= 0)
                 print_first_failure(run, &run->ranks[failed]);
         print_deadline(run);

@@ -25,6 +25,8 @@ int run_exit_status(const struct run_model *run) {
 
                 return r->state == RANK_SIGNALLED ? 128 + r->exit_signal : r->exit_code;
         }
+        if (run->node_failure.set)
+                return run->node_failure.deadline ? EXIT_RM_DEADLINE : EXIT_RM_NODE_FAILED;
         if (run->stop_signal > 0)
                 return 128 + run->stop_signal;
         return 0;

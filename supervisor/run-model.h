@@ -10,9 +10,10 @@
  *                the event loop's sources, timers and its event queue,
  *                which are not here: see job.h);
  *   run.c        the run's identity (run_id, run_dir, log_dir, nproc, the
- *                stale counts) before job_start(), internal_error after
- *                the loop;
+ *                node's place: nnodes, node_rank, master_addr, the stale
+ *                counts) before job_start(), internal_error after the loop;
  *   phase.c      a rank's phase, ready and notify fields, and phases;
+ *   run-nodes.c  the node failure (a job of several nodes with --store);
  *   diagnose.c   a rank's diagnosis.
  *
  * Everybody else reads it through a const pointer: deadline.c decides from
@@ -121,7 +122,7 @@ struct deadline_cause {
 /* ------------------------------------------------------------ ranks, orphans, attempts, the run */
 
 struct rank {
-        int index;                      /* RANK (= LOCAL_RANK, one node) */
+        int index;                      /* LOCAL_RANK; RANK is rank_offset + index (one node: the same) */
         enum rank_state state;
         pid_t pid;
         uint64_t started_usec;
@@ -198,6 +199,13 @@ struct run_model {
         char host[256];
         int nproc;
         int stale_segments_removed;
+        /* The node's place in the job (placement.h): one node unless told otherwise. */
+        int nnodes;                     /* 1: one node */
+        int node_rank;
+        int rank_offset;                /* node_rank * nproc: RANK of local rank 0 */
+        char *master_addr;              /* MASTER_ADDR for every rank */
+        int fixed_master_port;          /* every attempt's MASTER_PORT; 0: a free port each attempt */
+        const char *node_source;        /* "single", "static", "slurm", "lws", "indexed-job" */
         int stale_run_dirs_removed;
 
         enum job_state state;
@@ -212,6 +220,15 @@ struct run_model {
         uint64_t segment_size;
 
         int first_failure;              /* this attempt's: a rank index, or -1 */
+        /* The job's failure as another node (or node 0's view of every node) reported it (run-nodes.c). */
+        struct node_failure {
+                bool set;               /* this node stopped because of it */
+                int node;               /* the node it happened on */
+                int rank;               /* its global rank, or -1 (a node lost, a store lost) */
+                char *host;
+                char *cause;
+                bool deadline;          /* a straggler named across nodes: exit 124 */
+        } node_failure;
         int stop_signal;                /* what stopped the supervisor, or 0 */
         int internal_error;             /* negative errno, or 0 */
         int teardown_signal;            /* what the teardown sent first */

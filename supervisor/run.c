@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <systemd/sd-event.h>
 
@@ -17,8 +19,10 @@
 #include "journal.h"
 #include "log.h"
 #include "options.h"
+#include "placement.h"
 #include "report.h"
 #include "run.h"
+#include "run-nodes.h"
 #include "rundir.h"
 #include "sdnotify.h"
 #include "shmring.h"
@@ -67,6 +71,16 @@ static int setup_gpus(struct run_model *run, struct job_setup *setup, const stru
         }
         n = strv_length(selected ? selected : visible);
         run->nproc = o->nproc > 0 ? o->nproc : (int) MAX(n, (size_t) 1);
+        if (o->nproc_mode == NPROC_GPU && n == 0) {
+                log_error("-n gpu: no GPU is visible (no CUDA_VISIBLE_DEVICES, no /dev/nvidiaN): give a count");
+                return -EINVAL;
+        }
+        if (o->nproc_mode == NPROC_CPU || (o->nproc_mode == NPROC_AUTO && n == 0)) {
+                cpu_set_t cpus;
+                /* torch's cpu_count(): the CPUs this process may run on. */
+                run->nproc = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+                run->nproc = MIN(MAX(run->nproc, 1), MAX_NPROC);
+        }
 
         if (o->bind_gpu == BIND_GPU_VISIBLE) {
                 char **l = selected ? selected : visible;
@@ -97,6 +111,57 @@ static int setup_gpus(struct run_model *run, struct job_setup *setup, const stru
                 for (size_t i = 0; selected[i]; i++)
                         s += sprintf(s, "%s%s", i ? "," : "", selected[i]);
         }
+        return 0;
+}
+
+/* Where this node is in the job (placement.h): the ranks' global numbers and MASTER_ADDR/MASTER_PORT. */
+static int setup_placement(struct run_model *run, const struct run_options *o) {
+        struct placement_request req = {
+                .from = o->nodes_from, .nnodes = o->nnodes, .node_rank = o->node_rank, .nproc_per_node = run->nproc,
+                .master_addr = o->master_addr_given ? o->master_addr : NULL, .master_port = o->master_port,
+        };
+        _cleanup_free_ char *error = NULL;
+        struct placement p;
+        int r;
+
+        r = placement_resolve(&req, environ, &p, &error);
+        if (r == -EINVAL) {
+                log_error("%s", error);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "cannot work out this node's place in the job");
+        run->nnodes = p.nnodes;
+        run->node_rank = p.node_rank;
+        run->rank_offset = p.node_rank * run->nproc;
+        run->node_source = node_source_to_string(p.source);
+        if (p.nnodes > 1) {
+                /* Every node must agree: the launcher's or the given address and a fixed port. */
+                run->master_addr = TAKE_PTR(p.master_addr);
+                run->fixed_master_port = p.master_port;
+        } else {
+                /* One node: as before, the command line's (default 127.0.0.1) and its port or a free one. */
+                run->master_addr = strdup(o->master_addr);
+                run->fixed_master_port = o->master_port;
+        }
+        placement_done(&p);
+        if (!run->master_addr)
+                return log_error_errno(-ENOMEM, "out of memory");
+        if (run->nnodes > 1 && o->max_restarts > 0) {
+                log_error("--max-restarts with %d nodes: ringmaster restarts one node's ranks, which cannot rejoin "
+                          "the others' job; let the launcher restart every node (srun --requeue, LWS's "
+                          "RecreateGroupOnPodRestart)", run->nnodes);
+                return -EINVAL;
+        }
+        if (o->store && !o->run_id && run->nnodes > 1) {
+                log_error("--store with %d nodes needs --run-id, the same on every node (e.g. --run-id "
+                          "\"$SLURM_JOB_ID\"): it names the job in the store", run->nnodes);
+                return -EINVAL;
+        }
+        if (run->nnodes > 1)
+                log_info("node %d of %d (%s): ranks %d to %d; MASTER_ADDR=%s MASTER_PORT=%d", run->node_rank,
+                         run->nnodes, run->node_source, run->rank_offset, run->rank_offset + run->nproc - 1,
+                         run->master_addr, run->fixed_master_port);
         return 0;
 }
 
@@ -170,6 +235,8 @@ static void setup_capture(struct job_setup *setup, const char *run_id, const str
                 .sinks = { terminal ? out : NULL, terminal ? err : NULL },
                 .journal = journal,
                 .journal_fallback = { out, err },
+                .console_hidden = o->console_hidden,
+                .n_console_hidden = o->console_hidden ? MAX_NPROC : 0,
         };
         /* SYSLOG_IDENTIFIER is the command's base name, as systemd shows it. */
         if (strrchr(o->command[0], '/'))
@@ -196,11 +263,13 @@ static void raise_fd_limit(struct job_setup *setup) {
 struct job_watchers {
         struct sdnotify *sdnotify;
         struct live_status *status;
+        struct run_nodes *nodes;
 };
 
 static void on_job_changed(const struct run_model *run, void *userdata) {
         struct job_watchers *w = userdata;
 
+        run_nodes_changed(w->nodes, run);
         sdnotify_update(w->sdnotify, run);
         live_status_update(w->status);
 }
@@ -301,6 +370,11 @@ int run_main(int argc, char **argv) {
                 status = setup_exit_status(r);
                 goto finish;
         }
+        r = setup_placement(run, &o);
+        if (r < 0) {
+                status = setup_exit_status(r);
+                goto finish;
+        }
         r = setup_log_dir(run, &o);
         if (r < 0)
                 goto finish;
@@ -345,6 +419,11 @@ int run_main(int argc, char **argv) {
         log_info("run %s: %d rank%s of %s; run directory %s", run->run_id, run->nproc, run->nproc == 1 ? "" : "s",
                  o.command[0], run->run_dir->path);
 
+        r = run_nodes_start(event, job, &o, &watchers.nodes);
+        if (r < 0) {
+                status = setup_exit_status(r);
+                goto finish;
+        }
         r = job_start(job);
         if (r < 0)
                 goto finish;
@@ -363,6 +442,8 @@ int run_main(int argc, char **argv) {
                 (void) report_write_json(run, o.report_path, out, err);
 
 finish:
+        /* The other nodes hear how this one ended ("done" or "failed"); the lease goes. */
+        watchers.nodes = run_nodes_stop(watchers.nodes, status);
         /* The service manager's last word: the outcome, ERRNO= on failure. */
         sdnotify_finish(watchers.sdnotify, loop_ran ? run : NULL, status, r < 0 ? -r : 0);
         live_status_stop(watchers.status);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGMASTER_RUN_NODES_H
+#define RINGMASTER_RUN_NODES_H
+
+/*
+ * This node's part in a job of several nodes with a store (--store; the
+ * keys are cluster.h's): it registers the node, publishes its ranks'
+ * progress, records a local failure (a rank's, a deadline's) as the job's,
+ * and stops this node's ranks when the job failed elsewhere
+ * (job_node_failed(), exit status 112).  Node 0 also applies the straggler
+ * rule across nodes (node-view.h), fails the job when a node is lost or
+ * never registered (--join-timeout), and its report names the node, the
+ * rank and the cause.  The cluster's events arrive on the supervisor's
+ * event loop (an I/O source on cluster_fd()).  Without --store there is
+ * none of this: run_nodes_start() returns 0 and NULL.
+ */
+
+#include <systemd/sd-event.h>
+
+struct job;
+struct run_model;
+struct run_options;
+struct run_nodes;
+
+/* After the run's identity and place are set (run.c), before job_start(). */
+int run_nodes_start(sd_event *event, struct job *job, const struct run_options *o, struct run_nodes **ret);
+/* After every batch of the job's events (job_setup.changed). */
+void run_nodes_changed(struct run_nodes *n, const struct run_model *run);
+/* At the end: this node's final state ("done" for status 0, else "failed"), the lease revoked. */
+struct run_nodes *run_nodes_stop(struct run_nodes *n, int status);
+
+#endif

@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,11 +64,19 @@ def base_env():
     return env
 
 
+def node_env(env, i):
+    """Node i's environment: its own runtime directory, as a machine of its own has (one run id, two run dirs)."""
+    env = dict(env)
+    env["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="rm-node%d-" % i)
+    return env
+
+
 def run_nodes(nodes, argvs, envs, timeout):
     """Starts one process per node; returns [(rc, output, seconds)]."""
     procs, start = [], time.monotonic()
     for i, argv in enumerate(argvs):
-        procs.append(nodes.popen(i, argv, env=envs[i], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(nodes.popen(i, argv, env=node_env(envs[i], i), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True))
     results = []
     for p in procs:
         try:
@@ -170,8 +179,8 @@ def case_straggler(nodes, etcd):
     timeout = 5
     argvs = [store_argv(nodes, etcd, i, run_id, ["--straggler-timeout", str(timeout)], ["hang-node", "1"])
              for i in range(2)]
-    procs = [nodes.popen(i, argvs[i], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(2)]
+    procs = [nodes.popen(i, argvs[i], env=node_env(env, i), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True) for i in range(2)]
     ready_at = named_at = None
     lines = []
     deadline = time.monotonic() + 120 * SCALE

@@ -518,9 +518,47 @@ static const char *outcome(const struct run_model *run) {
                 return "deadline";
         if (run->first_failure >= 0)
                 return "failure";
+        if (run->node_failure.set)
+                return "node-failure";
         if (run->stop_signal > 0)
                 return "stopped";
         return "success";
+}
+
+/* "nodes": this node's place in the job, and the job's failure as another node reported it. */
+static void json_nodes(struct json_writer *w, const struct run_model *run) {
+        json_begin_object(w);
+        json_key(w, "nnodes");
+        json_int(w, run->nnodes > 0 ? run->nnodes : 1);
+        json_key(w, "node_rank");
+        json_int(w, run->node_rank);
+        json_key(w, "first_rank");
+        json_int(w, run->rank_offset);
+        json_key(w, "source");
+        json_string(w, run->node_source);
+        json_key(w, "master_addr");
+        json_string(w, run->master_addr);
+        json_key(w, "store");
+        json_string(w, run->options->store);
+        json_key(w, "failure");
+        if (!run->node_failure.set)
+                json_null(w);
+        else {
+                json_begin_object(w);
+                json_key(w, "node");
+                json_int(w, run->node_failure.node);
+                json_key(w, "host");
+                json_string(w, run->node_failure.host);
+                json_key(w, "rank");
+                if (run->node_failure.rank >= 0)
+                        json_int(w, run->node_failure.rank);
+                else
+                        json_null(w);
+                json_key(w, "cause");
+                json_string(w, run->node_failure.cause);
+                json_end_object(w);
+        }
+        json_end_object(w);
 }
 
 static void json_report(struct json_writer *w, const struct run_model *run, const struct sink *out,
@@ -543,6 +581,8 @@ static void json_report(struct json_writer *w, const struct run_model *run, cons
         json_end_array(w);
         json_key(w, "nproc");
         json_int(w, run->nproc);
+        json_key(w, "nodes");
+        json_nodes(w, run);
         json_key(w, "started_at");
         json_string(w, format_utc_timestamp(ts, sizeof(ts), run->start_realtime_usec));
         json_key(w, "duration_s");

@@ -184,7 +184,9 @@ static void on_key(struct cluster *c, bool put, const char *key, const char *val
                                 push_event(c, &e);
                         }
                 } else if (c->present[node]) {
-                        bool done = c->last_state[node] && strcmp(c->last_state[node], "done") == 0;
+                        /* "done" and "failed" are said before the lease is revoked: that node left, it was not lost. */
+                        bool done = c->last_state[node] && (strcmp(c->last_state[node], "done") == 0 ||
+                                                            strcmp(c->last_state[node], "failed") == 0);
                         pthread_mutex_lock(&c->lock);
                         c->present[node] = false;
                         c->n_present--;

@@ -20,7 +20,7 @@
  * other node watches job/ only: the failure and the leader's record.  So a
  * join, a phase change or a lease renewal is one event for one watcher, and
  * a failure one event for each node (docs/multinode.md, "1000 nodes").  A
- * node whose record vanishes while not "done" is lost.  Without a store,
+ * node whose record vanishes while neither "done" nor "failed" is lost.  Without a store,
  * each node supervises its own ranks only.
  *
  * Two threads per cluster do the blocking etcd calls (the lease and the
@@ -51,7 +51,7 @@ struct cluster_config {
 enum cluster_event_type {
         CLUSTER_NODE_JOINED,    /* node, host: first seen (the leader sees every node, others the leader) */
         CLUSTER_NODE_STATE,     /* node, state: its record changed */
-        CLUSTER_NODE_LOST,      /* node, host: its lease expired (or it was revoked) before "done" */
+        CLUSTER_NODE_LOST,      /* node, host: its lease expired (or was revoked) before "done" or "failed" */
         CLUSTER_FAILURE,        /* node, host, rank, cause: the job's first failure */
         CLUSTER_PHASES,         /* node, json: its ranks' progress (the leader only) */
         CLUSTER_STORE_LOST,     /* cause: this node can no longer reach etcd, or its own lease expired */

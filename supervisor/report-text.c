@@ -379,8 +379,11 @@ void report_print_text(const struct run_model *run) {
                             strerror(-run->internal_error));
         else if (run->deadline.kind != DEADLINE_NONE)
                 report_line("======== run %s: %s ========", run->run_id, run->deadline.message);
+        else if (failed >= 0 && run->nnodes > 1)
+                report_line("======== run %s: rank %d (node %d's local rank %d) failed ========", run->run_id,
+                            run->rank_offset + failed, run->node_rank, failed);
         else if (failed >= 0)
-                report_line("======== run %s: rank %d failed ========", run->run_id, run->rank_offset + failed);
+                report_line("======== run %s: rank %d failed ========", run->run_id, failed);
         else if (run->node_failure.set)
                 report_line("======== run %s: the job failed on node %d (%s): %s ========", run->run_id,
                             run->node_failure.node, run->node_failure.host ? run->node_failure.host : "?",
@@ -414,7 +417,8 @@ void report_print_text(const struct run_model *run) {
         }
 
         if (run->nnodes > 1)
-                report_line("node %d of %d (%s), ranks %d to %d", run->node_rank, run->nnodes, run->host,
+                report_line("node %d of %d (%s): its local ranks 0 to %d are ranks %d to %d; the lines below "
+                            "number this node's ranks locally", run->node_rank, run->nnodes, run->host, run->nproc - 1,
                             run->rank_offset, run->rank_offset + run->nproc - 1);
         if (run->node_failure.set && run->node_failure.rank >= 0)
                 report_line("failed: rank %d on node %d (%s): %s", run->node_failure.rank, run->node_failure.node,

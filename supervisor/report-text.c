@@ -421,9 +421,8 @@ void report_print_text(const struct run_model *run) {
                             "number this node's ranks locally", run->node_rank, run->nnodes, run->host, run->nproc - 1,
                             run->rank_offset, run->rank_offset + run->nproc - 1);
         if (run->node_failure.set && run->node_failure.rank >= 0)
-                report_line("failed: rank %d on node %d (%s): %s", run->node_failure.rank, run->node_failure.node,
-                            run->node_failure.host ? run->node_failure.host : "?",
-                            run->node_failure.cause ? run->node_failure.cause : "no cause given");
+                report_line("failed: rank %d, on node %d (%s)", run->node_failure.rank, run->node_failure.node,
+                            run->node_failure.host ? run->node_failure.host : "?");
         if (failed >= 0)
                 print_first_failure(run, &run->ranks[failed]);
         print_deadline(run);

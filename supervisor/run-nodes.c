@@ -40,11 +40,7 @@ static void fail_here(struct run_nodes *n, int node, int rank, const char *host,
                 .set = true, .node = node, .rank = rank, .host = host ? strdup(host) : NULL,
                 .cause = cause ? strdup(cause) : NULL, .deadline = deadline,
         };
-        if (rank >= 0)
-                log_error("the job failed on node %d (%s): rank %d: %s", node, host ? host : "?", rank,
-                          cause ? cause : "no cause given");
-        else
-                log_error("the job failed on node %d (%s): %s", node, host ? host : "?", cause ? cause : "no cause");
+        log_error("the job failed on node %d (%s): %s", node, host ? host : "?", cause ? cause : "no cause given");
         job_node_failed(n->job);
 }
 

@@ -10,6 +10,7 @@ namespace.  Cases:
              the very same options: the same environment records
   slurm      srun simulated (SLURM_* set, host names in the namespaces'
              /etc/hosts): node ranks and MASTER_ADDR from Slurm
+  lws        a LeaderWorkerSet simulated (LWS_* set): the same from LWS
   failure    --store etcd: rank 3 (node 1) raises; both nodes stop, non-zero,
              and node 0's report names node 1, rank 3 and the exception
   straggler  --store etcd: both ranks of node 1 stay short of READY; node 0
@@ -17,7 +18,8 @@ namespace.  Cases:
 
 Skips (77) without root/namespaces or torch (RM_TORCH_PYTHONPATH); the
 etcd cases skip without etcd-server or a ringmaster built without libcurl.
-RM_MULTINODE_CASES picks cases.
+RM_MULTINODE_CASES picks cases (default: static, slurm, lws; the others
+run as test-netns-torchrun.py and test-netns-store.py).
 """
 
 import json
@@ -154,6 +156,21 @@ def case_slurm(nodes):
     expect_env(records(out), 2, 2, "rmnode1", "slurm", out)
 
 
+def case_lws(nodes):
+    nodes.hosts({"rmnode1": 0, "rmnode2": 1})
+    envs = []
+    for i in range(2):
+        env = base_env()
+        env.update({"LWS_LEADER_ADDRESS": "rmnode1", "LWS_GROUP_SIZE": "2", "LWS_WORKER_INDEX": str(i),
+                    "LWS_NAME": "rmtest"})
+        envs.append(env)
+    argvs = [[RINGMASTER, "run", "--master-port", "29515", "-n", "2", "--", sys.executable, WORKER, "env"]] * 2
+    res = run_nodes(nodes, argvs, envs, 180 * SCALE)
+    out = "\n".join(o for _, o, _ in res)
+    check(all(rc == 0 for rc, _, _ in res), "lws: both nodes exit 0", out)
+    expect_env(records(out), 2, 2, "rmnode1", "lws", out)
+
+
 def store_argv(nodes, etcd, i, run_id, extra, worker_args):
     return [RINGMASTER, "run", "--nnodes", "2", "--node-rank", str(i), "--master-addr", nodes.addr(0),
             "--master-port", "29514", "--store", "etcd://" + etcd.endpoint, "--run-id", run_id, "-n", "2"] + \
@@ -218,9 +235,9 @@ def main():
                       capture_output=True).returncode != 0:
         print("SKIP: torch is not installed (RM_TORCH_PYTHONPATH)")
         return 77
-    cases = os.environ.get("RM_MULTINODE_CASES", "static,torchrun,slurm,failure,straggler").split(",")
+    cases = os.environ.get("RM_MULTINODE_CASES", "static,slurm,lws").split(",")
     with Nodes(2) as nodes:
-        for c in ("static", "torchrun", "slurm"):
+        for c in ("static", "torchrun", "slurm", "lws"):
             if c in cases:
                 globals()["case_" + c](nodes)
         etcd_cases = [c for c in ("failure", "straggler") if c in cases]

@@ -269,7 +269,7 @@ static int check_role(const struct option_desc *d, const char *arg, struct run_o
 
 static int check_not_empty(const struct option_desc *d, const char *arg, struct run_options *o) {
         if (!*arg)
-                return usage_error("--%s: give a %s", d->name, strcmp(d->arg, "DIR") == 0 ? "directory" : "file name");
+                return usage_error("--%s: give a %s", d->name, strcmp(d->arg, "DIR") == 0 ? "directory" : strcmp(d->arg, "NAME") == 0 ? "name" : "file name");
         return 0;
 }
 
@@ -284,7 +284,7 @@ static int parse_prefix(const struct option_desc *d, const char *arg, struct run
                 t = "";
         else if (!capture_prefix_template_valid(arg))
                 return usage_error("--prefix: '%s' has an unknown %%-sequence: use rank, torchrun, none, or a "
-                                   "template with %%r %%l %%n %%s %%p %%%%", arg);
+                                   "template with %%r %%l %%n %%s %%p %%h %%%%", arg);
         return set_string(&o->prefix, t);
 }
 
@@ -357,6 +357,85 @@ static int parse_verbose(const struct option_desc *d, const char *arg, struct ru
         return 0;
 }
 
+/* -n N, or gpu, cpu, auto (torchrun's --nproc-per-node words; run.c counts them). */
+static int parse_nproc(const struct option_desc *d, const char *arg, struct run_options *o) {
+        static const struct option_choice words[] = {
+                { "gpu", NPROC_GPU }, { "cpu", NPROC_CPU }, { "auto", NPROC_AUTO }, {},
+        };
+        long long v;
+        int r;
+
+        for (const struct option_choice *w = words; w->name; w++)
+                if (strcmp(arg, w->name) == 0) {
+                        o->nproc = 0;
+                        o->nproc_mode = (enum nproc_mode) w->value;
+                        return 0;
+                }
+        r = parse_count(d, arg, 1, MAX_NPROC, &v);
+        if (r == 0) {
+                o->nproc = (int) v;
+                o->nproc_mode = NPROC_COUNT;
+        }
+        return r;
+}
+
+static int parse_master_addr(const struct option_desc *d, const char *arg, struct run_options *o) {
+        int r = check_master_addr(d, arg, o);
+
+        if (r == 0)
+                r = set_string(&o->master_addr, arg);
+        if (r == 0)
+                o->master_addr_given = true;
+        return r;
+}
+
+static int parse_nodes_from(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (nodes_from_parse(arg, &o->nodes_from) < 0)
+                return usage_error("--nodes-from: '%s' is not a source: give auto, slurm, lws, indexed-job or none",
+                                   arg);
+        return 0;
+}
+
+static int parse_store(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (!startswith(arg, "etcd://") || !arg[7])
+                return usage_error("--store: '%s' is not a store: give etcd://HOST:PORT (etcd's client address, e.g. "
+                                   "etcd://10.0.0.5:2379)", arg);
+        return set_string(&o->store, arg + 7);
+}
+
+/* --console-ranks: "none", or local ranks and ranges ("0,2-5"): every other rank is hidden. */
+static int parse_console_ranks(const struct option_desc *d, const char *arg, struct run_options *o) {
+        _cleanup_free_ bool *hidden = malloc(MAX_NPROC * sizeof(bool));
+        _cleanup_free_ char *copy = strdup(arg);
+        char *save = NULL;
+
+        if (!hidden || !copy)
+                return log_error_errno(-ENOMEM, "out of memory");
+        for (int i = 0; i < MAX_NPROC; i++)
+                hidden[i] = true;
+        if (strcmp(arg, "none") != 0) {
+                if (!*arg || arg[strlen(arg) - 1] == ',')
+                        return usage_error("--console-ranks: '%s' has an empty entry: give ranks such as 0,2-3, "
+                                           "or none", arg);
+                for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                        char *dash = strchr(t, '-');
+                        long long lo, hi;
+
+                        if (dash)
+                                *dash = 0;
+                        if (parse_int_range(t, 0, MAX_NPROC - 1, &lo) < 0 ||
+                            parse_int_range(dash ? dash + 1 : t, lo, MAX_NPROC - 1, &hi) < 0)
+                                return usage_error("--console-ranks: '%s' is not a list of local ranks: give e.g. "
+                                                   "0,2-3, or none", arg);
+                        for (long long i = lo; i <= hi; i++)
+                                hidden[i] = false;
+                }
+        }
+        free(o->console_hidden);
+        o->console_hidden = TAKE_PTR(hidden);
+        return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define FLAG(f, v) .kind = OPTION_FLAG, FIELD(f), .value = (v)
@@ -368,8 +447,10 @@ static int parse_verbose(const struct option_desc *d, const char *arg, struct ru
 #define CHOICE(f, ...) .kind = OPTION_CHOICE, FIELD(f), .choices = (const struct option_choice[]) { __VA_ARGS__, {} }
 
 static const struct option_desc option_table[] = {
-        { "nproc", 'n', .arg = "N", COUNT(nproc, 1, MAX_NPROC), .section = "Launch",
-          .help = "ranks to start (default: the visible GPUs, else 1)" },
+        { "nproc", 'n', .arg = "N|gpu|cpu|auto", CUSTOM(parse_nproc), .section = "Launch",
+          .help = "ranks to start on this node (default: the visible\n"
+                  "GPUs, else 1); gpu: one a GPU, cpu: one a CPU, auto:\n"
+                  "gpu, else cpu" },
         { "gpus", 0, .arg = "LIST", CUSTOM(parse_gpus),
           .help = "GPUs to use, e.g. 0,2,3 (indices into the current\n"
                   "CUDA_VISIBLE_DEVICES when set) or GPU-/MIG- UUIDs" },
@@ -382,8 +463,9 @@ static const struct option_desc option_table[] = {
         { "run-dir", 0, .arg = "DIR", STRING(run_dir, check_absolute),
           .help = "private run directory (default:\n"
                   "$XDG_RUNTIME_DIR/ringmaster/ID or /tmp/ringmaster-UID/ID)" },
-        { "master-addr", 0, .arg = "ADDR", STRING(master_addr, check_master_addr),
-          .help = "MASTER_ADDR (default 127.0.0.1)" },
+        { "master-addr", 0, .arg = "ADDR", CUSTOM(parse_master_addr),
+          .help = "MASTER_ADDR (default 127.0.0.1; several nodes: the\n"
+                  "launcher's node 0)" },
         { "master-port", 0, .arg = "PORT", COUNT(master_port, 1, 65535),
           .help = "MASTER_PORT (default: a free port)" },
         { "role", 0, .arg = "NAME", STRING(role, check_role),
@@ -405,7 +487,7 @@ static const struct option_desc option_table[] = {
         { "prefix", 0, .arg = "FORMAT", CUSTOM(parse_prefix), .section = "Output",
           .help = "rank (default, \"[rank N] \"), torchrun (\"[default0]:\"),\n"
                   "none, or a template: %r rank, %l local rank, %n role,\n"
-                  "%s out/err, %p pid, %% a percent sign" },
+                  "%s out/err, %p pid, %h host, %% a percent sign" },
         { "no-escape", 0, FLAG(escape, false),
           .help = "pass control bytes and invalid UTF-8 through unchanged\n"
                   "(default: shown as \\xNN)" },
@@ -426,6 +508,10 @@ static const struct option_desc option_table[] = {
           .help = "never, even when stderr is the journal" },
         { "report", 0, .arg = "FILE", STRING(report_path, check_not_empty),
           .help = "write the JSON report to FILE" },
+        { "console-ranks", 0, .arg = "LIST", CUSTOM(parse_console_ranks),
+          .help = "only these local ranks' lines reach the terminal, e.g.\n"
+                  "0 or 0,2-3; none: no rank's (the log files and the\n"
+                  "report keep every line)" },
         { "no-tty", 0, FLAG(tty, false),
           .help = "plain lines, no live status table, even on a terminal" },
         { "quiet", 'q', CUSTOM(parse_quiet),
@@ -482,6 +568,24 @@ static const struct option_desc option_table[] = {
                   "ringmaster's start-up hook on the workers' PYTHONPATH\n"
                   "(tracebacks on SIGUSR1, phases), PYTHONFAULTHANDLER=1" },
 
+        { "nnodes", 0, .arg = "N", COUNT(nnodes, 1, PLACEMENT_MAX_NODES),
+          .section = "Several nodes (one ringmaster a node; see ringmaster(1), MULTI-NODE)",
+          .help = "nodes in the job (default 1, or the launcher's)" },
+        { "node-rank", 0, .arg = "I", COUNT(node_rank, 0, PLACEMENT_MAX_NODES - 1),
+          .help = "this node's index, 0..N-1 (default: the launcher's)" },
+        { "nodes-from", 0, .arg = "SOURCE", CUSTOM(parse_nodes_from),
+          .help = "auto (default: Slurm's srun, a LeaderWorkerSet or an\n"
+                  "Indexed Job, whichever set its variables), slurm, lws,\n"
+                  "indexed-job, or none" },
+        { "store", 0, .arg = "etcd://HOST:PORT", CUSTOM(parse_store),
+          .help = "the cross-node view in etcd: a failure on any node\n"
+                  "stops every node; node 0 names stragglers of any node" },
+        { "join-timeout", 0, DURATION(join_timeout_usec, 0),
+          .help = "with --store: node 0 fails the job when a node has not\n"
+                  "registered within SECS (default 600; 0: no limit)" },
+        { "node-addr", 0, .arg = "NAME", STRING(node_addr, check_not_empty),
+          .help = "this node's name in reports (default: the host name)" },
+
         { "init", 0, FLAG(init, true), .section = "Containers",
           .help = "act as the container's init, as tini does: reap every\n"
                   "zombie, forward SIGUSR1, SIGWINCH, SIGALRM, SIGCONT and\n"
@@ -535,8 +639,8 @@ void run_help(void) {
         printf("\n"
                "Exit status: 0 when every rank exited 0; else the first failing rank's status\n"
                "(128+N for signal N); 128+N when ringmaster was stopped by signal N; 100 usage\n"
-               "error; 111 ringmaster failed itself (or a preflight check failed); 124 a deadline\n"
-               "passed.\n");
+               "error; 111 ringmaster failed itself (or a preflight check failed); 112 another\n"
+               "node of the job failed (--store); 124 a deadline passed.\n");
 }
 
 /* ------------------------------------------------------------ parsing */
@@ -574,6 +678,8 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .log_level = LOG_LEVEL_NOTICE,
                 .preflight = true,
                 .tty = true,
+                .node_rank = -1,
+                .join_timeout_usec = DEFAULT_JOIN_TIMEOUT_USEC,
         };
         parsing = check ? "check" : "run";
         if (set_string(&o->master_addr, "127.0.0.1") < 0 || set_string(&o->role, "default") < 0 ||
@@ -656,6 +762,9 @@ void run_options_done(struct run_options *o) {
         free(o->prefix);
         free(o->log_dir);
         free(o->report_path);
+        free(o->store);
+        free(o->node_addr);
+        free(o->console_hidden);
         for (size_t i = 0; i < o->n_phase_timeouts; i++)
                 free(o->phase_timeouts[i].name);
         free(o->phase_timeouts);

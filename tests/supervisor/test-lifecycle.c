@@ -121,6 +121,16 @@ int main(void) {
                                       (int) job_transition(s, JOB_EVENT_DIAGNOSED).next == s,
                               "%s ignores a stale diagnosis", job_state_name(s));
         }
+        /* Another node failed (--store): stop this node's ranks, as for a failure of its own; later, nothing. */
+        CHECK(job_transition(JOB_RUNNING, JOB_EVENT_NODE_FAILED).action == JOB_ACTION_TEARDOWN &&
+              job_transition(JOB_RUNNING, JOB_EVENT_NODE_FAILED).next == JOB_STOPPING, "a node's failure tears down");
+        CHECK(job_transition(JOB_DIAGNOSING, JOB_EVENT_NODE_FAILED).action == JOB_ACTION_NONE,
+              "a diagnosis under way finishes first (its teardown follows)");
+        CHECK(job_transition(JOB_STOPPING, JOB_EVENT_NODE_FAILED).action == JOB_ACTION_NONE &&
+              job_transition(JOB_KILLING, JOB_EVENT_NODE_FAILED).action == JOB_ACTION_NONE,
+              "a node's failure during a teardown is a consequence");
+        CHECK(job_transition(JOB_BACKOFF, JOB_EVENT_NODE_FAILED).action == JOB_ACTION_EXIT,
+              "a node's failure in backoff: no restart");
         for (int e = 0; e < _JOB_EVENT_MAX; e++)
                 CHECK(job_transition(JOB_DONE, e).action == JOB_ACTION_NONE && job_transition(JOB_DONE, e).next == JOB_DONE,
                       "done is final (%s)", job_event_name(e));

@@ -450,6 +450,65 @@ def test_close_from_another_thread_ends_a_wait(seg):
     assert seg.closed
 
 
+def test_segment_close_under_port_calls_in_other_threads(seg):
+    # A port call holds only its port's lock: Segment.close() must still end
+    # a receive waiting in another thread (within a slice, ValueError) and
+    # wait out a sender busy in a loop, and unmap only after both let go.
+    rx = seg.receiver("sched")
+    tx = seg.sender("results", index=0)
+    qrx = seg.receiver("results")
+    errors, sent = [], []
+    stop = threading.Event()
+
+    def wait():
+        try:
+            rx.recv()
+        except Exception as e:
+            errors.append(e)
+
+    def send_loop():
+        try:
+            while not stop.is_set():
+                tx.send(b"x" * 100, timeout=0)
+                qrx.recv(timeout=0)
+                sent.append(1)
+        except Exception as e:
+            errors.append(e)
+
+    waiter = threading.Thread(target=wait)
+    sender = threading.Thread(target=send_loop)
+    waiter.start()
+    sender.start()
+    time.sleep(0.3)
+    start = time.monotonic()
+    seg.close()
+    stop.set()
+    waiter.join(10)
+    sender.join(10)
+    assert not waiter.is_alive() and not sender.is_alive()
+    assert time.monotonic() - start < shmring.WAIT_SLICE + 2
+    assert sent, "the sender never got a message through before the close"
+    assert len(errors) == 2 and all(isinstance(e, ValueError) for e in errors), errors
+    assert seg.closed and rx.closed and tx.closed and qrx.closed
+    for call in (rx.recv, lambda: tx.send(b"late"), rx.recv_view):
+        with pytest.raises(ValueError):
+            call()
+
+
+def test_recv_view(seg):
+    tx = seg.sender("sched")
+    rx = seg.receiver("sched")
+    tx.send(b"first")
+    tx.send(b"x" * 1000)                    # overflow: larger than a slot
+    view = rx.recv_view(timeout=1)
+    assert isinstance(view, memoryview) and view.readonly and bytes(view) == b"first"
+    assert bytes(rx.recv_view(timeout=1)) == b"x" * 1000
+    tx.send(b"")
+    assert bytes(rx.recv_view(timeout=1)) == b""
+    with pytest.raises(BlockingIOError):
+        rx.recv_view(timeout=0)
+
+
 def test_segment_does_not_survive_fork(seg):
     tx = seg.sender("sched")
     rx = seg.receiver("sched")

@@ -242,6 +242,20 @@ def load_library():
             "\n  ".join(tried))
 
 
+_pylib = None
+
+
+def _load_pylib():
+    """libshmring again through ctypes.PyDLL: its calls keep the GIL, which
+    saves a release and retake on calls that never wait (timeout 0)."""
+    global _pylib
+    if _pylib is None:
+        lib = ctypes.PyDLL(library_path())
+        _declare(lib)
+        _pylib = lib
+    return _pylib
+
+
 def library_path():
     """The path libshmring was loaded from (loading it if needed)."""
     load_library()
@@ -600,8 +614,15 @@ class Segment(_Closing):
             self._closing = True
             while self._users:
                 self._idle.wait()
-        for port in list(self._ports):
-            port._forget()
+        # Each port's calls hold its lock, not the segment's count: flag every
+        # port closing (a wait in progress ends within a slice), then take each
+        # lock in turn, so that no call runs on the segment once it is unmapped.
+        ports = list(self._ports)
+        for port in ports:
+            port._closing = True
+        for port in ports:
+            with port._lock:
+                port._forget()
         load_library().shmring_close(self._h)
         self._h = None
 
@@ -790,12 +811,18 @@ class Segment(_Closing):
 # ------------------------------------------------------------ ports
 
 class _Port(_Closing):
+    """A port's calls take the port's own lock and nothing else: the
+    segment's close() takes every port's lock (after flagging it closing,
+    which ends a wait in progress within WAIT_SLICE) before it unmaps, so a
+    call holding the lock always runs on a mapped segment."""
+
     _close_fn = None
     _index_fn = None
     _what = None
 
     def __init__(self, segment, handle, channel):
         self._seg = segment
+        self._gen = segment._fork_generation
         self._h = handle
         self._lock = threading.Lock()
         self._closing = False
@@ -805,21 +832,29 @@ class _Port(_Closing):
     def closed(self):
         return self._h is None
 
+    def _unusable(self):
+        """The error for a call on a port of the parent process, or closed."""
+        if self._gen != _fork_generation:
+            return RuntimeError("segment %s was attached by the parent process: a forked child "
+                                "must attach again (Segment.attach(name))" % self._seg.name)
+        return ValueError("%s of channel %r is closed" % (self._what, self.channel))
+
     def _enter(self):
-        self._seg._enter()
-        if self._h is None or self._closing:
-            self._seg._leave()
-            raise ValueError("%s of channel %r is closed" % (self._what, self.channel))
+        """Takes the port's lock; returns the C handle.  Raises when the port
+        is closed or closing, or belongs to the parent process."""
+        # The fork check before the lock: another thread of the parent may
+        # have held it at fork time.
+        if self._gen != _fork_generation:
+            raise self._unusable()
         self._lock.acquire()
-        if self._h is None:
+        h = self._h
+        if h is None or self._closing:
             self._lock.release()
-            self._seg._leave()
-            raise ValueError("%s of channel %r is closed" % (self._what, self.channel))
-        return self._h
+            raise self._unusable()
+        return h
 
     def _leave(self):
         self._lock.release()
-        self._seg._leave()
 
     def _check_open(self):
         if self._closing:
@@ -827,8 +862,8 @@ class _Port(_Closing):
         self._seg._check_open()
 
     def _forget(self):
-        """The segment closes the C port itself (shmring_close)."""
-        self._closing = True
+        """The segment closes the C port itself (shmring_close); called
+        with the port's lock held."""
         self._release_views()
         self._h = None
 
@@ -839,7 +874,7 @@ class _Port(_Closing):
         """Closes the port (a sender's close tells readers no more
         messages come).  A call another thread has in progress ends within
         WAIT_SLICE with ValueError."""
-        if self._h is None or self._seg._foreign():
+        if self._h is None or self._gen != _fork_generation:
             self._h = None
             return
         self._closing = True
@@ -847,8 +882,9 @@ class _Port(_Closing):
             if self._h is None:
                 return
             self._release_views()
-            if not self._seg.closed:
-                getattr(load_library(), self._close_fn)(self._h)
+            # Under the port's lock the segment is still mapped (Segment.close()
+            # takes this lock before it unmaps, and then finds _h None).
+            getattr(load_library(), self._close_fn)(self._h)
             self._h = None
 
     @property
@@ -871,6 +907,8 @@ class Sender(_Port):
     def __init__(self, segment, handle, channel):
         super().__init__(segment, handle, channel)
         self._reserved = None
+        self._send_fn = load_library().shmring_send
+        self._send_now = _load_pylib().shmring_send
 
     def _release_views(self):
         if self._reserved is not None:
@@ -881,21 +919,29 @@ class Sender(_Port):
         """Sends one message: bytes or any C-contiguous buffer (copied into
         the ring).  Waits only when the slowest reader is a ring behind or
         the overflow area is full."""
-        if type(data) is bytes:                # the common case, kept short
+        # The latency path: kept to one lock and one C call that does not wait.
+        if type(data) is bytes:
             ptr = data
             n = len(data)
         else:
             ptr, n, keep = _read_buffer(data)
         timeout_ns = _INFINITE if timeout is None else _timeout_ns(timeout)
-        fn = load_library().shmring_send
-        h = self._enter()
+        if self._gen != _fork_generation:
+            raise self._unusable()
+        lock = self._lock
+        lock.acquire()
         try:
-            # A free slot is the rule: one call, no wait loop; else the loop.
-            r = fn(h, ptr, n, 0)
+            h = self._h
+            if h is None or self._closing:
+                raise self._unusable()
+            # A free slot is the rule: a call that never waits, holding the GIL
+            # (no release and retake); else the wait loop, which releases it.
+            r = self._send_now(h, ptr, n, 0)
             if r == _EAGAIN and timeout_ns != 0:
+                fn = self._send_fn
                 r = _wait(lambda ns: fn(h, ptr, n, ns), timeout_ns, self._check_open)
         finally:
-            self._leave()
+            lock.release()
         if r < 0:
             raise _error(r, "send on channel %r" % self.channel)
 
@@ -1060,7 +1106,13 @@ class Receiver(_Port):
     def __init__(self, segment, handle, channel):
         super().__init__(segment, handle, channel)
         self._held = None
-        self._buf = ctypes.create_string_buffer(_RECV_BUFFER)
+        self._recv_fn = load_library().shmring_recv
+        self._set_buffer(_RECV_BUFFER)
+
+    def _set_buffer(self, size):
+        self._buf = ctypes.create_string_buffer(size)
+        self._buf_size = size
+        self._buf_view = memoryview(self._buf).cast("B")
 
     def _release_views(self):
         held, self._held = self._held, None
@@ -1100,16 +1152,29 @@ class Receiver(_Port):
 
     def recv(self, timeout=None):
         """Receives the next message as bytes (one copy)."""
-        # One C call into a buffer kept for the purpose (shmring_recv copies the
-        # message out and frees its slot), then one copy to bytes; a message
-        # larger than the buffer takes the zero-copy path, and the buffer
-        # grows to it for next time.
-        buf = self._buf
-        size = len(buf)
+        return self._recv(timeout, True)
+
+    def recv_view(self, timeout=None):
+        """Receives the next message into a buffer this receiver keeps and
+        returns a read-only memoryview of it, valid until the next recv(),
+        recv_view() or close() (e.g. for pickle.loads(), which copies what it
+        keeps).  Saves recv()'s copy to bytes."""
+        return self._recv(timeout, False)
+
+    def _recv(self, timeout, copy):
+        # One C call into the kept buffer (shmring_recv copies the message out
+        # and frees its slot); a message larger than the buffer takes the
+        # zero-copy path, and the buffer grows to it for next time.
         timeout_ns = _INFINITE if timeout is None else _timeout_ns(timeout)
-        fn = load_library().shmring_recv
-        h = self._enter()
+        if self._gen != _fork_generation:
+            raise self._unusable()
+        lock = self._lock
+        lock.acquire()
         try:
+            h = self._h
+            if h is None or self._closing:
+                raise self._unusable()
+            buf, size, fn = self._buf, self._buf_size, self._recv_fn
             # Waiting for ever (the usual receive) or for less than a slice: the
             # first call without the wait loop's bookkeeping, which is in the
             # latency path; the loop takes over after a signal or a slice.
@@ -1120,14 +1185,15 @@ class Receiver(_Port):
             else:
                 r = _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
             if r >= 0:
-                return _string_at(buf, r) if r else b""
+                view = self._buf_view[:r]
+                return view.tobytes() if copy else view.toreadonly()
         finally:
-            self._leave()
+            lock.release()
         if r == -_errno.EMSGSIZE:
             data = self.recv_from(timeout)[0]
             if len(data) <= _RECV_BUFFER_MAX:
-                self._buf = ctypes.create_string_buffer(len(data))
-            return data
+                self._set_buffer(len(data))
+            return data if copy else memoryview(data)
         raise _error(r, "receive on channel %r" % self.channel)
 
     def recv_into(self, buffer, timeout=None):

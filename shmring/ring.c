@@ -40,7 +40,7 @@ struct shmring_tx {
         /* A message reserved by shmring_send_reserve(), not yet committed. */
         bool reserved;
         uint32_t res_len;
-        uint64_t res_pos;               /* its overflow position, or UINT64_MAX inline */
+        uint64_t res_pos;               /* its overflow position (set by tx_place(); inline: res_len tells) */
         uint64_t res_end;               /* the overflow head after it */
 
         /* What the current wait is for. */
@@ -65,7 +65,20 @@ struct shmring_rx {
         struct shmring_msg found;       /* the message the last ready() found */
         uint32_t found_ring;
         uint64_t *dead_owner;           /* [n_rings]: a writer a peer check found dead */
+        uint32_t unfenced;              /* tails stored since the last fenced sleeper check */
 };
+
+/*
+ * A reader's tail is stored at every message (exact: a queue's next reader
+ * starts there, a writer's dead-reader check reads it), but the fenced look
+ * for a sleeping writer (wake_sleepers(): a full fence, which drains the
+ * store buffer) is made every RX_WAKE_BATCH messages, before the reader
+ * waits, and at close.  In between, an unfenced look at the sleeper count
+ * wakes a writer that went to sleep a while ago; one that went to sleep at
+ * the very moment is woken at the next fenced look, by when the reader has
+ * freed at most RX_WAKE_BATCH more slots (or is itself about to wait).
+ */
+#define RX_WAKE_BATCH 32u
 
 static int64_t port_spin(const struct shmring_port_opts *o) {
         if (!o || o->spin_ns == 0)
@@ -359,7 +372,8 @@ static void *tx_place(struct shmring_tx *tx, size_t len) {
  * and ends with the release store of the seq: a reader polling that line
  * takes it from the writer once per message, not once per store.
  */
-static void tx_publish_at(struct shmring_tx *tx, uint32_t len, uint64_t pos, uint64_t end) {
+static inline __attribute__((always_inline)) void tx_publish_at(struct shmring_tx *tx, uint32_t len, uint64_t pos,
+                                                                 uint64_t end) {
         const struct channel_geom *g = tx->p.g;
         uint64_t head = tx->head;
         struct shm_slot *slot = geom_slot(g, tx->ring, head);
@@ -377,7 +391,10 @@ static void tx_publish_at(struct shmring_tx *tx, uint32_t len, uint64_t pos, uin
                 atomic_store_explicit(&tx->ring->w.overflow_head, end, memory_order_relaxed);
         }
         memcpy(&slot->len, &lf, sizeof(lf));
-        tx->ovf_end[head & (g->slots - 1)] = tx->ovf_head;
+        /* Overflow bookkeeping only where there is an overflow area: a store less
+         * per message on channels without one. */
+        if (g->overflow_size > 0)
+                tx->ovf_end[head & (g->slots - 1)] = tx->ovf_head;
 
         atomic_store_explicit(&slot->seq, head + 1, memory_order_release);
         tx->head = head + 1;
@@ -470,6 +487,16 @@ _public_ int shmring_send_reserve(struct shmring_tx *tx, size_t len, void **ret_
         check_arg(ret_data, -EINVAL);
         if (tx->reserved)
                 return -EBUSY;
+        /* The common case, kept short (as shmring_send()'s): inline, a slot known to
+         * be free.  Every store a message makes holds a store-buffer entry until the
+         * slot's lines arrive, so this path makes few: res_pos is not stored for an
+         * inline message (shmring_send_commit() tells it by res_len). */
+        if (_likely_(len <= tx->p.g->inline_max && tx->head < tx->limit)) {
+                tx->res_len = (uint32_t) len;
+                tx->reserved = true;
+                *ret_data = geom_slot(tx->p.g, tx->ring, tx->head)->data;
+                return 0;
+        }
         if (len > tx->p.g->max_message)
                 return -EMSGSIZE;
         r = tx_wait_space(tx, len, timeout_ns);
@@ -486,7 +513,10 @@ _public_ int shmring_send_commit(struct shmring_tx *tx) {
         if (!tx->reserved)
                 return -ENOENT;
         tx->reserved = false;
-        tx_publish(tx);
+        if (tx->res_len <= tx->p.g->inline_max)
+                tx_publish_at(tx, tx->res_len, UINT64_MAX, 0);
+        else
+                tx_publish_at(tx, tx->res_len, tx->res_pos, tx->res_end);
         return 0;
 }
 
@@ -737,13 +767,34 @@ static int rx_still_valid(struct shmring_rx *rx, uint32_t i) {
         return atomic_load_explicit(&slot->seq, memory_order_relaxed) == rx->tails[i] + 1 ? 0 : -ESTALE;
 }
 
+/* The fenced look for writers asleep on the rings this reader freed slots in. */
+static void rx_wake_writers(struct shmring_rx *rx) {
+        const struct channel_geom *g = rx->p.g;
+
+        if (rx->unfenced == 0)
+                return;
+        rx->unfenced = 0;
+        atomic_thread_fence(memory_order_seq_cst);
+        for (uint32_t i = 0; i < g->n_rings; i++) {
+                struct shm_wake *w = &geom_ring(g, i)->wwake;
+
+                if (atomic_load_explicit(&w->sleepers, memory_order_relaxed) != 0) {
+                        atomic_fetch_add_explicit(&w->seq, 1, memory_order_release);
+                        futex_wake(&w->seq, 1);
+                }
+        }
+}
+
 /* Done with the message at the tail of ring i: free its slot for the writer. */
 static void rx_advance(struct shmring_rx *rx, uint32_t i) {
         struct shm_ring *ring = geom_ring(rx->p.g, i);
 
         rx->tails[i]++;
         atomic_store_explicit(&ring->readers[rx->reader].tail, rx->tails[i], memory_order_release);
-        wake_sleepers(&ring->wwake, 1);
+        rx->unfenced++;
+        if (_unlikely_(atomic_load_explicit(&ring->wwake.sleepers, memory_order_relaxed) != 0 ||
+                       rx->unfenced >= RX_WAKE_BATCH))
+                rx_wake_writers(rx);
 }
 
 /* Whether a writer that a peer check found dead still holds its ring. */
@@ -833,8 +884,10 @@ _public_ int shmring_recv_zc(struct shmring_rx *rx, struct shmring_msg *ret_msg,
         r = rx_peek(rx, rx->next_ring);
         if (r > 0)
                 rx->next_ring = rx->next_ring + 1 < rx->p.g->n_rings ? rx->next_ring + 1 : 0;
-        else
+        else {
+                rx_wake_writers(rx);
                 r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
+        }
         if (r < 0)
                 return r;
         rx->held = true;
@@ -897,6 +950,7 @@ _public_ ssize_t shmring_recv(struct shmring_rx *rx, void *buf, size_t size, int
         n = rx_recv_fast(rx, buf, size);
         if (_likely_(n >= 0))
                 return n;
+        rx_wake_writers(rx);
         r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
         if (r < 0)
                 return r;
@@ -995,6 +1049,7 @@ _public_ struct shmring_rx *shmring_rx_close(struct shmring_rx *rx) {
         if (!rx)
                 return NULL;
         g = rx->p.g;
+        rx_wake_writers(rx);
         if (g->kind == SHMRING_BROADCAST) {
                 struct shm_ring *ring = geom_ring(g, 0);
                 struct shm_ring_reader *rd = &ring->readers[rx->reader];

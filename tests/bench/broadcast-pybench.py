@@ -187,7 +187,7 @@ class Ringmaster:
         self.rx = self.seg.receiver("bc", index=rank, wait=self.wait, spin_ns=self.spin_ns)
 
     def recv(self):
-        return pickle.loads(self.rx.recv())
+        return pickle.loads(self.rx.recv_view())
 
     def cleanup(self):
         try:

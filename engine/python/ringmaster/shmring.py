@@ -19,10 +19,14 @@ long (TimeoutError).  Errors are OSError subclasses named for their errno
 RingPeerDied: the peer the call waited on died), with the channel or table
 in the message.  Operations on a closed segment or port raise ValueError.
 
-Blocking calls release the GIL (ctypes does for every call) and wait in
-slices of at most WAIT_SLICE seconds, so that a signal handler (Ctrl-C's
-KeyboardInterrupt) runs promptly and a port closed by another thread ends
-the wait.
+Blocking calls release the GIL and wait in slices of at most WAIT_SLICE
+seconds, so that a signal handler (Ctrl-C's KeyboardInterrupt) runs
+promptly and a port closed by another thread ends the wait.  A send that
+finds a free slot (the rule) keeps the GIL: its C call cannot wait.  A
+port's calls take that port's lock only; ports may be used from several
+threads, one call at a time per port.  For the least per-message cost,
+Receiver.recv_view() returns the message in a buffer the receiver keeps
+(pickle.loads() takes it as is).
 
 Handles do not survive fork(): a child process attaches by name itself.
 Using a parent's Segment in a forked child raises RuntimeError, and its

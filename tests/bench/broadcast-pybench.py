@@ -5,7 +5,8 @@ Python objects, ringmaster's Python binding against a baseline written like
 vLLM's shared-memory MessageQueue, measured in the same run.
 
     broadcast-pybench.py [--readers 1,2,4] [--messages 2000] [--size 1024]
-                         [--modes spinning,blocking] [--repeat 3] [--json FILE]
+                         [--modes spinning,blocking] [--repeat 3] [--per-call]
+                         [--json FILE]
 
 Every message is a dict {"seq", "t", "payload"} pickled to about --size
 bytes; "t" is time.monotonic_ns() taken before pickling, and each reader
@@ -259,6 +260,46 @@ def run_cell(transport, readers, messages, warmup, size, gap_s):
     return [ACK.unpack_from(samples, 8 * i)[0] for i in range(readers * messages)]
 
 
+def per_call_cost(size, count=2000, repeat=11):
+    """The cost of one message through each transport's calls, without a
+    second process or any waiting: in one process, send then receive a
+    pickled object (pickling and unpickling included), `count` times;
+    returns {transport: [ns per message of each repeat]}, interleaved."""
+    obj = make_object(0, size)
+    rm = Ringmaster(1, size=size)
+    tx = rm.seg.sender("bc")
+    rx = rm.seg.receiver("bc")
+    mq_w = MQBaseline(1)
+    mq_w.index = 0
+    mq_r = MQBaseline.__new__(MQBaseline)
+    mq_r.__dict__.update(mq_w.__dict__)
+    mq_r.rank = 0
+
+    def ringmaster():
+        send, recv, dumps, loads = tx.send, rx.recv_view, pickle.dumps, pickle.loads
+        for _ in range(count):
+            send(dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+            loads(recv())
+
+    def baseline():
+        for _ in range(count):
+            mq_w.send(obj)
+            mq_r.recv()
+
+    out = {"ringmaster": [], "mq-baseline": []}
+    try:
+        for _ in range(repeat):
+            for name, fn in (("ringmaster", ringmaster), ("mq-baseline", baseline)):
+                start = time.perf_counter_ns()
+                fn()
+                out[name].append((time.perf_counter_ns() - start) / count)
+    finally:
+        tx.close()
+        rx.close()
+        rm.cleanup()
+    return out
+
+
 def percentile(sorted_values, q):
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
@@ -274,6 +315,9 @@ def main():
     ap.add_argument("--transports", default="ringmaster,ringmaster-spin50,mq-baseline")
     ap.add_argument("--gap", type=float, default=5e-3, help="idle seconds before each message (blocking)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--per-call", action="store_true",
+                    help="first measure each transport's cost per message in one process (no waiting)")
+    ap.add_argument("--per-call-messages", type=int, default=2000, help="messages per repeat of --per-call")
     ap.add_argument("--json", help="write every run's figures here")
     args = ap.parse_args()
 
@@ -285,6 +329,13 @@ def main():
     print("broadcast-pybench: %d-byte pickles, %s; %d CPUs allowed, load average %.2f %.2f %.2f; python %s"
           % (args.size, platform.machine(), len(os.sched_getaffinity(0)), *load, platform.python_version()))
     print("medians of %d runs; each run's percentiles over every reader's samples" % args.repeat)
+    if args.per_call:
+        costs = per_call_cost(args.size, args.per_call_messages)
+        print("per message in one process (send + receive, pickling included; median and best of %d x %d):"
+              % (len(costs["ringmaster"]), args.per_call_messages))
+        for name, runs in costs.items():
+            print("  %-18s %6.2f us   best %6.2f us" % (name, statistics.median(runs) / 1e3, min(runs) / 1e3))
+        print()
     results = {}
     for mode in modes:
         blocking = mode == "blocking"

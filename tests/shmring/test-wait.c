@@ -294,6 +294,73 @@ static void test_threads(void) {
         s = shmring_close(s);
 }
 
+/*
+ * A writer asleep on a full ring is woken when the reader frees a slot,
+ * message after message: a reader makes its fenced look for a sleeping
+ * writer only every so many messages (ring.c, RX_WAKE_BATCH), and its
+ * unfenced look in between must still find a writer that has been asleep
+ * a while.  The writer's liveness interval (60 s) is far above the test's
+ * bound, so a missed wake-up shows as a failed send, not a slow one.
+ */
+struct blocked_send {
+        struct shmring_tx *tx;
+        int err;
+};
+
+static void *blocked_send_thread(void *p) {
+        struct blocked_send *b = p;
+        unsigned char buf[10] = { 0 };
+
+        b->err = shmring_send(b->tx, buf, sizeof(buf), MS(20000));
+        return NULL;
+}
+
+static void test_writer_woken(void) {
+        struct shmring *s = make_segment();
+        struct shmring_port_opts wo = { .index = -1, .wait = SHMRING_WAIT_BLOCK, .liveness_ms = 60000 };
+        unsigned char buf[64] = { 0 };
+        const char *names[] = { "bc", "q" };
+
+        for (unsigned c = 0; c < 2; c++) {
+                struct shmring_tx *tx = NULL;
+                struct shmring_rx *rx = NULL;
+                uint64_t worst = 0;
+
+                CHECK_OK(shmring_rx_open(s, names[c], NULL, &rx));
+                CHECK_OK(shmring_tx_open(s, names[c], &wo, &tx));
+                for (unsigned i = 0; i < 8; i++)
+                        CHECK_OK(shmring_send(tx, buf, 10, 0));
+                /* More rounds than the reader's batch, so both of its looks are used. */
+                for (unsigned round = 0; round < 40; round++) {
+                        struct blocked_send b = { .tx = tx };
+                        struct timespec nap = { .tv_nsec = 20 * 1000 * 1000 };
+                        pthread_t t;
+                        uint64_t t0;
+
+                        CHECK(pthread_create(&t, NULL, blocked_send_thread, &b) == 0);
+                        nanosleep(&nap, NULL);          /* the writer finds the ring full and sleeps */
+                        t0 = tap_now_ns();
+                        CHECK_EQ(shmring_recv(rx, buf, sizeof(buf), 0), 10);
+                        CHECK(pthread_join(t, NULL) == 0);
+                        if (b.err < 0) {
+                                tap_fail(__FILE__, __LINE__, "%s, round %u: the blocked send failed: %s", names[c],
+                                         round, tap_errno_name(b.err));
+                                break;
+                        }
+                        if (tap_now_ns() - t0 > worst)
+                                worst = tap_now_ns() - t0;
+                }
+                tap_note("%s: a writer asleep on a full ring, woken by a receive: %.2f ms at worst", names[c],
+                         (double) worst / 1e6);
+                if (worst > (uint64_t) MS(5000))
+                        tap_fail(__FILE__, __LINE__, "%s: a woken writer took %.1f ms", names[c], (double) worst / 1e6);
+                tx = shmring_tx_close(tx);
+                rx = shmring_rx_close(rx);
+        }
+        CHECK_OK(shmring_unlink(s));
+        s = shmring_close(s);
+}
+
 int main(int argc, char **argv) {
         tap_init("test-wait");
         if (argc > 1 && strcmp(argv[1], "--spin-child") == 0) {
@@ -304,5 +371,6 @@ int main(int argc, char **argv) {
         test_idle_and_counts();
         test_spin_env();
         test_threads();
+        test_writer_woken();
         return tap_done();
 }

@@ -6,7 +6,7 @@ vLLM's shared-memory MessageQueue, measured in the same run.
 
     broadcast-pybench.py [--readers 1,2,4] [--messages 2000] [--size 1024]
                          [--modes spinning,blocking] [--repeat 3] [--per-call]
-                         [--json FILE]
+                         [--per-reader] [--json FILE]
 
 Every message is a dict {"seq", "t", "payload"} pickled to about --size
 bytes; "t" is time.monotonic_ns() taken before pickling, and each reader
@@ -318,6 +318,7 @@ def main():
     ap.add_argument("--per-call", action="store_true",
                     help="first measure each transport's cost per message in one process (no waiting)")
     ap.add_argument("--per-call-messages", type=int, default=2000, help="messages per repeat of --per-call")
+    ap.add_argument("--per-reader", action="store_true", help="print each reader's p50 of every run")
     ap.add_argument("--json", help="write every run's figures here")
     args = ap.parse_args()
 
@@ -353,12 +354,15 @@ def main():
                     else:
                         sys.exit("unknown transport %r" % name)
                     try:
-                        s = sorted(run_cell(t, n, messages, warmup, args.size, args.gap if blocking else 0))
+                        flat = run_cell(t, n, messages, warmup, args.size, args.gap if blocking else 0)
                     finally:
                         if hasattr(t, "cleanup"):
                             t.cleanup()
+                    s = sorted(flat)
+                    each = [percentile(sorted(flat[r * messages:(r + 1) * messages]), 0.5) for r in range(n)]
                     results.setdefault((mode, n, name), []).append(
-                        {"p50": percentile(s, 0.5), "p99": percentile(s, 0.99), "samples": len(s)})
+                        {"p50": percentile(s, 0.5), "p99": percentile(s, 0.99), "samples": len(s),
+                         "reader_p50": each})
     print()
     print("%-9s %-7s %-18s %12s %12s   %s" % ("mode", "readers", "transport", "p50 (us)", "p99 (us)",
                                              "p50 of each run (us)"))
@@ -370,6 +374,9 @@ def main():
                 p99 = statistics.median(r["p99"] for r in runs) / 1e3
                 each = " ".join("%.1f" % (r["p50"] / 1e3) for r in runs)
                 print("%-9s %-7d %-18s %12.1f %12.1f   %s" % (mode, n, name, p50, p99, each))
+                if args.per_reader:
+                    print("%-36s each reader's p50, run by run: %s" % ("", " | ".join(
+                        " ".join("%.1f" % (x / 1e3) for x in r["reader_p50"]) for r in runs)))
     print()
     verdict = 0
     for mode in modes:

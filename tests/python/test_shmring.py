@@ -664,13 +664,14 @@ def test_broadcast_pybench_runs():
     from conftest import TOP_SRCDIR
     script = os.path.join(TOP_SRCDIR, "tests", "bench", "broadcast-pybench.py")
     r = subprocess.run([sys.executable, script, "--readers", "1,2", "--messages", "30", "--blocking-messages", "5",
-                        "--warmup", "5", "--repeat", "1", "--gap", "0.002", "--per-call",
+                        "--warmup", "5", "--repeat", "1", "--gap", "0.002", "--per-call", "--per-reader",
                         "--per-call-messages", "20"],
                        env=clean_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     for mode in ("spinning", "blocking"):
         for transport in ("ringmaster", "ringmaster-spin50", "mq-baseline"):
             assert any(line.split()[:3] == [mode, "2", transport] for line in r.stdout.splitlines()), r.stdout
+    assert sum("each reader's p50" in line for line in r.stdout.splitlines()) == 2 * 2 * 3, r.stdout
     for transport in ("ringmaster", "mq-baseline"):
         assert any(line.split()[:1] == [transport] and line.rstrip().endswith("us")
                    for line in r.stdout.splitlines()), r.stdout

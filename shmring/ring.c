@@ -65,20 +65,7 @@ struct shmring_rx {
         struct shmring_msg found;       /* the message the last ready() found */
         uint32_t found_ring;
         uint64_t *dead_owner;           /* [n_rings]: a writer a peer check found dead */
-        uint32_t unfenced;              /* tails stored since the last fenced sleeper check */
 };
-
-/*
- * A reader's tail is stored at every message (exact: a queue's next reader
- * starts there, a writer's dead-reader check reads it), but the fenced look
- * for a sleeping writer (wake_sleepers(): a full fence, which drains the
- * store buffer) is made every RX_WAKE_BATCH messages, before the reader
- * waits, and at close.  In between, an unfenced look at the sleeper count
- * wakes a writer that went to sleep a while ago; one that went to sleep at
- * the very moment is woken at the next fenced look, by when the reader has
- * freed at most RX_WAKE_BATCH more slots (or is itself about to wait).
- */
-#define RX_WAKE_BATCH 32u
 
 static int64_t port_spin(const struct shmring_port_opts *o) {
         if (!o || o->spin_ns == 0)
@@ -767,34 +754,13 @@ static int rx_still_valid(struct shmring_rx *rx, uint32_t i) {
         return atomic_load_explicit(&slot->seq, memory_order_relaxed) == rx->tails[i] + 1 ? 0 : -ESTALE;
 }
 
-/* The fenced look for writers asleep on the rings this reader freed slots in. */
-static void rx_wake_writers(struct shmring_rx *rx) {
-        const struct channel_geom *g = rx->p.g;
-
-        if (rx->unfenced == 0)
-                return;
-        rx->unfenced = 0;
-        atomic_thread_fence(memory_order_seq_cst);
-        for (uint32_t i = 0; i < g->n_rings; i++) {
-                struct shm_wake *w = &geom_ring(g, i)->wwake;
-
-                if (atomic_load_explicit(&w->sleepers, memory_order_relaxed) != 0) {
-                        atomic_fetch_add_explicit(&w->seq, 1, memory_order_release);
-                        futex_wake(&w->seq, 1);
-                }
-        }
-}
-
 /* Done with the message at the tail of ring i: free its slot for the writer. */
 static void rx_advance(struct shmring_rx *rx, uint32_t i) {
         struct shm_ring *ring = geom_ring(rx->p.g, i);
 
         rx->tails[i]++;
         atomic_store_explicit(&ring->readers[rx->reader].tail, rx->tails[i], memory_order_release);
-        rx->unfenced++;
-        if (_unlikely_(atomic_load_explicit(&ring->wwake.sleepers, memory_order_relaxed) != 0 ||
-                       rx->unfenced >= RX_WAKE_BATCH))
-                rx_wake_writers(rx);
+        wake_sleepers(&ring->wwake, 1);
 }
 
 /* Whether a writer that a peer check found dead still holds its ring. */
@@ -884,10 +850,8 @@ _public_ int shmring_recv_zc(struct shmring_rx *rx, struct shmring_msg *ret_msg,
         r = rx_peek(rx, rx->next_ring);
         if (r > 0)
                 rx->next_ring = rx->next_ring + 1 < rx->p.g->n_rings ? rx->next_ring + 1 : 0;
-        else {
-                rx_wake_writers(rx);
+        else
                 r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
-        }
         if (r < 0)
                 return r;
         rx->held = true;
@@ -950,7 +914,6 @@ _public_ ssize_t shmring_recv(struct shmring_rx *rx, void *buf, size_t size, int
         n = rx_recv_fast(rx, buf, size);
         if (_likely_(n >= 0))
                 return n;
-        rx_wake_writers(rx);
         r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
         if (r < 0)
                 return r;
@@ -1049,7 +1012,6 @@ _public_ struct shmring_rx *shmring_rx_close(struct shmring_rx *rx) {
         if (!rx)
                 return NULL;
         g = rx->p.g;
-        rx_wake_writers(rx);
         if (g->kind == SHMRING_BROADCAST) {
                 struct shm_ring *ring = geom_ring(g, 0);
                 struct shm_ring_reader *rd = &ring->readers[rx->reader];

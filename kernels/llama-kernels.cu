@@ -131,16 +131,24 @@ extern "C" int rm_llama_rope_cache(uint16_t *qkv, int ld, const struct rm_llama_
 
 // -------------------------------------------------------------- attention
 // One block per (token, query head): scores for positions 0..pos in shared
-// memory (fp32), softmax, then the weighted sum of V.  Plain and exact;
-// fast enough for the reference engine's decode steps (one token per
-// sequence), where the work is the weights' GEMMs.
-__global__ void attention_kernel(const bf16 *qkv, int ld, const int32_t *slot, const int32_t *pos, int n_q, int n_kv,
-                                 int group, int q_head0, int kv_head0, int d, const bf16 *kc, const bf16 *vc,
-                                 int max_seq, bf16 *out, int out_ld, float scale) {
-        extern __shared__ float sm[];         // [max_seq] scores, then [32] reduction, then [d] q
+// memory (fp32), softmax, then the weighted sum of V.  A decode step has
+// one block per head only, so the block spreads the positions over its
+// threads instead of walking them: q k^T one thread per position (a row
+// of K in 16-byte loads), the sum of V in groups of d / 2 threads (two
+// elements each), each group over every ng-th position, four in flight;
+// the groups' partial sums are added in group order (the same bits every
+// run).  head_dim is even (rotary halves).
+#define ATT_THREADS 512
+
+__global__ void __launch_bounds__(ATT_THREADS) attention_kernel(const bf16 *qkv, int ld, const int32_t *slot,
+                                                                const int32_t *pos, int n_q, int n_kv, int group,
+                                                                int q_head0, int kv_head0, int d, const bf16 *kc,
+                                                                const bf16 *vc, int max_seq, bf16 *out, int out_ld,
+                                                                float scale) {
+        extern __shared__ float sm[];         // [max_seq] scores, [32] reduction, [d] q, [<= blockDim * 2] V partials
         const int t = blockIdx.x, h = blockIdx.y, L = pos[t] + 1;
         const int hk = (q_head0 + h) / group - kv_head0;
-        float *scores = sm, *red = sm + max_seq, *q = red + 32;
+        float *scores = sm, *red = sm + max_seq, *q = red + 32, *part = q + d;
         const bf16 *qr = qkv + (size_t) t * ld + h * d;
         const size_t base = ((size_t) slot[t] * n_kv + hk) * max_seq * d;
         const bf16 *K = kc + base, *V = vc + base;
@@ -148,16 +156,25 @@ __global__ void attention_kernel(const bf16 *qkv, int ld, const int32_t *slot, c
         for (int i = threadIdx.x; i < d; i += blockDim.x)
                 q[i] = f(qr[i]);
         __syncthreads();
-        const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-        for (int j = warp; j < L; j += nw) {
+        for (int j = threadIdx.x; j < L; j += blockDim.x) {
                 const bf16 *k = K + (size_t) j * d;
                 float acc = 0.f;
-                for (int i = lane; i < d; i += 32)
-                        acc += q[i] * f(k[i]);
-                for (int o = 16; o > 0; o >>= 1)
-                        acc += __shfl_xor_sync(0xffffffffu, acc, o);
-                if (lane == 0)
-                        scores[j] = rb(rb(acc) * scale);      // bf16 matmul output, times the scaling, in bf16
+                if ((d & 7) == 0) {
+#pragma unroll 4
+                        for (int i = 0; i < d; i += 8) {
+                                uint4 raw = *(const uint4 *) (k + i);
+                                const __nv_bfloat162 *k2 = (const __nv_bfloat162 *) &raw;
+#pragma unroll
+                                for (int u = 0; u < 4; u++) {
+                                        float2 kf = __bfloat1622float2(k2[u]);
+                                        acc += q[i + 2 * u] * kf.x;
+                                        acc += q[i + 2 * u + 1] * kf.y;
+                                }
+                        }
+                } else
+                        for (int i = 0; i < d; i++)
+                                acc += q[i] * f(k[i]);
+                scores[j] = rb(rb(acc) * scale);      // bf16 matmul output, times the scaling, in bf16
         }
         __syncthreads();
         float mx = -FLT_MAX;
@@ -175,10 +192,35 @@ __global__ void attention_kernel(const bf16 *qkv, int ld, const int32_t *slot, c
         for (int j = threadIdx.x; j < L; j += blockDim.x)
                 scores[j] = rb(scores[j] / sum);
         __syncthreads();
+        const int dp = d / 2, width = (int) blockDim.x >= dp ? dp : (int) blockDim.x, ng = blockDim.x / width;
+        const int g = threadIdx.x / width, i0 = threadIdx.x % width;
+        if (g < ng)
+                for (int ip = i0; ip < dp; ip += width) {
+                        const __nv_bfloat162 *V2 = (const __nv_bfloat162 *) V + ip;
+                        float2 a[4] = { { 0.f, 0.f }, { 0.f, 0.f }, { 0.f, 0.f }, { 0.f, 0.f } };
+                        int j = g;
+                        for (; j + 3 * ng < L; j += 4 * ng) {
+#pragma unroll
+                                for (int u = 0; u < 4; u++) {
+                                        float2 v = __bfloat1622float2(V2[(size_t) (j + u * ng) * dp]);
+                                        float p = scores[j + u * ng];
+                                        a[u].x += p * v.x;
+                                        a[u].y += p * v.y;
+                                }
+                        }
+                        for (; j < L; j += ng) {
+                                float2 v = __bfloat1622float2(V2[(size_t) j * dp]);
+                                a[0].x += scores[j] * v.x;
+                                a[0].y += scores[j] * v.y;
+                        }
+                        part[g * d + 2 * ip] = (a[0].x + a[1].x) + (a[2].x + a[3].x);
+                        part[g * d + 2 * ip + 1] = (a[0].y + a[1].y) + (a[2].y + a[3].y);
+                }
+        __syncthreads();
         for (int i = threadIdx.x; i < d; i += blockDim.x) {
                 float acc = 0.f;
-                for (int j = 0; j < L; j++)
-                        acc += scores[j] * f(V[(size_t) j * d + i]);
+                for (int k = 0; k < ng; k++)
+                        acc += part[k * d + i];
                 out[(size_t) t * out_ld + h * d + i] = b(acc);
         }
 }
@@ -186,8 +228,11 @@ __global__ void attention_kernel(const bf16 *qkv, int ld, const int32_t *slot, c
 extern "C" int rm_llama_attention(const uint16_t *qkv, int ld, const struct rm_llama_tokens *t, int n_q, int n_kv,
                                   int group, int q_head0, int kv_head0, int d, const uint16_t *k_cache,
                                   const uint16_t *v_cache, int max_seq, uint16_t *out, int out_ld, rm_stream_t s) {
-        size_t shmem = ((size_t) max_seq + 32 + d) * sizeof(float);
+        const int dp = d / 2, width = ATT_THREADS >= dp ? dp : ATT_THREADS;
+        size_t shmem = ((size_t) max_seq + 32 + d + (size_t) (ATT_THREADS / width) * d) * sizeof(float);
         static size_t raised;
+        if (d % 2 != 0)
+                return (int) cudaErrorInvalidValue;
         if (shmem > 48 * 1024 && shmem > raised) {
                 cudaError_t e = cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                      (int) shmem);
@@ -196,10 +241,9 @@ extern "C" int rm_llama_attention(const uint16_t *qkv, int ld, const struct rm_l
                 raised = shmem;
         }
         dim3 grid(t->n, n_q);
-        attention_kernel<<<grid, 128, shmem, (cudaStream_t) s>>>((const bf16 *) qkv, ld, t->slot, t->pos, n_q, n_kv,
-                                                                group, q_head0, kv_head0, d, (const bf16 *) k_cache,
-                                                                (const bf16 *) v_cache, max_seq, (bf16 *) out, out_ld,
-                                                                rsqrtf((float) d));
+        attention_kernel<<<grid, ATT_THREADS, shmem, (cudaStream_t) s>>>(
+                (const bf16 *) qkv, ld, t->slot, t->pos, n_q, n_kv, group, q_head0, kv_head0, d,
+                (const bf16 *) k_cache, (const bf16 *) v_cache, max_seq, (bf16 *) out, out_ld, rsqrtf((float) d));
         return launched();
 }
 
@@ -274,7 +318,7 @@ __global__ void argmax_kernel(const bf16 *logits, int n, int base, float *ret_va
 
 extern "C" int rm_llama_argmax(const uint16_t *logits, int rows, int n, int base, float *ret_value,
                                int32_t *ret_index, rm_stream_t s) {
-        argmax_kernel<<<rows, 256, 0, (cudaStream_t) s>>>((const bf16 *) logits, n, base, ret_value, ret_index);
+        argmax_kernel<<<rows, 1024, 0, (cudaStream_t) s>>>((const bf16 *) logits, n, base, ret_value, ret_index);
         return launched();
 }
 

@@ -32,6 +32,8 @@ struct backend_opts {
         int threads;                  /* CPU: BLAS threads; 0: chosen */
         int device;                   /* GPU: CUDA device */
         bool cuda_graphs;             /* GPU: replay repeated step shapes from CUDA graphs */
+        bool profile_kernels;         /* GPU: time every kernel with CUDA events (no graphs); the split at the end */
+        int rank;                     /* for messages */
         void (*progress)(uint64_t done, uint64_t total);   /* load progress; may be NULL */
 };
 
@@ -82,11 +84,13 @@ int gpu_init_device(int device, char *errbuf, size_t errsize);
 /*
  * The GPU all-reduce for the run: algo "nccl", "custom" (engine/rm_allreduce.h
  * where built, else refused) or "auto" (custom where built, with NCCL as
- * the fallback; else NCCL).
+ * the fallback; else NCCL).  shared_gpu: ranks of this host share a GPU,
+ * which NCCL refuses: the custom one alone (no NCCL fallback), "nccl"
+ * refused.  max_bytes: the largest call the model makes (0: the default).
  */
 struct rm_worker;
-int gpu_collective_new(struct rm_worker *w, const char *algo, int64_t timeout_ns, struct collective **ret,
-                       char *errbuf, size_t errsize);
+int gpu_collective_new(struct rm_worker *w, const char *algo, bool shared_gpu, size_t max_bytes, int64_t timeout_ns,
+                       struct collective **ret, char *errbuf, size_t errsize);
 /* An all-reduce of known values on the device: 0, or -EIO with the values seen. */
 int gpu_collective_check(struct collective *c, int rank, int world, char *errbuf, size_t errsize);
 

@@ -17,6 +17,8 @@
  * (its init failed: the reason is printed).
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,13 @@ static int custom_allreduce(struct collective *c, void *buf, size_t count, enum 
         return r;
 }
 
+static bool custom_capturable(struct collective *c, const void *buf, size_t count, enum coll_dtype dtype) {
+        struct custom_collective *cc = (struct custom_collective *) c;
+        int a = rm_allreduce_algo(cc->ar, buf, buf, count, dtype == COLL_BF16 ? RM_DTYPE_BF16 : RM_DTYPE_F32);
+        /* NCCL's non-blocking communicator is polled from the host: not in a graph. */
+        return a >= 0 && a != RM_ALLREDUCE_NCCL;
+}
+
 static void custom_destroy(struct collective *c) {
         struct custom_collective *cc = (struct custom_collective *) c;
         rm_allreduce_free(cc->ar);
@@ -49,11 +58,12 @@ static void custom_destroy(struct collective *c) {
 static const struct collective_ops custom_ops = {
         .name = "custom",
         .allreduce = custom_allreduce,
+        .capturable = custom_capturable,
         .destroy = custom_destroy,
 };
 
-static int custom_new(struct rm_worker *w, int64_t timeout_ns, struct collective **ret, char *errbuf,
-                      size_t errsize) {
+static int custom_new(struct rm_worker *w, bool shared_gpu, size_t max_bytes, int64_t timeout_ns,
+                      struct collective **ret, char *errbuf, size_t errsize) {
         struct custom_collective *cc = calloc(1, sizeof(*cc));
         struct rm_allreduce_opts o = RM_ALLREDUCE_OPTS_DEFAULT;
         char line[256];
@@ -65,11 +75,25 @@ static int custom_new(struct rm_worker *w, int64_t timeout_ns, struct collective
         cc->base.rank = (int) rm_worker_rank(w);
         cc->base.world = (int) rm_worker_world_size(w);
         o.init_timeout_ns = timeout_ns;
+        o.max_bytes = max_bytes;
+        if (shared_gpu)
+                o.nccl = RM_ALLREDUCE_NCCL_OFF;
         r = rm_allreduce_init(w, "engine", &o, &cc->ar);
         if (r < 0) {
                 snprintf(errbuf, errsize, "the custom all-reduce: %s", rm_last_error());
                 free(cc);
                 return r;
+        }
+        if (shared_gpu && rm_allreduce_algo(cc->ar, (void *) (uintptr_t) 256, (void *) (uintptr_t) 256, 8,
+                                            RM_DTYPE_BF16) == RM_ALLREDUCE_NCCL) {
+                rm_allreduce_describe(cc->ar, line, sizeof(line));
+                snprintf(errbuf, errsize, "ranks share a GPU, which NCCL refuses, and the custom all-reduce cannot "
+                                          "take this run (%s): give each rank a GPU of its own, or run 2, 4, 6 or 8 "
+                                          "ranks",
+                         line);
+                rm_allreduce_free(cc->ar);
+                free(cc);
+                return -EOPNOTSUPP;
         }
         if (cc->base.rank == 0 && rm_allreduce_describe(cc->ar, line, sizeof(line)) >= 0)
                 fprintf(stderr, "ringmaster-engine: all-reduce: %s\n", line);
@@ -143,21 +167,27 @@ static int nccl_new(struct rm_worker *w, int64_t timeout_ns, struct collective *
 #endif
 }
 
-int gpu_collective_new(struct rm_worker *w, const char *algo, int64_t timeout_ns, struct collective **ret,
-                       char *errbuf, size_t errsize) {
+int gpu_collective_new(struct rm_worker *w, const char *algo, bool shared_gpu, size_t max_bytes, int64_t timeout_ns,
+                       struct collective **ret, char *errbuf, size_t errsize) {
         int r;
 
-        if (strcmp(algo, "nccl") == 0)
+        if (strcmp(algo, "nccl") == 0) {
+                if (shared_gpu) {
+                        snprintf(errbuf, errsize, "--allreduce nccl: ranks of this host share a GPU, and NCCL refuses "
+                                                  "two ranks on one GPU (--allreduce auto or custom takes them)");
+                        return -EOPNOTSUPP;
+                }
                 return nccl_new(w, timeout_ns, ret, errbuf, errsize);
+        }
         if (strcmp(algo, "custom") == 0)
-                return custom_new(w, timeout_ns, ret, errbuf, errsize);
+                return custom_new(w, shared_gpu, max_bytes, timeout_ns, ret, errbuf, errsize);
         if (strcmp(algo, "auto") != 0) {
                 snprintf(errbuf, errsize, "--allreduce on the GPU is auto, custom or nccl, not '%s'", algo);
                 return -EINVAL;
         }
         /* A failed init is collective (every rank fails it), so every rank falls back alike. */
-        r = custom_new(w, timeout_ns, ret, errbuf, errsize);
-        if (r >= 0 || r == -ETIMEDOUT || r == -EOWNERDEAD)
+        r = custom_new(w, shared_gpu, max_bytes, timeout_ns, ret, errbuf, errsize);
+        if (r >= 0 || r == -ETIMEDOUT || r == -EOWNERDEAD || shared_gpu)
                 return r;
         if (rm_worker_rank(w) == 0)
                 fprintf(stderr, "ringmaster-engine: %s; using NCCL\n", errbuf);

@@ -22,6 +22,7 @@
  * error (collective_error()).
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ struct collective_ops {
         const char *name;
         /* In place: buf holds count elements (host memory for shm, device memory for GPU ones). */
         int (*allreduce)(struct collective *c, void *buf, size_t count, enum coll_dtype dtype, void *stream);
+        /* Whether that call may be captured in a CUDA graph (no host work in it); NULL: never. */
+        bool (*capturable)(struct collective *c, const void *buf, size_t count, enum coll_dtype dtype);
         void (*destroy)(struct collective *c);
 };
 
@@ -52,6 +55,10 @@ static inline int collective_allreduce(struct collective *c, void *buf, size_t c
         c->calls++;
         c->bytes += count * (dtype == COLL_F32 ? 4 : 2);
         return c->ops->allreduce(c, buf, count, dtype, stream);
+}
+
+static inline bool collective_capturable(struct collective *c, const void *buf, size_t count, enum coll_dtype dtype) {
+        return c->ops->capturable && c->ops->capturable(c, buf, count, dtype);
 }
 
 static inline struct collective *collective_free(struct collective *c) {

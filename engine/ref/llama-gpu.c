@@ -16,12 +16,14 @@
  * One stream; the host waits once per step, for the samples.  The time in
  * all-reduces is measured with CUDA events around them.  A step of a shape
  * seen before (decode steps: as many tokens as sequences) is replayed from
- * a CUDA graph captured the second time the shape came, where no
- * all-reduce is in it (one rank).
+ * a CUDA graph captured the second time the shape came, where every
+ * all-reduce of it can be captured (one rank, or the custom all-reduce:
+ * one kernel, no host work).
  */
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +46,30 @@ struct gpu_graph {
         cudaGraphExec_t exec;
 };
 
+/*
+ * --profile-kernels: an event after each operation of a step; the time
+ * between two events is the operation's.  Summed by operation over the
+ * decode steps (one token per sequence) and printed at the end.
+ */
+#define PROF_MAX_OPS 32
+struct gpu_profile {
+        cudaEvent_t *ev;
+        const char **what;            /* the operation that ends at ev[i] */
+        int n_ev, used;
+        const char *names[PROF_MAX_OPS];
+        double ms[PROF_MAX_OPS];
+        uint64_t calls[PROF_MAX_OPS];
+        uint64_t steps;
+        double step_ms;
+};
+
 struct gpu_backend {
         struct backend base;
+        struct gpu_profile *prof;
         bool use_graphs;
         struct gpu_graph graphs[GPU_MAX_GRAPHS];
         int n_graphs;
+        uint64_t steps, graph_steps;  /* forward calls, and those replayed from a graph */
         void *blas_workspace;
         cudaStream_t stream;
         cublasHandle_t blas;
@@ -98,6 +119,58 @@ int gpu_init_device(int device, char *errbuf, size_t errsize) {
                         return -EIO;                                                                  \
                 }                                                                                     \
         } while (0)
+
+/* Ends the current operation of a profiled step (an event on the stream). */
+static void mark(struct gpu_backend *g, const char *what) {
+        struct gpu_profile *p = g->prof;
+        if (p && p->used < p->n_ev) {
+                cudaEventRecord(p->ev[p->used], g->stream);
+                p->what[p->used++] = what;
+        }
+}
+
+static void prof_collect(struct gpu_backend *g, bool decode) {
+        struct gpu_profile *p = g->prof;
+        float ms;
+
+        if (!p)
+                return;
+        if (decode && p->used > 1) {
+                for (int i = 1; i < p->used; i++) {
+                        int k = 0;
+                        if (cudaEventElapsedTime(&ms, p->ev[i - 1], p->ev[i]) != cudaSuccess)
+                                continue;
+                        while (k < PROF_MAX_OPS && p->names[k] && strcmp(p->names[k], p->what[i]) != 0)
+                                k++;
+                        if (k == PROF_MAX_OPS)
+                                continue;
+                        p->names[k] = p->what[i];
+                        p->ms[k] += ms;
+                        p->calls[k]++;
+                }
+                if (cudaEventElapsedTime(&ms, p->ev[0], p->ev[p->used - 1]) == cudaSuccess)
+                        p->step_ms += ms;
+                p->steps++;
+        }
+        cudaGetLastError();
+        p->used = 0;
+}
+
+static void prof_report(struct gpu_backend *g) {
+        struct gpu_profile *p = g->prof;
+
+        if (!p || !p->steps)
+                return;
+        fprintf(stderr, "ringmaster-engine: rank %d: kernels of %" PRIu64 " decode steps (launched one by one, "
+                        "CUDA events): %.1f us a step\n",
+                g->base.opts.rank, p->steps, p->step_ms * 1e3 / (double) p->steps);
+        fprintf(stderr, "ringmaster-engine: rank %d:   %-14s %10s %8s %8s\n", g->base.opts.rank, "operation",
+                "us/step", "share", "calls");
+        for (int k = 0; k < PROF_MAX_OPS && p->names[k]; k++)
+                fprintf(stderr, "ringmaster-engine: rank %d:   %-14s %10.1f %7.1f%% %8.1f\n", g->base.opts.rank,
+                        p->names[k], p->ms[k] * 1e3 / (double) p->steps, 100.0 * p->ms[k] / p->step_ms,
+                        (double) p->calls[k] / (double) p->steps);
+}
 
 /* Y[T, N] = X[T, K] W[N, K]^T, row-major, bf16, fp32 accumulation. */
 static int gemm(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_t *w, int ldw, uint16_t *y, int ldy,
@@ -150,11 +223,14 @@ static int enqueue(struct gpu_backend *g, int T, int S, bool want_logits, float 
         CU(cudaMemcpyAsync(g->meta, g->meta_host, (size_t) (3 * Tm + S) * sizeof(int32_t), cudaMemcpyHostToDevice,
                            g->stream),
            "copying the step");
+        mark(g, "start");
         struct rm_llama_tokens tk = { .ids = g->meta, .slot = g->meta + Tm, .pos = g->meta + 2 * Tm, .n = T };
         rm_stream_t s = (rm_stream_t) g->stream;
 
         CU(rm_llama_embed(g->x, g->embed, tk.ids, T, H, s), "embed");
+        mark(g, "embed");
         CU(rm_llama_add_rmsnorm(g->x, NULL, g->layers[0].w_in, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+        mark(g, "add+rmsnorm");
         for (int li = 0; li < cfg->n_layers; li++) {
                 struct gpu_layer *l = &g->layers[li];
                 uint16_t *kc = g->k_cache + (size_t) li * g->layer_cache, *vc = g->v_cache + (size_t) li * g->layer_cache;
@@ -162,37 +238,52 @@ static int enqueue(struct gpu_backend *g, int T, int S, bool want_logits, float 
 
                 if ((r = gemm(g, g->h, H, l->w_qkv, H, g->qkv, qkv_ld, T, qkv_ld, H)) < 0)
                         return r;
+                mark(g, "gemm qkv");
                 CU(rm_llama_rope_cache(g->qkv, qkv_ld, &tk, nq, nkv, d, g->inv_freq, kc, vc, b->opts.max_seq_len, s),
                    "rope");
+                mark(g, "rope+cache");
                 CU(rm_llama_attention(g->qkv, qkv_ld, &tk, nq, nkv, cfg->n_heads / cfg->n_kv_heads, sh->q_head0,
                                       sh->kv_head0, d, kc, vc, b->opts.max_seq_len, g->attn, nq * d, s),
                    "attention");
+                mark(g, "attention");
                 if ((r = gemm(g, g->attn, nq * d, l->w_o, nq * d, g->proj, H, T, H, nq * d)) < 0)
                         return r;
+                mark(g, "gemm o");
                 if ((r = allreduce(g, g->proj, (size_t) T * H, ev)) < 0)
                         return r;
+                mark(g, "all-reduce");
                 CU(rm_llama_add_rmsnorm(g->x, g->proj, l->w_post, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                mark(g, "add+rmsnorm");
                 if ((r = gemm(g, g->h, H, l->w_gu, H, g->gu, 2 * ni, T, 2 * ni, H)) < 0)
                         return r;
+                mark(g, "gemm gate-up");
                 CU(rm_llama_silu_mul(g->gu, g->act, T, ni, s), "silu_mul");
+                mark(g, "silu*mul");
                 if ((r = gemm(g, g->act, ni, l->w_down, ni, g->proj, H, T, H, ni)) < 0)
                         return r;
+                mark(g, "gemm down");
                 if ((r = allreduce(g, g->proj, (size_t) T * H, ev)) < 0)
                         return r;
+                mark(g, "all-reduce");
                 CU(rm_llama_add_rmsnorm(g->x, g->proj, next_norm, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                mark(g, "add+rmsnorm");
         }
         if (S > 0) {
                 const int nv = sh->n_vocab;
                 CU(rm_llama_gather_rows(g->h, g->meta + 3 * Tm, S, H, g->last, s), "gather");
+                mark(g, "gather");
                 if ((r = gemm(g, g->last, H, g->lm, H, g->logits, nv, S, nv, H)) < 0)
                         return r;
+                mark(g, "gemm lm_head");
                 CU(rm_llama_argmax(g->logits, S, nv, sh->vocab0, g->arg_val, g->arg_idx, s), "argmax");
+                mark(g, "argmax");
                 CU(cudaMemcpyAsync(g->arg_val_host, g->arg_val, (size_t) S * sizeof(float), cudaMemcpyDeviceToHost,
                                    g->stream),
                    "copying the samples");
                 CU(cudaMemcpyAsync(g->arg_idx_host, g->arg_idx, (size_t) S * sizeof(int32_t), cudaMemcpyDeviceToHost,
                                    g->stream),
                    "copying the samples");
+                mark(g, "copy out");
                 if (want_logits) {
                         CU(rm_llama_bf16_to_f32(g->logits, g->logits_f32, (long) S * nv, s), "logits");
                         CU(cudaMemcpyAsync(logits_host, g->logits_f32, (size_t) S * nv * sizeof(float),
@@ -279,11 +370,13 @@ static int forward(struct backend *b, const struct step_seq *seqs, uint32_t n_se
         /*
          * A step of a shape seen before is replayed from a CUDA graph: one launch
          * instead of a dozen a layer, which is what a decode step is bound by.  Not
-         * with an all-reduce in it (NCCL's non-blocking communicator is polled from
-         * the host), nor when the logits are copied out.
+         * with an all-reduce that cannot be captured in it (NCCL's non-blocking
+         * communicator is polled from the host), nor when the logits are copied out.
          */
         struct gpu_graph *gr = NULL;
-        if (g->use_graphs && !out->logits && (!b->coll || b->coll->world == 1)) {
+        if (g->use_graphs && !out->logits &&
+            (!b->coll || b->coll->world == 1 ||
+             collective_capturable(b->coll, g->proj, (size_t) T * (size_t) cfg->hidden, COLL_BF16))) {
                 gr = graph_slot(g, T, S);
                 if (gr && !gr->exec && gr->seen++ == 0)
                         gr = NULL;             /* the first time: run it as it is */
@@ -303,6 +396,9 @@ static int forward(struct backend *b, const struct step_seq *seqs, uint32_t n_se
                         return r;
         }
         CU(cudaStreamSynchronize(g->stream), "the step");
+        g->steps++;
+        g->graph_steps += gr != NULL;
+        prof_collect(g, S == T && (uint32_t) S == n_seqs);
         for (int i = 0; i < S; i++) {
                 out->samples[i].value = g->arg_val_host[i];
                 out->samples[i].index = g->arg_idx_host[i];
@@ -318,6 +414,22 @@ static int forward(struct backend *b, const struct step_seq *seqs, uint32_t n_se
 
 static void destroy(struct backend *b) {
         struct gpu_backend *g = (struct gpu_backend *) b;
+
+        prof_report(g);
+        if (g->base.opts.rank == 0 && g->steps > 1) {
+                int n = 0;
+                for (int i = 0; i < g->n_graphs; i++)
+                        n += g->graphs[i].exec != NULL;
+                fprintf(stderr, "ringmaster-engine: CUDA graph steps: %" PRIu64 " of %" PRIu64 " (%d graph%s)%s\n",
+                        g->graph_steps, g->steps, n, n == 1 ? "" : "s", g->use_graphs ? "" : "; graphs off");
+        }
+        if (g->prof) {
+                for (int i = 0; i < g->prof->n_ev; i++)
+                        cudaEventDestroy(g->prof->ev[i]);
+                free(g->prof->ev);
+                free(g->prof->what);
+                free(g->prof);
+        }
 
         if (g->layers)
                 for (int i = 0; i < b->cfg.n_layers; i++) {
@@ -431,7 +543,22 @@ int backend_gpu_new(const struct llama_config *cfg, const struct llama_shard *sh
                 free(g);
                 return -ENOMEM;
         }
-        g->use_graphs = opts->cuda_graphs;
+        g->use_graphs = opts->cuda_graphs && !opts->profile_kernels;
+        if (opts->profile_kernels) {
+                int n = 11 * cfg->n_layers + 16;
+                g->prof = calloc(1, sizeof(*g->prof));
+                if (!g->prof || !(g->prof->ev = calloc((size_t) n, sizeof(cudaEvent_t))) ||
+                    !(g->prof->what = calloc((size_t) n, sizeof(char *)))) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                for (; g->prof->n_ev < n; g->prof->n_ev++)
+                        if (cudaEventCreate(&g->prof->ev[g->prof->n_ev]) != cudaSuccess) {
+                                snprintf(errbuf, errsize, "cudaEventCreate failed");
+                                r = -EIO;
+                                goto fail;
+                        }
+        }
         /* cuBLAS gets a workspace of its own, so that a captured GEMM never allocates. */
         if (cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking) != cudaSuccess ||
             cudaMalloc(&g->blas_workspace, CUBLAS_WORKSPACE) != cudaSuccess ||

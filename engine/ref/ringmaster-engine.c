@@ -62,6 +62,7 @@ static struct {
         bool quiet;
         bool ignore_eos;
         bool no_cuda_graphs;
+        bool profile_kernels;
         const char *bench_allreduce;
         int bench_iters;
         int spin_us;
@@ -172,6 +173,8 @@ static void usage(FILE *f) {
               "  --bench-allreduce SIZES   time the all-reduce at these sizes (bytes, K, M; comma-separated), exit\n"
               "  --bench-iters N           iterations per size (default 200)\n"
               "  --no-cuda-graphs          GPU: launch every step's kernels one by one\n"
+              "  --profile-kernels         GPU: time each kernel of the decode steps (CUDA events, no graphs);\n"
+              "                            the split per step is printed at the end\n"
               "  --ignore-eos              generate max_new_tokens whatever the tokens (benchmarks)\n"
               "  --quiet                   no summary\n"
               "  --fail-rank R --fail-at PHASE --fail-how crash|hang|exit [--fail-step N]\n"
@@ -217,7 +220,7 @@ static int parse_options(int argc, char **argv) {
         enum {
                 O_MODEL = 256, O_REQUESTS, O_OUTPUT, O_DEVICE, O_MAX_BATCH, O_MAX_SEQ_LEN, O_MAX_STEP_TOKENS,
                 O_MAX_NEW_TOKENS, O_THREADS, O_ALLREDUCE, O_TWO_SHOT_MIN, O_COLL_TIMEOUT, O_STEP_TIMEOUT, O_STEP_LOG,
-                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_IGNORE_EOS, O_SPIN_US, O_NO_CUDA_GRAPHS, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
+                O_LOGITS_OUT, O_BENCH, O_BENCH_ITERS, O_QUIET, O_IGNORE_EOS, O_SPIN_US, O_NO_CUDA_GRAPHS, O_PROFILE_KERNELS, O_FAIL_RANK, O_FAIL_AT, O_FAIL_HOW, O_FAIL_STEP,
                 O_VERSION,
         };
         static const struct option longopts[] = {
@@ -242,6 +245,7 @@ static int parse_options(int argc, char **argv) {
                 { "ignore-eos", no_argument, NULL, O_IGNORE_EOS },
                 { "spin-us", required_argument, NULL, O_SPIN_US },
                 { "no-cuda-graphs", no_argument, NULL, O_NO_CUDA_GRAPHS },
+                { "profile-kernels", no_argument, NULL, O_PROFILE_KERNELS },
                 { "fail-rank", required_argument, NULL, O_FAIL_RANK },
                 { "fail-at", required_argument, NULL, O_FAIL_AT },
                 { "fail-how", required_argument, NULL, O_FAIL_HOW },
@@ -318,6 +322,7 @@ static int parse_options(int argc, char **argv) {
                 case O_QUIET: opt.quiet = true; break;
                 case O_IGNORE_EOS: opt.ignore_eos = true; break;
                 case O_NO_CUDA_GRAPHS: opt.no_cuda_graphs = true; break;
+                case O_PROFILE_KERNELS: opt.profile_kernels = true; break;
                 case O_SPIN_US:
                         if (parse_int("--spin-us", optarg, 0, 10000000, &opt.spin_us) < 0)
                                 return -EINVAL;
@@ -478,7 +483,7 @@ int main(int argc, char **argv) {
         struct backend_opts bo = { 0 };
         FILE *out = stdout, *step_log = NULL, *logits_out = NULL;
         int in_fd = -1, rank = 0, world = 1, local_world = 1, r;
-        bool use_gpu = false;
+        bool use_gpu = false, shared_gpu = false;
         char err[1024] = "";
         int64_t start_ns = mono_ns();
 
@@ -530,6 +535,12 @@ int main(int argc, char **argv) {
                         goto out;
                 }
                 bo.device = (int) (w ? rm_worker_local_rank(w) : 0) % ndev;
+                /* Fewer GPUs than ranks here: they share (NCCL refuses that; the custom all-reduce takes it). */
+                shared_gpu = ndev < local_world;
+                if (shared_gpu && rank == 0)
+                        fprintf(stderr, "ringmaster-engine: %d ranks share %d GPU%s on this host: the custom all-reduce, "
+                                        "without NCCL\n",
+                                local_world, ndev, ndev == 1 ? "" : "s");
                 r = gpu_init_device(bo.device, err, sizeof(err));
                 if (r < 0) {
                         fprintf(stderr, "ringmaster-engine: rank %d: %s\n", rank, err);
@@ -561,6 +572,8 @@ int main(int argc, char **argv) {
                 bo.threads = opt.threads ? opt.threads : (cpus_available() / local_world > 0 ? cpus_available() / local_world : 1);
                 bo.progress = progress;
                 bo.cuda_graphs = !opt.no_cuda_graphs;
+                bo.profile_kernels = opt.profile_kernels;
+                bo.rank = rank;
                 if (use_gpu)
                         r = backend_gpu_new(&cfg, &shard, st, NULL, &bo, &b, err, sizeof(err));
                 else
@@ -597,7 +610,9 @@ int main(int argc, char **argv) {
                 }
                 if (use_gpu) {
 #ifdef HAVE_CUDA
-                        r = gpu_collective_new(w, opt.allreduce, tmo, &coll, err, sizeof(err));
+                        /* The largest all-reduce: a step's hidden states (bf16), so that none needs NCCL. */
+                        size_t max_bytes = opt.model ? (size_t) opt.max_step_tokens * (size_t) cfg.hidden * 2 : 0;
+                        r = gpu_collective_new(w, opt.allreduce, shared_gpu, max_bytes, tmo, &coll, err, sizeof(err));
 #endif
                 } else {
                         struct shm_allreduce_opts so = {

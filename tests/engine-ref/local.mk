@@ -7,7 +7,8 @@ ENGINE_REF_TESTS = \
 	tests/engine-ref/test-engine-allreduce.sh \
 	tests/engine-ref/test-engine-exact.sh \
 	tests/engine-ref/test-engine-faults.sh \
-	tests/engine-ref/test-engine-gpu.sh
+	tests/engine-ref/test-engine-gpu.sh \
+	tests/engine-ref/test-engine-gpu-tp2.sh
 check_PROGRAMS += tests/engine-ref/test-safetensors
 TESTS += $(ENGINE_REF_TESTS)
 tests_engine_ref_test_safetensors_SOURCES = \
@@ -26,6 +27,7 @@ EXTRA_DIST += \
 	tests/engine-ref/test-engine-exact.sh \
 	tests/engine-ref/test-engine-faults.sh \
 	tests/engine-ref/test-engine-gpu.sh \
+	tests/engine-ref/test-engine-gpu-tp2.sh \
 	tests/engine-ref/bench-allreduce.sh \
 	tests/engine-ref/bench-engine-cpu.sh \
 	tests/engine-ref/gloo-allreduce.py \

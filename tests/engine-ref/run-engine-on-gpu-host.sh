@@ -7,17 +7,21 @@
 # Steps (RM_ENGINE_STEPS, default all, in this order):
 #   build    configure --with-cuda, build ringmaster and ringmaster-engine
 #   exact    tests/engine-ref/test-engine-gpu.sh (bf16 against transformers)
+#   tp2      tests/engine-ref/test-engine-gpu-tp2.sh (TP = 2 through the
+#            custom all-reduce, two ranks sharing the GPU where there is one)
 #   bench    TP=1 on the GPU against transformers' eager generate, same
-#            checkpoint (about 0.5 B parameters, bf16): one request, then 8
-#   control  the control plane at TP = 2 and 4 (CPU ranks: NCCL refuses two
-#            ranks on one GPU), 8 requests in flight
+#            checkpoint (about 0.5 B parameters, bf16): one request, then 8;
+#            the kernels of a decode step timed (--profile-kernels); TP = 2
+#            on the GPU (the control plane with GPU ranks)
+#   control  the control plane at TP = 2 and 4 with CPU ranks, 8 requests
+#            in flight
 #   allreduce  the shm all-reduce against gloo at 4 ranks
 # Logs go to $OUT (default ./gpu-out): engine-gpu.txt (everything),
 # machine.txt, configure.txt.
 set -u
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 out=${OUT:-$PWD/gpu-out}
-steps=${RM_ENGINE_STEPS:-build exact bench control allreduce}
+steps=${RM_ENGINE_STEPS:-build exact tp2 bench control allreduce}
 mkdir -p "$out"
 log=$out/engine-gpu.txt
 : > "$log"
@@ -39,6 +43,7 @@ run() {         # label, command...: output into the log, with the exit status a
         echo "== cpu"; nproc; grep -m1 'model name' /proc/cpuinfo
         echo "== os"; grep PRETTY /etc/os-release
         echo "== python"; python3 -c 'import torch, transformers; print(torch.__version__, transformers.__version__)'
+        echo "== profilers"; command -v nsys ncu; ls /usr/local/cuda/bin 2>/dev/null | grep -i -e nsys -e ncu
 } > "$out/machine.txt" 2>&1
 
 ob=$(cd .. && pwd)/openblas
@@ -83,6 +88,10 @@ case " $steps " in *" exact "*)
         run exact sh tests/engine-ref/test-engine-gpu.sh ;;
 esac
 
+case " $steps " in *" tp2 "*)
+        run tp2 sh tests/engine-ref/test-engine-gpu-tp2.sh ;;
+esac
+
 case " $steps " in *" bench "*)
         # About 0.5 B parameters: hidden 1536, 16 layers, 12 heads of 128, 4 KV heads, MLP 4096, vocab 32000.
         run make-checkpoint python3 tests/engine-ref/make-checkpoint.py $t/ck --device cuda --dtype bfloat16 \
@@ -100,9 +109,21 @@ case " $steps " in *" bench "*)
         python3 tests/engine-ref/compare.py $t/e8 $t/e8n --label "CUDA graphs against none, 8 requests" >> "$log" 2>&1
         python3 tests/engine-ref/compare.py $t/e1 $t/hf1 --label "bench checkpoint, 1 request, 128 tokens" >> "$log" 2>&1
         python3 tests/engine-ref/compare.py $t/e8 $t/hf8 --label "bench checkpoint, 8 requests batched" >> "$log" 2>&1
-        # Two ranks on the one GPU: NCCL refuses (a duplicate GPU); the failure must be named, not hang.
-        run tp2-one-gpu "$ringmaster" run -n 2 -- "$engine" --device gpu --model $t/ck --requests $t/req1 \
-                --output /dev/null --collective-timeout 60
+        run profile-1 "$engine" --device gpu --model $t/ck --requests $t/req1 --output /dev/null --ignore-eos \
+                --profile-kernels
+        run profile-8 "$engine" --device gpu --model $t/ck --requests $t/req8 --output /dev/null --ignore-eos \
+                --profile-kernels
+        # TP = 2 on the GPU (two ranks share it where there is one): the custom all-reduce, graphs and not.
+        run engine-tp2-1 "$ringmaster" run -n 2 -- "$engine" --device gpu --model $t/ck --requests $t/req1 \
+                --output $t/t1 --ignore-eos --collective-timeout 60
+        run engine-tp2-8 "$ringmaster" run -n 2 -- "$engine" --device gpu --model $t/ck --requests $t/req8 \
+                --output $t/t8 --ignore-eos --collective-timeout 60
+        run engine-tp2-8-no-graphs "$ringmaster" run -n 2 -- "$engine" --device gpu --model $t/ck --requests $t/req8 \
+                --output $t/t8n --ignore-eos --collective-timeout 60 --no-cuda-graphs
+        run profile-tp2-8 "$ringmaster" run -n 2 -- "$engine" --device gpu --model $t/ck --requests $t/req8 \
+                --output /dev/null --ignore-eos --collective-timeout 60 --profile-kernels
+        python3 tests/engine-ref/compare.py $t/t8 $t/e8 --label "TP=2 against TP=1, 8 requests" >> "$log" 2>&1
+        python3 tests/engine-ref/compare.py $t/t8n $t/t8 --label "TP=2 without graphs against with" >> "$log" 2>&1
         ;;
 esac
 

@@ -95,6 +95,114 @@ extern "C" int rm_llama_add_rmsnorm(uint16_t *x, const uint16_t *add, const uint
         return launched();
 }
 
+// The same, the addend an fp32 sum over tensor-parallel ranks: rounded to bf16 once, as one GEMM's output.
+__global__ void add_f32_rmsnorm_kernel(bf16 *x, const float *add, const bf16 *w, bf16 *out, int hidden, float eps) {
+        __shared__ float sh[32];
+        bf16 *xr = x + (size_t) blockIdx.x * hidden;
+        const float *ar = add + (size_t) blockIdx.x * hidden;
+        float ss = 0.f;
+        for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
+                float v = rb(f(xr[i]) + rb(ar[i]));
+                xr[i] = b(v);
+                ss += v * v;
+        }
+        ss = block_sum(ss, sh);
+        float r = rsqrtf(ss / hidden + eps);
+        bf16 *o = out + (size_t) blockIdx.x * hidden;
+        for (int i = threadIdx.x; i < hidden; i += blockDim.x)
+                o[i] = b(f(w[i]) * rb(f(xr[i]) * r));
+}
+
+extern "C" int rm_llama_add_rmsnorm_f32(uint16_t *x, const float *add, const uint16_t *w, uint16_t *out, int rows,
+                                        int hidden, float eps, rm_stream_t s) {
+        add_f32_rmsnorm_kernel<<<rows, 256, 0, (cudaStream_t) s>>>((bf16 *) x, add, (const bf16 *) w, (bf16 *) out,
+                                                                   hidden, eps);
+        return launched();
+}
+
+// -------------------------------------------------------------------- gemv
+// A decode step's products have a few rows against a large weight: the
+// weight is read once, one warp per output column n (a row of w), each lane
+// 8 elements (16 bytes) at a time, the rows of x from the cache; fp32 sums.
+#define GEMV_WARPS 8
+
+template <int NT, bool F32>
+__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const bf16 *x, int ldx, const bf16 *w, int ldw, void *y,
+                                                               int ldy, int N, int K) {
+        const int n = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+        if (n >= N)
+                return;
+        const bf16 *wr = w + (size_t) n * ldw;
+        float acc[NT];
+#pragma unroll
+        for (int t = 0; t < NT; t++)
+                acc[t] = 0.f;
+#pragma unroll 4
+        for (int k = lane * 8; k < K; k += 256) {
+                uint4 wv = __ldg((const uint4 *) (wr + k));
+                const __nv_bfloat162 *w2 = (const __nv_bfloat162 *) &wv;
+                float2 wf[4];
+#pragma unroll
+                for (int u = 0; u < 4; u++)
+                        wf[u] = __bfloat1622float2(w2[u]);
+#pragma unroll
+                for (int t = 0; t < NT; t++) {
+                        uint4 xv = *(const uint4 *) (x + (size_t) t * ldx + k);
+                        const __nv_bfloat162 *x2 = (const __nv_bfloat162 *) &xv;
+#pragma unroll
+                        for (int u = 0; u < 4; u++) {
+                                float2 xf = __bfloat1622float2(x2[u]);
+                                acc[t] = fmaf(wf[u].x, xf.x, acc[t]);
+                                acc[t] = fmaf(wf[u].y, xf.y, acc[t]);
+                        }
+                }
+        }
+#pragma unroll
+        for (int t = 0; t < NT; t++)
+                for (int o = 16; o > 0; o >>= 1)
+                        acc[t] += __shfl_xor_sync(0xffffffffu, acc[t], o);
+        if (lane == 0)
+#pragma unroll
+                for (int t = 0; t < NT; t++) {
+                        if (F32)
+                                ((float *) y)[(size_t) t * ldy + n] = acc[t];
+                        else
+                                ((bf16 *) y)[(size_t) t * ldy + n] = b(acc[t]);
+                }
+}
+
+extern "C" int rm_llama_gemv_ok(const void *x, int ldx, const void *w, int ldw, int rows, int k) {
+        return rows >= 1 && rows <= RM_LLAMA_GEMV_MAX_ROWS && k % 8 == 0 && ldx % 8 == 0 && ldw % 8 == 0 &&
+               (uintptr_t) x % 16 == 0 && (uintptr_t) w % 16 == 0;
+}
+
+template <bool F32>
+static void gemv_launch(const bf16 *x, int ldx, const bf16 *w, int ldw, void *y, int ldy, int T, int N, int K,
+                        cudaStream_t s) {
+        dim3 grid((N + GEMV_WARPS - 1) / GEMV_WARPS), block(GEMV_WARPS * 32);
+        switch (T) {
+        case 1: gemv_kernel<1, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        case 2: gemv_kernel<2, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        case 3: gemv_kernel<3, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        case 4: gemv_kernel<4, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        case 5: gemv_kernel<5, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        case 6: gemv_kernel<6, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        case 7: gemv_kernel<7, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        default: gemv_kernel<8, F32><<<grid, block, 0, s>>>(x, ldx, w, ldw, y, ldy, N, K); break;
+        }
+}
+
+extern "C" int rm_llama_gemv(const uint16_t *x, int ldx, const uint16_t *w, int ldw, void *y, int ldy, int y_f32,
+                             int rows, int n, int k, rm_stream_t s) {
+        if (!rm_llama_gemv_ok(x, ldx, w, ldw, rows, k) || n < 1)
+                return (int) cudaErrorInvalidValue;
+        if (y_f32)
+                gemv_launch<true>((const bf16 *) x, ldx, (const bf16 *) w, ldw, y, ldy, rows, n, k, (cudaStream_t) s);
+        else
+                gemv_launch<false>((const bf16 *) x, ldx, (const bf16 *) w, ldw, y, ldy, rows, n, k, (cudaStream_t) s);
+        return launched();
+}
+
 // ----------------------------------------------------------- rope + cache
 // One block per token; threads over (head, i < d/2) pairs.  cos and sin are
 // computed in fp32 and rounded to bf16, as transformers' cos.to(x.dtype).

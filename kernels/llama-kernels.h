@@ -4,7 +4,7 @@
 
 /*
  * The GPU layer kernels of ringmaster-engine's bf16 path (everything but
- * the matrix products, which are cuBLAS's), with C-callable launchers.
+ * the larger matrix products, which are cuBLAS's), with C-callable launchers.
  * Tensors are row-major bf16 (uint16_t here, __nv_bfloat16 in the .cu) in
  * device memory; each launcher enqueues on stream and returns a
  * cudaError_t of the launch (0: cudaSuccess).  The rounding follows
@@ -13,7 +13,12 @@
  * dot products) are done in fp32.
  *
  *   embed        x[t] = table[tokens[t]]
- *   add_rmsnorm  x += add (when add is not NULL), then out = w * norm(x)
+ *   add_rmsnorm  x += add (when add is not NULL), then out = w * norm(x);
+ *                add_f32: the same with add in fp32, rounded to bf16 first
+ *                (a tensor-parallel sum, rounded once as one GEMM's output)
+ *   gemv         y[t, n] = sum_k x[t, k] w[n, k] for a few rows t (decode
+ *                steps): one warp per n, w read once in 16-byte loads, fp32
+ *                sums, y in bf16 or fp32; gemv_ok says whether it applies
  *   rope_cache   rotary positions on q and k in place (rotate_half form),
  *                then k and v into the cache [slot][kv head][pos][d]
  *   attention    per token and query head: softmax(q K^T / sqrt(d)) V over
@@ -43,6 +48,12 @@ struct rm_llama_tokens {
 int rm_llama_embed(uint16_t *x, const uint16_t *table, const int32_t *ids, int n, int hidden, rm_stream_t s);
 int rm_llama_add_rmsnorm(uint16_t *x, const uint16_t *add, const uint16_t *w, uint16_t *out, int rows, int hidden,
                          float eps, rm_stream_t s);
+int rm_llama_add_rmsnorm_f32(uint16_t *x, const float *add, const uint16_t *w, uint16_t *out, int rows, int hidden,
+                             float eps, rm_stream_t s);
+#define RM_LLAMA_GEMV_MAX_ROWS 8
+int rm_llama_gemv_ok(const void *x, int ldx, const void *w, int ldw, int rows, int k);
+int rm_llama_gemv(const uint16_t *x, int ldx, const uint16_t *w, int ldw, void *y, int ldy, int y_f32, int rows, int n,
+                  int k, rm_stream_t s);
 int rm_llama_rope_cache(uint16_t *qkv, int ld, const struct rm_llama_tokens *t, int n_q, int n_kv, int d,
                         const float *inv_freq, uint16_t *k_cache, uint16_t *v_cache, int max_seq, rm_stream_t s);
 /* Local query head h uses local key/value head (q_head0 + h) / group - kv_head0. */

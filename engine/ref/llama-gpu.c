@@ -79,6 +79,7 @@ struct gpu_backend {
         size_t layer_cache;           /* elements per layer */
         float *inv_freq;
         uint16_t *x, *h, *qkv, *attn, *gu, *act, *proj, *last, *logits;
+        float *proj_f32;              /* TP > 1: a row-parallel product's partial sums */
         float *logits_f32, *arg_val;
         int32_t *arg_idx;
         int32_t *meta;                /* device: ids[T], slot[T], pos[T], rows[S] */
@@ -172,13 +173,28 @@ static void prof_report(struct gpu_backend *g) {
                         (double) p->calls[k] / (double) p->steps);
 }
 
-/* Y[T, N] = X[T, K] W[N, K]^T, row-major, bf16, fp32 accumulation. */
-static int gemm(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_t *w, int ldw, uint16_t *y, int ldy,
-                int T, int N, int K) {
+/*
+ * Y[T, N] = X[T, K] W[N, K]^T, row-major, bf16 in, fp32 accumulation, Y in
+ * bf16 (or fp32: y_f32).  A few rows (decode steps) through the kernels'
+ * gemv, which reads W once at memory speed; cuBLAS (cublasGemmEx) chose
+ * slow kernels for some of these shapes (docs/bench-engine.md); more rows
+ * through cuBLAS.
+ */
+static int gemm_to(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_t *w, int ldw, void *y, int ldy,
+                   bool y_f32, int T, int N, int K) {
         const float one = 1.0f, zero = 0.0f;
+        if (rm_llama_gemv_ok(x, ldx, w, ldw, T, K)) {
+                int e = rm_llama_gemv(x, ldx, w, ldw, y, ldy, y_f32, T, N, K, (rm_stream_t) g->stream);
+                if (e != 0) {
+                        snprintf(g->base.error, sizeof(g->base.error), "gemv (%d x %d x %d): %s", T, N, K,
+                                 cudaGetErrorString((cudaError_t) e));
+                        return -EIO;
+                }
+                return 0;
+        }
         cublasStatus_t st = cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, T, K, &one, w, CUDA_R_16BF, ldw, x,
-                                         CUDA_R_16BF, ldx, &zero, y, CUDA_R_16BF, ldy, CUBLAS_COMPUTE_32F,
-                                         CUBLAS_GEMM_DEFAULT);
+                                         CUDA_R_16BF, ldx, &zero, y, y_f32 ? CUDA_R_32F : CUDA_R_16BF, ldy,
+                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
         if (st != CUBLAS_STATUS_SUCCESS) {
                 snprintf(g->base.error, sizeof(g->base.error), "cublasGemmEx (%d x %d x %d): status %d", T, N, K,
                          (int) st);
@@ -187,7 +203,25 @@ static int gemm(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_
         return 0;
 }
 
-static int allreduce(struct gpu_backend *g, uint16_t *buf, size_t n, int *ev) {
+static int gemm(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_t *w, int ldw, uint16_t *y, int ldy,
+                int T, int N, int K) {
+        return gemm_to(g, x, ldx, w, ldw, y, ldy, false, T, N, K);
+}
+
+/*
+ * A row-parallel product (o_proj, down_proj): at TP = 1 into proj (bf16);
+ * at TP > 1 each rank's partial sum stays fp32 (proj_f32) for the
+ * all-reduce, and the sum is rounded to bf16 once, as the one GEMM of
+ * TP = 1 rounds it (rounding each rank's part first took other tokens than
+ * transformers at bf16 near-ties).
+ */
+static int row_parallel(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_t *w, int T, int N, int K) {
+        if (g->base.coll && g->base.coll->world > 1)
+                return gemm_to(g, x, ldx, w, K, g->proj_f32, N, true, T, N, K);
+        return gemm_to(g, x, ldx, w, K, g->proj, N, false, T, N, K);
+}
+
+static int allreduce(struct gpu_backend *g, float *buf, size_t n, int *ev) {
         struct backend *b = &g->base;
         int r;
 
@@ -195,7 +229,7 @@ static int allreduce(struct gpu_backend *g, uint16_t *buf, size_t n, int *ev) {
                 return 0;
         if (*ev + 1 < g->n_ev)
                 cudaEventRecord(g->ev[*ev], g->stream);
-        r = collective_allreduce(b->coll, buf, n, COLL_BF16, g->stream);
+        r = collective_allreduce(b->coll, buf, n, COLL_F32, g->stream);
         if (*ev + 1 < g->n_ev) {
                 cudaEventRecord(g->ev[*ev + 1], g->stream);
                 *ev += 2;
@@ -217,6 +251,7 @@ static int enqueue(struct gpu_backend *g, int T, int S, bool want_logits, float 
         const struct llama_shard *sh = &b->shard;
         const int H = cfg->hidden, d = cfg->head_dim, nq = sh->n_q_heads, nkv = sh->n_kv_heads, ni = sh->n_inter;
         const int qkv_ld = (nq + 2 * nkv) * d, Tm = b->opts.max_step_tokens;
+        const bool tp = b->coll && b->coll->world > 1;
         int r;
 
         /* One copy for the step's metadata (the four arrays are laid out as on the device). */
@@ -246,26 +281,32 @@ static int enqueue(struct gpu_backend *g, int T, int S, bool want_logits, float 
                                       sh->kv_head0, d, kc, vc, b->opts.max_seq_len, g->attn, nq * d, s),
                    "attention");
                 mark(g, "attention");
-                if ((r = gemm(g, g->attn, nq * d, l->w_o, nq * d, g->proj, H, T, H, nq * d)) < 0)
+                if ((r = row_parallel(g, g->attn, nq * d, l->w_o, T, H, nq * d)) < 0)
                         return r;
                 mark(g, "gemm o");
-                if ((r = allreduce(g, g->proj, (size_t) T * H, ev)) < 0)
+                if (tp && (r = allreduce(g, g->proj_f32, (size_t) T * H, ev)) < 0)
                         return r;
                 mark(g, "all-reduce");
-                CU(rm_llama_add_rmsnorm(g->x, g->proj, l->w_post, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                if (tp)
+                        CU(rm_llama_add_rmsnorm_f32(g->x, g->proj_f32, l->w_post, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                else
+                        CU(rm_llama_add_rmsnorm(g->x, g->proj, l->w_post, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
                 mark(g, "add+rmsnorm");
                 if ((r = gemm(g, g->h, H, l->w_gu, H, g->gu, 2 * ni, T, 2 * ni, H)) < 0)
                         return r;
                 mark(g, "gemm gate-up");
                 CU(rm_llama_silu_mul(g->gu, g->act, T, ni, s), "silu_mul");
                 mark(g, "silu*mul");
-                if ((r = gemm(g, g->act, ni, l->w_down, ni, g->proj, H, T, H, ni)) < 0)
+                if ((r = row_parallel(g, g->act, ni, l->w_down, T, H, ni)) < 0)
                         return r;
                 mark(g, "gemm down");
-                if ((r = allreduce(g, g->proj, (size_t) T * H, ev)) < 0)
+                if (tp && (r = allreduce(g, g->proj_f32, (size_t) T * H, ev)) < 0)
                         return r;
                 mark(g, "all-reduce");
-                CU(rm_llama_add_rmsnorm(g->x, g->proj, next_norm, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                if (tp)
+                        CU(rm_llama_add_rmsnorm_f32(g->x, g->proj_f32, next_norm, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
+                else
+                        CU(rm_llama_add_rmsnorm(g->x, g->proj, next_norm, g->h, T, H, cfg->rms_eps, s), "rmsnorm");
                 mark(g, "add+rmsnorm");
         }
         if (S > 0) {
@@ -376,7 +417,7 @@ static int forward(struct backend *b, const struct step_seq *seqs, uint32_t n_se
         struct gpu_graph *gr = NULL;
         if (g->use_graphs && !out->logits &&
             (!b->coll || b->coll->world == 1 ||
-             collective_capturable(b->coll, g->proj, (size_t) T * (size_t) cfg->hidden, COLL_BF16))) {
+             collective_capturable(b->coll, g->proj_f32, (size_t) T * (size_t) cfg->hidden, COLL_F32))) {
                 gr = graph_slot(g, T, S);
                 if (gr && !gr->exec && gr->seen++ == 0)
                         gr = NULL;             /* the first time: run it as it is */
@@ -443,7 +484,7 @@ static void destroy(struct backend *b) {
                 }
         free(g->layers);
         void *dev[] = { g->embed, g->w_norm, g->lm, g->k_cache, g->v_cache, g->inv_freq, g->x, g->h, g->qkv,
-                        g->attn, g->gu, g->act, g->proj, g->last, g->logits, g->logits_f32, g->arg_val, g->arg_idx,
+                        g->attn, g->gu, g->act, g->proj, g->proj_f32, g->last, g->logits, g->logits_f32, g->arg_val, g->arg_idx,
                         g->meta };
         for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
                 cudaFree(dev[i]);
@@ -578,6 +619,7 @@ int backend_gpu_new(const struct llama_config *cfg, const struct llama_shard *sh
             (r = dmalloc(&g->x, Tm * H * 2, "activations", errbuf, errsize)) < 0 ||
             (r = dmalloc(&g->h, Tm * H * 2, "activations", errbuf, errsize)) < 0 ||
             (r = dmalloc(&g->proj, Tm * H * 2, "activations", errbuf, errsize)) < 0 ||
+            (r = dmalloc(&g->proj_f32, Tm * H * 4, "activations", errbuf, errsize)) < 0 ||
             (r = dmalloc(&g->qkv, Tm * (size_t) (nq + 2 * nkv) * d * 2, "activations", errbuf, errsize)) < 0 ||
             (r = dmalloc(&g->attn, Tm * (size_t) nq * d * 2, "activations", errbuf, errsize)) < 0 ||
             (r = dmalloc(&g->gu, Tm * 2 * (size_t) ni * 2, "activations", errbuf, errsize)) < 0 ||

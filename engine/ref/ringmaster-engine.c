@@ -610,8 +610,8 @@ int main(int argc, char **argv) {
                 }
                 if (use_gpu) {
 #ifdef HAVE_CUDA
-                        /* The largest all-reduce: a step's hidden states (bf16), so that none needs NCCL. */
-                        size_t max_bytes = opt.model ? (size_t) opt.max_step_tokens * (size_t) cfg.hidden * 2 : 0;
+                        /* The largest all-reduce: a step's hidden states (fp32 partial sums), so that none needs NCCL. */
+                        size_t max_bytes = opt.model ? (size_t) opt.max_step_tokens * (size_t) cfg.hidden * 4 : 0;
                         r = gpu_collective_new(w, opt.allreduce, shared_gpu, max_bytes, tmo, &coll, err, sizeof(err));
 #endif
                 } else {

@@ -16,6 +16,8 @@
 #   control  the control plane at TP = 2 and 4 with CPU ranks, 8 requests
 #            in flight
 #   allreduce  the shm all-reduce against gloo at 4 ranks
+# RM_ENGINE_QUICK=1 (bench): no transformers runs, no repeated or TP = 2
+# runs (a short device lease: the engine and its profile alone).
 # Logs go to $OUT (default ./gpu-out): engine-gpu.txt (everything),
 # machine.txt, configure.txt.
 set -u
@@ -98,11 +100,12 @@ case " $steps " in *" bench "*)
                 --layers 16 --hidden 1536 --heads 12 --kv-heads 4 --intermediate 4096 --vocab 32000 \
                 --max-positions 1024 --init-std 0.02 --requests $t/req8 --n 8 --prompt-len 32 --max-new-tokens 128
         head -n 1 $t/req8 > $t/req1
-        run hf-1 python3 tests/engine-ref/hf-generate.py $t/ck $t/req1 $t/hf1 --device cuda --dtype bfloat16 --bench --ignore-eos
-        run hf-8 python3 tests/engine-ref/hf-generate.py $t/ck $t/req8 $t/hf8 --device cuda --dtype bfloat16 --bench --ignore-eos --batch
+        quick=${RM_ENGINE_QUICK:-0}
+        [ "$quick" = 1 ] || run hf-1 python3 tests/engine-ref/hf-generate.py $t/ck $t/req1 $t/hf1 --device cuda --dtype bfloat16 --bench --ignore-eos
+        [ "$quick" = 1 ] || run hf-8 python3 tests/engine-ref/hf-generate.py $t/ck $t/req8 $t/hf8 --device cuda --dtype bfloat16 --bench --ignore-eos --batch
         run engine-1 "$ringmaster" run -n 1 -- "$engine" --device gpu --model $t/ck --requests $t/req1 --output $t/e1 --ignore-eos
         run engine-8 "$ringmaster" run -n 1 -- "$engine" --device gpu --model $t/ck --requests $t/req8 --output $t/e8 --ignore-eos
-        run engine-1-again "$engine" --device gpu --model $t/ck --requests $t/req1 --output $t/e1b --ignore-eos
+        [ "$quick" = 1 ] || run engine-1-again "$engine" --device gpu --model $t/ck --requests $t/req1 --output $t/e1b --ignore-eos
         run engine-1-no-graphs "$engine" --device gpu --model $t/ck --requests $t/req1 --output $t/e1n --ignore-eos --no-cuda-graphs
         run engine-8-no-graphs "$engine" --device gpu --model $t/ck --requests $t/req8 --output $t/e8n --ignore-eos --no-cuda-graphs
         python3 tests/engine-ref/compare.py $t/e1 $t/e1n --label "CUDA graphs against none, 1 request" >> "$log" 2>&1
@@ -114,6 +117,7 @@ case " $steps " in *" bench "*)
         run profile-8 "$engine" --device gpu --model $t/ck --requests $t/req8 --output /dev/null --ignore-eos \
                 --profile-kernels
         # TP = 2 on the GPU (two ranks share it where there is one): the custom all-reduce, graphs and not.
+        if [ "$quick" != 1 ]; then
         run engine-tp2-1 "$ringmaster" run -n 2 -- "$engine" --device gpu --model $t/ck --requests $t/req1 \
                 --output $t/t1 --ignore-eos --collective-timeout 60
         run engine-tp2-8 "$ringmaster" run -n 2 -- "$engine" --device gpu --model $t/ck --requests $t/req8 \
@@ -124,6 +128,7 @@ case " $steps " in *" bench "*)
                 --output /dev/null --ignore-eos --collective-timeout 60 --profile-kernels
         python3 tests/engine-ref/compare.py $t/t8 $t/e8 --label "TP=2 against TP=1, 8 requests" >> "$log" 2>&1
         python3 tests/engine-ref/compare.py $t/t8n $t/t8 --label "TP=2 without graphs against with" >> "$log" 2>&1
+        fi
         ;;
 esac
 

@@ -175,15 +175,15 @@ static void prof_report(struct gpu_backend *g) {
 
 /*
  * Y[T, N] = X[T, K] W[N, K]^T, row-major, bf16 in, fp32 accumulation, Y in
- * bf16 (or fp32: y_f32).  A few rows (decode steps) through the kernels'
- * gemv, which reads W once at memory speed; cuBLAS (cublasGemmEx) chose
- * slow kernels for some of these shapes (docs/bench-engine.md); more rows
- * through cuBLAS.
+ * bf16 (or fp32: y_f32).  One row (a decode step of one sequence) through
+ * the kernels' gemv, which reads W once in 16-byte loads: faster than
+ * cublasGemmEx there on the H200, slower at 8 rows (docs/bench-engine.md);
+ * more rows through cuBLAS.
  */
 static int gemm_to(struct gpu_backend *g, const uint16_t *x, int ldx, const uint16_t *w, int ldw, void *y, int ldy,
                    bool y_f32, int T, int N, int K) {
         const float one = 1.0f, zero = 0.0f;
-        if (rm_llama_gemv_ok(x, ldx, w, ldw, T, K)) {
+        if (T == 1 && rm_llama_gemv_ok(x, ldx, w, ldw, T, K)) {
                 int e = rm_llama_gemv(x, ldx, w, ldw, y, ldy, y_f32, T, N, K, (rm_stream_t) g->stream);
                 if (e != 0) {
                         snprintf(g->base.error, sizeof(g->base.error), "gemv (%d x %d x %d): %s", T, N, K,
@@ -713,6 +713,22 @@ int backend_gpu_new(const struct llama_config *cfg, const struct llama_shard *sh
                         opts->progress((uint64_t) i + 1, (uint64_t) cfg->n_layers);
         }
 #undef UP
+        /*
+         * cuBLAS loads its kernels at its first GEMM (about 0.1 s on the H200): do
+         * that here, not in the first prefill step (decode steps of one sequence
+         * never call it).  Rows 2: past the gemv; bf16 and fp32 outputs.
+         */
+        if (Tm >= 2 && cfg->n_layers > 0) {
+                const int K = nq * d;             /* o_proj: [H][nq d] */
+                cudaMemsetAsync(g->attn, 0, 2 * (size_t) K * 2, g->stream);
+                if ((r = gemm_to(g, g->attn, K, g->layers[0].w_o, K, g->proj, H, false, 2, H, K)) < 0 ||
+                    (r = gemm_to(g, g->attn, K, g->layers[0].w_o, K, g->proj_f32, H, true, 2, H, K)) < 0 ||
+                    cudaStreamSynchronize(g->stream) != cudaSuccess) {
+                        snprintf(errbuf, errsize, "the cuBLAS warm-up: %s", r < 0 ? g->base.error : "failed");
+                        r = r < 0 ? r : -EIO;
+                        goto fail;
+                }
+        }
         cudaFreeHost(staging);
         *ret = &g->base;
         return 0;

@@ -2,8 +2,9 @@
 /*
  * The GPU backend (backend.h): one rank's shard in bf16 on its GPU, the
  * matrix products through cuBLAS (cublasGemmEx: bf16 in and out, fp32
- * accumulation), everything else through kernels/llama-kernels.cu, the
- * all-reduces through the collective (NCCL, or the custom one).  The same
+ * accumulation) or, for one row, the kernels' gemv; everything else
+ * through kernels/llama-kernels.cu, the all-reduces through the collective
+ * (NCCL, or the custom one; at TP > 1 on fp32 partial sums).  The same
  * step as llama-cpu.c, with transformers' bf16 rounding:
  *
  *   x = embed[ids]; h = norm(x)

@@ -6,9 +6,8 @@
 # about 10, where a bf16 step is 0.0625; the engine's attention and norms
 # accumulate in fp32, transformers' GEMMs round differently) of
 # transformers'.  Two checkpoints: fp32 file (converted to bf16 by both),
-# and a bf16 file with tied embeddings and rope_theta 500000.  TP = 1 (one
-# GPU: NCCL refuses two ranks on one device; TP > 1 on GPUs is the
-# multi-GPU runs' issue).  Then the same requests with the decode steps
+# and a bf16 file with tied embeddings and rope_theta 500000.  TP = 1
+# (TP = 2: test-engine-gpu-tp2.sh).  Then the same requests with the decode steps
 # replayed from CUDA graphs (no --logits-out): the same tokens.  Skips
 # without a GPU, torch or a CUDA build.
 . "$(dirname "$0")/common.sh"

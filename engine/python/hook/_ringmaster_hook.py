@@ -103,8 +103,9 @@ def _send_phase(key, name, extra=""):
     return w.notify("%s=%s%s" % (getattr(w, key), name, extra))
 
 
-def phase_start(name):
-    return _send_phase("KEY_PHASE", name)
+def phase_start(name, extra=None):
+    """The phase's start; extra: more lines for the same datagram (a group)."""
+    return _send_phase("KEY_PHASE", name, "\n" + extra if extra else "")
 
 
 def phase_end(name):
@@ -134,9 +135,10 @@ def phase_failed(name, exc):
 _tls = _thread._local()
 
 
-def wrap(fn, phase_of):
+def wrap(fn, phase_of, extra_of=None):
     """Returns fn wrapped to report the phase phase_of(args, kwargs) names
-    (None: report nothing) around the call."""
+    (None: report nothing) around the call; extra_of(args, kwargs) gives
+    more lines for the phase's first datagram (None: none)."""
     if getattr(fn, "_ringmaster_phase_hook", False):
         return fn
     import functools
@@ -151,7 +153,13 @@ def wrap(fn, phase_of):
             name = None
         if name is None:
             return fn(*args, **kwargs)
-        phase_start(name)
+        extra = None
+        if extra_of is not None:
+            try:
+                extra = extra_of(args, kwargs)
+            except Exception:
+                extra = None
+        phase_start(name, extra)
         _tls.depth = 1
         try:
             result = fn(*args, **kwargs)
@@ -171,11 +179,11 @@ def _always(name):
     return lambda args, kwargs: name
 
 
-def _patch(module, attr, phase_of):
+def _patch(module, attr, phase_of, extra_of=None):
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
         return None
-    wrapped = wrap(fn, phase_of)
+    wrapped = wrap(fn, phase_of, extra_of)
     if wrapped is not fn:
         setattr(module, attr, wrapped)
     return wrapped
@@ -206,10 +214,43 @@ def _barrier_phase(module):
     return phase_of
 
 
+def _int_or(value, default):
+    if value is None or isinstance(value, bool):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def group_of(args, kwargs):
+    """The group lines of init_process_group's call (its rendezvous, the
+    caller's rank and the world size: the arguments, else $RANK and
+    $WORLD_SIZE), or None when they are not known."""
+    def arg(name, position, default=None):
+        if name in kwargs:
+            return kwargs[name]
+        return args[position] if len(args) > position else default
+
+    world = _int_or(arg("world_size", 3, -1), -1)
+    if world < 0:
+        world = _int_or(os.environ.get("WORLD_SIZE"), -1)
+    rank = _int_or(arg("rank", 4, -1), -1)
+    if rank < 0:
+        rank = _int_or(os.environ.get("RANK"), -1)
+    if world < 1 or not 0 <= rank < world:
+        return None
+    worker = _worker_module()
+    if worker is None:
+        return None
+    key = worker.group_key(init_method=arg("init_method", 1), store=arg("store", 5))
+    return worker.group_fields(key, rank, world)
+
+
 def patch_distributed(module):
     """Wraps init_process_group, new_group and barrier of module
     (torch.distributed.distributed_c10d, then torch.distributed)."""
-    _patch(module, "init_process_group", _always(PHASE_DIST_INIT))
+    _patch(module, "init_process_group", _always(PHASE_DIST_INIT), group_of)
     _patch(module, "new_group", _always(PHASE_NEW_GROUP))
     _patch(module, "barrier", _barrier_phase(module))
 
@@ -318,10 +359,211 @@ class PostImportFinder:
         pass
 
 
+# ------------------------------------------------------------ workers
+#
+# Every Python process of the job announces itself (docs/spawned-workers.md):
+# at start-up, in the child after os.fork(), and when a multiprocessing
+# child starts its work (BaseProcess._bootstrap, every start method), which
+# also asks for the child's own output pipes.  How it ends is said too:
+# sys.exit/os._exit's status, multiprocessing's exit code, an exception
+# that leaves the worker's function, or 0 at a normal interpreter exit.
+
+# (pid, what) of this process: the fork child must not take its parent's.
+_exit_status = None           # (pid, sys.exit's argument)
+_exit_sent = None             # pid that sent its EXIT
+_exception_pid = None         # pid whose work ended by an exception
+
+
+def _mine(entry):
+    return entry is not None and entry[0] == os.getpid()
+
+
+def send_exit(code):
+    """X_RINGMASTER_WORKER_EXIT once per process."""
+    global _exit_sent
+    if _exit_sent == os.getpid():
+        return False
+    worker = _worker_module()
+    if worker is None:
+        return False
+    _exit_sent = os.getpid()
+    try:
+        return worker.announce_exit(code)
+    except Exception:
+        return False
+
+
+def report_exception(exc, tb=None):
+    """The exception that ends this worker's work: one line and its traceback."""
+    global _exception_pid
+    if _exception_pid == os.getpid():
+        return
+    _exception_pid = os.getpid()
+    worker = _worker_module()
+    if worker is None:
+        return
+    try:
+        import traceback
+        text = "".join(traceback.format_exception(type(exc), exc, tb if tb is not None else exc.__traceback__))
+        worker.announce_exception(exc, text)
+    except Exception:
+        pass
+
+
+def reporting_exceptions(fn):
+    """fn, reporting an Exception that leaves it (then raising it on)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            report_exception(e)
+            raise
+    return wrapper
+
+
+def announce_self(name=None, index=None, capture=True):
+    worker = _worker_module()
+    if worker is None:
+        return False
+    try:
+        return worker.announce(name=name, index=index, capture=capture)
+    except Exception as e:
+        _warn("cannot announce this process: %s: %s" % (type(e).__name__, e))
+        return False
+
+
+def _after_fork_child():
+    announce_self(capture=False)
+
+
+def _at_exit():
+    if _exception_pid == os.getpid():
+        send_exit(1)
+    elif _mine(_exit_status):
+        send_exit(_exit_status[1])
+    else:
+        send_exit(0)
+
+
+def _wrap_sys_exit(real):
+    def exit(status=None):
+        global _exit_status
+        _exit_status = (os.getpid(), status)
+        return real(status)
+    exit._ringmaster_hook = True
+    exit.__doc__ = real.__doc__
+    return exit
+
+
+def _wrap_os_exit(real):
+    def _exit(n):
+        send_exit(n)
+        return real(n)
+    _exit._ringmaster_hook = True
+    _exit.__doc__ = real.__doc__
+    return _exit
+
+
+def _wrap_exec(real):
+    def exec_(*args, **kwargs):
+        worker = _worker_module()
+        if worker is not None:
+            worker.announce_exec()
+        try:
+            return real(*args, **kwargs)
+        except BaseException:
+            announce_self(capture=False)        # still this program
+            raise
+    exec_._ringmaster_hook = True
+    exec_.__name__ = real.__name__
+    exec_.__doc__ = real.__doc__
+    return exec_
+
+
+def _wrap_excepthook(previous):
+    def excepthook(exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, Exception):
+            report_exception(exc, tb)
+        return previous(exc_type, exc, tb)
+    excepthook._ringmaster_hook = True
+    return excepthook
+
+
+def _torch_spawn_index(process):
+    """torch.multiprocessing.spawn's process index, when process runs its _wrap."""
+    target = getattr(process, "_target", None)
+    args = getattr(process, "_args", ())
+    if (getattr(target, "__name__", None) == "_wrap" and
+            getattr(target, "__module__", None) == "torch.multiprocessing.spawn" and
+            isinstance(args, tuple) and len(args) >= 2 and isinstance(args[1], int) and
+            not isinstance(args[1], bool) and args[1] >= 0):
+        return args[1]
+    return None
+
+
+def mp_child_start(process):
+    """In a multiprocessing child, before its work: exceptions of the work
+    reported, then the announce with the process's name (and index)."""
+    index = _torch_spawn_index(process)
+    if index is not None:
+        # _wrap catches the function's exception itself: wrap the function.
+        args = process._args
+        process._args = (reporting_exceptions(args[0]),) + tuple(args[1:])
+    else:
+        process.run = reporting_exceptions(process.run)
+    announce_self(name=getattr(process, "name", None) or None, index=index, capture=True)
+
+
+def patch_multiprocessing(module):
+    """Wraps multiprocessing.process.BaseProcess._bootstrap (the child's
+    side of every start method)."""
+    cls = getattr(module, "BaseProcess", None)
+    original = getattr(cls, "_bootstrap", None) if cls is not None else None
+    if original is None or getattr(original, "_ringmaster_hook", False):
+        return
+
+    def _bootstrap(self, *args, **kwargs):
+        try:
+            mp_child_start(self)
+        except Exception as e:
+            _warn("cannot announce the multiprocessing child: %s: %s" % (type(e).__name__, e))
+        code = original(self, *args, **kwargs)
+        send_exit(code)
+        return code
+
+    _bootstrap._ringmaster_hook = True
+    cls._bootstrap = _bootstrap
+
+
+def install_workers():
+    """Announces this process (asking for its own output pipes) and hooks
+    the ways it can fork, exec and end."""
+    import atexit
+    announce_self(capture=True)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_child)
+    atexit.register(_at_exit)
+    if not getattr(sys.exit, "_ringmaster_hook", False):
+        sys.exit = _wrap_sys_exit(sys.exit)
+    if not getattr(os._exit, "_ringmaster_hook", False):
+        os._exit = _wrap_os_exit(os._exit)
+    # os.execl, execlp, execvp, ... all end in execv or execve.
+    for name in ("execv", "execve"):
+        real = getattr(os, name, None)
+        if real is not None and not getattr(real, "_ringmaster_hook", False):
+            setattr(os, name, _wrap_exec(real))
+    if not getattr(sys.excepthook, "_ringmaster_hook", False):
+        sys.excepthook = _wrap_excepthook(sys.excepthook)
+
+
 HOOKS = {
     "torch.distributed.distributed_c10d": patch_distributed,
     "torch.distributed": patch_distributed,
     "torch.cuda": patch_cuda,
+    "multiprocessing.process": patch_multiprocessing,
 }
 
 
@@ -351,10 +593,15 @@ def install():
     register_faulthandler()
     if _notify_address() is None:
         return True
+    if os.environ.get("RINGMASTER_WORKER_ANNOUNCE", "1") != "0":
+        try:
+            install_workers()
+        except Exception as e:
+            _warn("cannot install the worker announcements: %s: %s" % (type(e).__name__, e))
     _finder = PostImportFinder(dict(HOOKS))
     sys.meta_path.insert(0, _finder)
     # Modules imported before the hook (by a .pth file, say): patch now.
-    for name in ("torch.distributed.distributed_c10d", "torch.distributed", "torch.cuda"):
+    for name in HOOKS:
         module = sys.modules.get(name)
         if module is not None:
             try:

@@ -34,8 +34,10 @@ READY is the program's to say: ringmaster's start-up hook reports phases
 on its own but never READY.
 """
 
+import array
 import os
 import re
+import select
 import socket
 import sys
 import threading
@@ -44,7 +46,8 @@ __all__ = [
     "phase", "phase_end", "phase_scope", "progress", "ready", "heartbeat",
     "status", "stopping", "errno", "extend_timeout", "notify", "enabled",
     "notify_socket", "rank", "local_rank", "world_size", "local_world_size",
-    "run_id", "run_dir",
+    "run_id", "run_dir", "announce", "announce_group", "announce_exit",
+    "announce_exception", "announce_exec", "captured", "group_key",
 ]
 
 # The wire contract: engine/rm_notify.h's RM_NOTIFY_* (the C library and
@@ -120,7 +123,10 @@ class _Notifier:
             raise
         return sock
 
-    def send(self, state):
+    def send(self, state, fds=None, quiet=False):
+        """Sends state; with fds (a list of descriptors), attaches them
+        (SCM_RIGHTS).  True when the datagram went out.  quiet: a failure
+        is not reported on stderr."""
         address = notify_socket()
         if address is None:
             return False
@@ -132,10 +138,15 @@ class _Notifier:
                         self._close()
                         self._sock = self._connect(address)
                         self._address = address
-                    self._sock.send(data)
+                    if fds:
+                        self._sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+                    else:
+                        self._sock.send(data)
                     return True
                 except socket.timeout as e:
                     # The receiver does not read: drop this one, keep the socket.
+                    if quiet:
+                        return False
                     self._warn("notify socket %s did not take a datagram within %s s (%s)" % (
                         address, SEND_TIMEOUT, e))
                     return False
@@ -143,6 +154,8 @@ class _Notifier:
                     # Reconnect once: the receiver may have been replaced.
                     self._close()
                     if attempt == 2:
+                        if quiet:
+                            return False
                         self._warn("cannot send to notify socket %s: %s" % (address, e))
                         return False
 
@@ -340,3 +353,240 @@ def run_id():
 def run_dir():
     """The run's private directory ($RINGMASTER_RUN_DIR), or None."""
     return os.environ.get("RINGMASTER_RUN_DIR") or None
+
+
+# ------------------------------------------------------------ workers an engine spawns
+#
+# A process that an engine starts itself (a multiprocessing worker, a
+# subprocess) announces itself, so that the supervisor names it, captures
+# its output apart from its parent's, times it and diagnoses it
+# (docs/spawned-workers.md has the protocol).  ringmaster's start-up hook
+# calls these for every Python process of the job; a program has no need to.
+
+ARGV_MAX_BYTES = 256
+NAME_MAX_BYTES = 64
+GROUP_KEY_MAX_BYTES = 128
+EXCEPTION_MAX_BYTES = 200
+# How long announce(capture=True) waits for the supervisor's yes or no.
+CAPTURE_ACK_TIMEOUT = 2.0
+
+_captured_pid = None
+
+
+def _printable(text, limit):
+    """One line of printable characters (others as '?'), cut to limit bytes."""
+    text = "".join(c if (c >= " " and c != "\x7f") else "?" for c in str(text))
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return data.decode("utf-8")
+    return data[:limit].decode("utf-8", "ignore")
+
+
+def _argv_summary(argv):
+    return _printable(" ".join(str(a) for a in argv), ARGV_MAX_BYTES)
+
+
+def captured():
+    """Whether this process's fds 1 and 2 are its own pipes to the supervisor."""
+    return _captured_pid == os.getpid() or os.environ.get("RINGMASTER_WORKER_CAPTURED") == str(os.getpid())
+
+
+def _capture_wanted():
+    return os.environ.get("RINGMASTER_WORKER_CAPTURE") == "1" and not captured()
+
+
+def _above_stdio(fd):
+    """fd itself when it is 3 or more, else a close-on-exec copy that is
+    (a process started with fd 1 or 2 closed gets them from pipe())."""
+    if fd > 2:
+        return fd
+    import fcntl
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    os.close(fd)
+    return high
+
+
+def _close_all(*fds):
+    for fd in fds:
+        if fd is not None and fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _flush_std_streams():
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+def _announce_with_capture(state):
+    """Sends state with new pipes' read ends and an acknowledgement pipe's
+    write end; on the supervisor's 'Y', makes the write ends fds 1 and 2.
+    Returns (sent, captured)."""
+    global _captured_pid
+    out_r = out_w = err_r = err_w = ack_r = ack_w = None
+    sent = False
+    try:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        ack_r, ack_w = os.pipe()
+        out_w = _above_stdio(out_w)
+        err_w = _above_stdio(err_w)
+        sent = _notifier.send(state + "\nX_RINGMASTER_CAPTURE=1", fds=[out_r, err_r, ack_w], quiet=True)
+        _close_all(out_r, err_r, ack_w)
+        out_r = err_r = ack_w = None
+        if not sent:
+            return False, False
+        answer = b""
+        ready, _, _ = select.select([ack_r], [], [], CAPTURE_ACK_TIMEOUT)
+        if ready:
+            answer = os.read(ack_r, 1)
+        if answer != b"Y":
+            return True, False
+        _flush_std_streams()
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        _captured_pid = os.getpid()
+        os.environ["RINGMASTER_WORKER_CAPTURED"] = str(_captured_pid)
+        return True, True
+    except OSError:
+        return sent, False
+    finally:
+        _close_all(out_r, out_w, err_r, err_w, ack_r, ack_w)
+
+
+def announce(name=None, index=None, capture=True, argv=None, kind="python"):
+    """Announces this process to the supervisor as a worker: its parent's
+    pid, its command line (argv, else sys.argv), and optionally its name
+    (1..64 printable bytes, e.g. multiprocessing's process name) and index
+    among its siblings (an int >= 0).  With capture, and when the
+    supervisor offers it (RINGMASTER_WORKER_CAPTURE=1) and this process is
+    not captured yet, its stdout and stderr become pipes of their own to the
+    supervisor, once the supervisor said yes.  True when the announcement
+    went out; False outside ringmaster or when it could not be sent."""
+    if kind not in ("python", "native"):
+        raise ValueError("kind must be 'python' or 'native': %r" % (kind,))
+    if name is not None:
+        if not isinstance(name, str):
+            raise TypeError("name must be a str, not %s" % type(name).__name__)
+        if not name:
+            raise ValueError("name must not be empty")
+    if index is not None:
+        _check_int("index", index, 0)
+    if notify_socket() is None:
+        return False
+    if argv is None:
+        argv = list(getattr(sys, "orig_argv", None) or [sys.executable] + list(sys.argv))
+    lines = [
+        "X_RINGMASTER_WORKER=" + kind,
+        "X_RINGMASTER_WORKER_PPID=%d" % os.getppid(),
+        "X_RINGMASTER_WORKER_ARGV=" + _argv_summary(argv),
+    ]
+    if name is not None:
+        lines.append("X_RINGMASTER_WORKER_NAME=" + _printable(name, NAME_MAX_BYTES))
+    if index is not None:
+        lines.append("X_RINGMASTER_WORKER_INDEX=%d" % index)
+    state = "\n".join(lines)
+    if capture and _capture_wanted():
+        sent, _ = _announce_with_capture(state)
+        if sent:
+            # Announced, captured or not (the supervisor said no, or did
+            # not answer in time: the output stays where it was).
+            return True
+    return _notifier.send(state, quiet=True)
+
+
+def group_key(init_method=None, store=None):
+    """The name of the rendezvous a process group is made through, as the
+    supervisor groups workers: init_method, else an explicit store's
+    address, else env://MASTER_ADDR:MASTER_PORT."""
+    if store is not None:
+        host = getattr(store, "host", None)
+        port = getattr(store, "port", None)
+        if host is not None and port is not None:
+            key = "store://%s:%s" % (host, port)
+        else:
+            key = "store:" + type(store).__name__
+    elif init_method and str(init_method) != "env://":
+        key = str(init_method)
+    else:
+        key = "env://%s:%s" % (os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", ""))
+    return _printable(key, GROUP_KEY_MAX_BYTES)
+
+
+def group_fields(key, rank, world):
+    """The group lines of a datagram (X_RINGMASTER_GROUP, _RANK, _WORLD)."""
+    if not isinstance(key, str) or not key:
+        raise ValueError("group key must be a non-empty str: %r" % (key,))
+    _check_int("world", world, 1)
+    _check_int("rank", rank, 0)
+    if rank >= world:
+        raise ValueError("rank (%d) must be below world (%d)" % (rank, world))
+    return "X_RINGMASTER_GROUP=%s\nX_RINGMASTER_GROUP_RANK=%d\nX_RINGMASTER_GROUP_WORLD=%d" % (
+        _printable(key, GROUP_KEY_MAX_BYTES), rank, world)
+
+
+def announce_group(key, rank, world):
+    """Announces that this worker is member `rank` of the process group of
+    `world` members made through rendezvous `key` (see group_key())."""
+    return _notifier.send(group_fields(key, rank, world))
+
+
+def _exit_code(code):
+    if code is None:
+        return 0
+    if isinstance(code, bool) or not isinstance(code, int):
+        return 1
+    return code & 0xff
+
+
+def announce_exit(code):
+    """Announces the exit status this process is about to exit with
+    (sys.exit's argument: None is 0, an int is taken modulo 256, anything
+    else is 1)."""
+    return _notifier.send("X_RINGMASTER_WORKER_EXIT=%d" % _exit_code(code), quiet=True)
+
+
+def announce_exec():
+    """Announces that this process is about to exec another program."""
+    return _notifier.send("X_RINGMASTER_WORKER_EXEC=1", quiet=True)
+
+
+def _error_file_path():
+    directory = run_dir()
+    if not directory:
+        return None
+    return os.path.join(directory, "worker-%d.error.json" % os.getpid())
+
+
+def announce_exception(exc, traceback_text=None):
+    """Announces that exc ended this worker's work: one line (Type:
+    message) in the datagram, and the traceback in
+    $RINGMASTER_RUN_DIR/worker-PID.error.json (torchelastic's error-file
+    format), which the supervisor reads into its report."""
+    try:
+        text = "%s: %s" % (type(exc).__name__, exc)
+    except Exception:
+        text = type(exc).__name__
+    line = " ".join(text.replace("\0", " ").split())
+    if notify_socket() is None:
+        return False
+    path = _error_file_path()
+    if path is not None:
+        try:
+            import json
+            import time
+            body = json.dumps({"message": {"message": text, "extraInfo": {
+                "py_callstack": traceback_text or "", "timestamp": str(int(time.time()))}}})
+            tmp = "%s.%d.tmp" % (path, os.getpid())
+            with open(tmp, "w") as f:
+                f.write(body)
+            os.rename(tmp, path)
+        except Exception:
+            pass
+    return _notifier.send("X_RINGMASTER_WORKER_EXCEPTION=" + _printable(line, EXCEPTION_MAX_BYTES))

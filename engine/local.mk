@@ -5,7 +5,7 @@
 #   librmworker-cuda  GPU tensors between ranks and NCCL with a deadline;
 #                     built only when configure found CUDA (NCCL parts: NCCL)
 lib_LTLIBRARIES += engine/librmworker.la
-include_HEADERS += engine/rm_worker.h engine/rm_run_layout.h engine/rm_notify.h
+include_HEADERS += engine/rm_worker.h engine/rm_run_layout.h engine/rm_notify.h engine/rm_announce.h
 
 engine_librmworker_la_SOURCES = \
 	engine/rm_worker.h \
@@ -18,7 +18,9 @@ engine_librmworker_la_SOURCES = \
 	engine/fdshare.c \
 	engine/tensor-record.c \
 	engine/rm_notify.h \
-	engine/notify.c
+	engine/notify.c \
+	engine/rm_announce.h \
+	engine/announce.c
 engine_librmworker_la_LIBADD = shmring/libshmring.la
 engine_librmworker_la_LDFLAGS = $(AM_LDFLAGS) \
 	-version-info 0:0:0 \

@@ -14,6 +14,7 @@ EXTRA_DIST += \
 	tests/python/test_notify_contract.py \
 	tests/python/test_shmring.py \
 	tests/python/test_hook.py \
+	tests/python/test_workers.py \
 	tests/python/shmring_peer.py \
 	tests/python/fake_torch/torch/__init__.py \
 	tests/python/fake_torch/torch/cuda/__init__.py \

@@ -383,3 +383,72 @@ def test_api_checks_arguments():
     with pytest.raises(ValueError):
         worker.announce(kind="rust")
     assert worker.group_fields("tcp://a:1\nX=1", 0, 2).split("\n")[0] == "X_RINGMASTER_GROUP=tcp://a:1?X=1"
+
+
+def announce_worker():
+    top_builddir = os.environ.get("top_builddir") or os.path.join(os.path.dirname(PACKAGE_DIR), os.pardir)
+    for candidate in (os.path.join(top_builddir, "tests", "spawned", "announce-worker"),
+                      os.path.join(os.path.dirname(PACKAGE_DIR), os.pardir, "build", "tests", "spawned",
+                                   "announce-worker")):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    pytest.skip("tests/spawned/announce-worker is not built")
+
+
+def run_native(sup, tmp_path, args, capture=True):
+    import subprocess
+    env = worker_env(sup, tmp_path, capture=capture)
+    p = subprocess.Popen([announce_worker()] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate(timeout=60)
+    sup.settle()
+    return p, out.decode(), err.decode()
+
+
+def test_native_worker_announces_and_is_captured(supervisor, tmp_path):
+    p, out, err = run_native(supervisor, tmp_path, ["--name", "tp-worker", "--index", "2", "--group",
+                                                    "tcp://127.0.0.1:1234", "2", "4", "--print", "hello",
+                                                    "--exit", "3"])
+    assert p.returncode == 3
+    assert out == "" and err == ""
+    msgs = supervisor.by_pid(p.pid)
+    first = msgs[0]
+    assert first["X_RINGMASTER_WORKER"] == "native"
+    assert first["X_RINGMASTER_WORKER_PPID"] == str(os.getpid())
+    assert first["X_RINGMASTER_WORKER_NAME"] == "tp-worker"
+    assert first["X_RINGMASTER_WORKER_INDEX"] == "2"
+    assert first["X_RINGMASTER_WORKER_ARGV"].startswith(announce_worker() + " --name tp-worker")
+    assert first["X_RINGMASTER_CAPTURE"] == "1"
+    assert {"X_RINGMASTER_GROUP": "tcp://127.0.0.1:1234", "X_RINGMASTER_GROUP_RANK": "2",
+            "X_RINGMASTER_GROUP_WORLD": "4"} in msgs
+    assert msgs[-1] == {"X_RINGMASTER_WORKER_EXIT": "3"}
+    assert bytes(supervisor.outputs[p.pid]["stdout"]) == b"announce=2\ngroup=1\nhello\n"
+    assert bytes(supervisor.outputs[p.pid]["stderr"]) == b"stderr: hello\n"
+
+
+@pytest.mark.parametrize("answer", [b"N", None])
+def test_native_worker_declined(tmp_path, answer):
+    sup = FakeSupervisor(str(tmp_path / "notify"), answer=answer)
+    try:
+        p, out, err = run_native(sup, tmp_path, ["--print", "kept"])
+        assert p.returncode == 0
+        assert out == "announce=1\nkept\n" and err == "stderr: kept\n"
+    finally:
+        sup.close()
+
+
+def test_native_worker_without_capture(supervisor, tmp_path):
+    p, out, err = run_native(supervisor, tmp_path, ["--print", "x"], capture=False)
+    assert out == "announce=1\nx\n"
+    assert "X_RINGMASTER_CAPTURE" not in supervisor.by_pid(p.pid)[0]
+
+
+def test_native_worker_outside_ringmaster(tmp_path):
+    import subprocess
+    env = clean_env()
+    r = subprocess.run([announce_worker(), "--print", "y"], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "announce=0\ny\n"
+
+
+def test_native_worker_checks_arguments(supervisor, tmp_path):
+    p, out, err = run_native(supervisor, tmp_path, ["--name", "x" * 65, "--group", "k", "4", "4"])
+    assert out.startswith("announce=-22\n") and "group=-22\n" in out

@@ -6,3 +6,12 @@ tests_spawned_announce_worker_SOURCES = tests/spawned/announce-worker.c engine/a
 	engine/rm_announce.h engine/rm_notify.h
 tests_spawned_announce_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_spawned_announce_worker_LDFLAGS =
+
+# The workers' model and keys (supervisor/workers.c, supervisor/worker-message.c).
+check_PROGRAMS += tests/spawned/test-workers-model
+tests_spawned_test_workers_model_SOURCES = tests/spawned/test-workers-model.c \
+	supervisor/workers.c supervisor/workers.h supervisor/worker-message.c supervisor/worker-message.h \
+	supervisor/util.c supervisor/util.h
+tests_spawned_test_workers_model_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor -I$(top_srcdir)/tests/supervisor
+tests_spawned_test_workers_model_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+TESTS += tests/spawned/test-workers-model

@@ -15,3 +15,14 @@ tests_spawned_test_workers_model_SOURCES = tests/spawned/test-workers-model.c \
 tests_spawned_test_workers_model_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor -I$(top_srcdir)/tests/supervisor
 tests_spawned_test_workers_model_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 TESTS += tests/spawned/test-workers-model
+
+# End to end: tests/spawned/engine.py under ringmaster run -n 1 (torch: skip 77 without it).
+SPAWNED_PY_TESTS = \
+	tests/spawned/test-spawned-straggler.py \
+	tests/spawned/test-spawned-phase-timeout.py \
+	tests/spawned/test-spawned-crash.py \
+	tests/spawned/test-spawned-raise.py \
+	tests/spawned/test-spawned-methods.py \
+	tests/spawned/test-spawned-native.py
+TESTS += $(SPAWNED_PY_TESTS)
+EXTRA_DIST += $(SPAWNED_PY_TESTS) tests/spawned/spawntest.py tests/spawned/engine.py

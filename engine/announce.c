@@ -15,93 +15,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <sys/time.h>
-
+#include "notify-internal.h"
 #include "rm_announce.h"
 #include "rm_notify.h"
 
-#define DATAGRAM_MAX 4096
-#define FDS_MAX 3
-
-static const char *notify_socket(void) {
-        const char *e = getenv("RINGMASTER_NOTIFY_SOCKET");
-
-        if (!e || !*e)
-                e = getenv("NOTIFY_SOCKET");
-        return e && *e ? e : NULL;
-}
-
-static int socket_address(const char *e, struct sockaddr_un *sa, socklen_t *ret_len) {
-        size_t n = strlen(e);
-
-        *sa = (struct sockaddr_un) { .sun_family = AF_UNIX };
-        if (e[0] == '@') {
-                if (n < 2)
-                        return -EINVAL;
-                if (n > sizeof(sa->sun_path))
-                        return -ENAMETOOLONG;
-                memcpy(sa->sun_path + 1, e + 1, n - 1);
-                *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n);
-                return 0;
-        }
-        if (e[0] != '/')
-                return -EAFNOSUPPORT;
-        if (n >= sizeof(sa->sun_path))
-                return -ENAMETOOLONG;
-        memcpy(sa->sun_path, e, n);
-        *ret_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + n + 1);
-        return 0;
-}
-
-/* One datagram with n_fds descriptors attached (SCM_RIGHTS): 1 sent, 0 no socket, < 0 failed. */
-static int notify_send_fds(const char *text, size_t len, const int *fds, size_t n_fds) {
-        const char *e = notify_socket();
-        struct timeval tv = {
-                .tv_sec = RM_NOTIFY_SEND_TIMEOUT_MS / 1000,
-                .tv_usec = (RM_NOTIFY_SEND_TIMEOUT_MS % 1000) * 1000,
-        };
-        struct sockaddr_un sa;
-        struct iovec iov = { (void *) text, len };
-        struct msghdr mh = { .msg_name = &sa, .msg_iov = &iov, .msg_iovlen = 1 };
-        union {
-                struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int) * FDS_MAX)];
-        } control;
-        socklen_t sa_len;
-        ssize_t k;
-        int fd, r;
-
-        if (!e)
-                return 0;
-        if (n_fds > FDS_MAX)
-                return -EINVAL;
-        r = socket_address(e, &sa, &sa_len);
-        if (r < 0)
-                return r;
-        mh.msg_namelen = sa_len;
-        if (n_fds > 0) {
-                struct cmsghdr *c;
-
-                memset(&control, 0, sizeof(control));
-                mh.msg_control = &control;
-                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
-                c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
-                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
-        }
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        do
-                k = sendmsg(fd, &mh, MSG_NOSIGNAL);
-        while (k < 0 && errno == EINTR);
-        r = k < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : 1;
-        close(fd);
-        return r;
-}
+#define DATAGRAM_MAX RM_NOTIFY_DATAGRAM_MAX
 
 /* text printable, one line: control bytes (and DEL) as '?', cut at max bytes on a character boundary. */
 static size_t put_printable(char *out, const char *in, size_t len, size_t max) {
@@ -154,7 +72,7 @@ static int capture_offered(void) {
         char pid[16];
 
         own_pid_string(pid, sizeof(pid));
-        return env_is("RINGMASTER_WORKER_CAPTURE", "1") && !env_is("RINGMASTER_WORKER_CAPTURED", pid);
+        return env_is(RM_ANNOUNCE_CAPTURE_ENV, "1") && !env_is(RM_ANNOUNCE_CAPTURED_ENV, pid);
 }
 
 static void close_fds(int *fds, size_t n) {
@@ -215,7 +133,7 @@ static int announce_with_capture(const char *text, size_t len) {
         fds[0] = pipes[0];
         fds[1] = pipes[2];
         fds[2] = pipes[5];
-        r = notify_send_fds(text, len, fds, 3);
+        r = rmpriv_notify_send(text, len, fds, 3);
         close(pipes[0]);
         close(pipes[2]);
         close(pipes[5]);
@@ -234,7 +152,7 @@ static int announce_with_capture(const char *text, size_t len) {
                 goto out;
         }
         own_pid_string(pid, sizeof(pid));
-        (void) setenv("RINGMASTER_WORKER_CAPTURED", pid, 1);
+        (void) setenv(RM_ANNOUNCE_CAPTURED_ENV, pid, 1);
         r = 2;
 out:
         close_fds(pipes, 6);
@@ -255,19 +173,21 @@ int rm_announce(const char *name, int index, unsigned flags) {
                 return -EINVAL;
         if (!rm_notify_enabled())
                 return 0;
-        n = snprintf(text, sizeof(text), "X_RINGMASTER_WORKER=native\nX_RINGMASTER_WORKER_PPID=%d\nX_RINGMASTER_WORKER_ARGV=",
-                     (int) getppid());
+        n = snprintf(text, sizeof(text), RM_ANNOUNCE_KEY_WORKER "=native\n" RM_ANNOUNCE_KEY_PPID "=%d\n"
+                     RM_ANNOUNCE_KEY_ARGV "=", (int) getppid());
         len = (size_t) n;
         len += argv_summary(text + len, RM_ANNOUNCE_ARGV_MAX);
         if (name) {
-                memcpy(text + len, "\nX_RINGMASTER_WORKER_NAME=", 26);
-                len += 26;
+                static const char key[] = "\n" RM_ANNOUNCE_KEY_NAME "=";
+
+                memcpy(text + len, key, sizeof(key) - 1);
+                len += sizeof(key) - 1;
                 len += put_printable(text + len, name, name_len, RM_ANNOUNCE_NAME_MAX);
         }
         if (index >= 0)
-                len += (size_t) snprintf(text + len, sizeof(text) - len, "\nX_RINGMASTER_WORKER_INDEX=%d", index);
+                len += (size_t) snprintf(text + len, sizeof(text) - len, "\n" RM_ANNOUNCE_KEY_INDEX "=%d", index);
         if ((flags & RM_ANNOUNCE_CAPTURE) && capture_offered()) {
-                static const char capture[] = "\nX_RINGMASTER_CAPTURE=1";
+                static const char capture[] = "\n" RM_ANNOUNCE_KEY_CAPTURE "=1";
                 int r;
 
                 memcpy(text + len, capture, sizeof(capture) - 1);
@@ -275,7 +195,7 @@ int rm_announce(const char *name, int index, unsigned flags) {
                 if (r > 0)
                         return r;
         }
-        return notify_send_fds(text, len, NULL, 0);
+        return rmpriv_notify_send(text, len, NULL, 0);
 }
 
 int rm_announce_group(const char *key, int rank, int world) {
@@ -287,16 +207,18 @@ int rm_announce_group(const char *key, int rank, int world) {
         key_len = strlen(key);
         if (key_len < 1 || key_len > RM_ANNOUNCE_GROUP_KEY_MAX || world < 1 || rank < 0 || rank >= world)
                 return -EINVAL;
-        memcpy(text, "X_RINGMASTER_GROUP=", 19);
-        len = 19 + put_printable(text + 19, key, key_len, RM_ANNOUNCE_GROUP_KEY_MAX);
-        len += (size_t) snprintf(text + len, sizeof(text) - len, "\nX_RINGMASTER_GROUP_RANK=%d\nX_RINGMASTER_GROUP_WORLD=%d",
-                                 rank, world);
-        return notify_send_fds(text, len, NULL, 0);
+        static const char group[] = RM_ANNOUNCE_KEY_GROUP "=";
+
+        memcpy(text, group, sizeof(group) - 1);
+        len = sizeof(group) - 1 + put_printable(text + sizeof(group) - 1, key, key_len, RM_ANNOUNCE_GROUP_KEY_MAX);
+        len += (size_t) snprintf(text + len, sizeof(text) - len, "\n" RM_ANNOUNCE_KEY_GROUP_RANK "=%d\n"
+                                 RM_ANNOUNCE_KEY_GROUP_WORLD "=%d", rank, world);
+        return rmpriv_notify_send(text, len, NULL, 0);
 }
 
 int rm_announce_exit(int status) {
         char text[64];
-        int n = snprintf(text, sizeof(text), "X_RINGMASTER_WORKER_EXIT=%d", status & 0xff);
+        int n = snprintf(text, sizeof(text), RM_ANNOUNCE_KEY_EXIT "=%d", status & 0xff);
 
-        return notify_send_fds(text, (size_t) n, NULL, 0);
+        return rmpriv_notify_send(text, (size_t) n, NULL, 0);
 }

@@ -19,6 +19,7 @@ engine_librmworker_la_SOURCES = \
 	engine/tensor-record.c \
 	engine/rm_notify.h \
 	engine/notify.c \
+	engine/notify-internal.h \
 	engine/rm_announce.h \
 	engine/announce.c
 engine_librmworker_la_LIBADD = shmring/libshmring.la

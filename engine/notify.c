@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "names.h"
+#include "notify-internal.h"
 #include "rm_notify.h"
 
 static const char *notify_socket(void) {
@@ -60,8 +61,12 @@ static int socket_address(const char *e, struct sockaddr_un *sa, socklen_t *ret_
         return 0;
 }
 
-/* Sends text (already checked) when a socket is set, with fd attached when >= 0: 1 sent, 0 no socket, < 0 failed. */
-static int send_state_fd(const char *text, size_t len, int pass_fd) {
+/*
+ * Sends text (already checked) when a socket is set, with n_fds descriptors
+ * attached (SCM_RIGHTS; at most RM_NOTIFY_FDS_MAX): 1 sent, 0 no socket,
+ * < 0 failed.  announce.c's capture request sends three.
+ */
+int rmpriv_notify_send(const char *text, size_t len, const int *fds, size_t n_fds) {
         const char *e = notify_socket();
         struct timeval tv = {
                 .tv_sec = RM_NOTIFY_SEND_TIMEOUT_MS / 1000,
@@ -72,7 +77,7 @@ static int send_state_fd(const char *text, size_t len, int pass_fd) {
         struct msghdr mh = { .msg_name = &sa, .msg_iov = &iov, .msg_iovlen = 1 };
         union {
                 struct cmsghdr align;
-                char buf[CMSG_SPACE(sizeof(int))];
+                char buf[CMSG_SPACE(sizeof(int) * RM_NOTIFY_FDS_MAX)];
         } control;
         socklen_t sa_len;
         ssize_t k;
@@ -80,21 +85,23 @@ static int send_state_fd(const char *text, size_t len, int pass_fd) {
 
         if (!e)
                 return 0;
+        if (n_fds > RM_NOTIFY_FDS_MAX)
+                return -EINVAL;
         r = socket_address(e, &sa, &sa_len);
         if (r < 0)
                 return r;
         mh.msg_namelen = sa_len;
-        if (pass_fd >= 0) {
+        if (n_fds > 0) {
                 struct cmsghdr *c;
 
                 memset(&control, 0, sizeof(control));
                 mh.msg_control = &control;
-                mh.msg_controllen = sizeof(control);
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
                 c = CMSG_FIRSTHDR(&mh);
                 c->cmsg_level = SOL_SOCKET;
                 c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
         }
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
@@ -110,7 +117,7 @@ static int send_state_fd(const char *text, size_t len, int pass_fd) {
 }
 
 static int send_state(const char *text, size_t len) {
-        return send_state_fd(text, len, -1);
+        return rmpriv_notify_send(text, len, NULL, 0);
 }
 
 static int send_keyed_name(const char *key, const char *name) {
@@ -231,7 +238,7 @@ int rm_notify_barrier(uint64_t timeout_usec) {
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return -errno;
         /* The receiver gets the write end; once it and ours are closed, the read end hangs up. */
-        r = send_state_fd("BARRIER=1", 9, fds[1]);
+        r = rmpriv_notify_send("BARRIER=1", 9, &fds[1], 1);
         close(fds[1]);
         if (r <= 0) {
                 close(fds[0]);

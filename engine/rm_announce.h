@@ -39,10 +39,35 @@ extern "C" {
 #endif
 
 #define RM_ANNOUNCE_CAPTURE 1u
-#define RM_ANNOUNCE_ACK_TIMEOUT_MS 2000
-#define RM_ANNOUNCE_ARGV_MAX 256
+
+/*
+ * The wire (docs/spawned-workers.md): the supervisor's parser
+ * (supervisor/worker-message.c) and ringmaster.worker use these too
+ * (tests/python/test_notify_contract.py checks the Python side's).
+ */
+#define RM_ANNOUNCE_ACK_TIMEOUT_MS 2000         /* the longest wait for the supervisor's 'Y' or 'N' */
+#define RM_ANNOUNCE_ARGV_MAX 256                /* bytes of the command line's summary */
 #define RM_ANNOUNCE_NAME_MAX 64
 #define RM_ANNOUNCE_GROUP_KEY_MAX 128
+#define RM_ANNOUNCE_EXCEPTION_MAX 1024          /* the supervisor takes this much; the hook sends 200 */
+#define RM_ANNOUNCE_GROUP_WORLD_MAX 65536
+
+#define RM_ANNOUNCE_KEY_WORKER "X_RINGMASTER_WORKER"             /* python | native: an announcement */
+#define RM_ANNOUNCE_KEY_PPID "X_RINGMASTER_WORKER_PPID"
+#define RM_ANNOUNCE_KEY_ARGV "X_RINGMASTER_WORKER_ARGV"
+#define RM_ANNOUNCE_KEY_NAME "X_RINGMASTER_WORKER_NAME"
+#define RM_ANNOUNCE_KEY_INDEX "X_RINGMASTER_WORKER_INDEX"
+#define RM_ANNOUNCE_KEY_CAPTURE "X_RINGMASTER_CAPTURE"            /* 1: three descriptors come with it */
+#define RM_ANNOUNCE_KEY_GROUP "X_RINGMASTER_GROUP"
+#define RM_ANNOUNCE_KEY_GROUP_RANK "X_RINGMASTER_GROUP_RANK"
+#define RM_ANNOUNCE_KEY_GROUP_WORLD "X_RINGMASTER_GROUP_WORLD"
+#define RM_ANNOUNCE_KEY_EXIT "X_RINGMASTER_WORKER_EXIT"
+#define RM_ANNOUNCE_KEY_EXCEPTION "X_RINGMASTER_WORKER_EXCEPTION"
+#define RM_ANNOUNCE_KEY_EXEC "X_RINGMASTER_WORKER_EXEC"
+
+/* Set by the supervisor when it takes workers' pipes; set by a worker once its fds 1 and 2 are its own. */
+#define RM_ANNOUNCE_CAPTURE_ENV "RINGMASTER_WORKER_CAPTURE"
+#define RM_ANNOUNCE_CAPTURED_ENV "RINGMASTER_WORKER_CAPTURED"
 
 int rm_announce(const char *name, int index, unsigned flags);
 int rm_announce_group(const char *key, int rank, int world);

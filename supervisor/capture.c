@@ -25,14 +25,14 @@ bool capture_prefix_template_valid(const char *t) {
                 if (*p != '%')
                         continue;
                 p++;
-                if (!*p || !strchr("rlnsph%", *p))
+                if (!*p || !strchr("rlnsphw%", *p))
                         return false;
         }
         return true;
 }
 
 static char *expand_prefix(const char *t, int rank, int local_rank, const char *role, enum stream_kind kind,
-                           pid_t pid) {
+                           pid_t pid, const char *label) {
         char *buf = NULL;
         size_t size = 0;
         FILE *f;
@@ -57,6 +57,7 @@ static char *expand_prefix(const char *t, int rank, int local_rank, const char *
                         fputs(host, f);
                         break;
                 }
+                case 'w': fputs(label ? label : "", f); break;
                 default: fputc('%', f); break;
                 }
         }
@@ -277,7 +278,7 @@ int stream_init(struct stream *s, sd_event *event, int64_t priority, const struc
                 escape_buffer = b;
                 escape_buffer_size = 4 * config->max_line;
         }
-        s->prefix = expand_prefix(config->prefix_template, rank, local_rank, config->role, kind, pid);
+        s->prefix = expand_prefix(config->prefix_template, rank, local_rank, config->role, kind, pid, NULL);
         s->line = malloc(config->max_line);
         if (!s->prefix || !s->line)
                 return -ENOMEM;
@@ -289,6 +290,18 @@ int stream_init(struct stream *s, sd_event *event, int64_t priority, const struc
         if (r < 0)
                 return r;
         return sd_event_source_set_priority(s->source, priority);
+}
+
+int stream_set_label(struct stream *s, const char *label) {
+        char *p = expand_prefix(s->config->prefix_template, s->rank, s->local_rank, s->config->role, s->kind, s->pid,
+                                label);
+
+        if (!p)
+                return -ENOMEM;
+        free(s->prefix);
+        s->prefix = p;
+        s->prefix_len = strlen(p);
+        return 0;
 }
 
 void stream_drain(struct stream *s) {

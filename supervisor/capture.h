@@ -86,7 +86,7 @@ struct stream {
         void *line_watcher_data;
 };
 
-/* Checks a --prefix template: %r %l %n %s %p %% and plain text. */
+/* Checks a --prefix template: %r %l %n %s %p %w (a spawned worker's label) %% and plain text. */
 bool capture_prefix_template_valid(const char *t);
 
 /*
@@ -95,6 +95,9 @@ bool capture_prefix_template_valid(const char *t);
  */
 int stream_init(struct stream *s, sd_event *event, int64_t priority, const struct capture_config *config,
                 enum stream_kind kind, int rank, int local_rank, pid_t pid, int fd, int log_fd);
+
+/* Recomputes the prefix with %w as label (a spawned worker's, which can change: workers.h). */
+int stream_set_label(struct stream *s, const char *label);
 
 /* Reads whatever the pipe holds now (until EAGAIN or EOF). */
 void stream_drain(struct stream *s);

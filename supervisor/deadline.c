@@ -31,6 +31,7 @@ void deadline_cause_clear(struct deadline_cause *c) {
         free(c->phase);
         free(c->target_phase);
         free(c->message);
+        free(c->workers);
         *c = (struct deadline_cause) {};
 }
 
@@ -108,13 +109,119 @@ static uint64_t rank_due(const struct deadline_input *in, const struct rank *r, 
         }
 }
 
+/* ------------------------------------------------------------ spawned workers */
+
+#define WORKERS_LATE_MAX 64
+
+/* A rank's pid for the workers' descriptions ("child of rank 0"), 0 when it has none. */
+static pid_t input_rank_pid(int rank, void *userdata) {
+        const struct deadline_input *in = userdata;
+
+        if (rank < 0 || rank >= in->nproc || in->ranks[rank].state == RANK_IDLE)
+                return 0;
+        return in->ranks[rank].pid;
+}
+
+/* The worker over its phase's --phase-timeout the soonest (due in *ret_due), or NULL. */
+static const struct worker *worker_phase_next(const struct deadline_input *in, uint64_t *ret_due) {
+        const struct worker *best = NULL;
+        uint64_t due = NONE;
+
+        for (size_t i = 0; i < in->workers->n_workers; i++) {
+                const struct worker *w = in->workers->workers[i];
+                uint64_t limit;
+
+                if (w->state != WORKER_RUNNING || !w->phase || w->phase_end_usec)
+                        continue;
+                limit = phase_limit(in->options, w->phase);
+                if (limit > 0 && w->phase_start_usec + limit < due) {
+                        due = w->phase_start_usec + limit;
+                        best = w;
+                }
+        }
+        *ret_due = due;
+        return best;
+}
+
+/* A group short of a member (--straggler-timeout after its first member entered), a worker over its phase's limit. */
+static uint64_t workers_next(const struct deadline_input *in) {
+        uint64_t next = NONE, due;
+
+        if (in->options->straggler_timeout_usec > 0) {
+                due = worker_groups_next_due(in->workers, in->options->straggler_timeout_usec);
+                if (due)
+                        next = due;
+        }
+        (void) worker_phase_next(in, &due);
+        return MIN(next, due);
+}
+
+static int workers_cause(struct deadline_cause *c, enum deadline_kind kind, uint64_t limit, uint64_t due,
+                         uint64_t now, const char *phase, const char *headline, const int *late, size_t n_late) {
+        *c = (struct deadline_cause) { .kind = kind, .limit_usec = limit, .due_usec = due, .fired_usec = now };
+        c->message = strdup(headline);
+        c->phase = phase ? strdup(phase) : NULL;
+        c->workers = calloc(n_late ? n_late : 1, sizeof(int));
+        if (!c->message || (phase && !c->phase) || !c->workers) {
+                deadline_cause_clear(c);
+                return -ENOMEM;
+        }
+        memcpy(c->workers, late, n_late * sizeof(int));
+        c->n_workers = n_late;
+        return 1;
+}
+
+static int workers_find_expired(const struct deadline_input *in, uint64_t now, struct deadline_cause *ret) {
+        const struct run_options *o = in->options;
+        char headline[1024];
+        int late[WORKERS_LATE_MAX];
+        size_t n_late = 0;
+        const struct worker *w;
+        uint64_t due;
+        int g;
+
+        if (o->straggler_timeout_usec > 0) {
+                g = worker_groups_find_late(in->workers, now, o->straggler_timeout_usec, input_rank_pid,
+                                            (void *) in, headline, sizeof(headline), late, WORKERS_LATE_MAX, &n_late);
+                if (g >= 0)
+                        return workers_cause(ret, DEADLINE_STRAGGLER, o->straggler_timeout_usec,
+                                             in->workers->groups[g].first_usec + o->straggler_timeout_usec, now,
+                                             "dist-init", headline, late, n_late);
+        }
+        w = worker_phase_next(in, &due);
+        if (!w || due > now)
+                return 0;
+        /* Waiting in the group's init for a member that never came: name that one. */
+        if (w->group >= 0 && in->workers->groups[w->group].n_members < in->workers->groups[w->group].world) {
+                struct worker_table one = *in->workers;
+
+                one.groups = &in->workers->groups[w->group];
+                one.n_groups = 1;
+                g = worker_groups_find_late(&one, now, 0, input_rank_pid, (void *) in, headline, sizeof(headline),
+                                            late, WORKERS_LATE_MAX, &n_late);
+                if (g >= 0)
+                        return workers_cause(ret, DEADLINE_PHASE, phase_limit(o, w->phase), due, now, w->phase,
+                                             headline, late, n_late);
+        }
+        {
+                char d[256];
+
+                worker_describe(in->workers, w, input_rank_pid(w->rank, (void *) in), d, sizeof(d));
+                snprintf(headline, sizeof(headline), "%s stuck in phase %s for %.1f s", d, w->phase,
+                         (double) (now - w->phase_start_usec) / 1e6);
+                late[0] = w->id;
+                return workers_cause(ret, DEADLINE_PHASE, phase_limit(o, w->phase), due, now, w->phase, headline,
+                                     late, 1);
+        }
+}
+
 uint64_t deadline_next(const struct deadline_input *in) {
         uint64_t next = NONE;
 
         for (int i = 0; i < in->nproc; i++)
                 for (int k = DEADLINE_READY; k < _DEADLINE_KIND_MAX; k++)
                         next = MIN(next, rank_due(in, &in->ranks[i], k));
-        return next;
+        return in->workers ? MIN(next, workers_next(in)) : next;
 }
 
 /* ------------------------------------------------------------ the headline */
@@ -355,7 +462,8 @@ int deadline_find_expired(const struct deadline_input *in, uint64_t now, struct 
                         }
                 }
         if (kind == DEADLINE_NONE)
-                return 0;
+                /* The ranks' deadlines first; then those of the workers they spawned. */
+                return in->workers ? workers_find_expired(in, now, ret) : 0;
 
         late = calloc((size_t) in->nproc, sizeof(int));
         reached = calloc((size_t) in->nproc, sizeof(int));

@@ -37,6 +37,7 @@ struct deadline_input {
         int nproc;
         const struct job_phases *phases;
         uint64_t attempt_start_usec;
+        const struct worker_table *workers;  /* the workers the ranks spawned (workers.h); NULL: none */
 };
 
 /* "ready-timeout", "phase-timeout", "straggler-timeout", "watchdog". */

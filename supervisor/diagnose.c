@@ -51,7 +51,8 @@ struct diagnose_session;
 /* One rank being diagnosed. */
 struct diagnose_target {
         struct diagnose_session *session;
-        int rank;
+        int rank;                        /* the rank, or the worker's rank */
+        int worker;                      /* a spawned worker's id (workers.h), or -1: the rank itself */
         struct diagnosis *d;
         unsigned long long principal_start_time;
         int pidfd;                       /* of the principal, or -EBADF */
@@ -183,12 +184,39 @@ static struct rank *target_rank(const struct diagnose_target *t) {
         return &t->session->owner->run->ranks[t->rank];
 }
 
-/* The rank is alive (not reaped) and of the attempt the diagnosis began in. */
+static struct worker *target_worker(const struct diagnose_target *t) {
+        const struct run_model *run = t->session->owner->run;
+
+        if (t->worker < 0 || run->restart_count != t->session->restart_count ||
+            (size_t) t->worker >= run->workers.n_workers)
+                return NULL;
+        return run->workers.workers[t->worker];
+}
+
+/* The rank (or the worker) is alive (not reaped) and of the attempt the diagnosis began in. */
 static bool target_rank_alive(const struct diagnose_target *t) {
         const struct run_model *run = t->session->owner->run;
 
+        if (t->worker >= 0) {
+                const struct worker *w = target_worker(t);
+
+                return w && w->state == WORKER_RUNNING && w->pid == t->d->pid;
+        }
         return run->restart_count == t->session->restart_count && rank_state_is_alive(target_rank(t)->state) &&
                target_rank(t)->pid == t->d->pid;
+}
+
+/* Where the target's faulthandler output comes: a worker's own stderr, else its rank's; NULL: none. */
+static struct stream *target_stderr(const struct diagnose_target *t) {
+        struct rank *r = target_rank(t);
+
+        if (t->worker >= 0) {
+                const struct worker *w = target_worker(t);
+
+                if (w && w->streams)
+                        return &w->streams[STREAM_STDERR];
+        }
+        return r->streams_set_up ? &r->streams[STREAM_STDERR] : NULL;
 }
 
 struct diagnosis *diagnosis_free(struct diagnosis *d) {
@@ -446,11 +474,10 @@ static bool is_traceback_header(const char *line) {
 }
 
 static void python_stop_watching(struct diagnose_target *t) {
-        struct rank *r = target_rank(t);
-        struct stream *s = &r->streams[STREAM_STDERR];
+        struct stream *s = target_stderr(t);
 
         t->python_timer = sd_event_source_disable_unref(t->python_timer);
-        if (t->python_watching && s->line_watcher_data == t) {
+        if (t->python_watching && s && s->line_watcher_data == t) {
                 s->line_watcher = NULL;
                 s->line_watcher_data = NULL;
         }
@@ -514,9 +541,8 @@ static int python_arm(struct diagnose_target *t, uint64_t usec) {
 /* Returns true when the step waits (a timer or the traceback will advance it). */
 static bool python_begin(struct diagnose_target *t) {
         struct diagnosis *d = t->d;
-        struct rank *r = target_rank(t);
         const struct process_snapshot *p = NULL;
-        struct stream *err = &r->streams[STREAM_STDERR];
+        struct stream *err = target_stderr(t);
         int k;
 
         for (size_t i = 0; i < d->n_processes; i++)
@@ -530,13 +556,14 @@ static bool python_begin(struct diagnose_target *t) {
                            "installed its own SIGUSR1 handler)", (int) p->pid);
                 return false;
         }
-        if (!target_rank_alive(t) || !r->streams_set_up || err->fd < 0) {
-                diag_error(d, "no Python traceback: the rank %s", r->streams_set_up && err->fd < 0 ?
-                           "closed its stderr" : "ended");
+        if (!target_rank_alive(t) || !err || err->fd < 0) {
+                diag_error(d, "no Python traceback: the %s %s", t->worker >= 0 ? "worker" : "rank",
+                           err && err->fd < 0 ? "closed its stderr" : "ended");
                 return false;
         }
         if (err->line_watcher) {
-                diag_error(d, "no Python traceback: the rank's stderr is watched by another diagnosis");
+                /* Workers that write into their rank's stderr: one traceback at a time there. */
+                diag_error(d, "no Python traceback: the stderr it writes to is watched by another diagnosis");
                 return false;
         }
         if (python_arm(t, PYTHON_TRACEBACK_WAIT_USEC) < 0) {
@@ -547,7 +574,7 @@ static bool python_begin(struct diagnose_target *t) {
         err->line_watcher_data = t;
         t->python_watching = true;
         k = pidfd_signal(t->pidfd, SIGUSR1);
-        if (k < 0 && d->principal_pid == d->pid && target_rank_alive(t))
+        if (k < 0 && t->worker < 0 && d->principal_pid == d->pid && target_rank_alive(t))
                 /* The rank's own process: unreaped, its pid cannot have been reused. */
                 k = kill(d->pid, SIGUSR1) < 0 ? -errno : 0;
         if (k < 0) {
@@ -747,12 +774,17 @@ static int on_session_finish(sd_event_source *src, void *userdata) {
         for (size_t i = 0; i < s->n_targets; i++) {
                 struct diagnose_target *t = &s->targets[i];
                 struct rank *r = &run->ranks[t->rank];
+                struct worker *w = target_worker(t);
 
-                nccl_tail(o, t->rank, t->d);
+                if (t->worker < 0)
+                        nccl_tail(o, t->rank, t->d);
                 t->d->ended_usec = now_usec();
-                if (same_attempt) {
+                if (same_attempt && t->worker < 0) {
                         diagnosis_free(r->diagnosis);
                         r->diagnosis = TAKE_PTR(t->d);
+                } else if (w) {
+                        diagnosis_free(w->diagnosis);
+                        w->diagnosis = TAKE_PTR(t->d);
                 }
         }
         if (!same_attempt)
@@ -787,7 +819,7 @@ static void target_init(struct diagnose_session *s, struct diagnose_target *t, i
         size_t principal;
         int k;
 
-        *t = (struct diagnose_target) { .session = s, .rank = index, .pidfd = -EBADF, .step = STEP_DONE };
+        *t = (struct diagnose_target) { .session = s, .rank = index, .worker = -1, .pidfd = -EBADF, .step = STEP_DONE };
         d = t->d = calloc(1, sizeof(*d));
         if (!d)
                 return;
@@ -818,6 +850,46 @@ static void target_init(struct diagnose_session *s, struct diagnose_target *t, i
         t->pidfd = pidfd_open_checked(d->principal_pid, t->principal_start_time);
 
         if (run->options->diagnose_timeout_usec > 0)
+                t->step = STEP_PYTHON;
+}
+
+/* Sets up a spawned worker: its own process (never a wrapper's child), its phase. */
+static void worker_target_init(struct diagnose_session *s, struct diagnose_target *t, struct worker *w) {
+        struct diagnosis *d;
+        int k;
+
+        *t = (struct diagnose_target) { .session = s, .rank = w->rank, .worker = w->id, .pidfd = -EBADF,
+                                        .step = STEP_DONE };
+        d = t->d = calloc(1, sizeof(*d));
+        if (!d)
+                return;
+        d->reason = strdup(s->req.reason);
+        d->started_usec = now_usec();
+        d->pid = d->principal_pid = w->pid;
+        if (w->phase) {
+                d->phase = strdup(w->phase);
+                if (!w->phase_end_usec && d->started_usec > w->phase_start_usec)
+                        d->phase_usec = d->started_usec - w->phase_start_usec;
+        }
+        if (w->phase && !w->phase_end_usec)
+                k = asprintf(&d->position, "in phase %s for %.1f s", w->phase, (double) d->phase_usec / 1e6);
+        else if (w->phase)
+                k = asprintf(&d->position, "after phase %s (ended %.1f s ago)", w->phase,
+                             (double) (d->started_usec - w->phase_end_usec) / 1e6);
+        else
+                k = asprintf(&d->position, "before any phase for %.1f s (since it announced itself)",
+                             (double) (d->started_usec - w->announced_usec) / 1e6);
+        if (k < 0)
+                d->position = NULL;
+        k = proc_snapshot_tree(w->pid, SNAPSHOT_PROCESSES_MAX, SNAPSHOT_THREADS_MAX, &d->processes, &d->n_processes);
+        if (k < 0) {
+                diag_error(d, "cannot read /proc/%d: %s", (int) w->pid, strerror(-k));
+                return;
+        }
+        t->principal_start_time = d->processes[0].start_time;
+        d->python = !w->native || process_is_python(&d->processes[0]);
+        t->pidfd = pidfd_open_checked(w->pid, t->principal_start_time);
+        if (s->owner->run->options->diagnose_timeout_usec > 0)
                 t->step = STEP_PYTHON;
 }
 
@@ -883,6 +955,17 @@ static int session_start(struct diagnoser *o, struct diagnose_request *req) {
         for (size_t i = 0; i < s->req.n; i++) {
                 int index = s->req.ranks[i];
 
+                if (index < 0) {
+                        /* A spawned worker (diagnose_ranks()'s -1 - id). */
+                        size_t id = (size_t) (-1 - index);
+
+                        if (id >= run->workers.n_workers || run->workers.workers[id]->state != WORKER_RUNNING)
+                                continue;
+                        worker_target_init(s, &s->targets[s->n_targets], run->workers.workers[id]);
+                        if (s->targets[s->n_targets].d)
+                                s->n_targets++;
+                        continue;
+                }
                 if (!rank_state_is_alive(run->ranks[index].state) || run->ranks[index].pid <= 0)
                         continue;
                 target_init(s, &s->targets[s->n_targets], index);
@@ -913,7 +996,8 @@ int diagnose_ranks(struct diagnoser *o, const int *ranks, size_t n, const char *
         if (!o)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
-                if (ranks[i] < 0 || ranks[i] >= o->run->nproc)
+                if (ranks[i] >= o->run->nproc ||
+                    (ranks[i] < 0 && (size_t) (-1 - ranks[i]) >= o->run->workers.n_workers))
                         return -EINVAL;
         if (o->session && o->n_queue == QUEUE_MAX)
                 return -EBUSY;
@@ -952,7 +1036,7 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
                 log_notice("SIGUSR2: a diagnosis is already under way");
                 return 0;
         }
-        ranks = calloc((size_t) run->nproc, sizeof(int));
+        ranks = calloc((size_t) run->nproc + run->workers.n_workers + 1, sizeof(int));
         if (!ranks)
                 return 0;
         for (int i = 0; i < run->nproc; i++)
@@ -962,7 +1046,11 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
                 log_notice("SIGUSR2: no rank is running; nothing to diagnose");
                 return 0;
         }
-        log_notice("SIGUSR2: diagnosing %zu rank%s", n, n == 1 ? "" : "s");
+        /* And the workers the ranks spawned (-1 - id). */
+        for (size_t i = 0; i < run->workers.n_workers; i++)
+                if (run->workers.workers[i]->state == WORKER_RUNNING)
+                        ranks[n++] = -1 - (int) i;
+        log_notice("SIGUSR2: diagnosing %zu process%s", n, n == 1 ? "" : "es");
         k = diagnose_ranks(o, ranks, n, "SIGUSR2", on_sigusr2_done, o);
         if (k < 0)
                 log_warning_errno(k, "SIGUSR2: cannot diagnose");

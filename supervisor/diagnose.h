@@ -70,10 +70,13 @@ struct diagnoser;
 /*
  * Diagnoses the given ranks (those not alive are skipped) and then calls
  * done(userdata) from the event loop, never from within this call.
- * Each rank's result is in run->ranks[i].diagnosis by then.  One diagnosis
+ * Each rank's result is in run->ranks[i].diagnosis by then.  A spawned
+ * worker (workers.h) is given as -1 - its id, and diagnosed as a rank's
+ * principal process is (its faulthandler traceback read from its own
+ * stderr when it has one); its result goes to its diagnosis.  One diagnosis
  * runs at a time: a request made while one runs waits for it (and the
  * whole wait is bounded by twice --diagnose-timeout).  -EINVAL for a bad
- * rank index, -ENOMEM; done is not called then.
+ * rank index or worker id, -ENOMEM; done is not called then.
  */
 typedef void (*diagnose_done_fn)(void *userdata);
 int diagnose_ranks(struct diagnoser *d, const int *ranks, size_t n, const char *reason, diagnose_done_fn done,

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "environ.h"
+#include "rm_announce.h"
 #include "rm_notify.h"
 #include "util.h"
 
@@ -14,7 +15,7 @@ static const char *const replaced[] = {
         "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS",
         "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_ERROR_FILE",
         "RINGMASTER_RUN_ID", "RINGMASTER_RUN_DIR", "RINGMASTER_SHM", "RINGMASTER_NPROC",
-        RM_NOTIFY_SOCKET_ENV,
+        RM_NOTIFY_SOCKET_ENV, RM_ANNOUNCE_CAPTURE_ENV, RM_ANNOUNCE_CAPTURED_ENV,
         /* The supervisor's own service plumbing: true of it, not of its workers. */
         "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
         "JOURNAL_STREAM",
@@ -96,6 +97,9 @@ int worker_environ(char *const *base, const struct worker_env *w, char ***ret) {
                 /* systemd's variable too, so that a program calling sd_notify() talks to ringmaster. */
                 r |= strv_extendf(&env, "NOTIFY_SOCKET=%s", w->notify_socket);
                 r |= strv_extendf(&env, RM_NOTIFY_SOCKET_ENV "=%s", w->notify_socket);
+                /* Spawned workers may hand over pipes of their own (docs/spawned-workers.md). */
+                if (w->worker_capture)
+                        r |= strv_extend(&env, RM_ANNOUNCE_CAPTURE_ENV "=1");
         }
         if (r < 0)
                 return -ENOMEM;

@@ -31,6 +31,7 @@ struct worker_env {
         bool python_faulthandler;          /* PYTHONFAULTHANDLER=1, unless inherited */
         const char *nccl_debug_file;       /* NULL: leave as inherited */
         const char *notify_socket;         /* NOTIFY_SOCKET and RINGMASTER_NOTIFY_SOCKET; NULL: neither */
+        bool worker_capture;               /* RINGMASTER_WORKER_CAPTURE=1: spawned workers' own pipes */
 };
 
 int worker_environ(char *const *base, const struct worker_env *w, char ***ret);

@@ -12,6 +12,7 @@
 #include "exit-status.h"
 #include "init.h"
 #include "job.h"
+#include "job-workers.h"
 #include "json.h"
 #include "log.h"
 #include "notify.h"
@@ -59,6 +60,7 @@ struct job {
         sd_event_source *signal_sources[ELEMENTSOF(job_stop_signals)];
         sd_event_source *sigchld_source;
         struct diagnoser *diagnoser;    /* hang diagnosis, SIGUSR2, stack tools (diagnose.h) */
+        struct job_workers *workers;    /* the workers the ranks spawned (job-workers.h) */
 
         /* Events posted by actions, run in order (no recursion into the tables). */
         struct {
@@ -341,7 +343,15 @@ static int notify_rank_of_pid(pid_t pid, void *userdata) {
         for (int i = 0; i < job->run.nproc; i++)
                 if (job->run.ranks[i].pid == pid && rank_state_is_alive(job->run.ranks[i].state))
                         return i;
-        return -1;
+        /* An announced worker still running (also one re-parented to us). */
+        return job_workers_rank_of_pid(job->workers, pid);
+}
+
+static void on_notify_worker(int rank, pid_t sender, const void *data, size_t size, int *fds, size_t n_fds,
+                             void *userdata) {
+        struct job *job = userdata;
+
+        job_workers_datagram(job->workers, rank, sender, data, size, fds, n_fds);
 }
 
 static void on_notify_message(int rank, pid_t sender, const struct notify_message *m, void *userdata) {
@@ -349,6 +359,7 @@ static void on_notify_message(int rank, pid_t sender, const struct notify_messag
 
         rank_notify_apply(&job->run.phases, job->run.nproc, job->run.attempt_start_usec, &job->run.ranks[rank], m,
                           now_usec());
+        job_workers_notify(job->workers, sender, m);
         /* Each datagram in turn, so that "rank 1: ready" comes before "all ranks ready". */
         if (job->setup.changed)
                 job->setup.changed(&job->run, job->setup.changed_userdata);
@@ -383,6 +394,7 @@ static void job_update_deadlines(struct job *job) {
                 .nproc = job->run.nproc,
                 .phases = &job->run.phases,
                 .attempt_start_usec = job->run.attempt_start_usec,
+                .workers = &job->run.workers,
         };
         uint64_t now = now_usec(), next;
         int k;
@@ -446,11 +458,21 @@ static void on_deadline_diagnosed(void *userdata) {
 }
 
 static void job_diagnose_all(struct job *job, const char *reason) {
-        _cleanup_free_ int *ranks = calloc((size_t) job->run.nproc, sizeof(int));
+        const struct worker_table *t = &job->run.workers;
+        const struct deadline_cause *c = &job->run.deadline;
+        size_t max = (size_t) job->run.nproc + t->n_workers;
+        _cleanup_free_ int *ranks = calloc(max ? max : 1, sizeof(int));
         size_t n = 0;
         int k = -ENOMEM;
 
         log_debug("diagnosing every rank: %s", reason);
+        /* The spawned workers too (diagnose_ranks()'s -1 - id), the late ones first. */
+        for (size_t i = 0; ranks && i < c->n_workers; i++)
+                if (c->workers[i] >= 0)
+                        ranks[n++] = -1 - c->workers[i];
+        for (size_t i = 0; ranks && i < t->n_workers; i++)
+                if (t->workers[i]->state == WORKER_RUNNING && !rank_list_contains(c->workers, c->n_workers, (int) i))
+                        ranks[n++] = -1 - (int) i;
         for (int i = 0; ranks && i < job->run.nproc; i++)
                 if (rank_state_is_alive(job->run.ranks[i].state))
                         ranks[n++] = i;
@@ -511,6 +533,8 @@ static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         struct rank *r = &job->run.ranks[c->index];
         char name[16];
 
+        /* Workers that died first (the engine ends because one did): theirs is the first failure. */
+        job_workers_poll_exits(job->workers);
         r->ended_usec = now_usec();
         /* What it wrote just before dying is in its pipes: take it before judging. */
         for (int k = 0; k < _STREAM_KIND_MAX; k++)
@@ -595,6 +619,7 @@ static int rank_spawn(struct job *job, struct rank *r) {
                 .error_file = r->error_file_path,
                 .cuda_visible_devices = r->cuda_visible_devices,
                 .notify_socket = notify_server_address(job->notify),
+                .worker_capture = o->worker_capture,
         };
         diagnoser_worker_env(job->diagnoser, r->index, &w);
         k = worker_environ(environ, &w, &env);
@@ -705,6 +730,7 @@ static int job_start_attempt(struct job *job) {
 
         job->run.attempt_start_usec = now_usec();
         job->run.first_failure = -1;
+        job_workers_release(job->workers);
         job->run.teardown_signal = 0;
         job->run.teardown_usec = 0;
         job->ranks_ended_posted = false;
@@ -800,6 +826,15 @@ static void action_teardown(struct job *job, enum job_event event, int arg) {
                 /* run-nodes.c recorded it (run.node_failure) and said what happened. */
                 log_notice("the job failed on node %d: stopping this node's ranks", job->run.node_failure.node);
                 break;
+        case JOB_EVENT_WORKER_FAILED: {
+                const struct worker *w = job->run.workers.workers[arg];
+
+                /* Its rank is the first failure, through the worker (the report names the worker). */
+                job->run.first_failure_worker = arg;
+                job->run.first_failure = w->rank;
+                log_notice("stopping the ranks: a worker of rank %d failed", w->rank);
+                break;
+        }
         default:
                 break;
         }
@@ -897,6 +932,7 @@ static enum job_state action_finish(struct job *job) {
         (void) sd_event_source_set_enabled(job->deadline_timer, SD_EVENT_OFF);
         /* The last datagrams (STOPPING=1, a status) of ranks that are gone now. */
         notify_server_drain(job->notify);
+        job_workers_finish(job->workers);
         for (int i = 0; i < job->run.nproc; i++)
                 if (job->run.ranks[i].streams_set_up)
                         for (int s = 0; s < _STREAM_KIND_MAX; s++)
@@ -1063,6 +1099,22 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 
 /* ------------------------------------------------------------ the job */
 
+/* ------------------------------------------------------------ spawned workers (job-workers.h) */
+
+static void workers_drain_notify(void *userdata) {
+        struct job *job = userdata;
+
+        notify_server_drain(job->notify);
+}
+
+static void workers_failed(int worker_id, void *userdata) {
+        job_post(userdata, JOB_EVENT_WORKER_FAILED, worker_id);
+}
+
+static void workers_changed(void *userdata) {
+        job_run_queue(userdata);
+}
+
 int job_new(sd_event *event, const struct run_options *options, struct job **ret) {
         struct job *job;
 
@@ -1073,6 +1125,7 @@ int job_new(sd_event *event, const struct run_options *options, struct job **ret
         job->run.options = options;
         job->dev_null_fd = -EBADF;
         job->run.first_failure = -1;
+        job->run.first_failure_worker = -1;
         job->run.phases.first_ready_rank = -1;
         job->run.start_usec = now_usec();
         job->run.start_realtime_usec = wallclock_usec();
@@ -1099,12 +1152,25 @@ int job_start(struct job *job) {
                               &(struct notify_callbacks) {
                                       .rank_of_pid = notify_rank_of_pid,
                                       .message = on_notify_message,
+                                      .worker = on_notify_worker,
                                       .drained = on_notify_drained,
                               },
                               job, &job->notify);
         if (k < 0)
                 return k;
         job->run.notify_socket = notify_server_address(job->notify);
+        k = job_workers_new(&(struct job_workers_host) {
+                                    .event = job->event,
+                                    .run = &job->run,
+                                    .capture = &job->setup.capture,
+                                    .drain_notify = workers_drain_notify,
+                                    .failed = workers_failed,
+                                    .changed = workers_changed,
+                                    .userdata = job,
+                            },
+                            &job->workers);
+        if (k < 0)
+                return k;
         job->run.notify_stats = notify_server_stats(job->notify);
 
         job->dev_null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -1161,6 +1227,7 @@ struct job *job_free(struct job *job) {
         job_cleanup(job);
         /* First: it may be watching the ranks' streams. */
         job->diagnoser = diagnoser_free(job->diagnoser);
+        job->workers = job_workers_free(job->workers);
         for (int i = 0; job->run.ranks && job->children && i < job->run.nproc; i++)
                 rank_release(job, &job->run.ranks[i]);
         free(job->run.ranks);

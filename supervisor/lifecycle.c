@@ -33,13 +33,13 @@ static const struct rank_transition rank_table[_RANK_STATE_MAX][_RANK_EVENT_MAX]
  * during teardown: the first failure is already recorded) are NONE.
  */
 static const struct job_transition job_table[_JOB_STATE_MAX][_JOB_EVENT_MAX] = {
-        /*                   RANK_FAILED             RANKS_ENDED             ALL_REAPED          STOP_SIGNAL            GRACE_EXPIRED          KILL_EXPIRED         BACKOFF_EXPIRED        INTERNAL_ERROR         DEADLINE_EXPIRED         DIAGNOSED              NODE_FAILED */
-        [JOB_RUNNING]    = { T(STOPPING, TEARDOWN),  T(STOPPING, TEARDOWN),  T(DONE, FINISH),    T(STOPPING, TEARDOWN), NONE(RUNNING),         NONE(RUNNING),       NONE(RUNNING),         T(STOPPING, TEARDOWN), T(DIAGNOSING, DIAGNOSE), NONE(RUNNING),         T(STOPPING, TEARDOWN) },
-        [JOB_DIAGNOSING] = { NONE(DIAGNOSING),       NONE(DIAGNOSING),       T(DONE, FINISH),    T(STOPPING, TEARDOWN), NONE(DIAGNOSING),      NONE(DIAGNOSING),    NONE(DIAGNOSING),      T(STOPPING, TEARDOWN), NONE(DIAGNOSING),        T(STOPPING, TEARDOWN), NONE(DIAGNOSING) },
-        [JOB_STOPPING]   = { NONE(STOPPING),         NONE(STOPPING),         T(DONE, FINISH),    T(STOPPING, FORWARD),  T(KILLING, KILL_ALL),  NONE(STOPPING),      NONE(STOPPING),        NONE(STOPPING),        NONE(STOPPING),          NONE(STOPPING),        NONE(STOPPING) },
-        [JOB_KILLING]    = { NONE(KILLING),          NONE(KILLING),          T(DONE, FINISH),    NONE(KILLING),         NONE(KILLING),         T(DONE, GIVE_UP),    NONE(KILLING),         NONE(KILLING),         NONE(KILLING),           NONE(KILLING),         NONE(KILLING) },
-        [JOB_BACKOFF]    = { NONE(BACKOFF),          NONE(BACKOFF),          NONE(BACKOFF),      T(DONE, EXIT),         NONE(BACKOFF),         NONE(BACKOFF),       T(RUNNING, RESTART),   T(DONE, EXIT),         NONE(BACKOFF),           NONE(BACKOFF),         T(DONE, EXIT) },
-        [JOB_DONE]       = { NONE(DONE),             NONE(DONE),             NONE(DONE),         NONE(DONE),            NONE(DONE),            NONE(DONE),          NONE(DONE),            NONE(DONE),            NONE(DONE),              NONE(DONE),            NONE(DONE) },
+        /*                   RANK_FAILED             RANKS_ENDED             ALL_REAPED          STOP_SIGNAL            GRACE_EXPIRED          KILL_EXPIRED         BACKOFF_EXPIRED        INTERNAL_ERROR         DEADLINE_EXPIRED         DIAGNOSED              NODE_FAILED            WORKER_FAILED */
+        [JOB_RUNNING]    = { T(STOPPING, TEARDOWN),  T(STOPPING, TEARDOWN),  T(DONE, FINISH),    T(STOPPING, TEARDOWN), NONE(RUNNING),         NONE(RUNNING),       NONE(RUNNING),         T(STOPPING, TEARDOWN), T(DIAGNOSING, DIAGNOSE), NONE(RUNNING),         T(STOPPING, TEARDOWN), T(STOPPING, TEARDOWN) },
+        [JOB_DIAGNOSING] = { NONE(DIAGNOSING),       NONE(DIAGNOSING),       T(DONE, FINISH),    T(STOPPING, TEARDOWN), NONE(DIAGNOSING),      NONE(DIAGNOSING),    NONE(DIAGNOSING),      T(STOPPING, TEARDOWN), NONE(DIAGNOSING),        T(STOPPING, TEARDOWN), NONE(DIAGNOSING), NONE(DIAGNOSING) },
+        [JOB_STOPPING]   = { NONE(STOPPING),         NONE(STOPPING),         T(DONE, FINISH),    T(STOPPING, FORWARD),  T(KILLING, KILL_ALL),  NONE(STOPPING),      NONE(STOPPING),        NONE(STOPPING),        NONE(STOPPING),          NONE(STOPPING),        NONE(STOPPING), NONE(STOPPING) },
+        [JOB_KILLING]    = { NONE(KILLING),          NONE(KILLING),          T(DONE, FINISH),    NONE(KILLING),         NONE(KILLING),         T(DONE, GIVE_UP),    NONE(KILLING),         NONE(KILLING),         NONE(KILLING),           NONE(KILLING),         NONE(KILLING), NONE(KILLING) },
+        [JOB_BACKOFF]    = { NONE(BACKOFF),          NONE(BACKOFF),          NONE(BACKOFF),      T(DONE, EXIT),         NONE(BACKOFF),         NONE(BACKOFF),       T(RUNNING, RESTART),   T(DONE, EXIT),         NONE(BACKOFF),           NONE(BACKOFF),         T(DONE, EXIT), NONE(BACKOFF) },
+        [JOB_DONE]       = { NONE(DONE),             NONE(DONE),             NONE(DONE),         NONE(DONE),            NONE(DONE),            NONE(DONE),          NONE(DONE),            NONE(DONE),            NONE(DONE),              NONE(DONE),            NONE(DONE), NONE(DONE) },
 };
 
 #undef T
@@ -103,6 +103,7 @@ const char *job_event_name(enum job_event e) {
                 [JOB_EVENT_BACKOFF_EXPIRED] = "backoff-expired", [JOB_EVENT_INTERNAL_ERROR] = "internal-error",
                 [JOB_EVENT_DEADLINE_EXPIRED] = "deadline-expired", [JOB_EVENT_DIAGNOSED] = "diagnosed",
                 [JOB_EVENT_NODE_FAILED] = "node-failed",
+                [JOB_EVENT_WORKER_FAILED] = "worker-failed",
         };
         return (unsigned) e < _JOB_EVENT_MAX ? names[e] : "?";
 }

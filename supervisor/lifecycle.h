@@ -85,6 +85,7 @@ enum job_event {
         JOB_EVENT_DEADLINE_EXPIRED,  /* a rank missed a deadline (deadline.h): a hang, not a crash */
         JOB_EVENT_DIAGNOSED,         /* the diagnosis of every rank is over */
         JOB_EVENT_NODE_FAILED,       /* another node of the job failed or was lost (--store; run-nodes.c) */
+        JOB_EVENT_WORKER_FAILED,     /* a worker the engine spawned failed (job-workers.h) */
         _JOB_EVENT_MAX,
 };
 

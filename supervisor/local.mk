@@ -36,6 +36,12 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/log.h \
 	supervisor/notify-server.c \
 	supervisor/notify-parse.c \
+	supervisor/worker-message.h \
+	supervisor/worker-message.c \
+	supervisor/workers.h \
+	supervisor/workers.c \
+	supervisor/job-workers.h \
+	supervisor/job-workers.c \
 	supervisor/notify.h \
 	supervisor/options.c \
 	supervisor/options.h \

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "notify.h"
 #include "parse-util.h"
+#include "rm_announce.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ the socket */
@@ -149,6 +150,11 @@ void notify_server_forget_senders(struct notify_server *s) {
         s->cache_next = 0;
 }
 
+static void close_kept(int kept[3]) {
+        for (int i = 0; i < 3; i++)
+                kept[i] = safe_close(kept[i]);
+}
+
 /* One datagram: 1 read, 0 nothing queued, < 0 a receive error. */
 static int receive_one(struct notify_server *s) {
         union {
@@ -160,6 +166,7 @@ static int receive_one(struct notify_server *s) {
                 .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof(control),
         };
         const struct ucred *cred = NULL;
+        int kept[3] = { -EBADF, -EBADF, -EBADF };
         size_t fds = 0;
         ssize_t k;
         int rank, r;
@@ -182,7 +189,11 @@ static int receive_one(struct notify_server *s) {
 
                         for (size_t i = 0; i < n; i++) {
                                 memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                                safe_close(fd);
+                                /* The first three may be a worker's capture request (kept until judged). */
+                                if (fds + i < ELEMENTSOF(kept))
+                                        kept[fds + i] = fd;
+                                else
+                                        safe_close(fd);
                         }
                         fds += n;
                 }
@@ -193,32 +204,45 @@ static int receive_one(struct notify_server *s) {
          * that everything it sent before was taken.
          */
         if (fds == 1 && k == 9 && memcmp(s->buffer, "BARRIER=1", 9) == 0 && !(mh.msg_flags & MSG_CTRUNC)) {
+                safe_close(kept[0]);
                 s->stats.barriers++;
                 return 1;
         }
-        if (fds > 0) {
+        /* A worker's capture request: three descriptors and the key (job-workers.h); any other is dropped. */
+        if (fds > 0 && !(fds == 3 && s->cb.worker && k > 0 && (size_t) k <= sizeof(s->buffer) &&
+                         memmem(s->buffer, (size_t) k, RM_ANNOUNCE_KEY_CAPTURE "=1", sizeof(RM_ANNOUNCE_KEY_CAPTURE "=1") - 1))) {
+                close_kept(kept);
                 count_drop(s, NOTIFY_DROP_WITH_FDS, cred ? cred->pid : 0);
                 return 1;
         }
         if (!cred || cred->pid <= 0 || (mh.msg_flags & MSG_CTRUNC)) {
+                close_kept(kept);
                 count_drop(s, NOTIFY_DROP_NO_CREDENTIALS, 0);
                 return 1;
         }
         if ((size_t) k > sizeof(s->buffer) || (mh.msg_flags & MSG_TRUNC)) {
+                close_kept(kept);
                 count_drop(s, NOTIFY_DROP_OVERSIZED, cred->pid);
                 return 1;
         }
         rank = sender_rank(s, cred->pid);
         if (rank < 0) {
+                close_kept(kept);
                 count_drop(s, NOTIFY_DROP_UNKNOWN_SENDER, cred->pid);
                 return 1;
         }
         r = notify_parse(s->buffer, (size_t) k, &s->message);
         if (r < 0) {
+                close_kept(kept);
                 count_drop(s, r == -EILSEQ ? NOTIFY_DROP_NOT_UTF8 : NOTIFY_DROP_MALFORMED, cred->pid);
                 return 1;
         }
         s->stats.accepted++;
+        /* The worker's keys first: an announcement makes the worker its phase keys then count for. */
+        if (s->cb.worker)
+                s->cb.worker(rank, cred->pid, s->buffer, (size_t) k, kept, fds == 3 ? 3 : 0, s->userdata);
+        else
+                close_kept(kept);
         s->cb.message(rank, cred->pid, &s->message, s->userdata);
         return 1;
 }

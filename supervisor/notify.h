@@ -101,6 +101,14 @@ struct notify_callbacks {
         int (*rank_of_pid)(pid_t pid, void *userdata);
         /* A datagram from (a descendant of) rank, parsed. */
         void (*message)(int rank, pid_t sender, const struct notify_message *m, void *userdata);
+        /*
+         * A parsed datagram's raw bytes, before message(): a spawned worker's
+         * announcement, group or end (job-workers.h).  With X_RINGMASTER_CAPTURE=1
+         * the datagram's three descriptors come along (n_fds 3), taken over by
+         * the callback; no others ever do.  NULL: none (descriptors closed).
+         */
+        void (*worker)(int rank, pid_t sender, const void *data, size_t size, int *fds, size_t n_fds,
+                       void *userdata);
         /* After each wake-up's datagrams (re-arm timers once, not per datagram). */
         void (*drained)(void *userdata);
 };

@@ -288,6 +288,15 @@ static int parse_prefix(const struct option_desc *d, const char *arg, struct run
         return set_string(&o->prefix, t);
 }
 
+static int parse_worker_prefix(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (strcmp(arg, "none") == 0)
+                arg = "";
+        else if (!capture_prefix_template_valid(arg))
+                return usage_error("--worker-prefix: '%s' has an unknown %%-sequence: use none, or a template with "
+                                   "%%r %%l %%n %%s %%p %%w %%%%", arg);
+        return set_string(&o->worker_prefix, arg);
+}
+
 static int parse_shm_slots(const struct option_desc *d, const char *arg, struct run_options *o) {
         long long v;
         int r = parse_count(d, arg, 2, 1 << 24, &v);
@@ -514,6 +523,13 @@ static const struct option_desc option_table[] = {
                   "report keep every line)" },
         { "no-tty", 0, FLAG(tty, false),
           .help = "plain lines, no live status table, even on a terminal" },
+        { "worker-prefix", 0, .arg = "FORMAT", CUSTOM(parse_worker_prefix),
+          .help = "the prefix of a spawned worker's lines (default\n"
+                  "\"[rank %r/%w] \"; %w: w<its group rank or index>, else\n"
+                  "p<pid>), or none" },
+        { "worker-capture", 0, .arg = "MODE", CHOICE(worker_capture, { "on", true }, { "off", false }),
+          .help = "on (default): each worker the ranks spawn and that\n"
+                  "announces itself gets its own output; off" },
         { "quiet", 'q', CUSTOM(parse_quiet),
           .help = "only errors and the failure report" },
         { "verbose", 'v', CUSTOM(parse_verbose),
@@ -530,6 +546,10 @@ static const struct option_desc option_table[] = {
                   "60; 0: off)" },
         { "watchdog", 0, DURATION(watchdog_usec, 0),
           .help = "a ready rank sends WATCHDOG=1 at least every SECS" },
+        { "worker-failure", 0, .arg = "MODE",
+          CHOICE(worker_failure_report_only, { "teardown", false }, { "report", true }),
+          .help = "teardown (default): a spawned worker that fails ends\n"
+                  "the job as a rank's failure does; report: only said" },
 
         { "shm-slots", 0, .arg = "N", CUSTOM(parse_shm_slots), .section = "Shared memory (libshmring, RINGMASTER_SHM)",
           .help = "slots per ring (power of two, default 64)" },
@@ -680,10 +700,11 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .tty = true,
                 .node_rank = -1,
                 .join_timeout_usec = DEFAULT_JOIN_TIMEOUT_USEC,
+                .worker_capture = true,
         };
         parsing = check ? "check" : "run";
         if (set_string(&o->master_addr, "127.0.0.1") < 0 || set_string(&o->role, "default") < 0 ||
-            set_string(&o->prefix, "[rank %r] ") < 0)
+            set_string(&o->prefix, "[rank %r] ") < 0 || set_string(&o->worker_prefix, "[rank %r/%w] ") < 0)
                 return log_error_errno(-ENOMEM, "out of memory");
 
         /* getopt's tables, from ours: a long option's value is 0x100 + its row. */
@@ -760,6 +781,7 @@ void run_options_done(struct run_options *o) {
         free(o->master_addr);
         free(o->role);
         free(o->prefix);
+        free(o->worker_prefix);
         free(o->log_dir);
         free(o->report_path);
         free(o->store);

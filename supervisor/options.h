@@ -91,6 +91,9 @@ struct run_options {
         enum stack_tool stack_tool;
         uint64_t stack_timeout_usec;
         enum python_hooks_mode python_hooks;
+        bool worker_capture;            /* --worker-capture: spawned workers' output apart (default on) */
+        bool worker_failure_report_only;/* --worker-failure=report: a failed worker does not end the job */
+        char *worker_prefix;            /* --worker-prefix: a template with %w (capture.h) */
         int log_level;
         bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
         bool tty;                       /* the live status table when stderr is a terminal (--no-tty) */

@@ -313,6 +313,7 @@ struct stat_fields {
         unsigned long utime, stime;
         long num_threads;
         unsigned long long start_time;
+        int exit_code;                  /* field 52 (Linux 3.5+): a zombie's wait status; -1 unknown */
 };
 
 static int read_stat_fields(pid_t pid, pid_t tid, struct stat_fields *ret) {
@@ -338,6 +339,21 @@ static int read_stat_fields(pid_t pid, pid_t tid, struct stat_fields *ret) {
         len = MIN((size_t) (close_paren - open_paren - 1), sizeof(f.comm) - 1);
         memcpy(f.comm, open_paren + 1, len);
         f.comm[len] = 0;
+        /* The last field, exit_code (52nd; the state is the 3rd, the first after ')'). */
+        f.exit_code = -1;
+        {
+                const char *q = close_paren + 2;
+                int field = 3;
+
+                while (q && *q && field < 52) {
+                        q = strchr(q, ' ');
+                        if (q)
+                                q++;
+                        field++;
+                }
+                if (q && *q && field == 52)
+                        f.exit_code = atoi(q);
+        }
         *ret = f;
         return 0;
 }
@@ -360,7 +376,8 @@ int proc_read_stat(pid_t pid, struct proc_stat *ret) {
         r = read_stat_fields(pid, 0, &f);
         if (r < 0)
                 return r;
-        *ret = (struct proc_stat) { .state = f.state, .ppid = f.ppid, .pgrp = f.pgrp };
+        *ret = (struct proc_stat) { .state = f.state, .ppid = f.ppid, .pgrp = f.pgrp, .start_time = f.start_time,
+                                    .exit_code = f.exit_code };
         memcpy(ret->comm, f.comm, sizeof(ret->comm));
         return 0;
 }

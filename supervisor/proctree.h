@@ -59,6 +59,8 @@ struct proc_stat {
         pid_t ppid;
         pid_t pgrp;
         char comm[32];
+        unsigned long long start_time;  /* clock ticks after boot: a reused pid is another process */
+        int exit_code;       /* a zombie's wait status (state Z); -1: unknown */
 };
 
 int proc_read_stat(pid_t pid, struct proc_stat *ret);

@@ -119,6 +119,8 @@ static void json_deadline(struct json_writer *w, const struct run_model *run) {
         json_double(w, secs_since(c->fired_usec, run->attempt_start_usec));
         json_key(w, "message");
         json_string(w, c->message);
+        json_key(w, "workers");
+        json_int_list(w, c->workers, c->n_workers);
         json_end_object(w);
 }
 
@@ -322,9 +324,7 @@ static void json_process_fields(struct json_writer *w, const struct process_snap
         json_threads(w, p);
 }
 
-static void json_diagnosis(struct json_writer *w, const struct run_model *run, const struct rank *r) {
-        const struct diagnosis *d = r->diagnosis;
-
+static void json_diagnosis(struct json_writer *w, const struct run_model *run, const struct diagnosis *d) {
         if (!d) {
                 json_null(w);
                 return;
@@ -464,7 +464,7 @@ static void json_rank(struct json_writer *w, const struct run_model *run, const 
                 json_null(w);
         /* The last diagnosis (diagnose.h): before a deadline's teardown, or on SIGUSR2. */
         json_key(w, "diagnosis");
-        json_diagnosis(w, run, r);
+        json_diagnosis(w, run, r->diagnosis);
         json_key(w, "stdout");
         json_stream(w, &r->streams[STREAM_STDOUT], run->options->tail_lines);
         json_key(w, "stderr");
@@ -508,7 +508,125 @@ static void json_first_failure(struct json_writer *w, const struct run_model *ru
         json_key(w, "stderr_tail");
         json_tail(w, &r->streams[STREAM_STDERR].tail, run->options->tail_lines);
         json_error_file(w, r);
+        json_key(w, "worker");
+        if (run->first_failure_worker >= 0)
+                json_int(w, run->first_failure_worker);
+        else
+                json_null(w);
         json_end_object(w);
+}
+
+static void json_worker(struct json_writer *w, const struct run_model *run, const struct worker *k) {
+        const struct worker_group *g = k->group >= 0 ? &run->workers.groups[k->group] : NULL;
+        char label[24];
+
+        json_begin_object(w);
+        json_key(w, "id");
+        json_int(w, k->id);
+        json_key(w, "pid");
+        json_int(w, k->pid);
+        json_key(w, "ppid");
+        json_int(w, k->ppid);
+        json_key(w, "rank");
+        json_int(w, k->rank);
+        json_key(w, "kind");
+        json_string(w, k->native ? "native" : "python");
+        json_key(w, "argv");
+        json_string(w, k->argv);
+        json_key(w, "name");
+        json_string(w, k->name);
+        json_key(w, "index");
+        if (k->index >= 0)
+                json_int(w, k->index);
+        else
+                json_null(w);
+        json_key(w, "label");
+        json_string(w, worker_label(k, label, sizeof(label)));
+        json_key(w, "group");
+        if (g) {
+                json_begin_object(w);
+                json_key(w, "key");
+                json_string(w, g->key);
+                json_key(w, "rank");
+                json_int(w, k->group_rank);
+                json_key(w, "world");
+                json_int(w, g->world);
+                json_end_object(w);
+        } else
+                json_null(w);
+        json_key(w, "phase");
+        json_string(w, k->phase);
+        json_key(w, "phase_started_s");
+        json_time(w, run, k->phase_start_usec);
+        json_key(w, "phase_ended_s");
+        json_time(w, run, k->phase_end_usec);
+        json_key(w, "state");
+        json_string(w, worker_state_name(k->state));
+        json_key(w, "exit_code");
+        if (k->state == WORKER_EXITED)
+                json_int(w, k->exit_code);
+        else
+                json_null(w);
+        json_key(w, "signal_name");
+        json_signal(w, k->state == WORKER_SIGNALLED ? k->exit_signal : 0);
+        json_key(w, "failed");
+        json_bool(w, worker_failed(k));
+        json_key(w, "exception");
+        json_string(w, k->exception);
+        json_key(w, "error_file");
+        if (k->error_file)
+                json_value(w, k->error_file);
+        else
+                json_null(w);
+        json_key(w, "error_file_raw");
+        json_string(w, k->error_file_raw);
+        json_key(w, "announced_s");
+        json_time(w, run, k->announced_usec);
+        json_key(w, "ended_s");
+        json_time(w, run, k->ended_usec);
+        for (int s = 0; s < _STREAM_KIND_MAX; s++) {
+                json_key(w, stream_kind_name(s));
+                if (k->streams)
+                        json_stream(w, &k->streams[s], run->options->tail_lines);
+                else
+                        json_null(w);
+        }
+        json_key(w, "diagnosis");
+        json_diagnosis(w, run, k->diagnosis);
+        json_end_object(w);
+}
+
+static void json_workers(struct json_writer *w, const struct run_model *run) {
+        json_key(w, "workers");
+        json_begin_array(w);
+        for (size_t i = 0; i < run->workers.n_workers; i++)
+                json_worker(w, run, run->workers.workers[i]);
+        json_end_array(w);
+        json_key(w, "worker_groups");
+        json_begin_array(w);
+        for (size_t i = 0; i < run->workers.n_groups; i++) {
+                const struct worker_group *g = &run->workers.groups[i];
+
+                json_begin_object(w);
+                json_key(w, "rank");
+                json_int(w, g->rank);
+                json_key(w, "key");
+                json_string(w, g->key);
+                json_key(w, "world");
+                json_int(w, g->world);
+                json_key(w, "first_s");
+                json_time(w, run, g->first_usec);
+                json_key(w, "members");
+                json_begin_array(w);
+                for (int m = 0; m < g->world; m++)
+                        if (g->members[m] >= 0)
+                                json_int(w, run->workers.workers[g->members[m]]->pid);
+                        else
+                                json_null(w);
+                json_end_array(w);
+                json_end_object(w);
+        }
+        json_end_array(w);
 }
 
 static const char *outcome(const struct run_model *run) {
@@ -679,6 +797,8 @@ static void json_report(struct json_writer *w, const struct run_model *run, cons
                 json_end_object(w);
         }
         json_end_array(w);
+
+        json_workers(w, run);
 
         json_key(w, "orphans");
         json_begin_object(w);

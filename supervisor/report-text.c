@@ -263,9 +263,14 @@ static void print_stack(char *const *lines, enum stack_format format) {
                 print_lines(shown, TEXT_STACK_LINES_MAX);
 }
 
-/* Among ranks printed before r (printed[0..n)), one whose stack of this kind r's equals; -1: none. */
-static int same_stack_as(const struct run_model *run, const int *printed, size_t n, const struct rank *r, bool python) {
-        const struct diagnosis *d = r->diagnosis;
+/* What was printed before (a diagnosis and its owner's name), for "the same as rank 0's". */
+struct printed {
+        const struct diagnosis *d;
+        char name[64];
+};
+
+/* Among the diagnoses printed before d, one whose stack of this kind d's equals; -1: none. */
+static int same_stack_as(const struct printed *printed, size_t n, const struct diagnosis *d, bool python) {
         char *const *mine = python ? d->python_traceback : d->native_stack;
         enum stack_format format = python ? STACK_FORMAT_PYTHON :
                                    d->stack_tool == STACK_TOOL_GDB ? STACK_FORMAT_GDB : STACK_FORMAT_EU_STACK;
@@ -273,64 +278,85 @@ static int same_stack_as(const struct run_model *run, const int *printed, size_t
         if (strv_length(mine) == 0)
                 return -1;
         for (size_t i = 0; i < n; i++) {
-                const struct diagnosis *o = run->ranks[printed[i]].diagnosis;
+                const struct diagnosis *o = printed[i].d;
                 char *const *theirs = python ? o->python_traceback : o->native_stack;
 
                 if (!python && o->stack_tool != d->stack_tool)
                         continue;
                 if (strv_length(theirs) > 0 && stack_same(mine, theirs, format))
-                        return printed[i];
+                        return (int) i;
         }
         return -1;
 }
 
-static void print_diagnosis(const struct run_model *run, const struct rank *r, const int *printed, size_t n_printed);
+static void print_diagnosis(const struct run_model *run, const struct diagnosis *d, const char *who,
+                            const struct printed *printed, size_t n_printed);
 
-static bool diagnosis_matches(const struct rank *r, const char *reason) {
-        return r->diagnosis && (!reason || strcmp(r->diagnosis->reason, reason) == 0);
+static bool diagnosis_matches(const struct diagnosis *d, const char *reason) {
+        return d && (!reason || strcmp(d->reason, reason) == 0);
 }
 
-static void print_diagnoses(const struct run_model *run, const char *reason, const int *first, size_t n_first) {
-        _cleanup_free_ int *printed = calloc((size_t) run->nproc + 1, sizeof(int));
+/*
+ * The diagnoses of the spawned workers (the ids in first first), then of
+ * the ranks (the indices in first_ranks first); identical stacks are
+ * printed once.
+ */
+static void print_diagnoses(const struct run_model *run, const char *reason, const int *first_workers,
+                            size_t n_first_workers, const int *first, size_t n_first) {
+        size_t total = run->workers.n_workers + (size_t) run->nproc;
+        _cleanup_free_ struct printed *printed = calloc(total + 1, sizeof(struct printed));
+        _cleanup_free_ bool *done = calloc(total + 1, sizeof(bool));
         size_t n = 0;
 
-        if (!printed) {
-                for (int i = 0; i < run->nproc; i++)
-                        if (diagnosis_matches(&run->ranks[i], reason))
-                                print_diagnosis(run, &run->ranks[i], NULL, 0);
+        if (!printed || !done)
                 return;
+        for (size_t k = 0; k < n_first_workers + run->workers.n_workers; k++) {
+                int i = k < n_first_workers ? first_workers[k] : (int) (k - n_first_workers);
+                const struct worker *w;
+                char who[256];
+
+                if (i < 0 || (size_t) i >= run->workers.n_workers || done[i])
+                        continue;
+                w = run->workers.workers[i];
+                if (!diagnosis_matches(w->diagnosis, reason))
+                        continue;
+                done[i] = true;
+                worker_describe(&run->workers, w, run_rank_pid(run, w->rank), who, sizeof(who));
+                worker_name(w, printed[n].name, sizeof(printed[n].name));
+                print_diagnosis(run, w->diagnosis, who, printed, n);
+                printed[n++].d = w->diagnosis;
         }
         for (size_t k = 0; k < n_first + (size_t) run->nproc; k++) {
                 int i = k < n_first ? first[k] : (int) (k - n_first);
-                bool done = false;
+                char who[64];
 
-                if (i < 0 || i >= run->nproc || !diagnosis_matches(&run->ranks[i], reason))
+                if (i < 0 || i >= run->nproc || done[run->workers.n_workers + (size_t) i] ||
+                    !diagnosis_matches(run->ranks[i].diagnosis, reason))
                         continue;
-                for (size_t j = 0; j < n && !done; j++)
-                        done = printed[j] == i;
-                if (done)
-                        continue;
-                print_diagnosis(run, &run->ranks[i], printed, n);
-                printed[n++] = i;
+                done[run->workers.n_workers + (size_t) i] = true;
+                snprintf(who, sizeof(who), "rank %d (pid %d)", i, (int) run->ranks[i].diagnosis->pid);
+                snprintf(printed[n].name, sizeof(printed[n].name), "rank %d", i);
+                print_diagnosis(run, run->ranks[i].diagnosis, who, printed, n);
+                printed[n++].d = run->ranks[i].diagnosis;
         }
 }
 
-static void print_diagnosis(const struct run_model *run, const struct rank *r, const int *printed, size_t n_printed) {
-        const struct diagnosis *d = r->diagnosis;
+static void print_diagnosis(const struct run_model *run, const struct diagnosis *d, const char *who,
+                            const struct printed *printed, size_t n_printed) {
         int same;
 
         if (!d)
                 return;
-        report_line("---- rank %d (pid %d): diagnosis at %.3f s (%s), took %.2f s ----", r->index, (int) d->pid,
+        report_line("---- %s: diagnosis at %.3f s (%s), took %.2f s ----", who,
                     secs(d->started_usec - run->start_usec), d->reason, secs(d->ended_usec - d->started_usec));
         report_line("  %s", d->position ? d->position : "phase unknown");
         for (size_t i = 0; i < d->n_processes; i++)
                 print_process(&d->processes[i], i == 0);
 
         if (d->python_signalled || strv_length(d->python_traceback) > 0) {
-                if ((same = same_stack_as(run, printed, n_printed, r, true)) >= 0)
-                        report_line("  Python traceback (faulthandler, on SIGUSR1 to %d): the same as rank %d's",
-                                    (int) d->principal_pid, same);
+                if ((same = same_stack_as(printed, n_printed, d, true)) >= 0)
+                        report_line("  Python traceback (faulthandler, on SIGUSR1 to %d): the same as %s's",
+                                    (int) d->principal_pid, printed[same].name);
                 else if (strv_length(d->python_traceback) > 0) {
                         report_line("  Python traceback (faulthandler, on SIGUSR1 to %d):", (int) d->principal_pid);
                         print_stack(d->python_traceback, STACK_FORMAT_PYTHON);
@@ -338,9 +364,9 @@ static void print_diagnosis(const struct run_model *run, const struct rank *r, c
                         report_line("  Python traceback: none came (SIGUSR1 to %d)", (int) d->principal_pid);
         }
         if (d->stack_tool != STACK_TOOL_NONE) {
-                if ((same = same_stack_as(run, printed, n_printed, r, false)) >= 0)
-                        report_line("  native stack of %d (%s, %.2f s): the same as rank %d's", (int) d->principal_pid,
-                                    stack_tool_name(d->stack_tool), secs(d->stack_usec), same);
+                if ((same = same_stack_as(printed, n_printed, d, false)) >= 0)
+                        report_line("  native stack of %d (%s, %.2f s): the same as %s's", (int) d->principal_pid,
+                                    stack_tool_name(d->stack_tool), secs(d->stack_usec), printed[same].name);
                 else if (strv_length(d->native_stack) > 0) {
                         report_line("  native stack of %d (%s, %.2f s):", (int) d->principal_pid,
                                     stack_tool_name(d->stack_tool), secs(d->stack_usec));
@@ -367,6 +393,89 @@ static void print_diagnosis(const struct run_model *run, const struct rank *r, c
         }
 }
 
+/* ------------------------------------------------------------ spawned workers */
+
+static const struct json_value *worker_error_message(const struct worker *w, const struct json_value **ret_tb) {
+        const struct json_value *m = json_object_get(w->error_file, "message"), *tb = NULL;
+
+        if (m && m->type == JSON_OBJECT) {
+                tb = json_object_get(json_object_get(m, "extraInfo"), "py_callstack");
+                m = json_object_get(m, "message");
+        }
+        *ret_tb = tb && tb->type == JSON_STRING ? tb : NULL;
+        return m && m->type == JSON_STRING ? m : NULL;
+}
+
+static void print_worker_failure(const struct run_model *run, const struct worker *w) {
+        const struct json_value *msg, *tb;
+        _cleanup_strv_free_ char **tail = NULL;
+        char who[256], end[1200], name[64], where[128] = "phase unknown";
+
+        worker_describe(&run->workers, w, run_rank_pid(run, w->rank), who, sizeof(who));
+        worker_describe_end(w, end, sizeof(end));
+        worker_name(w, name, sizeof(name));
+        if (w->phase)
+                snprintf(where, sizeof(where), "%s phase %s", w->phase_end_usec ? "after" : "in", w->phase);
+        report_line("first failure: %s %s at %.3f s (%.3f s into attempt %d), %s", who, end,
+                    secs_since(w->ended_usec, run->start_usec), secs_since(w->ended_usec, run->attempt_start_usec),
+                    run->restart_count + 1, where);
+        report_line("%s: %s, command line: %s", name, w->native ? "native" : "python", w->argv ? w->argv : "?");
+        msg = worker_error_message(w, &tb);
+        if (tb) {
+                report_line("%s traceback (from its error file, last %zu lines):", name, run->options->tail_lines);
+                print_text_tail(tb->text, run->options->tail_lines);
+        } else if (msg)
+                report_line("%s error file: %s", name, msg->text);
+        if (!w->streams)
+                report_line("%s stderr: not captured apart (it is in rank %d's)", name, w->rank);
+        else if (tail_lines(&w->streams[STREAM_STDERR].tail, run->options->tail_lines, &tail) >= 0) {
+                size_t n = strv_length(tail);
+
+                if (n == 0)
+                        report_line("%s stderr: (empty)", name);
+                else {
+                        report_line("%s stderr, last %zu line%s:", name, n, n == 1 ? "" : "s");
+                        for (size_t i = 0; i < n; i++)
+                                report_line("  | %s", tail[i]);
+                }
+        }
+}
+
+static void print_workers(const struct run_model *run) {
+        if (run->workers.n_workers == 0)
+                return;
+        report_line("workers the ranks spawned:");
+        for (size_t i = 0; i < run->workers.n_workers; i++) {
+                const struct worker *w = run->workers.workers[i];
+                char who[256], end[1200], phase[128] = "";
+
+                worker_describe(&run->workers, w, run_rank_pid(run, w->rank), who, sizeof(who));
+                worker_describe_end(w, end, sizeof(end));
+                if (w->phase)
+                        snprintf(phase, sizeof(phase), "; %s phase %s", w->phase_end_usec ? "after" : "in", w->phase);
+                if (w->state == WORKER_RUNNING)
+                        report_line("  %s%s%s: %s at the end%s", who, w->name ? " " : "", w->name ? w->name : "", end,
+                                    phase);
+                else
+                        report_line("  %s%s%s: %s at %.3f s%s", who, w->name ? " " : "", w->name ? w->name : "", end,
+                                    secs_since(w->ended_usec, run->start_usec), phase);
+        }
+        for (size_t i = 0; i < run->workers.n_groups; i++) {
+                const struct worker_group *g = &run->workers.groups[i];
+                char seen[512] = "", missing[512] = "";
+                size_t a = 0, b = 0;
+
+                for (int m = 0; m < g->world; m++) {
+                        if (g->members[m] >= 0 && a < sizeof(seen))
+                                a += (size_t) snprintf(seen + a, sizeof(seen) - a, "%s%d", a ? "," : "", m);
+                        else if (g->members[m] < 0 && b < sizeof(missing))
+                                b += (size_t) snprintf(missing + b, sizeof(missing) - b, "%s%d", b ? "," : "", m);
+                }
+                report_line("  group %s under rank %d: world %d: members %s seen%s%s", g->key, g->rank, g->world,
+                            a ? seen : "none", b ? ", missing " : "", missing);
+        }
+}
+
 /* ------------------------------------------------------------ the report */
 
 void report_print_text(const struct run_model *run) {
@@ -379,7 +488,14 @@ void report_print_text(const struct run_model *run) {
                             strerror(-run->internal_error));
         else if (run->deadline.kind != DEADLINE_NONE)
                 report_line("======== run %s: %s ========", run->run_id, run->deadline.message);
-        else if (failed >= 0 && run->nnodes > 1)
+        else if (run->first_failure_worker >= 0) {
+                const struct worker *w = run->workers.workers[run->first_failure_worker];
+                char who[256], end[1200];
+
+                worker_describe(&run->workers, w, run_rank_pid(run, w->rank), who, sizeof(who));
+                worker_describe_end(w, end, sizeof(end));
+                report_line("======== run %s: %s %s ========", run->run_id, who, end);
+        } else if (failed >= 0 && run->nnodes > 1)
                 report_line("======== run %s: rank %d (node %d's local rank %d) failed ========", run->run_id,
                             run->rank_offset + failed, run->node_rank, failed);
         else if (failed >= 0)
@@ -423,16 +539,18 @@ void report_print_text(const struct run_model *run) {
         if (run->node_failure.set && run->node_failure.rank >= 0)
                 report_line("failed: rank %d, on node %d (%s)", run->node_failure.rank, run->node_failure.node,
                             run->node_failure.host ? run->node_failure.host : "?");
-        if (failed >= 0)
+        if (run->first_failure_worker >= 0 && failed >= 0)
+                print_worker_failure(run, run->workers.workers[run->first_failure_worker]);
+        else if (failed >= 0)
                 print_first_failure(run, &run->ranks[failed]);
         print_deadline(run);
 
-        report_line("%s:", failed >= 0 ? "other ranks" : "ranks");
+        report_line("%s:", failed >= 0 && run->first_failure_worker < 0 ? "other ranks" : "ranks");
         for (int i = 0; i < run->nproc; i++) {
                 const struct rank *r = &run->ranks[i];
                 char what[256], sent[96] = "";
 
-                if (i == failed)
+                if (i == failed && run->first_failure_worker < 0)
                         continue;
                 describe_end(r, what, sizeof(what));
                 if (r->last_signal_sent && r->state != RANK_IDLE)
@@ -446,8 +564,11 @@ void report_print_text(const struct run_model *run) {
                                     secs_since(r->ended_usec ? r->ended_usec : run->end_usec, run->start_usec), sent);
         }
 
-        /* Diagnoses taken before the teardown, the late ranks first (those on SIGUSR2 were printed then). */
-        print_diagnoses(run, "deadline", run->deadline.ranks, run->deadline.n_ranks);
+        print_workers(run);
+
+        /* Diagnoses taken before the teardown, the late ones first (those on SIGUSR2 were printed then). */
+        print_diagnoses(run, "deadline", run->deadline.workers, run->deadline.n_workers, run->deadline.ranks,
+                        run->deadline.n_ranks);
 
         for (int i = 0; i < run->nproc; i++)
                 for (int k = 0; k < _STREAM_KIND_MAX; k++) {
@@ -477,7 +598,12 @@ void report_print_text(const struct run_model *run) {
                             run->orphans_seen, (size_t) run->orphans_seen - stuck);
         }
 
-        if (failed >= 0)
+        if (run->first_failure_worker >= 0 && failed >= 0) {
+                char wname[64];
+
+                report_line("exit status %d (%s's, of rank %d)", status,
+                            worker_name(run->workers.workers[run->first_failure_worker], wname, sizeof(wname)), failed);
+        } else if (failed >= 0)
                 report_line("exit status %d (rank %d's)", status, failed);
         else if (run->deadline.kind != DEADLINE_NONE && run->internal_error == 0)
                 report_line("exit status %d (a deadline passed: --%s)", status, deadline_kind_name(run->deadline.kind));
@@ -488,11 +614,20 @@ void report_print_text(const struct run_model *run) {
 void report_print_sigusr2(const struct run_model *run) {
         size_t n = 0;
 
+        size_t n_workers = 0;
+
         for (int i = 0; i < run->nproc; i++)
                 if (run->ranks[i].diagnosis && strcmp(run->ranks[i].diagnosis->reason, "SIGUSR2") == 0)
                         n++;
-        report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", run->run_id, n,
-                    n == 1 ? "" : "s");
-        print_diagnoses(run, "SIGUSR2", NULL, 0);
+        for (size_t i = 0; i < run->workers.n_workers; i++)
+                if (diagnosis_matches(run->workers.workers[i]->diagnosis, "SIGUSR2"))
+                        n_workers++;
+        if (n_workers)
+                report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s and %zu worker%s; the job goes on ========",
+                            run->run_id, n, n == 1 ? "" : "s", n_workers, n_workers == 1 ? "" : "s");
+        else
+                report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", run->run_id,
+                            n, n == 1 ? "" : "s");
+        print_diagnoses(run, "SIGUSR2", NULL, 0, NULL, 0);
         report_line("======== end of the diagnosis ========");
 }

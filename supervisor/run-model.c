@@ -20,6 +20,8 @@ int run_exit_status(const struct run_model *run) {
                 return EXIT_RM_INTERNAL;
         if (run->deadline.kind != DEADLINE_NONE)
                 return EXIT_RM_DEADLINE;
+        if (run->first_failure_worker >= 0)
+                return worker_exit_status(run->workers.workers[run->first_failure_worker]);
         if (run->first_failure >= 0) {
                 const struct rank *r = &run->ranks[run->first_failure];
 
@@ -30,6 +32,16 @@ int run_exit_status(const struct run_model *run) {
         if (run->stop_signal > 0)
                 return 128 + run->stop_signal;
         return 0;
+}
+
+pid_t run_rank_pid(const struct run_model *run, int rank) {
+        if (rank < 0 || rank >= run->nproc || !run->ranks || run->ranks[rank].state == RANK_IDLE)
+                return 0;
+        return run->ranks[rank].pid;
+}
+
+pid_t run_rank_pid_of(int rank, void *userdata) {
+        return run_rank_pid(userdata, rank);
 }
 
 const struct json_value *rank_error_file_message(const struct rank *r, const struct json_value **ret_traceback) {

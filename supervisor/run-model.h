@@ -14,7 +14,8 @@
  *                counts) before job_start(), internal_error after the loop;
  *   phase.c      a rank's phase, ready and notify fields, and phases;
  *   run-nodes.c  the node failure (a job of several nodes with --store);
- *   diagnose.c   a rank's diagnosis.
+ *   diagnose.c   a rank's diagnosis, a spawned worker's diagnosis;
+ *   job-workers.c the spawned workers (workers, first_failure_worker).
  *
  * Everybody else reads it through a const pointer: deadline.c decides from
  * it, report-text.c and report-json.c render it, status.c and sdnotify.c
@@ -31,6 +32,7 @@
 #include "capture.h"
 #include "lifecycle.h"
 #include "spawn.h"
+#include "workers.h"
 
 struct diagnosis;
 struct json_value;
@@ -117,6 +119,8 @@ struct deadline_cause {
         int *reached;                   /* straggler: the ranks that reached it */
         size_t n_reached;
         char *message;                  /* the headline: "rank 2 stuck in phase nccl-init for 61.0 s; ..." */
+        int *workers;                   /* a spawned worker's deadline (workers.h): the late workers' ids, -1 unknown */
+        size_t n_workers;
 };
 
 /* ------------------------------------------------------------ ranks, orphans, attempts, the run */
@@ -246,6 +250,10 @@ struct run_model {
         struct attempt *attempts;       /* one per finished attempt */
         size_t n_attempts;
 
+        /* The workers the ranks spawned and announced (workers.h, job-workers.h), per attempt. */
+        struct worker_table workers;
+        int first_failure_worker;       /* this attempt's first failure was a worker's: its id; else -1 */
+
         /* --init or PID 1 (init.h): SIGCHLD also reaps zombies nobody claims. */
         bool init;
         uint64_t zombies_reaped;
@@ -255,6 +263,10 @@ struct run_model {
 int run_exit_status(const struct run_model *run);
 /* The rank whose status run_exit_status() returns, or -1. */
 int run_exit_status_rank(const struct run_model *run);
+/* The pid rank had in this attempt (also once it ended; for descriptions), 0 when not started. */
+pid_t run_rank_pid(const struct run_model *run, int rank);
+/* The same as a callback of workers.h (userdata: the run). */
+pid_t run_rank_pid_of(int rank, void *userdata);
 /* Whether the attempt being torn down will be followed by a restart (--max-restarts), as things stand. */
 bool run_will_restart(const struct run_model *run);
 

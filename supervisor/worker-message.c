@@ -43,11 +43,7 @@ static int parse_line(struct worker_message *m, const char *k, size_t klen, cons
                       unsigned *group_parts) {
         long n;
 
-        if (klen < 13 || memcmp(k, "X_RINGMASTER_", 13) != 0)
-                return 0;
-        k += 13;
-        klen -= 13;
-        if (token_is(k, klen, "WORKER")) {
+        if (token_is(k, klen, RM_ANNOUNCE_KEY_WORKER)) {
                 if (token_is(v, len, "python"))
                         m->native = false;
                 else if (token_is(v, len, "native"))
@@ -55,46 +51,46 @@ static int parse_line(struct worker_message *m, const char *k, size_t klen, cons
                 else
                         return -EINVAL;
                 m->keys |= WORKER_KEY_ANNOUNCE;
-        } else if (token_is(k, klen, "WORKER_PPID")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_PPID)) {
                 if (parse_int(v, len, INT32_MAX, &n) < 0)
                         return -EINVAL;
                 m->ppid = (pid_t) n;
-        } else if (token_is(k, klen, "WORKER_ARGV")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_ARGV)) {
                 return take_text(v, len, 0, WORKER_ARGV_MAX, m->argv);
-        } else if (token_is(k, klen, "WORKER_NAME")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_NAME)) {
                 return take_text(v, len, 1, WORKER_NAME_MAX, m->name);
-        } else if (token_is(k, klen, "WORKER_INDEX")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_INDEX)) {
                 if (parse_int(v, len, INT32_MAX, &n) < 0)
                         return -EINVAL;
                 m->index = (int) n;
-        } else if (token_is(k, klen, "CAPTURE")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_CAPTURE)) {
                 if (!token_is(v, len, "1"))
                         return -EINVAL;
                 m->keys |= WORKER_KEY_CAPTURE;
-        } else if (token_is(k, klen, "GROUP")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_GROUP)) {
                 if (take_text(v, len, 1, WORKER_GROUP_KEY_MAX, m->group_key) < 0)
                         return -EINVAL;
                 *group_parts |= 1;
-        } else if (token_is(k, klen, "GROUP_RANK")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_GROUP_RANK)) {
                 if (parse_int(v, len, WORKER_GROUP_WORLD_MAX - 1, &n) < 0)
                         return -EINVAL;
                 m->group_rank = (int) n;
                 *group_parts |= 2;
-        } else if (token_is(k, klen, "GROUP_WORLD")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_GROUP_WORLD)) {
                 if (parse_int(v, len, WORKER_GROUP_WORLD_MAX, &n) < 0 || n < 1)
                         return -EINVAL;
                 m->group_world = (int) n;
                 *group_parts |= 4;
-        } else if (token_is(k, klen, "WORKER_EXIT")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_EXIT)) {
                 if (parse_int(v, len, 255, &n) < 0)
                         return -EINVAL;
                 m->exit_code = (int) n;
                 m->keys |= WORKER_KEY_EXIT;
-        } else if (token_is(k, klen, "WORKER_EXCEPTION")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_EXCEPTION)) {
                 if (take_text(v, len, 1, WORKER_EXCEPTION_MAX, m->exception) < 0)
                         return -EINVAL;
                 m->keys |= WORKER_KEY_EXCEPTION;
-        } else if (token_is(k, klen, "WORKER_EXEC")) {
+        } else if (token_is(k, klen, RM_ANNOUNCE_KEY_EXEC)) {
                 if (!token_is(v, len, "1"))
                         return -EINVAL;
                 m->keys |= WORKER_KEY_EXEC;

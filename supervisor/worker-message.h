@@ -14,12 +14,15 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define WORKER_ARGV_MAX 256
-#define WORKER_NAME_MAX 64
-#define WORKER_GROUP_KEY_MAX 128
-#define WORKER_EXCEPTION_MAX 1024
+#include "rm_announce.h"
+
+/* The wire's limits are rm_announce.h's (one contract with the worker side). */
+#define WORKER_ARGV_MAX RM_ANNOUNCE_ARGV_MAX
+#define WORKER_NAME_MAX RM_ANNOUNCE_NAME_MAX
+#define WORKER_GROUP_KEY_MAX RM_ANNOUNCE_GROUP_KEY_MAX
+#define WORKER_EXCEPTION_MAX RM_ANNOUNCE_EXCEPTION_MAX
 /* The largest group world taken (a larger one is not a tensor-parallel group). */
-#define WORKER_GROUP_WORLD_MAX 65536
+#define WORKER_GROUP_WORLD_MAX RM_ANNOUNCE_GROUP_WORLD_MAX
 
 enum worker_key {
         WORKER_KEY_ANNOUNCE = 1u << 0,   /* X_RINGMASTER_WORKER=python|native (+ PPID, ARGV, NAME, INDEX) */

@@ -73,6 +73,7 @@ int worker_table_announce(struct worker_table *t, int rank, pid_t pid, uint64_t 
                 *w = (struct worker) {
                         .id = (int) t->n_workers, .pid = pid, .start_time = start_time, .rank = rank,
                         .index = -1, .group = -1, .announced_usec = now, .state = WORKER_RUNNING,
+                        .pidfd = -1,
                 };
                 t->workers[t->n_workers++] = w;
         }
@@ -203,6 +204,24 @@ const char *worker_label(const struct worker *w, char *buf, size_t size) {
         return buf;
 }
 
+const char *worker_name(const struct worker *w, char *buf, size_t size) {
+        char label[24];
+
+        if (w->group >= 0)
+                snprintf(buf, size, "worker %d", w->group_rank);
+        else
+                snprintf(buf, size, "worker %s", worker_label(w, label, sizeof(label)));
+        return buf;
+}
+
+const char *worker_state_name(enum worker_state s) {
+        static const char *const names[] = {
+                [WORKER_RUNNING] = "running", [WORKER_EXITED] = "exited", [WORKER_SIGNALLED] = "signalled",
+                [WORKER_GONE] = "gone",
+        };
+        return (unsigned) s < ELEMENTSOF(names) ? names[s] : "?";
+}
+
 static void describe_parent(const struct worker *w, pid_t rank_pid, char *buf, size_t size) {
         if (rank_pid > 0 && w->ppid == rank_pid)
                 snprintf(buf, size, "child of rank %d", w->rank);
@@ -223,6 +242,14 @@ static void describe_as(const struct worker_table *t, const struct worker *w, in
 }
 
 void worker_describe(const struct worker_table *t, const struct worker *w, pid_t rank_pid, char *buf, size_t size) {
+        /* Not in a group, but taken for a member one misses: described as that member. */
+        if (w->group < 0)
+                for (size_t g = 0; g < t->n_groups; g++)
+                        for (int m = 0; m < t->groups[g].world; m++)
+                                if (t->groups[g].members[m] < 0 && worker_group_candidate(t, (int) g, m) == w) {
+                                        describe_as(t, w, (int) g, m, rank_pid, buf, size);
+                                        return;
+                                }
         describe_as(t, w, w->group, w->group_rank, rank_pid, buf, size);
 }
 
@@ -270,7 +297,7 @@ struct worker *worker_group_candidate(const struct worker_table *t, int gi, int 
                 struct worker *w = t->workers[i];
                 bool sibling = false, parent = false;
 
-                if (w->rank != g->rank || w->state != WORKER_RUNNING || is_member(g, w->id) || w->group >= 0)
+                if (w->rank != g->rank || is_member(g, w->id) || w->group >= 0)
                         continue;
                 for (int k = 0; k < g->world; k++) {
                         const struct worker *member = g->members[k] >= 0 ? t->workers[g->members[k]] : NULL;
@@ -366,4 +393,12 @@ int worker_groups_find_late(const struct worker_table *t, uint64_t now, uint64_t
                 return (int) gi;
         }
         return -1;
+}
+
+int worker_exit_status(const struct worker *w) {
+        if (w->state == WORKER_SIGNALLED)
+                return 128 + w->exit_signal;
+        if (w->state == WORKER_EXITED && w->exit_code != 0)
+                return w->exit_code;
+        return 1;
 }

@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct diagnosis;
+struct json_value;
+struct stream;
 struct worker_message;
 
 enum worker_state {
@@ -52,6 +55,15 @@ struct worker {
         char *exception;                /* X_RINGMASTER_WORKER_EXCEPTION, or NULL */
         uint64_t ended_usec;
         bool failure_reported;
+
+        /* Runtime, job-workers.c's (never touched here): its exit watch, streams, diagnosis, error file. */
+        int pidfd;
+        void *exit_source;              /* sd_event_source * */
+        void *exit_userdata;            /* job-workers.c's context */
+        struct stream *streams;         /* its own [STREAM_STDOUT] and [STREAM_STDERR], or NULL: not captured */
+        struct diagnosis *diagnosis;    /* diagnose.c's: the last one taken, or NULL */
+        struct json_value *error_file;
+        char *error_file_raw;
 };
 
 struct worker_group {
@@ -113,6 +125,14 @@ const char *worker_label(const struct worker *w, char *buf, size_t size);
  * unknown).
  */
 void worker_describe(const struct worker_table *t, const struct worker *w, pid_t rank_pid, char *buf, size_t size);
+
+/* Its status as ringmaster's exit status: its code, 128 + its signal, 1 when unknown. */
+int worker_exit_status(const struct worker *w);
+
+/* "worker 2" (its rank in its group), else "worker w2" / "worker p4242" (its label). */
+const char *worker_name(const struct worker *w, char *buf, size_t size);
+
+const char *worker_state_name(enum worker_state s);
 
 /* "exited with status 3", "was killed by SIGSEGV", "raised RuntimeError: ...", "ended (status unknown)". */
 void worker_describe_end(const struct worker *w, char *buf, size_t size);

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """One notify contract: ringmaster.worker's constants are engine/rm_notify.h's
-RM_NOTIFY_* (which the C library and ringmaster's receiver use), and its
-phase-name check takes exactly names.h's [A-Za-z0-9._-] at the same length."""
+RM_NOTIFY_* and engine/rm_announce.h's RM_ANNOUNCE_* (which the C library
+and ringmaster's receiver use), and its phase-name check takes exactly
+names.h's [A-Za-z0-9._-] at the same length."""
 
 import os
 import re
@@ -12,6 +13,10 @@ from conftest import TOP_SRCDIR
 from ringmaster import worker
 
 HEADER = os.path.join(TOP_SRCDIR, "engine", "rm_notify.h")
+ANNOUNCE_HEADER = os.path.join(TOP_SRCDIR, "engine", "rm_announce.h")
+# RM_ANNOUNCE_<name> is worker.ANNOUNCE_<name>, but these (C's own, or in other units).
+ANNOUNCE_C_ONLY = {"CAPTURE"}
+ANNOUNCE_CONVERT = {"ACK_TIMEOUT_MS": ("ANNOUNCE_ACK_TIMEOUT", lambda v: int(v) / 1000.0)}
 
 # RM_NOTIFY_<name> -> (the worker's attribute, how the C value maps to it)
 PYTHON_NAME = {
@@ -34,6 +39,29 @@ def header_defines():
             if m:
                 defines[m.group(1)] = m.group(2)
     return defines
+
+
+def announce_defines():
+    defines = {}
+    with open(ANNOUNCE_HEADER) as f:
+        for line in f:
+            m = re.match(r"#define RM_ANNOUNCE_(\w+)\s+(\S+)", line)
+            if m and m.group(1) not in ANNOUNCE_C_ONLY:
+                defines[m.group(1)] = m.group(2)
+    return defines
+
+
+def test_announce_header_is_read():
+    assert "KEY_WORKER" in announce_defines() and "ACK_TIMEOUT_MS" in announce_defines()
+
+
+@pytest.mark.parametrize("name", sorted(announce_defines()))
+def test_announce_constant_matches_header(name):
+    value = announce_defines()[name]
+    attr, convert = ANNOUNCE_CONVERT.get(name, ("ANNOUNCE_" + name, lambda v: v.strip('"') if v.startswith('"') else int(v)))
+    assert hasattr(worker, attr), "RM_ANNOUNCE_%s is in rm_announce.h but ringmaster.worker has no %s" % (name, attr)
+    assert getattr(worker, attr) == convert(value), (
+        "ringmaster.worker.%s differs from rm_announce.h's RM_ANNOUNCE_%s" % (attr, name))
 
 
 def test_header_is_read():

@@ -2,18 +2,17 @@
 # The native worker uses rm_announce.h; it is a fixture (no sanitizers), as
 # tests/supervisor/fake-worker.
 check_PROGRAMS += tests/spawned/announce-worker
-tests_spawned_announce_worker_SOURCES = tests/spawned/announce-worker.c engine/announce.c engine/notify.c \
+tests_spawned_announce_worker_SOURCES = tests/spawned/announce-worker.c engine/announce.c engine/notify.c engine/notify-internal.h \
 	engine/rm_announce.h engine/rm_notify.h
 tests_spawned_announce_worker_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
 tests_spawned_announce_worker_LDFLAGS =
 
 # The workers' model and keys (supervisor/workers.c, supervisor/worker-message.c).
 check_PROGRAMS += tests/spawned/test-workers-model
-tests_spawned_test_workers_model_SOURCES = tests/spawned/test-workers-model.c \
-	supervisor/workers.c supervisor/workers.h supervisor/worker-message.c supervisor/worker-message.h \
-	supervisor/util.c supervisor/util.h
+tests_spawned_test_workers_model_SOURCES = tests/spawned/test-workers-model.c
 tests_spawned_test_workers_model_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor -I$(top_srcdir)/tests/supervisor
 tests_spawned_test_workers_model_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_spawned_test_workers_model_LDADD = supervisor/libsupervisor.la
 TESTS += tests/spawned/test-workers-model
 
 # End to end: tests/spawned/engine.py under ringmaster run -n 1 (torch: skip 77 without it).

@@ -3,7 +3,8 @@
 # Every way an engine starts its workers (multiprocessing spawn, fork,
 # forkserver, subprocess.Popen, nested spawns): a healthy run of 4 gloo
 # workers under `ringmaster run -n 1` exits 0, each worker's stdout and
-# stderr lines come under its own prefix ([rank 0/wI]), and the JSON
+# stderr lines come under its own prefix ([rank 0/p<pid>] until it joins
+# its group, then [rank 0/wI]), and the JSON
 # report lists the 4 workers with their group, parent and exit status.
 import re
 from spawntest import *
@@ -20,7 +21,9 @@ for method in methods:
     pids = worker_pids_from_stdout(res.stdout)
     check(len(pids) == 4, "%s: 4 workers up" % method)
     for i, pid in pids.items():
-        check_prefixed(res.stdout, i, "worker %d pid %d up" % (i, pid))
+        # Before its group is known a worker's label is its pid (no index: not torch's spawn).
+        check("[rank 0/p%d] worker %d pid %d up" % (pid, i, pid) in res.stdout, "%s: worker %d's first line, p<pid>"
+              % (method, i))
         check("[rank 0/w%d] worker %d formed the group" % (i, i) in res.stderr, "%s: worker %d's stderr line" % (method, i))
         e = worker_entry(r, pid)
         check(e is not None and e["group"] is not None and e["group"]["rank"] == i and e["group"]["world"] == 4,

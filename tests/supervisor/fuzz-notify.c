@@ -22,6 +22,7 @@
 
 #include "names.h"
 #include "notify.h"
+#include "worker-message.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -122,6 +123,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 for (const unsigned char *p = (const unsigned char *) m.status; *p; p++)
                         if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
                                 fail("a control character in a status");
+        }
+
+        /* The spawned workers' keys of the same datagram (worker-message.h). */
+        {
+                struct worker_message wm;
+
+                if (worker_message_parse(data, size, &wm) == 0) {
+                        if ((wm.keys & WORKER_KEY_GROUP) &&
+                            (wm.group_world < 1 || wm.group_world > WORKER_GROUP_WORLD_MAX || wm.group_rank < 0 ||
+                             wm.group_rank >= wm.group_world || !wm.group_key[0]))
+                                fail("a group out of range accepted");
+                        if ((wm.keys & WORKER_KEY_CAPTURE) && !(wm.keys & WORKER_KEY_ANNOUNCE))
+                                fail("a capture without an announcement accepted");
+                        if ((wm.keys & WORKER_KEY_EXIT) && (wm.exit_code < 0 || wm.exit_code > 255))
+                                fail("an exit status out of range accepted");
+                        {
+                                const char *texts[] = { wm.argv, wm.name, wm.group_key, wm.exception };
+
+                                for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+                                        for (const unsigned char *p = (const unsigned char *) texts[i]; *p; p++)
+                                                if (*p < 0x20 || *p == 0x7f)
+                                                        fail("a control character in a worker's text");
+                        }
+                }
         }
 
         n = serialise(&m, text, sizeof(text));

@@ -72,6 +72,8 @@ tests_supervisor_fuzz_notify_replay_SOURCES = \
 	tests/supervisor/fuzz-notify.c \
 	supervisor/notify-parse.c \
 	supervisor/notify.h \
+	supervisor/worker-message.c \
+	supervisor/worker-message.h \
 	supervisor/util.c \
 	supervisor/util.h
 tests_supervisor_fuzz_notify_replay_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor \
@@ -81,11 +83,12 @@ EXTRA_DIST += tests/supervisor/notify-corpus
 
 if HAVE_LIBFUZZER
 tests/supervisor/fuzz-notify: $(srcdir)/tests/supervisor/fuzz-notify.c $(srcdir)/supervisor/notify-parse.c \
-		$(srcdir)/supervisor/notify.h $(srcdir)/supervisor/util.c $(srcdir)/supervisor/util.h
+		$(srcdir)/supervisor/notify.h $(srcdir)/supervisor/worker-message.c $(srcdir)/supervisor/worker-message.h \
+		$(srcdir)/supervisor/util.c $(srcdir)/supervisor/util.h
 	@$(MKDIR_P) tests/supervisor
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEFS) $(AM_CPPFLAGS) $(CPPFLAGS) -I$(top_srcdir)/supervisor \
 		$(LIBSYSTEMD_CFLAGS) -o $@ $(srcdir)/tests/supervisor/fuzz-notify.c $(srcdir)/supervisor/notify-parse.c \
-		$(srcdir)/supervisor/util.c
+		$(srcdir)/supervisor/worker-message.c $(srcdir)/supervisor/util.c
 
 fuzz-notify: tests/supervisor/fuzz-notify
 	rm -rf tests/supervisor/fuzz-notify-corpus

@@ -363,12 +363,29 @@ def run_dir():
 # (docs/spawned-workers.md has the protocol).  ringmaster's start-up hook
 # calls these for every Python process of the job; a program has no need to.
 
-ARGV_MAX_BYTES = 256
-NAME_MAX_BYTES = 64
-GROUP_KEY_MAX_BYTES = 128
-EXCEPTION_MAX_BYTES = 200
-# How long announce(capture=True) waits for the supervisor's yes or no.
-CAPTURE_ACK_TIMEOUT = 2.0
+# The wire: engine/rm_announce.h's RM_ANNOUNCE_* (tests/python/test_notify_contract.py).
+ANNOUNCE_ARGV_MAX = 256                 # bytes of the command line's summary
+ANNOUNCE_NAME_MAX = 64
+ANNOUNCE_GROUP_KEY_MAX = 128
+ANNOUNCE_EXCEPTION_MAX = 1024           # what the supervisor takes; the hook sends EXCEPTION_SENT_MAX
+ANNOUNCE_GROUP_WORLD_MAX = 65536
+ANNOUNCE_ACK_TIMEOUT = 2.0              # how long a capture request waits for the supervisor's yes or no
+ANNOUNCE_KEY_WORKER = "X_RINGMASTER_WORKER"
+ANNOUNCE_KEY_PPID = "X_RINGMASTER_WORKER_PPID"
+ANNOUNCE_KEY_ARGV = "X_RINGMASTER_WORKER_ARGV"
+ANNOUNCE_KEY_NAME = "X_RINGMASTER_WORKER_NAME"
+ANNOUNCE_KEY_INDEX = "X_RINGMASTER_WORKER_INDEX"
+ANNOUNCE_KEY_CAPTURE = "X_RINGMASTER_CAPTURE"
+ANNOUNCE_KEY_GROUP = "X_RINGMASTER_GROUP"
+ANNOUNCE_KEY_GROUP_RANK = "X_RINGMASTER_GROUP_RANK"
+ANNOUNCE_KEY_GROUP_WORLD = "X_RINGMASTER_GROUP_WORLD"
+ANNOUNCE_KEY_EXIT = "X_RINGMASTER_WORKER_EXIT"
+ANNOUNCE_KEY_EXCEPTION = "X_RINGMASTER_WORKER_EXCEPTION"
+ANNOUNCE_KEY_EXEC = "X_RINGMASTER_WORKER_EXEC"
+ANNOUNCE_CAPTURE_ENV = "RINGMASTER_WORKER_CAPTURE"
+ANNOUNCE_CAPTURED_ENV = "RINGMASTER_WORKER_CAPTURED"
+# The one line an exception is said in (its traceback goes to the error file).
+EXCEPTION_SENT_MAX = 200
 
 _captured_pid = None
 
@@ -383,16 +400,16 @@ def _printable(text, limit):
 
 
 def _argv_summary(argv):
-    return _printable(" ".join(str(a) for a in argv), ARGV_MAX_BYTES)
+    return _printable(" ".join(str(a) for a in argv), ANNOUNCE_ARGV_MAX)
 
 
 def captured():
     """Whether this process's fds 1 and 2 are its own pipes to the supervisor."""
-    return _captured_pid == os.getpid() or os.environ.get("RINGMASTER_WORKER_CAPTURED") == str(os.getpid())
+    return _captured_pid == os.getpid() or os.environ.get(ANNOUNCE_CAPTURED_ENV) == str(os.getpid())
 
 
 def _capture_wanted():
-    return os.environ.get("RINGMASTER_WORKER_CAPTURE") == "1" and not captured()
+    return os.environ.get(ANNOUNCE_CAPTURE_ENV) == "1" and not captured()
 
 
 def _above_stdio(fd):
@@ -437,13 +454,13 @@ def _announce_with_capture(state):
         ack_r, ack_w = os.pipe()
         out_w = _above_stdio(out_w)
         err_w = _above_stdio(err_w)
-        sent = _notifier.send(state + "\nX_RINGMASTER_CAPTURE=1", fds=[out_r, err_r, ack_w], quiet=True)
+        sent = _notifier.send(state + "\n%s=1" % ANNOUNCE_KEY_CAPTURE, fds=[out_r, err_r, ack_w], quiet=True)
         _close_all(out_r, err_r, ack_w)
         out_r = err_r = ack_w = None
         if not sent:
             return False, False
         answer = b""
-        ready, _, _ = select.select([ack_r], [], [], CAPTURE_ACK_TIMEOUT)
+        ready, _, _ = select.select([ack_r], [], [], ANNOUNCE_ACK_TIMEOUT)
         if ready:
             answer = os.read(ack_r, 1)
         if answer != b"Y":
@@ -452,7 +469,7 @@ def _announce_with_capture(state):
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         _captured_pid = os.getpid()
-        os.environ["RINGMASTER_WORKER_CAPTURED"] = str(_captured_pid)
+        os.environ[ANNOUNCE_CAPTURED_ENV] = str(_captured_pid)
         return True, True
     except OSError:
         return sent, False
@@ -483,14 +500,14 @@ def announce(name=None, index=None, capture=True, argv=None, kind="python"):
     if argv is None:
         argv = list(getattr(sys, "orig_argv", None) or [sys.executable] + list(sys.argv))
     lines = [
-        "X_RINGMASTER_WORKER=" + kind,
-        "X_RINGMASTER_WORKER_PPID=%d" % os.getppid(),
-        "X_RINGMASTER_WORKER_ARGV=" + _argv_summary(argv),
+        "%s=%s" % (ANNOUNCE_KEY_WORKER, kind),
+        "%s=%d" % (ANNOUNCE_KEY_PPID, os.getppid()),
+        "%s=%s" % (ANNOUNCE_KEY_ARGV, _argv_summary(argv)),
     ]
     if name is not None:
-        lines.append("X_RINGMASTER_WORKER_NAME=" + _printable(name, NAME_MAX_BYTES))
+        lines.append("%s=%s" % (ANNOUNCE_KEY_NAME, _printable(name, ANNOUNCE_NAME_MAX)))
     if index is not None:
-        lines.append("X_RINGMASTER_WORKER_INDEX=%d" % index)
+        lines.append("%s=%d" % (ANNOUNCE_KEY_INDEX, index))
     state = "\n".join(lines)
     if capture and _capture_wanted():
         sent, _ = _announce_with_capture(state)
@@ -516,7 +533,7 @@ def group_key(init_method=None, store=None):
         key = str(init_method)
     else:
         key = "env://%s:%s" % (os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", ""))
-    return _printable(key, GROUP_KEY_MAX_BYTES)
+    return _printable(key, ANNOUNCE_GROUP_KEY_MAX)
 
 
 def group_fields(key, rank, world):
@@ -524,11 +541,13 @@ def group_fields(key, rank, world):
     if not isinstance(key, str) or not key:
         raise ValueError("group key must be a non-empty str: %r" % (key,))
     _check_int("world", world, 1)
+    if world > ANNOUNCE_GROUP_WORLD_MAX:
+        raise ValueError("world (%d) exceeds %d" % (world, ANNOUNCE_GROUP_WORLD_MAX))
     _check_int("rank", rank, 0)
     if rank >= world:
         raise ValueError("rank (%d) must be below world (%d)" % (rank, world))
-    return "X_RINGMASTER_GROUP=%s\nX_RINGMASTER_GROUP_RANK=%d\nX_RINGMASTER_GROUP_WORLD=%d" % (
-        _printable(key, GROUP_KEY_MAX_BYTES), rank, world)
+    return "%s=%s\n%s=%d\n%s=%d" % (ANNOUNCE_KEY_GROUP, _printable(key, ANNOUNCE_GROUP_KEY_MAX),
+                                   ANNOUNCE_KEY_GROUP_RANK, rank, ANNOUNCE_KEY_GROUP_WORLD, world)
 
 
 def announce_group(key, rank, world):
@@ -549,12 +568,12 @@ def announce_exit(code):
     """Announces the exit status this process is about to exit with
     (sys.exit's argument: None is 0, an int is taken modulo 256, anything
     else is 1)."""
-    return _notifier.send("X_RINGMASTER_WORKER_EXIT=%d" % _exit_code(code), quiet=True)
+    return _notifier.send("%s=%d" % (ANNOUNCE_KEY_EXIT, _exit_code(code)), quiet=True)
 
 
 def announce_exec():
     """Announces that this process is about to exec another program."""
-    return _notifier.send("X_RINGMASTER_WORKER_EXEC=1", quiet=True)
+    return _notifier.send(ANNOUNCE_KEY_EXEC + "=1", quiet=True)
 
 
 def _error_file_path():
@@ -589,4 +608,4 @@ def announce_exception(exc, traceback_text=None):
             os.rename(tmp, path)
         except Exception:
             pass
-    return _notifier.send("X_RINGMASTER_WORKER_EXCEPTION=" + _printable(line, EXCEPTION_MAX_BYTES))
+    return _notifier.send("%s=%s" % (ANNOUNCE_KEY_EXCEPTION, _printable(line, EXCEPTION_SENT_MAX)))

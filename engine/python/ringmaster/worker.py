@@ -34,10 +34,8 @@ READY is the program's to say: ringmaster's start-up hook reports phases
 on its own but never READY.
 """
 
-import array
 import os
 import re
-import select
 import socket
 import sys
 import threading
@@ -139,6 +137,7 @@ class _Notifier:
                         self._sock = self._connect(address)
                         self._address = address
                     if fds:
+                        import array
                         self._sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
                     else:
                         self._sock.send(data)
@@ -460,6 +459,7 @@ def _announce_with_capture(state):
         if not sent:
             return False, False
         answer = b""
+        import select
         ready, _, _ = select.select([ack_r], [], [], ANNOUNCE_ACK_TIMEOUT)
         if ready:
             answer = os.read(ack_r, 1)

@@ -45,8 +45,11 @@ for i in range(2):
     check(all(p["ended_s"] is not None for p in e["phases"]), "rank %d: every phase ended" % i)
     check(e["ready"] and e["status"] == "serving" and e["stopping"] and e["progress"]["done"] == 2,
           "rank %d: ready, status, stopping, progress" % i)
-check(r["notify"]["accepted"] == 2 * 9 and sum(r["notify"]["dropped"].values()) == 0,
-      "9 datagrams per rank, none dropped (%s)" % r["notify"])
+# 9 of the program's and the hook's phases, and the hook's announcement of
+# the process at start-up and of its exit (docs/spawned-workers.md).
+check(r["notify"]["accepted"] == 2 * (9 + 2) and sum(r["notify"]["dropped"].values()) == 0,
+      "11 datagrams per rank, none dropped (%s)" % r["notify"])
+check(r["workers"] == [], "a rank's own process is not a worker")
 check_nothing_left(rid)
 
 rid = run_id("notify-python-hang")

@@ -215,6 +215,45 @@ static int workers_find_expired(const struct deadline_input *in, uint64_t now, s
         }
 }
 
+/*
+ * A rank's deadline while a group of the workers it spawned misses a member
+ * (the workers' datagrams count for their rank too, so the rank "waits in
+ * dist-init" because of them): the headline names the missing worker, after
+ * the rank's own reason, and the late workers are diagnosed first.
+ */
+static int explain_by_workers(const struct deadline_input *in, int rank, uint64_t now, struct deadline_cause *c) {
+        for (size_t gi = 0; in->workers && gi < in->workers->n_groups; gi++) {
+                const struct worker_group *g = &in->workers->groups[gi];
+                struct worker_table one = *in->workers;
+                char headline[1024];
+                int late[WORKERS_LATE_MAX];
+                size_t n_late = 0;
+                char *message;
+
+                if (g->rank != rank || g->n_members == g->world)
+                        continue;
+                one.groups = (struct worker_group *) g;
+                one.n_groups = 1;
+                if (worker_groups_find_late(&one, now, 0, input_rank_pid, (void *) in, headline, sizeof(headline),
+                                            late, WORKERS_LATE_MAX, &n_late) < 0)
+                        continue;
+                if (asprintf(&message, "%s: %s", headline, c->message) < 0)
+                        return -ENOMEM;
+                free(c->workers);
+                c->workers = calloc(n_late ? n_late : 1, sizeof(int));
+                if (!c->workers) {
+                        free(message);
+                        return -ENOMEM;
+                }
+                memcpy(c->workers, late, n_late * sizeof(int));
+                c->n_workers = n_late;
+                free(c->message);
+                c->message = message;
+                return 0;
+        }
+        return 0;
+}
+
 uint64_t deadline_next(const struct deadline_input *in) {
         uint64_t next = NONE;
 
@@ -527,6 +566,8 @@ int deadline_find_expired(const struct deadline_input *in, uint64_t now, struct 
         c.reached = TAKE_PTR(reached);
         c.n_reached = n_reached;
         k = build_message(in, &c, now);
+        if (k >= 0)
+                k = explain_by_workers(in, first_rank, now, &c);
         if (k < 0) {
                 deadline_cause_clear(&c);
                 return k;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -173,11 +174,48 @@ static void log_tail(const struct run_model *run, const struct worker *w) {
                 log_error("  | %s", lines[i]);
 }
 
+/*
+ * A Python worker killed by a fatal signal, its parent faster than us to
+ * reap it: faulthandler (PYTHONFAULTHANDLER=1, set with the hook) printed
+ * "Fatal Python error: Segmentation fault" into its own stderr last.  The
+ * signal, or 0.
+ */
+static int fatal_signal_from_stderr(const struct run_model *run, const struct worker *w) {
+        static const struct {
+                const char *text;
+                int sig;
+        } fatal[] = {
+                { "Segmentation fault", SIGSEGV }, { "Aborted", SIGABRT }, { "Bus error", SIGBUS },
+                { "Floating-point exception", SIGFPE }, { "Floating point exception", SIGFPE },
+                { "Illegal instruction", SIGILL },
+        };
+        _cleanup_strv_free_ char **lines = NULL;
+        size_t n;
+
+        if (w->native || w->exit_announced || !w->streams ||
+            tail_lines(&w->streams[STREAM_STDERR].tail, run->options->tail_lines, &lines) < 0)
+                return 0;
+        n = strv_length(lines);
+        for (size_t i = n; i-- > 0;) {
+                const char *p = lines[i];
+
+                if (!startswith(p, "Fatal Python error: "))
+                        continue;
+                p += strlen("Fatal Python error: ");
+                for (size_t k = 0; k < ELEMENTSOF(fatal); k++)
+                        if (startswith(p, fatal[k].text))
+                                return fatal[k].sig;
+                return 0;
+        }
+        return 0;
+}
+
 static void worker_end(struct job_workers *jw, struct worker *w) {
         struct run_model *run = jw->host.run;
         char describe[256], end[1200];
         struct proc_stat st;
         uint64_t now;
+        int sig;
 
         if (w->state != WORKER_RUNNING)
                 return;
@@ -192,7 +230,9 @@ static void worker_end(struct job_workers *jw, struct worker *w) {
                         worker_ended(w, WORKER_SIGNALLED, WTERMSIG(st.exit_code), now);
                 else
                         worker_ended(w, WORKER_EXITED, WEXITSTATUS(st.exit_code), now);
-        } else
+        } else if ((sig = fatal_signal_from_stderr(run, w)) > 0)
+                worker_ended(w, WORKER_SIGNALLED, sig, now);
+        else
                 worker_ended(w, WORKER_GONE, 0, now);
         w->exit_source = sd_event_source_disable_unref(w->exit_source);
         w->pidfd = safe_close(w->pidfd);

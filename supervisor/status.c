@@ -123,7 +123,14 @@ static void describe_cause(const struct run_model *run, char *buf, size_t size) 
         else if (run->deadline.kind != DEADLINE_NONE)
                 snprintf(buf, size, "%s", run->deadline.message ? run->deadline.message
                                                                 : deadline_kind_name(run->deadline.kind));
-        else if (run->first_failure >= 0) {
+        else if (run->first_failure_worker >= 0) {
+                const struct worker *w = run->workers.workers[run->first_failure_worker];
+                char who[64], end[256];
+
+                worker_name(w, who, sizeof(who));
+                worker_describe_end(w, end, sizeof(end));
+                snprintf(buf, size, "%s (pid %d) of rank %d %s", who, (int) w->pid, w->rank, end);
+        } else if (run->first_failure >= 0) {
                 const struct rank *r = &run->ranks[run->first_failure];
 
                 if (r->state == RANK_SIGNALLED)

@@ -22,6 +22,7 @@ SPAWNED_PY_TESTS = \
 	tests/spawned/test-spawned-crash.py \
 	tests/spawned/test-spawned-raise.py \
 	tests/spawned/test-spawned-methods.py \
-	tests/spawned/test-spawned-native.py
+	tests/spawned/test-spawned-native.py \
+	tests/spawned/test-spawned-options.py
 TESTS += $(SPAWNED_PY_TESTS)
 EXTRA_DIST += $(SPAWNED_PY_TESTS) tests/spawned/spawntest.py tests/spawned/engine.py

@@ -104,6 +104,23 @@ static void worker_relabel(struct worker *w) {
                 (void) stream_set_label(&io->streams[k], label);
 }
 
+/* --log-dir: DIR/ID/rank-R.worker-PID.out and .err, raw (as a rank's); -EBADF without --log-dir or on error. */
+static int open_log_file(const struct run_model *run, const struct worker *w, int kind) {
+        char path[4096];
+        int fd;
+
+        if (!run->log_dir)
+                return -EBADF;
+        snprintf(path, sizeof(path), "%s/rank-%d.worker-%d.%s", run->log_dir, w->rank, (int) w->pid,
+                 kind == STREAM_STDERR ? "err" : "out");
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+        if (fd < 0) {
+                log_warning_errno(-errno, "cannot open the log file %s", path);
+                return -EBADF;
+        }
+        return fd;
+}
+
 /* Takes the read ends as w's streams: true when they are its streams now. */
 static bool worker_capture(struct job_workers *jw, struct worker *w, int out_fd, int err_fd) {
         const struct run_options *o = jw->host.run->options;
@@ -122,7 +139,7 @@ static bool worker_capture(struct job_workers *jw, struct worker *w, int out_fd,
         }
         for (int s = 0; s < _STREAM_KIND_MAX && k >= 0; s++) {
                 k = stream_init(&io->streams[s], jw->host.event, SD_EVENT_PRIORITY_NORMAL, &io->config, s, w->rank,
-                                w->rank, w->pid, fds[s], -EBADF);
+                                w->rank, w->pid, fds[s], open_log_file(jw->host.run, w, s));
                 fds[s] = -EBADF;
         }
         if (k < 0) {

@@ -4,7 +4,8 @@
 # the job is not torn down for it: here the engine itself then fails, as
 # vLLM's does, and that is the first failure), --worker-capture=off (the
 # workers' lines stay in their parent's streams, under the rank's prefix;
-# they are still named and listed), and --worker-prefix.
+# they are still named and listed), --worker-prefix, and the workers' raw
+# logs under --log-dir (DIR/ID/rank-R.worker-PID.out, .err).
 import re
 import tempfile
 from spawntest import *
@@ -40,10 +41,16 @@ for i, pid in pids.items():
 check_nothing_left(rid)
 
 rid = run_id("spawned-prefix")
-res = run(rid, ["-n", "1", "--worker-prefix", "<%w|%s> ", "--"] +
+logs = tempfile.mkdtemp(prefix="rmtest-logs-")
+res = run(rid, ["-n", "1", "--log-dir", logs, "--worker-prefix", "<%w|%s> ", "--"] +
           engine_cmd("--method", "spawn", "--workers", "2"), env=env)
 check(res.rc == 0, "exit status 0")
 check("<w0|err> worker 0 formed the group" in res.stderr and "<w1|err> worker 1 formed the group" in res.stderr,
       "--worker-prefix's template, %w and %s expanded")
+pids = worker_pids_from_stdout(res.stdout)
+for i, pid in pids.items():
+    path = os.path.join(logs, rid, "rank-0.worker-%d.err" % pid)
+    check(os.path.exists(path) and "worker %d formed the group\n" % i in open(path).read(),
+          "--log-dir: worker %d's raw stderr in %s" % (i, path))
 check_nothing_left(rid)
 finish()

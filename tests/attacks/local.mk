@@ -1,0 +1,25 @@
+# tests/attacks: the fault suite of issue 11, one test per attack that an
+# adversarial review tried (docs/attacks.md lists them and their outcome).
+# The Python ones drive the built ringmaster through rmtest.py
+# (tests/supervisor/) and attack.py.
+
+check_PROGRAMS += tests/attacks/test-kv-generation
+tests_attacks_test_kv_generation_SOURCES = tests/attacks/test-kv-generation.c tests/shmring/tap.h
+tests_attacks_test_kv_generation_LDADD = shmring/libshmring.la
+
+ATTACK_PY_TESTS = \
+	tests/attacks/test-contain.py \
+	tests/attacks/test-report-file.py \
+	tests/attacks/test-log-dir.py \
+	tests/attacks/test-truncate.py \
+	tests/attacks/test-escape.py \
+	tests/attacks/test-tiny-duration.py \
+	tests/attacks/test-log-dir-full.py \
+	tests/attacks/test-drops-text.py \
+	tests/attacks/test-stopped-rank.py \
+	tests/attacks/test-privdrop.py \
+	tests/attacks/test-nofile.py \
+	tests/attacks/test-notify-stopped.py
+
+TESTS += tests/attacks/test-kv-generation $(ATTACK_PY_TESTS)
+EXTRA_DIST += tests/attacks/attack.py $(ATTACK_PY_TESTS)

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Attack 1: ringmaster is SIGKILLed while ranks have descendants, one in the
+# rank's session, one that left it (setsid), one that double-forked away.
+# PR_SET_PDEATHSIG reaches only the ranks; nothing of the job may outlive
+# ringmaster, as root and as an unprivileged user (docs/containment.md).
+import tempfile
+from attack import *
+
+# Each rank: a child in its session, a child in a session of its own, then the rank itself.
+SCRIPT = ('sleep 3001 & setsid sleep 3002 & (setsid sh -c "sleep 3003 &" &) ; '
+          'sleep 0.2; echo "ready $RANK $$" > "$1"; exec sleep 3004')
+
+
+def attack(label, preexec=None, extra_env=None):
+    tmp = tempfile.mkdtemp(prefix="rmtest-")
+    os.chmod(tmp, 0o755)
+    ready = Fifo(tmp)
+    os.chmod(ready.path, 0o666)
+    rid = run_id("contain-" + label)
+    env = clean_env(**(extra_env or {}))
+    p = subprocess.Popen(ringmaster_args(rid, ["-n", "2", "--", "sh", "-c", SCRIPT, "sh", ready.path], None),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=env, preexec_fn=preexec)
+    wait_ready(ready, 2)
+    # Every rank's descendants are up (they started before the rank said ready).
+    before = processes_with_run_id(rid)
+    check(len(before) >= 8, "%s: the job's processes are up (%d)" % (label, len(before)))
+    p.kill()
+    p.wait()
+    took = wait_until(lambda: processes_with_run_id(rid) == [], 5.0)
+    left = processes_with_run_id(rid)
+    names = []
+    for pid in left:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                names.append("%d:%s" % (pid, f.read().replace(b"\0", b" ").decode(errors="replace")))
+        except OSError:
+            pass
+    check(took is not None, "%s: nothing of the job outlives a SIGKILLed ringmaster (left: %s)" % (label, names))
+    for pid in left:        # do not leak them into the next test
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    # The next run cleans the dead run's segment and run directory (test-supervisor-killed.py).
+
+
+attack("self")
+if os.geteuid() == 0:
+    uid, gid = other_ids()
+    attack("unprivileged", preexec=as_other_user(),
+           extra_env={"XDG_RUNTIME_DIR": None, "HOME": "/"})
+else:
+    log("not root: the unprivileged case above is the only one")
+finish()

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Weaker point: a duration below 0.5 us rounded to 0, which means "off":
+# --ready-timeout 0.0000001 disabled the deadline.  It is either refused
+# (exit 100, naming the option) or rounded up to 1 us (the deadline passes).
+from attack import *
+
+for opt in ("--ready-timeout", "--watchdog"):
+    rid = run_id("tiny-" + opt.strip("-"))
+    res = run(rid, [opt, "0.0000001", "--", FAKE, "hang"], env=clean_env(), timeout=60)
+    if res.rc == 100:
+        check(opt in res.stderr, "%s 0.0000001: refused, naming the option" % opt)
+    else:
+        check(res.rc == 124, "%s 0.0000001: not off: the deadline passes (exit 124, got %s)" % (opt, res.rc))
+    check_nothing_left(rid)
+finish()

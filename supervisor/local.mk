@@ -11,6 +11,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/capture.h \
 	supervisor/check.c \
 	supervisor/check.h \
+	supervisor/contain.c \
+	supervisor/contain.h \
 	supervisor/deadline.c \
 	supervisor/deadline.h \
 	supervisor/diagnose.c \

@@ -23,3 +23,11 @@ ATTACK_PY_TESTS = \
 
 TESTS += tests/attacks/test-kv-generation $(ATTACK_PY_TESTS)
 EXTRA_DIST += tests/attacks/attack.py $(ATTACK_PY_TESTS)
+
+# contain.c alone: a stand-in supervisor SIGKILLed in each mode the host gives.
+check_PROGRAMS += tests/attacks/test-contain-unit
+tests_attacks_test_contain_unit_SOURCES = tests/attacks/test-contain-unit.c tests/supervisor/unit.h
+tests_attacks_test_contain_unit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_attacks_test_contain_unit_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_attacks_test_contain_unit_LDADD = supervisor/libsupervisor.la
+TESTS += tests/attacks/test-contain-unit

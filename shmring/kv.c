@@ -154,7 +154,14 @@ _public_ int64_t shmring_kv_put(struct shmring *s, const char *table, const char
                 table_unlock(s, t);
                 return -ENOSPC;
         }
-        gen = ++t->hdr->next_generation;
+        /* The counter is shared: any process of the job can scribble it.  A
+         * generation must be positive as an int64_t, or it reads as an errno. */
+        gen = t->hdr->next_generation + 1;
+        if (gen == 0 || gen > (uint64_t) INT64_MAX) {
+                table_unlock(s, t);
+                return -EBADMSG;
+        }
+        t->hdr->next_generation = gen;
         entry_begin(e);
         if (is_new) {
                 memset(e->key, 0, sizeof(e->key));

@@ -36,6 +36,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/lifecycle.h \
 	supervisor/log.c \
 	supervisor/log.h \
+	supervisor/memguard.c \
+	supervisor/memguard.h \
 	supervisor/notify-server.c \
 	supervisor/notify-parse.c \
 	supervisor/worker-message.h \

@@ -31,3 +31,10 @@ tests_attacks_test_contain_unit_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/superv
 tests_attacks_test_contain_unit_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_attacks_test_contain_unit_LDADD = supervisor/libsupervisor.la
 TESTS += tests/attacks/test-contain-unit
+
+check_PROGRAMS += tests/attacks/test-memguard
+tests_attacks_test_memguard_SOURCES = tests/attacks/test-memguard.c tests/supervisor/unit.h
+tests_attacks_test_memguard_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
+tests_attacks_test_memguard_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
+tests_attacks_test_memguard_LDADD = supervisor/libsupervisor.la
+TESTS += tests/attacks/test-memguard

@@ -25,6 +25,12 @@ def attack(label, preexec=None, extra_env=None):
     wait_ready(ready, 2)
     # Every rank's descendants are up (they started before the rank said ready).
     before = processes_with_run_id(rid)
+    # cudaIpc between ranks needs them in one PID namespace, and ptrace/proc
+    # diagnosis needs them in ringmaster's: containment changes no namespace.
+    for ns in ("pid", "user", "ipc", "mnt"):
+        mine = os.readlink("/proc/%d/ns/%s" % (p.pid, ns))
+        theirs = set(os.readlink("/proc/%d/ns/%s" % (pid, ns)) for pid in before)
+        check(theirs == {mine}, "%s: every process of the job is in ringmaster's %s namespace" % (label, ns))
     check(len(before) >= 8, "%s: the job's processes are up (%d)" % (label, len(before)))
     p.kill()
     p.wait()

@@ -82,7 +82,9 @@ size_t capture_escape(const char *in, size_t len, char *out) {
                         i++;
                         continue;
                 }
-                if (c >= 0x80 && (n = utf8_sequence_length(s + i, len - i)) > 0) {
+                /* U+0080-U+009F are C1 controls (U+009B is a CSI to many terminals): escaped as bytes. */
+                if (c >= 0x80 && (n = utf8_sequence_length(s + i, len - i)) > 0 &&
+                    !(c == 0xc2 && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)) {
                         memcpy(out + o, s + i, n);
                         o += n;
                         i += n;

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "capture.h"
 #include "log.h"
 #include "sink.h"
 #include "util.h"
@@ -22,8 +23,15 @@ void log_set_sink(struct sink *s) {
         log_sink = s;
 }
 
-static void log_write(const char *msg, size_t len) {
+static void log_write(const char *raw, size_t raw_len) {
         static const char prefix[] = "ringmaster: ";
+        /*
+         * One line, whatever a worker put into it (an error file's message, a
+         * process name, an executable's name): control bytes, invalid UTF-8
+         * and C1 controls are escaped as worker lines are (capture_escape).
+         */
+        char msg[4 * 2048];
+        size_t len = capture_escape(raw, MIN(raw_len, sizeof(msg) / 4), msg);
         struct iovec iov[3] = {
                 { (void *) prefix, sizeof(prefix) - 1 },
                 { (void *) msg, len },

@@ -60,6 +60,9 @@ int parse_duration_usec(const char *s, uint64_t *ret) {
                         if (usec > 86400e6)
                                 return -ERANGE;
                         *ret = (uint64_t) llround(usec);
+                        /* 0 means "off" to many options: a positive duration is never 0. */
+                        if (*ret == 0 && usec > 0)
+                                *ret = 1;
                         return 0;
                 }
         return -EINVAL;

@@ -5,9 +5,10 @@
 # (exit 100, naming the option) or rounded up to 1 us (the deadline passes).
 from attack import *
 
-for opt in ("--ready-timeout", "--watchdog"):
+# The watchdog counts from the first heartbeat: that worker sends one, then hangs.
+for opt, worker in (("--ready-timeout", ["hang"]), ("--watchdog", ["script", "ready", "watchdog", "hang"])):
     rid = run_id("tiny-" + opt.strip("-"))
-    res = run(rid, [opt, "0.0000001", "--", FAKE, "hang"], env=clean_env(), timeout=60)
+    res = run(rid, [opt, "0.0000001", "--", FAKE] + worker, env=clean_env(), timeout=60)
     if res.rc == 100:
         check(opt in res.stderr, "%s 0.0000001: refused, naming the option" % opt)
     else:

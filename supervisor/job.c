@@ -575,7 +575,8 @@ static int open_log_file(struct job *job, int rank, const char *ext) {
         int fd;
 
         snprintf(path, sizeof(path), "%s/rank-%d.%s", job->run.log_dir, rank, ext);
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+        /* Never through a symlink (setup_log_dir made or checked the folder). */
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0666);
         if (fd < 0)
                 return log_error_errno(-errno, "cannot open the log file %s", path);
         if (job->run.restart_count > 0) {

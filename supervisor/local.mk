@@ -62,6 +62,8 @@ supervisor_libsupervisor_la_SOURCES = \
 	supervisor/report.h \
 	supervisor/run.c \
 	supervisor/run.h \
+	supervisor/safe-file.c \
+	supervisor/safe-file.h \
 	supervisor/run-model.c \
 	supervisor/run-model.h \
 	supervisor/run-segment.c \

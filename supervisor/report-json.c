@@ -20,6 +20,7 @@
 #include "report.h"
 #include "run-model.h"
 #include "rundir.h"
+#include "safe-file.h"
 #include "sink.h"
 #include "stack.h"
 #include "util.h"
@@ -847,11 +848,10 @@ int report_write_json(const struct run_model *run, const char *path, const struc
         FILE *f;
         int fd;
 
-        if (asprintf(&tmp, "%s.tmp-%d", path, (int) getpid()) < 0)
-                return log_error_errno(-ENOMEM, "out of memory");
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0666);
+        /* A name of its own, created exclusively: a symlink planted in a shared folder is never followed. */
+        fd = safe_tmpfile_open(path, &tmp);
         if (fd < 0)
-                return log_error_errno(-errno, "cannot write the report %s", tmp);
+                return log_error_errno(fd, "cannot write the report beside %s", path);
         f = fdopen(fd, "w");
         if (!f) {
                 close(fd);

@@ -24,6 +24,7 @@
 #include "run.h"
 #include "run-nodes.h"
 #include "rundir.h"
+#include "safe-file.h"
 #include "sdnotify.h"
 #include "shmring.h"
 #include "sink.h"
@@ -192,17 +193,61 @@ static int setup_run_dir(struct run_model *run, const struct run_options *o) {
         return run_dir_open(o->run_dir, parent, run->run_id, &run->run_dir);
 }
 
+/*
+ * DIR/<run-id>, ringmaster's own: the run id is predictable (a unit's %i),
+ * so another user could make the folder first, or plant symlinks in it.
+ * DIR is made as needed; the run folder must be made here, or be ours and
+ * private already (a rerun).  The rank files are opened O_NOFOLLOW in it.
+ */
 static int setup_log_dir(struct run_model *run, const struct run_options *o) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *why = NULL;
         int r;
 
         if (!o->log_dir)
                 return 0;
         if (asprintf(&run->log_dir, "%s/%s", o->log_dir, run->run_id) < 0)
                 return -ENOMEM;
-        r = mkdir_parents(run->log_dir, 0777);
+        r = mkdir_parents(o->log_dir, 0777);
+        if (r < 0)
+                return log_error_errno(r, "--log-dir: cannot create %s", o->log_dir);
+        r = safe_dir_check(o->log_dir, &why);
+        if (r == -EPERM) {
+                log_error("--log-dir: refusing %s: %s (give a folder of your own, or make it sticky: chmod +t)",
+                          o->log_dir, why);
+                return -EPERM;
+        }
+        r = safe_own_dir(run->log_dir, 0755, &fd, &why);
+        if (r == -EPERM) {
+                log_error("--log-dir: refusing the run folder %s: %s (remove it, or give another --run-id)",
+                          run->log_dir, why);
+                return -EPERM;
+        }
         if (r < 0)
                 return log_error_errno(r, "--log-dir: cannot create %s", run->log_dir);
         return 0;
+}
+
+/* The --report folder: refused when another user could swap files in it (safe-file.h). */
+static int check_report_dir(const struct run_options *o) {
+        _cleanup_free_ char *dir = NULL;
+        const char *why = NULL, *slash;
+        int r;
+
+        if (!o->report_path)
+                return 0;
+        slash = strrchr(o->report_path, '/');
+        dir = slash ? strndup(o->report_path, slash == o->report_path ? 1 : (size_t) (slash - o->report_path))
+                    : strdup(".");
+        if (!dir)
+                return -ENOMEM;
+        r = safe_dir_check(dir, &why);
+        if (r == -EPERM)
+                log_error("--report: refusing %s: %s (give a folder of your own, or make it sticky: chmod +t)", dir,
+                          why);
+        else if (r < 0)
+                log_error_errno(r, "--report: cannot use the folder %s", dir);
+        return r;
 }
 
 static void setup_capture(struct job_setup *setup, const char *run_id, const struct run_options *o,
@@ -376,8 +421,15 @@ int run_main(int argc, char **argv) {
                 goto finish;
         }
         r = setup_log_dir(run, &o);
-        if (r < 0)
+        if (r < 0) {
+                if (r == -EPERM)
+                        status = EXIT_RM_USAGE;
                 goto finish;
+        }
+        if (check_report_dir(&o) < 0) {
+                status = EXIT_RM_USAGE;
+                goto finish;
+        }
         r = spawn_command_candidates(o.command[0], &setup->exec_paths);
         if (r < 0)
                 goto finish;

@@ -15,6 +15,7 @@
 #include "job-workers.h"
 #include "json.h"
 #include "log.h"
+#include "memguard.h"
 #include "notify.h"
 #include "options.h"
 #include "phase.h"
@@ -50,6 +51,7 @@ struct job {
         bool ranks_ended_posted;
         bool exec_error_logged;
         struct shmring *segment;
+        bool segment_broken;            /* a worker shrank it: never touched again (memguard.h) */
 
         sd_event_source *timer;
         enum job_event timer_event;
@@ -232,6 +234,48 @@ static bool pid_is_live_rank(const struct job *job, pid_t pid) {
         return false;
 }
 
+/* ------------------------------------------------------------ the segment, guarded */
+
+struct segment_touch {
+        struct shmring *segment;
+        pid_t pid;
+};
+
+static int touch_mark_dead(void *userdata) {
+        struct segment_touch *t = userdata;
+
+        return shmring_mark_dead(t->segment, t->pid);
+}
+
+static int touch_close(void *userdata) {
+        struct segment_touch *t = userdata;
+
+        t->segment = shmring_close(t->segment);
+        return 0;
+}
+
+static void job_segment_broken(struct job *job) {
+        if (job->segment_broken)
+                return;
+        job->segment_broken = true;
+        log_warning("the shared-memory segment %s was truncated under ringmaster (SIGBUS on access): a worker "
+                    "shrank it; ringmaster no longer touches it", job->run.segment_name);
+}
+
+/*
+ * Tells the segment's peers that pid died.  A worker can ftruncate() the
+ * segment: the access is guarded (memguard.h), so that ringmaster goes on
+ * to its report and removes the segment.
+ */
+static void job_segment_mark_dead(struct job *job, pid_t pid) {
+        struct segment_touch t = { job->segment, pid };
+
+        if (!job->segment || job->segment_broken)
+                return;
+        if (memguard_run(touch_mark_dead, &t) == -EFAULT)
+                job_segment_broken(job);
+}
+
 static bool pid_is_tracked_orphan(const struct job *job, pid_t pid) {
         for (size_t i = 0; i < job->run.n_orphans; i++)
                 if (job->run.orphans[i]->pid == pid && !job->run.orphans[i]->ended)
@@ -313,8 +357,7 @@ static int on_orphan_exit(sd_event_source *s, const siginfo_t *si, void *userdat
                 o->exit_code = si->si_status;
         else
                 o->exit_signal = si->si_status;
-        if (job->segment)
-                (void) shmring_mark_dead(job->segment, o->pid);
+        job_segment_mark_dead(job, o->pid);
         log_debug("orphan %d (%s) ended", (int) o->pid, o->comm);
         /* Its own children were re-parented to us before this event. */
         job_scan_orphans(job, o->pid);
@@ -557,8 +600,7 @@ static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
                          secs(r->ended_usec - r->started_usec));
         }
         rank_read_error_file(r);
-        if (job->segment)
-                (void) shmring_mark_dead(job->segment, r->pid);
+        job_segment_mark_dead(job, r->pid);
 
         if (rank_failed(r))
                 job_post(job, JOB_EVENT_RANK_FAILED, r->index);
@@ -918,10 +960,16 @@ static void attempt_record(struct job *job) {
 }
 
 static void job_close_segment(struct job *job) {
+        struct segment_touch t = { job->segment, 0 };
+
         if (!job->segment)
                 return;
-        (void) shmring_unlink(job->segment);
-        job->segment = shmring_close(job->segment);
+        (void) shmring_unlink(job->segment);     /* by name: touches no shared memory */
+        /* Closing unregisters ringmaster as a peer (a write to the segment): guarded too. */
+        if (job->segment_broken || memguard_run(touch_close, &t) == -EFAULT)
+                job_segment_broken(job);         /* the mapping is left as it is: ringmaster ends soon */
+        job->segment = NULL;
+        job->segment_broken = false;
 }
 
 

@@ -126,6 +126,9 @@ static void orphan_signal(struct orphan *o, int sig) {
         if (proc_read_stat(o->pid, &st) == 0 && st.pgrp > 1 && st.pgrp != getpgrp())
                 (void) killpg(st.pgrp, sig);
         (void) kill(o->pid, sig);
+        /* The teardown's stop signal reaches a stopped process only once continued. */
+        if (sig != SIGCONT && sig != SIGKILL && sig != kill_signal())
+                (void) kill(o->pid, SIGCONT);
         o->last_signal_sent = sig;
 }
 
@@ -150,6 +153,9 @@ static void rank_dispatch(struct rank *r, enum rank_event event, int sig) {
                 break;
         case RANK_ACTION_SEND_STOP:
                 rank_signal_group(r, sig);
+                /* A stopped (T-state) process acts on the stop signal only once continued (systemd does this too). */
+                if (sig != SIGCONT && killpg(r->pid, SIGCONT) < 0 && errno != ESRCH)
+                        log_debug("rank %d: cannot send SIGCONT: %s", r->index, strerror(errno));
                 break;
         case RANK_ACTION_SEND_KILL:
                 rank_signal_group(r, SIGKILL);

@@ -168,14 +168,21 @@ done:
 }
 
 static void stream_log_raw(struct stream *s, const char *buf, size_t n) {
+        /* What the log file misses is counted, for the report (a full --log-dir must not pass unnoticed). */
+        if (s->log_failed) {
+                s->stats.log_lost_bytes += n;
+                return;
+        }
         while (n > 0 && s->log_fd >= 0) {
                 ssize_t k = write(s->log_fd, buf, n);
 
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0) {
-                        log_warning_errno(k < 0 ? -errno : -EIO, "rank %d: writing its %s log failed, logging stops",
-                                          s->rank, stream_kind_name(s->kind));
+                        s->stats.log_error = k < 0 ? errno : EIO;
+                        s->stats.log_lost_bytes += n;
+                        log_warning_errno(-s->stats.log_error, "rank %d: writing its %s log failed, logging stops "
+                                          "(the report counts what is lost)", s->rank, stream_kind_name(s->kind));
                         s->log_fd = safe_close(s->log_fd);
                         s->log_failed = true;
                         return;

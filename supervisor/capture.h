@@ -55,6 +55,8 @@ struct stream_stats {
         uint64_t dropped_lines;       /* refused by a full sink */
         uint64_t dropped_bytes;
         uint64_t journal_errors;
+        uint64_t log_lost_bytes;      /* not written to the --log-dir file (after a write failed) */
+        int log_error;                /* that failure's errno, or 0 */
         bool unterminated;            /* the last line had no newline (at EOF) */
 };
 

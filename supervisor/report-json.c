@@ -727,6 +727,26 @@ static void json_report(struct json_writer *w, const struct run_model *run, cons
         json_string(w, run->run_dir ? run->run_dir->path : NULL);
         json_key(w, "log_dir");
         json_string(w, run->log_dir);
+        {
+                uint64_t lost = 0;
+                int error = 0;
+
+                for (int i = 0; i < run->nproc; i++)
+                        for (int k = 0; k < _STREAM_KIND_MAX; k++) {
+                                const struct stream_stats *st = &run->ranks[i].streams[k].stats;
+
+                                lost += st->log_lost_bytes;
+                                if (!error)
+                                        error = st->log_error;
+                        }
+                json_key(w, "log_dir_lost_bytes");
+                json_uint(w, lost);
+                json_key(w, "log_dir_error");
+                if (error)
+                        json_string(w, strerror(error));
+                else
+                        json_null(w);
+        }
         json_key(w, "master_port");
         json_int(w, run->master_port);
 

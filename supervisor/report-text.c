@@ -11,6 +11,7 @@
 #include "diagnose.h"
 #include "json.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "phase.h"
 #include "proctree.h"
@@ -478,10 +479,86 @@ static void print_workers(const struct run_model *run) {
 
 /* ------------------------------------------------------------ the report */
 
+/*
+ * What was lost on the way, failure or success: output lines dropped
+ * because ringmaster's own output was not read, notify datagrams dropped
+ * (not trusted), and --log-dir data not written.
+ */
+static void print_losses(const struct run_model *run) {
+        bool any_dropped = false;
+        char size[32];
+
+        for (int i = 0; i < run->nproc; i++)
+                for (int k = 0; k < _STREAM_KIND_MAX; k++) {
+                        const struct stream_stats *st = &run->ranks[i].streams[k].stats;
+
+                        if (st->dropped_lines == 0)
+                                continue;
+                        if (!any_dropped)
+                                report_line("output dropped (ringmaster's output was not read fast enough):");
+                        any_dropped = true;
+                        report_line("  rank %d %s: %" PRIu64 " lines (%s)", i, stream_kind_name(k), st->dropped_lines,
+                                    format_bytes(size, sizeof(size), st->dropped_bytes));
+                }
+
+        /* Datagrams that were not trusted: on a successful run too (the JSON's notify.dropped has the same). */
+        if (run->notify_stats) {
+                char why[512] = "";
+                uint64_t total = 0;
+                size_t used = 0;
+
+                for (int d = 0; d < _NOTIFY_DROP_MAX; d++) {
+                        uint64_t n = run->notify_stats->dropped[d];
+
+                        if (n == 0)
+                                continue;
+                        total += n;
+                        if (used < sizeof(why))
+                                used += (size_t) snprintf(why + used, sizeof(why) - used, "%s%s %" PRIu64,
+                                                          used ? ", " : "", notify_drop_name(d), n);
+                }
+                if (total > 0)
+                        report_line("notify datagrams dropped: %" PRIu64 " (%s)", total, why);
+        }
+
+        for (int i = 0; i < run->nproc; i++)
+                for (int k = 0; k < _STREAM_KIND_MAX; k++) {
+                        const struct stream_stats *st = &run->ranks[i].streams[k].stats;
+
+                        if (st->log_lost_bytes == 0 && st->log_error == 0)
+                                continue;
+                        report_line("--log-dir: rank %d's %s log is incomplete: %s not written (%s)", i,
+                                    stream_kind_name(k), format_bytes(size, sizeof(size), st->log_lost_bytes),
+                                    strerror(st->log_error ? st->log_error : EIO));
+                }
+}
+
+/* A run that succeeded says nothing, unless something was lost on the way. */
+void report_print_success(const struct run_model *run) {
+        if (run->nproc <= 0 || !run->ranks)
+                return;
+        /* A dry look first: print_losses prints as it finds. */
+        for (int i = 0; i < run->nproc; i++)
+                for (int k = 0; k < _STREAM_KIND_MAX; k++) {
+                        const struct stream_stats *st = &run->ranks[i].streams[k].stats;
+
+                        if (st->dropped_lines || st->log_lost_bytes || st->log_error)
+                                goto say;
+                }
+        if (run->notify_stats)
+                for (int d = 0; d < _NOTIFY_DROP_MAX; d++)
+                        if (run->notify_stats->dropped[d])
+                                goto say;
+        return;
+say:
+        report_line("======== run %s: succeeded, with losses ========", run->run_id);
+        print_losses(run);
+        report_line("exit status 0");
+}
+
 void report_print_text(const struct run_model *run) {
         int failed = run_exit_status_rank(run), status = run_exit_status(run);
-        char name[16], size[32];
-        bool any_dropped = false;
+        char name[16];
 
         if (run->internal_error != 0)
                 report_line("======== run %s: ringmaster failed: %s ========", run->run_id,
@@ -570,18 +647,7 @@ void report_print_text(const struct run_model *run) {
         print_diagnoses(run, "deadline", run->deadline.workers, run->deadline.n_workers, run->deadline.ranks,
                         run->deadline.n_ranks);
 
-        for (int i = 0; i < run->nproc; i++)
-                for (int k = 0; k < _STREAM_KIND_MAX; k++) {
-                        const struct stream_stats *st = &run->ranks[i].streams[k].stats;
-
-                        if (st->dropped_lines == 0)
-                                continue;
-                        if (!any_dropped)
-                                report_line("output dropped (ringmaster's output was not read fast enough):");
-                        any_dropped = true;
-                        report_line("  rank %d %s: %" PRIu64 " lines (%s)", i, stream_kind_name(k), st->dropped_lines,
-                                    format_bytes(size, sizeof(size), st->dropped_bytes));
-                }
+        print_losses(run);
 
         if (run->orphans_seen > 0) {
                 size_t stuck = 0;

@@ -15,6 +15,8 @@ struct run_model;
 struct sink;
 
 void report_print_text(const struct run_model *run);
+/* After a run that succeeded: nothing, or what was lost on the way (dropped lines, datagrams, --log-dir data). */
+void report_print_success(const struct run_model *run);
 
 /* The diagnoses taken on SIGUSR2, between a header and a footer (the job goes on). */
 void report_print_sigusr2(const struct run_model *run);

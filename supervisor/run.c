@@ -304,6 +304,29 @@ static void raise_fd_limit(struct job_setup *setup) {
                 setup->restore_nofile = true;
 }
 
+/*
+ * What the ranks cost ringmaster in file descriptors (measured: a stdout
+ * and a stderr pipe and a pidfd each, two more with --log-dir), plus its
+ * own (event loop, sockets, sinks, a stack tool's pipes) with room to
+ * spare.  Checked after raise_fd_limit() raised the soft limit to the hard
+ * one: -n beyond it fails here, before a rank is forked, not half-way.
+ */
+#define FDS_PER_RANK 3
+#define FDS_PER_RANK_LOG_DIR 2
+#define FDS_BASE 48
+
+static int check_fd_limit(const struct run_options *o, int nproc) {
+        uint64_t need = FDS_BASE + (uint64_t) nproc * (FDS_PER_RANK + (o->log_dir ? FDS_PER_RANK_LOG_DIR : 0));
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
+                return 0;
+        log_error("-n %d needs about %" PRIu64 " file descriptors, and RLIMIT_NOFILE allows %llu (soft limit raised "
+                  "to the hard one): raise the hard limit (ulimit -Hn, LimitNOFILE= in a unit, --ulimit nofile= "
+                  "for a container) or run fewer ranks", nproc, need, (unsigned long long) rl.rlim_cur);
+        return -EMFILE;
+}
+
 /* Who looks at the job after each batch of its events. */
 struct job_watchers {
         struct sdnotify *sdnotify;
@@ -420,6 +443,10 @@ int run_main(int argc, char **argv) {
                 status = setup_exit_status(r);
                 goto finish;
         }
+        if (check_fd_limit(&o, run->nproc) < 0) {
+                status = EXIT_RM_USAGE;
+                goto finish;
+        }
         r = setup_log_dir(run, &o);
         if (r < 0) {
                 if (r == -EPERM)
@@ -490,6 +517,8 @@ int run_main(int argc, char **argv) {
         status = run_exit_status(run);
         if (status != 0)
                 report_print_text(run);
+        else
+                report_print_success(run);
         if (o.report_path)
                 (void) report_write_json(run, o.report_path, out, err);
 

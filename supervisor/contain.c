@@ -38,20 +38,6 @@ struct watcher_record {
         int32_t pid;
 };
 
-int contain_mode_from_string(const char *s, enum contain_mode *ret) {
-        static const struct { const char *name; enum contain_mode mode; } names[] = {
-                { "auto", CONTAIN_AUTO }, { "cgroup", CONTAIN_CGROUP },
-                { "watcher", CONTAIN_WATCHER }, { "none", CONTAIN_NONE },
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (s && strcmp(s, names[i].name) == 0) {
-                        *ret = names[i].mode;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
 const char *contain_mode_name(enum contain_mode m) {
         switch (m) {
         case CONTAIN_NONE: return "none";
@@ -139,7 +125,8 @@ static int own_cgroup_dir(char **ret) {
                 if (rl > 0 && (strncmp(own, root, rl) != 0 || (own[rl] != '/' && own[rl] != '\0')))
                         continue;
                 fclose(f);
-                if (asprintf(ret, "%s%s", mnt, own + rl) < 0)
+                /* The hierarchy's root cgroup is "/": the mount point itself. */
+                if (asprintf(ret, "%s%s", mnt, strcmp(own + rl, "/") == 0 ? "" : own + rl) < 0)
                         return -ENOMEM;
                 return 0;
         }

@@ -53,8 +53,6 @@ enum contain_mode {
 
 struct contain;
 
-/* Parses "auto", "cgroup", "watcher", "none"; -EINVAL otherwise. */
-int contain_mode_from_string(const char *s, enum contain_mode *ret);
 const char *contain_mode_name(enum contain_mode m);
 
 /*

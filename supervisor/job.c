@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "contain.h"
 #include "deadline.h"
 #include "diagnose.h"
 #include "environ.h"
@@ -585,6 +586,8 @@ static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
         /* Workers that died first (the engine ends because one did): theirs is the first failure. */
         job_workers_poll_exits(job->workers);
         r->ended_usec = now_usec();
+        /* Its pid may be reused once reaped: the watcher forgets its session (its leftovers carry the run id). */
+        contain_rank_ended(job->setup.contain, r->pid);
         /* What it wrote just before dying is in its pipes: take it before judging. */
         for (int k = 0; k < _STREAM_KIND_MAX; k++)
                 if (r->streams_set_up)
@@ -710,6 +713,7 @@ static int rank_spawn(struct job *job, struct rank *r) {
                                   .nofile = job->setup.restore_nofile ? &job->setup.child_nofile : NULL,
                                   /* A stack tool of ours may attach under Yama's ptrace_scope=1. */
                                   .ptracer = diagnoser_wants_ptrace(job->diagnoser) ? getpid() : 0,
+                                  .contain = job->setup.contain,
                           },
                           &result);
         if (k < 0)
@@ -717,6 +721,7 @@ static int rank_spawn(struct job *job, struct rank *r) {
 
         r->pid = result.pid;
         rank_dispatch(r, RANK_EVENT_SPAWNED, 0);
+        contain_rank_started(job->setup.contain, r->pid);
 
         /* Watch it at once: it may be exiting already (a failed exec). */
         k = sd_event_add_child(job->event, &job->children[r->index].source, r->pid, WEXITED, on_rank_exit,

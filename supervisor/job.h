@@ -37,6 +37,7 @@ struct job_setup {
         sigset_t child_sigmask;
         struct rlimit child_nofile;
         bool restore_nofile;
+        struct contain *contain;        /* the ranks join it (contain.h); the owner frees it; NULL: none */
 
         /*
          * Told after every batch of events (a state change, an exit) and

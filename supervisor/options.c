@@ -485,6 +485,11 @@ static const struct option_desc option_table[] = {
         { "kill-timeout", 0, DURATION(kill_timeout_usec, 0),
           .help = "after SIGKILL, how long to wait for the reaping\n"
                   "before reporting what is stuck (default 5)" },
+        { "contain", 0, .arg = "MODE",
+          CHOICE(contain, { "auto", CONTAIN_AUTO }, { "cgroup", CONTAIN_CGROUP }, { "watcher", CONTAIN_WATCHER },
+                 { "none", CONTAIN_NONE }),
+          .help = "keep every process of the job from outliving\n"
+                  "ringmaster: auto (default), cgroup, watcher, none" },
         { "max-restarts", 0, .arg = "N", COUNT(max_restarts, 0, 1000000),
           .help = "restart the whole job up to N times (default 0)" },
         { "restart-delay", 0, DURATION(restart_delay_usec, MIN_RESTART_DELAY_USEC),
@@ -695,6 +700,7 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .stack_tool = STACK_TOOL_AUTO,
                 .stack_timeout_usec = DEFAULT_STACK_TIMEOUT_USEC,
                 .python_hooks = PYTHON_HOOKS_AUTO,
+                .contain = CONTAIN_AUTO,
                 .log_level = LOG_LEVEL_NOTICE,
                 .preflight = true,
                 .tty = true,

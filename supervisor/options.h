@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "contain.h"
 #include "placement.h"
 #include "rm_run_layout.h"
 #include "stack.h"
@@ -94,6 +95,7 @@ struct run_options {
         bool worker_capture;            /* --worker-capture: spawned workers' output apart (default on) */
         bool worker_failure_report_only;/* --worker-failure=report: a failed worker does not end the job */
         char *worker_prefix;            /* --worker-prefix: a template with %w (capture.h) */
+        enum contain_mode contain;      /* --contain: how the job is kept from outliving ringmaster (contain.h) */
         int log_level;
         bool preflight;                 /* run: the checks of `ringmaster check` first (--no-preflight) */
         bool tty;                       /* the live status table when stderr is a terminal (--no-tty) */

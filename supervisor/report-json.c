@@ -750,6 +750,18 @@ static void json_report(struct json_writer *w, const struct run_model *run, cons
         json_key(w, "master_port");
         json_int(w, run->master_port);
 
+        json_key(w, "containment");
+        json_begin_object(w);
+        json_key(w, "mode");
+        json_string(w, run->containment);
+        json_key(w, "cgroup");
+        json_string(w, run->containment_cgroup);
+        json_key(w, "fallback_reason");
+        json_string(w, run->containment_fallback);
+        json_key(w, "leftovers_killed");
+        json_int(w, run->containment_leftovers);
+        json_end_object(w);
+
         json_key(w, "shm");
         json_begin_object(w);
         json_key(w, "segment");

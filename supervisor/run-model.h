@@ -211,6 +211,10 @@ struct run_model {
         int fixed_master_port;          /* every attempt's MASTER_PORT; 0: a free port each attempt */
         const char *node_source;        /* "single", "static", "slurm", "lws", "indexed-job" */
         int stale_run_dirs_removed;
+        const char *containment;        /* contain_mode_name(): cgroup, watcher or none */
+        const char *containment_cgroup; /* the job's cgroup folder, or NULL */
+        const char *containment_fallback;  /* why not cgroup (auto), or NULL */
+        int containment_leftovers;      /* processes cgroup.kill ended after the ranks (a clean end) */
 
         enum job_state state;
         struct rank *ranks;             /* nproc of them, this attempt's */

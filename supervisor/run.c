@@ -12,6 +12,7 @@
 #include <systemd/sd-event.h>
 
 #include "check.h"
+#include "contain.h"
 #include "exit-status.h"
 #include "gpus.h"
 #include "init.h"
@@ -228,6 +229,33 @@ static int setup_log_dir(struct run_model *run, const struct run_options *o) {
         return 0;
 }
 
+/* --contain: the strongest containment the host gives (auto), or the one asked for (docs/containment.md). */
+static int setup_containment(struct run_model *run, struct job_setup *setup, const struct run_options *o) {
+        const char *why = NULL;
+        int r;
+
+        r = contain_new(run->run_id, o->contain, &setup->contain, &why);
+        if (r == -EOPNOTSUPP) {
+                log_error("--contain %s: not available here: %s (try --contain auto)", contain_mode_name(o->contain),
+                          why);
+                return r;
+        }
+        if (r < 0) {
+                log_error_errno(r, "cannot set up the job's containment%s%s (--contain none runs without)",
+                                why ? ": " : "", why ? why : "");
+                return r;
+        }
+        run->containment = contain_mode_name(contain_get_mode(setup->contain));
+        run->containment_cgroup = contain_cgroup_path(setup->contain);
+        run->containment_fallback = contain_fallback_reason(setup->contain);
+        if (run->containment_cgroup)
+                log_info("containment: the job's cgroup %s", run->containment_cgroup);
+        else
+                log_info("containment: %s%s%s", run->containment, run->containment_fallback ? " (no cgroup: " : "",
+                         run->containment_fallback ? run->containment_fallback : "");
+        return 0;
+}
+
 /* The --report folder: refused when another user could swap files in it (safe-file.h). */
 static int check_report_dir(const struct run_options *o) {
         _cleanup_free_ char *dir = NULL;
@@ -397,9 +425,6 @@ int run_main(int argc, char **argv) {
         }
         /* A reader that went away is an EPIPE to handle, not a death. */
         (void) signal(SIGPIPE, SIG_IGN);
-        /* Orphaned descendants come to us, not to PID 1: we reap them and kill leftovers. */
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-                log_warning_errno(-errno, "cannot become a child subreaper; orphans of workers will escape");
 
         r = sd_event_new(&event);
         if (r < 0) {
@@ -433,6 +458,15 @@ int run_main(int argc, char **argv) {
                 status = setup_exit_status(r);
                 goto finish;
         }
+        /* Before the subreaper: the watcher it may start must not be re-parented to us (contain.h). */
+        r = setup_containment(run, setup, &o);
+        if (r < 0) {
+                status = EXIT_RM_USAGE;
+                goto finish;
+        }
+        /* Orphaned descendants come to us, not to PID 1: we reap them and kill leftovers. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                log_warning_errno(-errno, "cannot become a child subreaper; orphans of workers will escape");
         r = setup_gpus(run, setup, &o);
         if (r < 0) {
                 status = setup_exit_status(r);
@@ -513,6 +547,11 @@ int run_main(int argc, char **argv) {
         }
         loop_ran = true;
         live_status_stop(watchers.status);
+        /* The ranks and orphans are reaped: whatever is left in the job's cgroup, nobody saw. */
+        run->containment_leftovers = MAX(contain_kill(setup->contain), 0);
+        if (run->containment_leftovers > 0)
+                log_notice("killed %d leftover process%s of the job (its cgroup)", run->containment_leftovers,
+                           run->containment_leftovers == 1 ? "" : "es");
 
         status = run_exit_status(run);
         if (status != 0)
@@ -528,8 +567,10 @@ finish:
         /* The service manager's last word: the outcome, ERRNO= on failure. */
         sdnotify_finish(watchers.sdnotify, loop_ran ? run : NULL, status, r < 0 ? -r : 0);
         live_status_stop(watchers.status);
-        /* Every path: the segment unlinked, the run directory removed. */
+        /* Every path: the segment unlinked, the run directory removed, the job's cgroup emptied and removed. */
         job_cleanup(job);
+        if (setup)
+                setup->contain = contain_free(setup->contain);
         log_set_sink(NULL);
         (void) sink_flush(out, FINAL_FLUSH_USEC);
         (void) sink_flush(err, FINAL_FLUSH_USEC);

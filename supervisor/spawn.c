@@ -12,6 +12,7 @@
 const char *spawn_stage_name(enum spawn_stage s) {
         switch (s) {
         case SPAWN_STAGE_NONE: return "none";
+        case SPAWN_STAGE_CGROUP: return "cgroup";
         case SPAWN_STAGE_SETSID: return "setsid";
         case SPAWN_STAGE_PDEATHSIG: return "pdeathsig";
         case SPAWN_STAGE_STDIO: return "stdio";
@@ -95,11 +96,19 @@ static int setup_stdio(int fds[3]) {
 }
 
 _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, int report_fd, int max_fd) {
-        struct exec_failure f = { SPAWN_STAGE_SETSID, 0 };
+        struct exec_failure f = { SPAWN_STAGE_CGROUP, 0 };
         struct sigaction dfl = { .sa_handler = SIG_DFL };
         bool saw_eacces = false;
-        int status = EXIT_RM_INTERNAL;
+        int status = EXIT_RM_INTERNAL, r;
 
+        /* First: whatever it forks from here on is born in the job's cgroup. */
+        r = contain_child_join(req->contain);
+        if (r < 0) {
+                errno = -r;
+                goto fail;
+        }
+
+        f.stage = SPAWN_STAGE_SETSID;
         if (setsid() < 0)
                 goto fail;
 

@@ -21,8 +21,11 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "contain.h"
+
 enum spawn_stage {
         SPAWN_STAGE_NONE = 0,      /* exec succeeded */
+        SPAWN_STAGE_CGROUP,        /* joining the job's cgroup (contain.h) */
         SPAWN_STAGE_SETSID,
         SPAWN_STAGE_PDEATHSIG,
         SPAWN_STAGE_STDIO,
@@ -42,6 +45,7 @@ struct spawn_request {
         const struct rlimit *nofile;  /* RLIMIT_NOFILE restored in the child; NULL: as is */
         pid_t ptracer;             /* > 0: PR_SET_PTRACER, so that it and its descendants may
                                       ptrace the child under Yama's ptrace_scope=1 */
+        const struct contain *contain;  /* the child joins the job's cgroup first; NULL: none */
 };
 
 struct spawn_result {

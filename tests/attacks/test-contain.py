@@ -12,14 +12,14 @@ SCRIPT = ('sleep 3001 & setsid sleep 3002 & (setsid sh -c "sleep 3003 &" &) ; '
           'sleep 0.2; echo "ready $RANK $$" > "$1"; exec sleep 3004')
 
 
-def attack(label, preexec=None, extra_env=None):
+def attack(label, preexec=None, extra_env=None, options=()):
     tmp = tempfile.mkdtemp(prefix="rmtest-")
     os.chmod(tmp, 0o755)
     ready = Fifo(tmp)
     os.chmod(ready.path, 0o666)
     rid = run_id("contain-" + label)
     env = clean_env(**(extra_env or {}))
-    p = subprocess.Popen(ringmaster_args(rid, ["-n", "2", "--", "sh", "-c", SCRIPT, "sh", ready.path], None),
+    p = subprocess.Popen(ringmaster_args(rid, list(options) + ["-n", "2", "--", "sh", "-c", SCRIPT, "sh", ready.path], None),
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          env=env, preexec_fn=preexec)
     wait_ready(ready, 2)
@@ -53,6 +53,8 @@ def attack(label, preexec=None, extra_env=None):
 
 
 attack("self")
+# The fallback, forced where the cgroup mode would be had.
+attack("watcher", options=["--contain", "watcher"])
 if os.geteuid() == 0:
     uid, gid = other_ids()
     attack("unprivileged", preexec=as_other_user(),

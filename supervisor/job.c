@@ -564,6 +564,8 @@ static void rank_read_error_file(struct rank *r) {
                 log_warning_errno(k, "rank %d: cannot read its error file %s", r->index, r->error_file_path);
                 return;
         }
+        if (size == 0)
+                return;         /* made by rank_make_error_file(), never written */
         k = json_parse(text, size, &r->error_file);
         if (k < 0) {
                 log_warning("rank %d: its error file %s is not valid JSON; reported as text", r->index,
@@ -640,6 +642,30 @@ static int open_log_file(struct job *job, int rank, const char *ext) {
         return fd;
 }
 
+/*
+ * The rank's TORCHELASTIC_ERROR_FILE: made here, empty, writable by all, at
+ * a name nobody else can guess (the run directory is 0711: others may pass
+ * through it, not list it), so that a rank that drops privileges can still
+ * write it.  Empty at the end: the rank wrote none.
+ */
+static int rank_make_error_file(struct job *job, struct rank *r) {
+        _cleanup_close_ int fd = -EBADF;
+        char token[17];
+        int k;
+
+        k = random_id(token, 16);
+        if (k < 0)
+                return k;
+        free(r->error_file_path);
+        r->error_file_path = NULL;
+        if (asprintf(&r->error_file_path, "%s/rank-%d-%s.error.json", job->run.run_dir->path, r->index, token) < 0)
+                return -ENOMEM;
+        fd = open(r->error_file_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0 || fchmod(fd, 0666) < 0)
+                return -errno;
+        return 0;
+}
+
 static int rank_spawn(struct job *job, struct rank *r) {
         const struct run_options *o = job->run.options;
         _cleanup_close_ int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
@@ -649,10 +675,10 @@ static int rank_spawn(struct job *job, struct rank *r) {
         struct worker_env w;
         int fds[2], k;
 
-        free(r->error_file_path);
-        if (asprintf(&r->error_file_path, "%s/rank-%d.error.json", job->run.run_dir->path, r->index) < 0)
-                return -ENOMEM;
-        (void) unlink(r->error_file_path);
+        k = rank_make_error_file(job, r);
+        if (k < 0)
+                return log_error_errno(k, "rank %d: cannot create its error file in %s", r->index,
+                                       job->run.run_dir->path);
 
         r->cuda_visible_devices = job->setup.cuda_per_rank ? job->setup.cuda_per_rank[r->index] : job->setup.cuda_all;
         w = (struct worker_env) {

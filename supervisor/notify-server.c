@@ -284,6 +284,13 @@ static int bind_socket(struct notify_server *s, const char *dir, const char *run
                 (void) unlink(path);
                 if (bind(s->fd, (struct sockaddr *) &sa, len) < 0)
                         return log_error_errno(-errno, "cannot bind the notify socket %s", path);
+                /*
+                 * Writable by all, as systemd's /run/systemd/notify: a rank that
+                 * dropped privileges must still reach it.  The sender's
+                 * credentials decide whose datagram counts (strangers' are dropped).
+                 */
+                if (chmod(path, 0666) < 0)
+                        return log_error_errno(-errno, "cannot open the notify socket %s to the ranks", path);
                 s->address = strdup(path);
                 s->path = TAKE_PTR(path);
                 return s->address ? 0 : -ENOMEM;

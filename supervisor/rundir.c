@@ -32,11 +32,18 @@ int run_id_generate(char **ret) {
         return 0;
 }
 
-/* Makes sure path is a directory of ours, mode 0700, not a link. */
+/* The run directory and its parent: ours, searchable by others (names are unguessable or checked), unlistable. */
+#define RUN_DIR_MODE 0711
+
+/*
+ * Makes sure path is a directory of ours, mode 0711, not a link: others may
+ * pass through (a rank that drops privileges must reach its notify socket
+ * and error file, by names it was given), never list or write.
+ */
 static int ensure_private_dir(const char *path) {
         struct stat st;
 
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        if (mkdir(path, RUN_DIR_MODE) < 0 && errno != EEXIST)
                 return log_error_errno(-errno, "cannot create %s", path);
         if (lstat(path, &st) < 0)
                 return log_error_errno(-errno, "cannot inspect %s", path);
@@ -50,7 +57,7 @@ static int ensure_private_dir(const char *path) {
                           (unsigned) st.st_uid, (unsigned) getuid());
                 return -EPERM;
         }
-        if ((st.st_mode & 077) != 0 && chmod(path, 0700) < 0)
+        if ((st.st_mode & 07777) != RUN_DIR_MODE && chmod(path, RUN_DIR_MODE) < 0)
                 return log_error_errno(-errno, "%s is open to others and cannot be made private", path);
         return 0;
 }
@@ -210,7 +217,7 @@ int run_dir_open(const char *explicit_path, const char *parent, const char *run_
                 return -ENOMEM;
 
         for (int attempt = 0;; attempt++) {
-                bool made = mkdirat(parent_fd, name, 0700) >= 0;
+                bool made = mkdirat(parent_fd, name, RUN_DIR_MODE) >= 0;
 
                 if (!made && errno != EEXIST)
                         r = log_error_errno(-errno, "cannot create the run directory %s", d->path);
@@ -247,7 +254,7 @@ int run_dir_open(const char *explicit_path, const char *parent, const char *run_
                 }
                 break;
         }
-        if (fchmod(d->fd, 0700) < 0) {
+        if (fchmod(d->fd, RUN_DIR_MODE) < 0) {
                 r = log_error_errno(-errno, "cannot make %s private", d->path);
                 safe_close(d->fd);
                 free(d->path);

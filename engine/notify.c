@@ -61,16 +61,12 @@ static int socket_address(const char *e, struct sockaddr_un *sa, socklen_t *ret_
         return 0;
 }
 
-/*
- * Sends text (already checked) when a socket is set, with n_fds descriptors
- * attached (SCM_RIGHTS; at most RM_NOTIFY_FDS_MAX): 1 sent, 0 no socket,
- * < 0 failed.  announce.c's capture request sends three.
- */
-int rmpriv_notify_send(const char *text, size_t len, const int *fds, size_t n_fds) {
+/* rmpriv_notify_send() with a bound on the wait for room in the receiver's queue. */
+static int notify_send_within(const char *text, size_t len, const int *fds, size_t n_fds, int timeout_ms) {
         const char *e = notify_socket();
         struct timeval tv = {
-                .tv_sec = RM_NOTIFY_SEND_TIMEOUT_MS / 1000,
-                .tv_usec = (RM_NOTIFY_SEND_TIMEOUT_MS % 1000) * 1000,
+                .tv_sec = timeout_ms / 1000,
+                .tv_usec = (timeout_ms % 1000) * 1000,
         };
         struct sockaddr_un sa;
         struct iovec iov = { (void *) text, len };
@@ -116,8 +112,43 @@ int rmpriv_notify_send(const char *text, size_t len, const int *fds, size_t n_fd
         return r;
 }
 
+/*
+ * Sends text (already checked) when a socket is set, with n_fds descriptors
+ * attached (SCM_RIGHTS; at most RM_NOTIFY_FDS_MAX): 1 sent, 0 no socket,
+ * < 0 failed.  announce.c's capture request sends three.  A state change:
+ * waits up to RM_NOTIFY_STATE_SEND_TIMEOUT_MS for room (rm_notify.h).
+ */
+int rmpriv_notify_send(const char *text, size_t len, const int *fds, size_t n_fds) {
+        return notify_send_within(text, len, fds, n_fds, RM_NOTIFY_STATE_SEND_TIMEOUT_MS);
+}
+
 static int send_state(const char *text, size_t len) {
         return rmpriv_notify_send(text, len, NULL, 0);
+}
+
+/* What the next one replaces (STATUS, WATCHDOG=1, progress): RM_NOTIFY_SEND_TIMEOUT_MS. */
+static int send_replaceable(const char *text, size_t len) {
+        return notify_send_within(text, len, NULL, 0, RM_NOTIFY_SEND_TIMEOUT_MS);
+}
+
+/* Whether every line of text is one the next datagram replaces. */
+static int replaceable(const char *text, size_t len) {
+        static const char *const keys[] = { "STATUS=", "WATCHDOG=1", RM_NOTIFY_KEY_PROGRESS "=" };
+
+        for (size_t i = 0; i < len;) {
+                const char *nl = memchr(text + i, '\n', len - i);
+                size_t n = nl ? (size_t) (nl - (text + i)) : len - i;
+                int ok = 0;
+
+                for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+                        if (n >= strlen(keys[k]) && memcmp(text + i, keys[k], strlen(keys[k])) == 0 &&
+                            (strcmp(keys[k], "WATCHDOG=1") != 0 || n == strlen(keys[k])))
+                                ok = 1;
+                if (!ok)
+                        return 0;
+                i += n + 1;
+        }
+        return 1;
 }
 
 static int send_keyed_name(const char *key, const char *name) {
@@ -146,7 +177,7 @@ int rm_progress(uint64_t done, uint64_t total) {
                 return -EINVAL;
         n = snprintf(buf, sizeof(buf), RM_NOTIFY_KEY_PROGRESS "=%llu/%llu", (unsigned long long) done,
                      (unsigned long long) total);
-        return send_state(buf, (size_t) n);
+        return send_replaceable(buf, (size_t) n);
 }
 
 int rm_ready(void) {
@@ -154,7 +185,7 @@ int rm_ready(void) {
 }
 
 int rm_heartbeat(void) {
-        return send_state("WATCHDOG=1", 10);
+        return send_replaceable("WATCHDOG=1", 10);
 }
 
 int rm_stopping(void) {
@@ -202,7 +233,7 @@ int rm_status(const char *format, ...) {
                 while (len > 0 && ((unsigned char) buf[7 + len] & 0xc0) == 0x80)
                         len--;
         }
-        return send_state(buf, 7 + len);
+        return send_replaceable(buf, 7 + len);
 }
 
 int rm_notify(const char *state) {
@@ -225,7 +256,7 @@ int rm_notify(const char *state) {
                         break;
                 p = nl + 1;
         }
-        return send_state(state, len);
+        return replaceable(state, len) ? send_replaceable(state, len) : send_state(state, len);
 }
 
 int rm_notify_barrier(uint64_t timeout_usec) {

@@ -28,7 +28,8 @@
  * a negative errno otherwise, e.g. -EINVAL for an invalid argument (checked
  * whether or not a socket is set, so that a mistake shows outside
  * ringmaster too), -EAGAIN when the receiver's queue stayed full for
- * RM_NOTIFY_SEND_TIMEOUT_MS (the datagram is dropped), -ECONNREFUSED or
+ * RM_NOTIFY_SEND_TIMEOUT_MS (a state change: RM_NOTIFY_STATE_SEND_TIMEOUT_MS;
+ * the datagram is dropped), -ECONNREFUSED or
  * -ENOENT when nobody listens there.
  *
  * Thread-safe and fork-safe: one socket per process, opened on first use
@@ -60,6 +61,14 @@ extern "C" {
 #define RM_NOTIFY_STATUS_MAX 1024
 /* How long a call waits for room in the receiver's queue (ringmaster.worker.SEND_TIMEOUT, in seconds). */
 #define RM_NOTIFY_SEND_TIMEOUT_MS 2000
+/*
+ * The same for a state change the receiver must not miss (READY, STOPPING,
+ * ERRNO, a phase's begin or end, EXTEND_TIMEOUT_USEC, anything but STATUS,
+ * WATCHDOG=1 and progress, which the next one replaces): a supervisor that
+ * is stopped for a while (SIGSTOP, a debugger) must not make a healthy job
+ * fail for a lost READY=1.  Replaceable ones keep RM_NOTIFY_SEND_TIMEOUT_MS.
+ */
+#define RM_NOTIFY_STATE_SEND_TIMEOUT_MS 60000
 /* ringmaster's keys, beside systemd's (READY, STATUS, WATCHDOG, ...). */
 #define RM_NOTIFY_KEY_PHASE "X_RINGMASTER_PHASE"
 #define RM_NOTIFY_KEY_PHASE_END "X_RINGMASTER_PHASE_END"

@@ -43,6 +43,7 @@ const char *contain_mode_name(enum contain_mode m) {
         case CONTAIN_NONE: return "none";
         case CONTAIN_WATCHER: return "watcher";
         case CONTAIN_CGROUP: return "cgroup";
+        case CONTAIN_NAMESPACE: return "namespace";
         case CONTAIN_AUTO: return "auto";
         }
         return "?";
@@ -512,6 +513,21 @@ int contain_new(const char *run_id, enum contain_mode want, struct contain **ret
                 }
                 c->fallback = r < 0 ? why : NULL;
         }
+        /*
+         * As PID 1, ringmaster's death kills its whole PID namespace: no
+         * watcher is needed (and it would be re-parented to ringmaster itself).
+         */
+        if (getpid() == 1) {
+                if (want == CONTAIN_WATCHER) {
+                        if (ret_why)
+                                *ret_why = "ringmaster is PID 1: its PID namespace dies with it (use auto)";
+                        contain_free(c);
+                        return -EOPNOTSUPP;
+                }
+                c->mode = c->cgroup ? CONTAIN_CGROUP : CONTAIN_NAMESPACE;
+                *ret = c;
+                return 0;
+        }
         r = watcher_start(c);
         if (r < 0) {
                 if (ret_why)
@@ -533,7 +549,7 @@ const char *contain_cgroup_path(const struct contain *c) {
 }
 
 const char *contain_fallback_reason(const struct contain *c) {
-        return c && c->mode == CONTAIN_WATCHER ? c->fallback : NULL;
+        return c && (c->mode == CONTAIN_WATCHER || c->mode == CONTAIN_NAMESPACE) ? c->fallback : NULL;
 }
 
 int contain_child_join(const struct contain *c) {

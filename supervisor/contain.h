@@ -16,6 +16,9 @@
  *                    Needs a cgroup ringmaster may write: root on a host
  *                    whose cgroups no systemd manages, or a delegated one
  *                    (a unit with Delegate=yes, a user's user@.service).
+ *   CONTAIN_NAMESPACE  ringmaster is PID 1 (a container's init) and no
+ *                    cgroup can be had: when it dies, the kernel kills
+ *                    every process of its PID namespace; no watcher.
  *   CONTAIN_WATCHER  no cgroup to be had: the ranks' sessions (each rank
  *                    leads one, setsid) and every process carrying the
  *                    run's TORCHELASTIC_RUN_ID are killed.
@@ -48,6 +51,7 @@ enum contain_mode {
         CONTAIN_NONE,       /* --contain none: only PR_SET_PDEATHSIG and the subreaper */
         CONTAIN_WATCHER,
         CONTAIN_CGROUP,
+        CONTAIN_NAMESPACE,  /* ringmaster is its PID namespace's init: the kernel kills all of it when it dies */
         CONTAIN_AUTO,       /* contain_new's request: the strongest available */
 };
 

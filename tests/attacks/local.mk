@@ -38,3 +38,10 @@ tests_attacks_test_memguard_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor
 tests_attacks_test_memguard_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 tests_attacks_test_memguard_LDADD = supervisor/libsupervisor.la
 TESTS += tests/attacks/test-memguard
+
+# The fault suite alone: make check-attacks
+ATTACK_TESTS = tests/attacks/test-kv-generation tests/attacks/test-contain-unit tests/attacks/test-memguard \
+	$(ATTACK_PY_TESTS)
+check-attacks:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS="$(ATTACK_TESTS)"
+.PHONY: check-attacks

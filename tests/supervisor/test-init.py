@@ -61,10 +61,20 @@ def in_namespace(argv):
     return [UNSHARE, "--pid", "--fork", "--mount-proc", "--"] + argv
 
 
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def children(pid):
+    """pid's children, but ringmaster's containment watcher (docs/containment.md),
+    which is re-parented to the init when it is not ringmaster itself."""
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
+            return [int(x) for x in f.read().split() if comm(int(x)) != "rm-watcher"]
     except OSError:
         return []
 

@@ -24,6 +24,7 @@ PYTHON_NAME = {
     "PHASE_NAME_MAX": ("PHASE_NAME_MAX", int),
     "STATUS_MAX": ("STATUS_MAX_BYTES", int),
     "SEND_TIMEOUT_MS": ("SEND_TIMEOUT", lambda v: int(v) / 1000.0),
+    "STATE_SEND_TIMEOUT_MS": ("STATE_SEND_TIMEOUT", lambda v: int(v) / 1000.0),
     "KEY_PHASE": ("KEY_PHASE", lambda v: v.strip('"')),
     "KEY_PHASE_END": ("KEY_PHASE_END", lambda v: v.strip('"')),
     "KEY_PROGRESS": ("KEY_PROGRESS", lambda v: v.strip('"')),

@@ -24,8 +24,10 @@ ValueError or TypeError whether or not ringmaster listens, so a mistake
 shows up outside ringmaster too.
 
 A send waits for room in the receiver's queue, as sd_notify does, but at
-most SEND_TIMEOUT seconds (2): a receiver that stopped reading costs the
-worker that long once per call, and the datagram is dropped.  The socket
+most SEND_TIMEOUT seconds (2) for what the next datagram replaces (STATUS,
+WATCHDOG=1, progress) and STATE_SEND_TIMEOUT seconds (60) for a state
+change (READY, STOPPING, ERRNO, phases): a receiver that stopped reading
+costs the worker that long once per call, and the datagram is dropped.  The socket
 is opened once, kept, and shared by every thread (one send at a time); a
 forked child keeps using it (the receiver tells the processes apart by
 their credentials).
@@ -58,14 +60,27 @@ PHASE_NAME_MAX = 64
 # receiver drops oversized datagrams, and a status is one short line.
 STATUS_MAX_BYTES = 1024
 # The longest a call waits for room in the receiver's queue before it drops
-# the datagram (and returns False).
+# the datagram (and returns False): STATUS, WATCHDOG=1 and progress, which
+# the next one replaces.
 SEND_TIMEOUT = 2.0
+# The same for a state change the receiver must not miss (READY, STOPPING,
+# ERRNO, phases...): a supervisor stopped for a while (SIGSTOP, a debugger)
+# must not make a healthy job fail for a lost READY=1.
+STATE_SEND_TIMEOUT = 60.0
 KEY_PHASE = "X_RINGMASTER_PHASE"
 KEY_PHASE_END = "X_RINGMASTER_PHASE_END"
 KEY_PROGRESS = "X_RINGMASTER_PROGRESS"
 SOCKET_ENV = "RINGMASTER_NOTIFY_SOCKET"
 
 _PHASE_NAME = re.compile(r"[A-Za-z0-9._-]{1,%d}\Z" % PHASE_NAME_MAX)
+_REPLACEABLE = re.compile(r"(STATUS=.*|WATCHDOG=1|%s=.*)\Z" % KEY_PROGRESS)
+
+
+def _send_timeout(state):
+    """SEND_TIMEOUT when every line is one the next datagram replaces, else STATE_SEND_TIMEOUT."""
+    if all(_REPLACEABLE.match(line) for line in state.split("\n")):
+        return SEND_TIMEOUT
+    return STATE_SEND_TIMEOUT
 
 
 def notify_socket():
@@ -136,6 +151,7 @@ class _Notifier:
                         self._close()
                         self._sock = self._connect(address)
                         self._address = address
+                    self._sock.settimeout(_send_timeout(state))
                     if fds:
                         import array
                         self._sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
@@ -147,7 +163,7 @@ class _Notifier:
                     if quiet:
                         return False
                     self._warn("notify socket %s did not take a datagram within %s s (%s)" % (
-                        address, SEND_TIMEOUT, e))
+                        address, _send_timeout(state), e))
                     return False
                 except OSError as e:
                     # Reconnect once: the receiver may have been replaced.

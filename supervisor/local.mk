@@ -103,7 +103,8 @@ supervisor_ringmaster_LDADD = supervisor/libsupervisor.la
 
 dist_man_MANS += man/ringmaster.1
 
-EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md docs/ARCHITECTURE.md docs/multinode.md docs/spawned-workers.md docs/engines.md
+EXTRA_DIST += docs/supervisor.md docs/bench-supervisor.md docs/ARCHITECTURE.md docs/multinode.md docs/spawned-workers.md \
+	docs/engines.md docs/containment.md docs/attacks.md
 
 # Several nodes and torchrun's command line (docs/multinode.md).
 supervisor_libsupervisor_la_SOURCES += \

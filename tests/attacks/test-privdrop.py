@@ -17,8 +17,14 @@ worker = (
     "json.dump({'message': {'message': 'dropped privileges and failed', 'extraInfo': "
     "{'py_callstack': 'Traceback: x', 'timestamp': '1'}}}, open(os.environ['TORCHELASTIC_ERROR_FILE'], 'w'))\n"
     "sys.exit(3)\n" % (gid, uid))
+# A run directory of its own under a 0711 folder, as ringmaster makes its
+# default parent: ringmasters of other versions on this host share the
+# default parent and may set its mode back.
+parent = tempfile.mkdtemp(prefix="rmtest-")
+os.chmod(parent, 0o711)
 rid = run_id("privdrop")
-res = run(rid, ["--ready-timeout", "60", "--", sys.executable, "-c", worker], env=clean_env())
+res = run(rid, ["--run-dir", os.path.join(parent, "run"), "--ready-timeout", "60", "--",
+                sys.executable, "-c", worker], env=clean_env())
 check(res.rc == 3, "exit 3, the rank's (got %s)" % res.rc)
 check("PermissionError" not in res.stderr, "the rank could reach the socket and its error file")
 check("dropped privileges and failed" in res.stderr, "the error file is in the report")

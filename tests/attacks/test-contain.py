@@ -24,6 +24,8 @@ def attack(label, preexec=None, extra_env=None, options=()):
                          env=env, preexec_fn=preexec)
     wait_ready(ready, 2)
     # Every rank's descendants are up (they started before the rank said ready).
+    # Each rank started its descendants before saying ready; the double-forked one may lag on a busy host.
+    wait_until(lambda: len(processes_with_run_id(rid)) >= 8, 10.0)
     before = processes_with_run_id(rid)
     # cudaIpc between ranks needs them in one PID namespace, and ptrace/proc
     # diagnosis needs them in ringmaster's: containment changes no namespace.

@@ -996,6 +996,23 @@ static void attempt_record(struct job *job) {
         }
 }
 
+/*
+ * Segments a worker truncated: closing one would touch it, so it is kept,
+ * mapped and untouched, until ringmaster exits (and stays reachable, which
+ * is what LeakSanitizer asks of memory kept on purpose).
+ */
+static struct shmring **abandoned_segments;
+static size_t n_abandoned_segments;
+
+static void job_abandon_segment(struct shmring *s) {
+        struct shmring **l = realloc(abandoned_segments, (n_abandoned_segments + 1) * sizeof(*l));
+
+        if (!l)
+                return;         /* the kernel unmaps it at exit anyway */
+        abandoned_segments = l;
+        abandoned_segments[n_abandoned_segments++] = s;
+}
+
 static void job_close_segment(struct job *job) {
         struct segment_touch t = { job->segment, 0 };
 
@@ -1003,8 +1020,10 @@ static void job_close_segment(struct job *job) {
                 return;
         (void) shmring_unlink(job->segment);     /* by name: touches no shared memory */
         /* Closing unregisters ringmaster as a peer (a write to the segment): guarded too. */
-        if (job->segment_broken || memguard_run(touch_close, &t) == -EFAULT)
-                job_segment_broken(job);         /* the mapping is left as it is: ringmaster ends soon */
+        if (job->segment_broken || memguard_run(touch_close, &t) == -EFAULT) {
+                job_segment_broken(job);
+                job_abandon_segment(job->segment);
+        }
         job->segment = NULL;
         job->segment_broken = false;
 }

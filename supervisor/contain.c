@@ -236,10 +236,16 @@ static bool cgroup_wait_empty(const char *dir, int timeout_ms) {
                 char buf[256];
                 struct pollfd p = { .fd = efd, .events = POLLPRI };
                 uint64_t now;
+                ssize_t n;
 
                 if (efd < 0)
                         return false;
-                if (read_small_file(dfd, "cgroup.events", buf, sizeof(buf)) >= 0 && strstr(buf, "populated 0"))
+                /* Reading the fd itself also re-arms its POLLPRI (kernfs notifies a change since the last read). */
+                n = pread(efd, buf, sizeof(buf) - 1, 0);
+                if (n < 0)
+                        return false;
+                buf[n] = '\0';
+                if (strstr(buf, "populated 0"))
                         return true;
                 now = now_usec();
                 if (now >= deadline)

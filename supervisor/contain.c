@@ -25,6 +25,7 @@
 struct contain {
         enum contain_mode mode;
         char *run_id;
+        char *marker;              /* "NAME=value" in every process of the job's environment (watcher mode) */
         char *cgroup;              /* the job's cgroup folder (cgroup mode) */
         int procs_fd;              /* its cgroup.procs, for the ranks' children (O_CLOEXEC) */
         int watcher_fd;            /* the write end of the watcher's pipe */
@@ -368,13 +369,12 @@ static int kill_sessions_and_marked(const pid_t *sessions, size_t n_sessions, co
 
 /* ------------------------------------------------------------ the watcher */
 
-_Noreturn static void watcher_main(int fd, const char *run_id, const char *cgroup) {
+_Noreturn static void watcher_main(int fd, const char *marker, const char *cgroup) {
         static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE,
                                        SIGUSR1, SIGUSR2 };
         struct sigaction ign = { .sa_handler = SIG_IGN };
         _cleanup_free_ pid_t *sessions = NULL;
         size_t n_sessions = 0, cap = 0;
-        char marker[256];
         sigset_t all;
         int null_fd;
 
@@ -401,7 +401,6 @@ _Noreturn static void watcher_main(int fd, const char *run_id, const char *cgrou
 #endif
                 for (int i = 4; i < 4096; i++)
                         (void) close(i);
-        snprintf(marker, sizeof(marker), "TORCHELASTIC_RUN_ID=%s", run_id);
 
         for (;;) {
                 struct watcher_record rec;
@@ -460,7 +459,7 @@ static int watcher_start(struct contain *c) {
                         _exit(1);
                 if (w == 0) {
                         safe_close(fds[1]);
-                        watcher_main(fds[0], c->run_id, c->cgroup);
+                        watcher_main(fds[0], c->marker, c->cgroup);
                 }
                 _exit(0);
         }
@@ -489,19 +488,23 @@ static void watcher_send(struct contain *c, char op, pid_t pid) {
 
 /* ------------------------------------------------------------ the API */
 
-int contain_new(const char *run_id, enum contain_mode want, struct contain **ret, const char **ret_why) {
+int contain_new(const char *run_id, const char *marker, enum contain_mode want, struct contain **ret,
+                const char **ret_why) {
         struct contain *c;
         const char *why = NULL;
         int r;
 
-        if (!run_id || !ret)
+        if (!run_id || !marker || !strchr(marker, '=') || !ret)
                 return -EINVAL;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         *c = (struct contain) { .mode = CONTAIN_NONE, .procs_fd = -EBADF, .watcher_fd = -EBADF };
         c->run_id = strdup(run_id);
-        if (!c->run_id) {
+        c->marker = strdup(marker);
+        if (!c->run_id || !c->marker) {
+                free(c->marker);
+                free(c->run_id);
                 free(c);
                 return -ENOMEM;
         }
@@ -589,6 +592,7 @@ struct contain *contain_free(struct contain *c) {
         watcher_send(c, 'D', 0);
         safe_close(c->watcher_fd);
         free(c->run_id);
+        free(c->marker);
         free(c);
         return NULL;
 }

@@ -20,8 +20,10 @@
  *                    cgroup can be had: when it dies, the kernel kills
  *                    every process of its PID namespace; no watcher.
  *   CONTAIN_WATCHER  no cgroup to be had: the ranks' sessions (each rank
- *                    leads one, setsid) and every process carrying the
- *                    run's TORCHELASTIC_RUN_ID are killed.
+ *                    leads one, setsid) and every process whose
+ *                    environment carries the job's marker (the caller's
+ *                    RINGMASTER_RUN_DIR=..., one per ringmaster: several
+ *                    nodes of one run id on one host stay apart) are killed.
  *
  * In both, a watcher process (double-forked, so not ringmaster's child,
  * and in a session of its own) holds the read end of a pipe that only
@@ -60,11 +62,14 @@ struct contain;
 const char *contain_mode_name(enum contain_mode m);
 
 /*
- * Sets up containment for run_id: want is CONTAIN_AUTO (cgroup, else
+ * Sets up containment for run_id (the cgroup's name) and marker (an
+ * environment entry "NAME=value" every rank and its descendants get, for
+ * the watcher mode): want is CONTAIN_AUTO (cgroup, else
  * watcher), or one mode exactly (-EOPNOTSUPP with *ret_why set when it
  * cannot be had: a static string naming the reason).
  */
-int contain_new(const char *run_id, enum contain_mode want, struct contain **ret, const char **ret_why);
+int contain_new(const char *run_id, const char *marker, enum contain_mode want, struct contain **ret,
+                const char **ret_why);
 
 enum contain_mode contain_get_mode(const struct contain *c);
 /* The job's cgroup folder (cgroup mode), else NULL. */

@@ -231,10 +231,14 @@ static int setup_log_dir(struct run_model *run, const struct run_options *o) {
 
 /* --contain: the strongest containment the host gives (auto), or the one asked for (docs/containment.md). */
 static int setup_containment(struct run_model *run, struct job_setup *setup, const struct run_options *o) {
+        _cleanup_free_ char *marker = NULL;
         const char *why = NULL;
         int r;
 
-        r = contain_new(run->run_id, o->contain, &setup->contain, &why);
+        /* Every rank's environment has it (environ.c), and no other ringmaster's: the run directory is locked. */
+        if (asprintf(&marker, "RINGMASTER_RUN_DIR=%s", run->run_dir->path) < 0)
+                return -ENOMEM;
+        r = contain_new(run->run_id, marker, o->contain, &setup->contain, &why);
         if (r == -EOPNOTSUPP) {
                 log_error("--contain %s: not available here: %s (try --contain auto)", contain_mode_name(o->contain),
                           why);

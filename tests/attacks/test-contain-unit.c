@@ -80,11 +80,10 @@ static void start_rank(struct contain *c, int ready_fd) {
         if (pid < 0)
                 _exit(2);
         if (pid == 0) {
-                char m1[128], m2[128];
-                char *envp[] = { m1, m2, (char *) "PATH=/usr/bin:/bin", NULL };
+                char m1[128];
+                char *envp[] = { m1, (char *) "PATH=/usr/bin:/bin", NULL };
 
                 snprintf(m1, sizeof(m1), "RM_CONTAIN_TEST=%s", run_id);
-                snprintf(m2, sizeof(m2), "TORCHELASTIC_RUN_ID=%s", run_id);
                 if (contain_child_join(c) < 0 || setsid() < 0)
                         _exit(3);
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -111,7 +110,11 @@ static int run_mode(enum contain_mode mode) {
         if (sup == 0) {
                 struct contain *c = NULL;
                 const char *why = NULL;
-                int r = contain_new(run_id, mode, &c, &why);
+                char marker[128];
+                int r;
+
+                snprintf(marker, sizeof(marker), "RM_CONTAIN_TEST=%s", run_id);
+                r = contain_new(run_id, marker, mode, &c, &why);
 
                 if (r == -EOPNOTSUPP) {
                         printf("# %s mode not available: %s\n", contain_mode_name(mode), why);
@@ -168,7 +171,7 @@ static void clean_end_cgroup(void) {
         int status;
 
         snprintf(run_id, sizeof(run_id), "t-contain-end-%d", (int) getpid());
-        if (contain_new(run_id, CONTAIN_CGROUP, &c, &why) < 0)
+        if (contain_new(run_id, "RM_CONTAIN_TEST=end", CONTAIN_CGROUP, &c, &why) < 0)
                 return;
         dir = strdup(contain_cgroup_path(c));
         pid = fork();

@@ -54,7 +54,51 @@ def attack(label, preexec=None, extra_env=None, options=()):
     # The next run cleans the dead run's segment and run directory (test-supervisor-killed.py).
 
 
+
+
+def two_nodes():
+    """Two ringmasters of one run id on one host (two simulated nodes, each
+    its own run directory), in watcher mode: the SIGKILLed one's watcher
+    must not take the other's ranks along (it matches RINGMASTER_RUN_DIR,
+    not the run id)."""
+    tmp = tempfile.mkdtemp(prefix="rmtest-")
+    ready = Fifo(tmp)
+    rid = run_id("contain-nodes")
+    procs = []
+    for node in ("a", "b"):
+        xdg = os.path.join(tmp, "xdg-" + node)
+        os.mkdir(xdg, 0o700)
+        procs.append(subprocess.Popen(
+            ringmaster_args(rid, ["--contain", "watcher", "--", "sh", "-c", SCRIPT, "sh", ready.path], None),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=clean_env(XDG_RUNTIME_DIR=xdg)))
+    wait_ready(ready, 2)
+
+    def of_node(node):
+        marker = ("RINGMASTER_RUN_DIR=%s" % os.path.join(tmp, "xdg-" + node, "ringmaster", rid)).encode()
+        found = []
+        for pid in processes_with_run_id(rid):
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.append(pid)
+            except OSError:
+                pass
+        return found
+    wait_until(lambda: len(of_node("a")) >= 4 and len(of_node("b")) >= 4, 10.0)
+    b_before = of_node("b")
+    procs[0].kill()
+    procs[0].wait()
+    check(wait_until(lambda: of_node("a") == [], 5.0) is not None, "nodes: the killed node's job is gone")
+    check(sorted(of_node("b")) == sorted(b_before), "nodes: the other node's job is untouched (%d of %d left)" % (
+        len(of_node("b")), len(b_before)))
+    procs[1].send_signal(signal.SIGTERM)
+    procs[1].wait(timeout=TIMEOUT)
+    check(wait_until(lambda: processes_with_run_id(rid) == [], 10.0) is not None, "nodes: all gone at the end")
+
+
 attack("self")
+two_nodes()
 # The fallback, forced where the cgroup mode would be had.
 attack("watcher", options=["--contain", "watcher"])
 if os.geteuid() == 0:

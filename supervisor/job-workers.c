@@ -113,7 +113,8 @@ static int open_log_file(const struct run_model *run, const struct worker *w, in
                 return -EBADF;
         snprintf(path, sizeof(path), "%s/rank-%d.worker-%d.%s", run->log_dir, w->rank, (int) w->pid,
                  kind == STREAM_STDERR ? "err" : "out");
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+        /* Never through a symlink, as a rank's (the run folder is ringmaster's own: run.c's setup_log_dir). */
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0666);
         if (fd < 0) {
                 log_warning_errno(-errno, "cannot open the log file %s", path);
                 return -EBADF;

@@ -180,12 +180,16 @@ EXTRA_DIST += \
 # ringmaster as a systemd service and as a container's init (sdnotify.c, init.c), the live status (status.c).
 SUPERVISOR_SYSTEMD_TESTS = \
 	tests/supervisor/test-init.py \
+	tests/supervisor/test-init-stop.py \
+	tests/supervisor/test-init-stdin.py \
+	tests/supervisor/test-init-signals.py \
+	tests/supervisor/test-init-tty.py \
 	tests/supervisor/test-systemd-notify.py \
 	tests/supervisor/test-systemd-watchdog.py \
 	tests/supervisor/test-systemd-unit.sh \
 	tests/supervisor/test-status.py
 TESTS += tests/supervisor/test-init-reap $(SUPERVISOR_SYSTEMD_TESTS)
-EXTRA_DIST += tests/supervisor/systemdtest.py $(SUPERVISOR_SYSTEMD_TESTS)
+EXTRA_DIST += tests/supervisor/systemdtest.py tests/supervisor/inittest.py $(SUPERVISOR_SYSTEMD_TESTS)
 
 # The launch and teardown benchmark, and the deadline one: programs, not tests (docs/bench-supervisor.md).
 EXTRA_DIST += tests/supervisor/bench-launch tests/supervisor/bench-deadline

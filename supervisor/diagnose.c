@@ -88,7 +88,9 @@ struct diagnoser {
         struct run_model *run;
         struct diagnoser_setup setup;
         sd_event_source *sigusr2_source;
-        bool sigusr2_busy;               /* a SIGUSR2 diagnosis is queued or running */
+        bool sigusr2_busy;               /* a diagnosis on --diagnose-signal is queued or running */
+        const char *signal_name;         /* --diagnose-signal's */
+        char signal_name_buf[16];
         struct stack_run **runs;         /* every stack tool started and not yet freed */
         size_t n_runs;
         struct adopted_process **adopted; /* a tool's children, re-parented to us when it was killed */
@@ -1029,11 +1031,12 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
         struct diagnoser *o = userdata;
         struct run_model *run = o->run;
         _cleanup_free_ int *ranks = NULL;
+        const char *sig = o->signal_name;
         size_t n = 0;
         int k;
 
         if (o->sigusr2_busy) {
-                log_notice("SIGUSR2: a diagnosis is already under way");
+                log_notice("%s: a diagnosis is already under way", sig);
                 return 0;
         }
         ranks = calloc((size_t) run->nproc + run->workers.n_workers + 1, sizeof(int));
@@ -1043,17 +1046,17 @@ static int on_sigusr2(sd_event_source *src, const struct signalfd_siginfo *si, v
                 if (rank_state_is_alive(run->ranks[i].state) && run->ranks[i].pid > 0)
                         ranks[n++] = i;
         if (n == 0) {
-                log_notice("SIGUSR2: no rank is running; nothing to diagnose");
+                log_notice("%s: no rank is running; nothing to diagnose", sig);
                 return 0;
         }
         /* And the workers the ranks spawned (-1 - id). */
         for (size_t i = 0; i < run->workers.n_workers; i++)
                 if (run->workers.workers[i]->state == WORKER_RUNNING)
                         ranks[n++] = -1 - (int) i;
-        log_notice("SIGUSR2: diagnosing %zu process%s", n, n == 1 ? "" : "es");
-        k = diagnose_ranks(o, ranks, n, "SIGUSR2", on_sigusr2_done, o);
+        log_notice("%s: diagnosing %zu process%s", sig, n, n == 1 ? "" : "es");
+        k = diagnose_ranks(o, ranks, n, sig, on_sigusr2_done, o);
         if (k < 0)
-                log_warning_errno(k, "SIGUSR2: cannot diagnose");
+                log_warning_errno(k, "%s: cannot diagnose", sig);
         else
                 o->sigusr2_busy = true;
         return 0;
@@ -1120,8 +1123,10 @@ int diagnoser_new(sd_event *event, struct run_model *run, const struct diagnoser
         r = setup_python_hooks(o);
         if (r >= 0)
                 r = setup_nccl_debug_files(o);
-        if (r >= 0)
-                r = sd_event_add_signal(event, &o->sigusr2_source, SIGUSR2, on_sigusr2, o);
+        /* --diagnose-signal (SIGUSR2 unless told; none: no signal at all). */
+        o->signal_name = signal_name(run->options->diagnose_signal, o->signal_name_buf, sizeof(o->signal_name_buf));
+        if (r >= 0 && run->options->diagnose_signal > 0)
+                r = sd_event_add_signal(event, &o->sigusr2_source, run->options->diagnose_signal, on_sigusr2, o);
         if (r < 0) {
                 diagnoser_free(o);
                 return r;

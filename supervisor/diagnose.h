@@ -41,7 +41,7 @@ struct rank;
 struct worker_env;
 
 struct diagnosis {
-        char *reason;                    /* why it was taken: "SIGUSR2", "deadline", ... */
+        char *reason;                    /* why it was taken: "deadline", or --diagnose-signal's name ("SIGUSR2") */
         uint64_t started_usec, ended_usec;
         pid_t pid;                       /* the rank's */
         pid_t principal_pid;             /* the process signalled and traced: the rank's, or under a

@@ -6,21 +6,29 @@
 #include "options.h"
 #include "util.h"
 
-const int init_forwarded_signals[5] = { SIGUSR1, SIGWINCH, SIGALRM, SIGCONT, SIGPWR };
+/* What tini forwards that means something to a worker; SIGUSR2 unless it is --diagnose-signal. */
+static const int forwarded_candidates[] = { SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGVTALRM, SIGPROF,
+                                            SIGURG, SIGCONT, SIGPWR };
 
 struct init_forwarder {
         void (*forward)(int sig, void *userdata);
         void *userdata;
-        sd_event_source *sources[ELEMENTSOF(init_forwarded_signals)];
+        sd_event_source *sources[ELEMENTSOF(forwarded_candidates)];
 };
 
 bool init_wanted(const struct run_options *o) {
         return o->init || getpid() == 1;
 }
 
-void init_add_signals(sigset_t *set) {
-        for (size_t i = 0; i < ELEMENTSOF(init_forwarded_signals); i++)
-                sigaddset(set, init_forwarded_signals[i]);
+void init_forwarded_signals(const struct run_options *o, const sigset_t *ignored, sigset_t *ret) {
+        sigemptyset(ret);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_candidates); i++) {
+                int sig = forwarded_candidates[i];
+
+                /* The diagnosis' own; and what the ranks ignore anyway (ringmaster's parent ignored it). */
+                if (sig != o->diagnose_signal && sigismember(ignored, sig) != 1)
+                        sigaddset(ret, sig);
+        }
 }
 
 static int on_forwarded_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -30,8 +38,8 @@ static int on_forwarded_signal(sd_event_source *s, const struct signalfd_siginfo
         return 0;
 }
 
-int init_forwarder_new(sd_event *event, void (*forward)(int sig, void *userdata), void *userdata,
-                       struct init_forwarder **ret) {
+int init_forwarder_new(sd_event *event, const sigset_t *forwarded, void (*forward)(int sig, void *userdata),
+                       void *userdata, struct init_forwarder **ret) {
         struct init_forwarder *f;
         int r;
 
@@ -40,8 +48,10 @@ int init_forwarder_new(sd_event *event, void (*forward)(int sig, void *userdata)
                 return -ENOMEM;
         f->forward = forward;
         f->userdata = userdata;
-        for (size_t i = 0; i < ELEMENTSOF(init_forwarded_signals); i++) {
-                r = sd_event_add_signal(event, &f->sources[i], init_forwarded_signals[i], on_forwarded_signal, f);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_candidates); i++) {
+                if (sigismember(forwarded, forwarded_candidates[i]) != 1)
+                        continue;
+                r = sd_event_add_signal(event, &f->sources[i], forwarded_candidates[i], on_forwarded_signal, f);
                 if (r < 0) {
                         init_forwarder_free(f);
                         return r;

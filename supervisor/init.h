@@ -16,8 +16,12 @@
  *     the other asynchronous signals tini forwards that mean something to a
  *     worker (init_forwarded_signals) go to every rank's process group;
  *   - the exit status is the job's: the rank's status, 128 + n when a signal
- *     killed it or stopped ringmaster, 127/126 when the command could not be
- *     executed.
+ *     killed it, 127/126 when the command could not be executed; after a
+ *     forwarded stop signal the ranks' status when they ended within
+ *     --grace (as tini: the workload decides), else 128 + the signal;
+ *   - stdin goes to rank 0 (--stdin), and with one rank on a terminal the
+ *     rank is the terminal's foreground job (--foreground, job.c);
+ *   - signals ringmaster's parent ignored stay ignored in the ranks (spawn.h).
  */
 
 #include <signal.h>
@@ -32,17 +36,20 @@ struct run_options;
 /* --init, or ringmaster is PID 1 (of its PID namespace). */
 bool init_wanted(const struct run_options *o);
 
-/* Forwarded to the ranks as they are (the stop signals are job.c's; SIGUSR2 is the diagnosis'). */
-extern const int init_forwarded_signals[5];
-
-/* Adds the forwarded signals to set (they must be blocked before sd-event can watch them). */
-void init_add_signals(sigset_t *set);
+/*
+ * The signals forwarded to the ranks as they are (the stop signals are
+ * job.c's): SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM, SIGVTALRM, SIGPROF,
+ * SIGURG, SIGCONT, SIGPWR, but --diagnose-signal and those in ignored (what
+ * ringmaster's parent ignored: the ranks ignore them too).  They must be
+ * blocked before sd-event can watch them.
+ */
+void init_forwarded_signals(const struct run_options *o, const sigset_t *ignored, sigset_t *ret);
 
 struct init_forwarder;
 
 /* Watches the forwarded signals and calls forward(sig, userdata) for each (run.c: job_forward_signal()). */
-int init_forwarder_new(sd_event *event, void (*forward)(int sig, void *userdata), void *userdata,
-                       struct init_forwarder **ret);
+int init_forwarder_new(sd_event *event, const sigset_t *forwarded, void (*forward)(int sig, void *userdata),
+                       void *userdata, struct init_forwarder **ret);
 struct init_forwarder *init_forwarder_free(struct init_forwarder *f);
 
 /*

@@ -579,12 +579,55 @@ static bool rank_failed(const struct rank *r) {
         return (r->state == RANK_EXITED && r->exit_code != 0) || r->state == RANK_SIGNALLED;
 }
 
+static bool rank_gets_stdin(const struct job *job, const struct rank *r) {
+        return job->setup.stdin_fd >= 0 &&
+               (job->run.options->stdin_mode == STDIN_ALL ||
+                (job->run.options->stdin_mode == STDIN_RANK0 && job->run.rank_offset + r->index == 0));
+}
+
+/* The terminal back to ringmaster's own process group (SIGTTOU is ignored: it may be in the background). */
+static void foreground_release(struct job *job) {
+        if (job->setup.foreground && tcsetpgrp(job->setup.tty_fd, getpgrp()) < 0)
+                log_debug("cannot take the terminal back: %s", strerror(errno));
+}
+
+/*
+ * The foreground rank stopped (Ctrl-Z, SIGTTIN): as a shell's job would, the
+ * whole of it stops, ringmaster too, for the shell above to resume.  As a
+ * container's init nobody above could: the rank is continued.
+ */
+static void foreground_stopped(struct job *job, struct rank *r, int sig) {
+        char name[16];
+
+        foreground_release(job);
+        if (job->run.init) {
+                log_notice("rank %d was stopped by %s; continuing it (as a container's init, nobody could resume "
+                           "it)", r->index, signal_name(sig, name, sizeof(name)));
+        } else {
+                log_info("rank %d was stopped by %s: stopping ringmaster too", r->index,
+                         signal_name(sig, name, sizeof(name)));
+                (void) kill(getpid(), SIGSTOP);
+                /* Resumed (fg): the terminal and the rank, as they were. */
+        }
+        if (tcsetpgrp(job->setup.tty_fd, r->pid) < 0)
+                log_debug("cannot give the terminal back to rank %d: %s", r->index, strerror(errno));
+        (void) killpg(r->pid, SIGCONT);
+}
+
 static int on_rank_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
         struct rank_child *c = userdata;
         struct job *job = c->job;
         struct rank *r = &job->run.ranks[c->index];
         char name[16];
 
+        if (si->si_code == CLD_STOPPED || si->si_code == CLD_TRAPPED || si->si_code == CLD_CONTINUED) {
+                if (job->setup.foreground && si->si_code == CLD_STOPPED)
+                        foreground_stopped(job, r, si->si_status);
+                /* A child source is one-shot: watch for the exit again. */
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        foreground_release(job);
         /* Workers that died first (the engine ends because one did): theirs is the first failure. */
         job_workers_poll_exits(job->workers);
         r->ended_usec = now_usec();
@@ -704,27 +747,30 @@ static int rank_spawn(struct job *job, struct rank *r) {
         if (k < 0)
                 return log_error_errno(k, "cannot build rank %d's environment", r->index);
 
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return log_error_errno(-errno, "cannot create a pipe for rank %d", r->index);
-        out_r = fds[0];
-        out_w = fds[1];
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return log_error_errno(-errno, "cannot create a pipe for rank %d", r->index);
-        err_r = fds[0];
-        err_w = fds[1];
-        /* Room for bursts while the supervisor is busy elsewhere; the default 64 KiB otherwise. */
-        (void) fcntl(out_r, F_SETPIPE_SZ, 1 << 20);
-        (void) fcntl(err_r, F_SETPIPE_SZ, 1 << 20);
-        if (fcntl(out_r, F_SETFL, O_NONBLOCK) < 0 || fcntl(err_r, F_SETFL, O_NONBLOCK) < 0)
-                return log_error_errno(-errno, "cannot make rank %d's pipes non-blocking", r->index);
+        /* The terminal's foreground job writes to ringmaster's own stdout and stderr: nothing to capture. */
+        if (!job->setup.foreground) {
+                if (pipe2(fds, O_CLOEXEC) < 0)
+                        return log_error_errno(-errno, "cannot create a pipe for rank %d", r->index);
+                out_r = fds[0];
+                out_w = fds[1];
+                if (pipe2(fds, O_CLOEXEC) < 0)
+                        return log_error_errno(-errno, "cannot create a pipe for rank %d", r->index);
+                err_r = fds[0];
+                err_w = fds[1];
+                /* Room for bursts while the supervisor is busy elsewhere; the default 64 KiB otherwise. */
+                (void) fcntl(out_r, F_SETPIPE_SZ, 1 << 20);
+                (void) fcntl(err_r, F_SETPIPE_SZ, 1 << 20);
+                if (fcntl(out_r, F_SETFL, O_NONBLOCK) < 0 || fcntl(err_r, F_SETFL, O_NONBLOCK) < 0)
+                        return log_error_errno(-errno, "cannot make rank %d's pipes non-blocking", r->index);
 
-        if (job->run.log_dir) {
-                log_out = open_log_file(job, r->index, "out");
-                if (log_out < 0)
-                        return log_out;
-                log_err = open_log_file(job, r->index, "err");
-                if (log_err < 0)
-                        return log_err;
+                if (job->run.log_dir) {
+                        log_out = open_log_file(job, r->index, "out");
+                        if (log_out < 0)
+                                return log_out;
+                        log_err = open_log_file(job, r->index, "err");
+                        if (log_err < 0)
+                                return log_err;
+                }
         }
 
         r->started_usec = now_usec();
@@ -732,10 +778,13 @@ static int rank_spawn(struct job *job, struct rank *r) {
                                   .argv = o->command,
                                   .exec_paths = job->setup.exec_paths,
                                   .envp = env,
-                                  .stdin_fd = job->dev_null_fd,
-                                  .stdout_fd = out_w,
-                                  .stderr_fd = err_w,
+                                  .stdin_fd = rank_gets_stdin(job, r) ? job->setup.stdin_fd : job->dev_null_fd,
+                                  .stdout_fd = job->setup.foreground ? STDOUT_FILENO : out_w,
+                                  .stderr_fd = job->setup.foreground ? STDERR_FILENO : err_w,
                                   .sigmask = &job->setup.child_sigmask,
+                                  .ignored = &job->setup.child_ignored,
+                                  .foreground = job->setup.foreground,
+                                  .tty_fd = job->setup.tty_fd,
                                   .nofile = job->setup.restore_nofile ? &job->setup.child_nofile : NULL,
                                   /* A stack tool of ours may attach under Yama's ptrace_scope=1. */
                                   .ptracer = diagnoser_wants_ptrace(job->diagnoser) ? getpid() : 0,
@@ -749,25 +798,28 @@ static int rank_spawn(struct job *job, struct rank *r) {
         rank_dispatch(r, RANK_EVENT_SPAWNED, 0);
         contain_rank_started(job->setup.contain, r->pid);
 
-        /* Watch it at once: it may be exiting already (a failed exec). */
-        k = sd_event_add_child(job->event, &job->children[r->index].source, r->pid, WEXITED, on_rank_exit,
-                               &job->children[r->index]);
+        /* Watch it at once: it may be exiting already (a failed exec).  The foreground job's stops too. */
+        k = sd_event_add_child(job->event, &job->children[r->index].source, r->pid,
+                               WEXITED | (job->setup.foreground ? WSTOPPED : 0), on_rank_exit, &job->children[r->index]);
         if (k < 0) {
                 /* Cannot happen with a fresh child of ours; never leave it unwatched. */
                 (void) kill(r->pid, SIGKILL);
                 return log_error_errno(k, "cannot watch rank %d (pid %d)", r->index, (int) r->pid);
         }
 
-        out_w = safe_close(out_w);
-        err_w = safe_close(err_w);
-        k = stream_init(&r->streams[STREAM_STDOUT], job->event, SD_EVENT_PRIORITY_NORMAL, &job->setup.capture,
-                        STREAM_STDOUT, job->run.rank_offset + r->index, r->index, r->pid, TAKE_FD(out_r),
-                        TAKE_FD(log_out));
-        if (k >= 0)
-                k = stream_init(&r->streams[STREAM_STDERR], job->event, SD_EVENT_PRIORITY_NORMAL, &job->setup.capture,
-                                STREAM_STDERR, job->run.rank_offset + r->index, r->index, r->pid, TAKE_FD(err_r),
-                                TAKE_FD(log_err));
-        r->streams_set_up = true;
+        k = 0;
+        if (!job->setup.foreground) {
+                out_w = safe_close(out_w);
+                err_w = safe_close(err_w);
+                k = stream_init(&r->streams[STREAM_STDOUT], job->event, SD_EVENT_PRIORITY_NORMAL, &job->setup.capture,
+                                STREAM_STDOUT, job->run.rank_offset + r->index, r->index, r->pid, TAKE_FD(out_r),
+                                TAKE_FD(log_out));
+                if (k >= 0)
+                        k = stream_init(&r->streams[STREAM_STDERR], job->event, SD_EVENT_PRIORITY_NORMAL,
+                                        &job->setup.capture, STREAM_STDERR, job->run.rank_offset + r->index, r->index,
+                                        r->pid, TAKE_FD(err_r), TAKE_FD(log_err));
+                r->streams_set_up = true;
+        }
         if (k < 0)
                 return log_error_errno(k, "cannot capture rank %d's output", r->index);
 
@@ -1229,6 +1281,8 @@ int job_new(sd_event *event, const struct run_options *options, struct job **ret
         job->event = sd_event_ref(event);
         job->run.options = options;
         job->dev_null_fd = -EBADF;
+        job->setup.stdin_fd = -EBADF;
+        job->setup.tty_fd = -EBADF;
         job->run.first_failure = -1;
         job->run.first_failure_worker = -1;
         job->run.phases.first_ready_rank = -1;
@@ -1283,6 +1337,9 @@ int job_start(struct job *job) {
                 return log_error_errno(-errno, "cannot open /dev/null");
 
         for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++) {
+                /* nohup: a stop signal ringmaster's parent ignored stays ignored (run.c did not block it). */
+                if (sigismember(&job->setup.child_ignored, job_stop_signals[i]) == 1)
+                        continue;
                 k = sd_event_add_signal(job->event, &job->signal_sources[i], job_stop_signals[i], on_stop_signal, job);
                 if (k < 0)
                         return log_error_errno(k, "cannot watch signal %d", job_stop_signals[i]);
@@ -1360,6 +1417,8 @@ struct job *job_free(struct job *job) {
         sd_event_source_disable_unref(job->sigchld_source);
         sd_event_source_disable_unref(job->timer);
         safe_close(job->dev_null_fd);
+        foreground_release(job);
+        safe_close(job->setup.stdin_fd);
         free(job->run.segment_name);
         free(job->run.run_id);
         free(job->run.master_addr);

@@ -35,9 +35,22 @@ struct job_setup {
         char *cuda_all;                 /* the same for all (--gpus, --bind-gpu=none), or NULL */
         char **exec_paths;              /* spawn_command_candidates() of COMMAND */
         sigset_t child_sigmask;
+        sigset_t child_ignored;         /* what ringmaster's parent ignored: ignored in the ranks too, and
+                                           a stop signal in it does not stop the job (nohup) */
         struct rlimit child_nofile;
         bool restore_nofile;
         struct contain *contain;        /* the ranks join it (contain.h); the owner frees it; NULL: none */
+        int stdin_fd;                   /* ringmaster's stdin (--stdin), or -1: /dev/null for every rank */
+
+        /*
+         * --foreground: the one rank is tty_fd's foreground process group,
+         * its stdio ringmaster's own (not captured).  When it stops (Ctrl-Z)
+         * ringmaster takes the terminal back and stops itself, for the shell
+         * above to resume both (or, with no job control above it, as a
+         * container's init, continues it).
+         */
+        bool foreground;
+        int tty_fd;
 
         /*
          * Told after every batch of events (a state change, an exit) and

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "capture.h"
 #include "log.h"
@@ -356,6 +357,47 @@ static int parse_stack_tool(const struct option_desc *d, const char *arg, struct
         return 0;
 }
 
+/*
+ * --diagnose-signal: none, or a signal by name (with or without SIG, any
+ * case), SIGRTMIN+N, or number; not one that stops the job, the kernel's or
+ * job control's.
+ */
+static int parse_diagnose_signal(const struct option_desc *d, const char *arg, struct run_options *o) {
+        const char *name = arg;
+        char buf[32];
+        long long v;
+        int sig = 0;
+
+        if (strcmp(arg, "none") == 0) {
+                o->diagnose_signal = 0;
+                return 0;
+        }
+        if (strncasecmp(name, "SIG", 3) == 0)
+                name += 3;
+        if (parse_int_range(arg, 1, NSIG - 1, &v) == 0)
+                sig = (int) v;
+        else
+                for (int k = 1; k < NSIG && sig == 0; k++)
+                        if (strcasecmp(signal_name(k, buf, sizeof(buf)) + 3, name) == 0)
+                                sig = k;
+        if (sig == 0)
+                return usage_error("--%s: '%s' is not a signal: give a name such as SIGUSR2 or USR1, SIGRTMIN+N, a "
+                                   "number, or none", d->name, arg);
+        switch (sig) {
+        case SIGINT: case SIGTERM: case SIGHUP: case SIGQUIT:
+                return usage_error("--%s: %s stops the job: give another (SIGUSR2, SIGUSR1, ...)", d->name,
+                                   signal_name(sig, buf, sizeof(buf)));
+        case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGCONT: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+        case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP: case SIGABRT: case SIGSYS:
+        case SIGPIPE:
+                return usage_error("--%s: %s is the kernel's or job control's: give another (SIGUSR2, SIGUSR1, ...)",
+                                   d->name, signal_name(sig, buf, sizeof(buf)));
+        default:
+                o->diagnose_signal = sig;
+                return 0;
+        }
+}
+
 static int parse_quiet(const struct option_desc *d, const char *arg, struct run_options *o) {
         o->log_level = LOG_LEVEL_WARNING;
         return 0;
@@ -582,6 +624,9 @@ static const struct option_desc option_table[] = {
           .section = "Hang diagnosis (before a deadline's teardown; on SIGUSR2 to ringmaster)",
           .help = "bound on a whole diagnosis (default 5; 0: /proc\n"
                   "and NCCL logs only)" },
+        { "diagnose-signal", 0, .arg = "SIG", CUSTOM(parse_diagnose_signal),
+          .help = "the signal that asks for one (default SIGUSR2; none:\n"
+                  "no signal, and --init forwards SIGUSR2 to the ranks)" },
         { "stack-tool", 0, .arg = "TOOL", CUSTOM(parse_stack_tool),
           .help = "auto (default: eu-stack, else gdb), eu-stack, gdb,\n"
                   "or none: what takes a rank's native stack" },
@@ -613,8 +658,19 @@ static const struct option_desc option_table[] = {
 
         { "init", 0, FLAG(init, true), .section = "Containers",
           .help = "act as the container's init, as tini does: reap every\n"
-                  "zombie, forward SIGUSR1, SIGWINCH, SIGALRM, SIGCONT and\n"
+                  "zombie, forward SIGUSR1, SIGUSR2 (see --diagnose-signal),\n"
+                  "SIGWINCH, SIGALRM, SIGVTALRM, SIGPROF, SIGURG, SIGCONT and\n"
                   "SIGPWR to the ranks (implied when ringmaster is PID 1)" },
+        { "stdin", 0, .arg = "WHO",
+          CHOICE(stdin_mode, { "rank0", STDIN_RANK0 }, { "all", STDIN_ALL }, { "none", STDIN_NONE }),
+          .help = "whose stdin is ringmaster's: rank0 (default), all, none;\n"
+                  "the others read /dev/null" },
+        { "foreground", 0, .arg = "MODE",
+          CHOICE(foreground, { "auto", FOREGROUND_AUTO }, { "on", FOREGROUND_ON }, { "off", FOREGROUND_OFF }),
+          .help = "the one rank as the terminal's foreground job, its\n"
+                  "output not captured (sh -i, Ctrl-C, Ctrl-Z): on; off;\n"
+                  "auto (default): as a container's init (docker run -it)\n"
+                  "with -n 1 and stdin a terminal" },
 
         { "help", 'h', .kind = OPTION_HELP, .section = "",
           .help = "this help" },
@@ -663,9 +719,11 @@ void run_help(void) {
         }
         printf("\n"
                "Exit status: 0 when every rank exited 0; else the first failing rank's status\n"
-               "(128+N for signal N); 128+N when ringmaster was stopped by signal N; 100 usage\n"
-               "error; 111 ringmaster failed itself (or a preflight check failed); 112 another\n"
-               "node of the job failed (--store); 124 a deadline passed.\n");
+               "(128+N for signal N), also after a stop signal (SIGTERM, SIGINT, SIGHUP, SIGQUIT)\n"
+               "that ringmaster forwarded when the ranks ended within --grace; 128+N when\n"
+               "ringmaster was stopped by signal N and had to kill a rank; 100 usage error;\n"
+               "111 ringmaster failed itself (or a preflight check failed); 112 another node\n"
+               "of the job failed (--store); 124 a deadline passed.\n");
 }
 
 /* ------------------------------------------------------------ parsing */
@@ -707,6 +765,9 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .node_rank = -1,
                 .join_timeout_usec = DEFAULT_JOIN_TIMEOUT_USEC,
                 .worker_capture = true,
+                .stdin_mode = STDIN_RANK0,
+                .foreground = FOREGROUND_AUTO,
+                .diagnose_signal = DEFAULT_DIAGNOSE_SIGNAL,
         };
         parsing = check ? "check" : "run";
         if (set_string(&o->master_addr, "127.0.0.1") < 0 || set_string(&o->role, "default") < 0 ||

@@ -9,6 +9,7 @@
  * and an entry in man/ringmaster.1's OPTIONS (test-options-man.py).
  */
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,20 @@ enum python_hooks_mode {
         PYTHON_HOOKS_AUTO = -1, /* when COMMAND is a Python interpreter or script */
         PYTHON_HOOKS_OFF = 0,
         PYTHON_HOOKS_ON = 1,
+};
+
+/* --stdin: whose stdin is ringmaster's (the others get /dev/null). */
+enum stdin_mode {
+        STDIN_RANK0,         /* rank 0's (the default, as mpirun; docker run -i) */
+        STDIN_ALL,           /* every rank shares it (as torchrun) */
+        STDIN_NONE,
+};
+
+/* --foreground: the one rank as the terminal's foreground job (docker run -it). */
+enum foreground_mode {
+        FOREGROUND_AUTO = -1,  /* as a container's init (--init, PID 1), -n 1, stdin its terminal */
+        FOREGROUND_OFF = 0,
+        FOREGROUND_ON = 1,     /* -n 1 and stdin ringmaster's controlling terminal, or a usage error */
 };
 
 struct run_options {
@@ -108,6 +123,9 @@ struct run_options {
         uint64_t join_timeout_usec;     /* the store: every node registered within (0: no wait) */
         char *node_addr;                /* this node's name in reports; NULL: the host name */
         bool *console_hidden;           /* --console-ranks: MAX_NPROC flags by local rank; NULL: all shown */
+        enum stdin_mode stdin_mode;
+        enum foreground_mode foreground;
+        int diagnose_signal;            /* asks for a diagnosis of every rank (diagnose.c); 0: none */
         bool json;                      /* check: --json */
         char **command;                 /* COMMAND [ARGS...] */
 };
@@ -136,6 +154,7 @@ struct run_options {
 #define DEFAULT_DIAGNOSE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define DEFAULT_STACK_TIMEOUT_USEC (3 * USEC_PER_SEC)
 #define DEFAULT_JOIN_TIMEOUT_USEC (600 * USEC_PER_SEC)  /* torchrun's rendezvous join_timeout */
+#define DEFAULT_DIAGNOSE_SIGNAL SIGUSR2
 
 /*
  * Parses `ringmaster run` arguments (argv[0] is "run") into o, which the

@@ -572,10 +572,10 @@ void report_print_text(const struct run_model *run) {
                 worker_describe(&run->workers, w, run_rank_pid(run, w->rank), who, sizeof(who));
                 worker_describe_end(w, end, sizeof(end));
                 report_line("======== run %s: %s %s ========", run->run_id, who, end);
-        } else if (failed >= 0 && run->nnodes > 1)
+        } else if (run->first_failure >= 0 && run->nnodes > 1)
                 report_line("======== run %s: rank %d (node %d's local rank %d) failed ========", run->run_id,
                             run->rank_offset + failed, run->node_rank, failed);
-        else if (failed >= 0)
+        else if (run->first_failure >= 0)
                 report_line("======== run %s: rank %d failed ========", run->run_id, failed);
         else if (run->node_failure.set)
                 report_line("======== run %s: the job failed on node %d (%s): %s ========", run->run_id,
@@ -618,16 +618,16 @@ void report_print_text(const struct run_model *run) {
                             run->node_failure.host ? run->node_failure.host : "?");
         if (run->first_failure_worker >= 0 && failed >= 0)
                 print_worker_failure(run, run->workers.workers[run->first_failure_worker]);
-        else if (failed >= 0)
+        else if (run->first_failure >= 0)
                 print_first_failure(run, &run->ranks[failed]);
         print_deadline(run);
 
-        report_line("%s:", failed >= 0 && run->first_failure_worker < 0 ? "other ranks" : "ranks");
+        report_line("%s:", run->first_failure >= 0 && run->first_failure_worker < 0 ? "other ranks" : "ranks");
         for (int i = 0; i < run->nproc; i++) {
                 const struct rank *r = &run->ranks[i];
                 char what[256], sent[96] = "";
 
-                if (i == failed && run->first_failure_worker < 0)
+                if (i == run->first_failure && run->first_failure_worker < 0)
                         continue;
                 describe_end(r, what, sizeof(what));
                 if (r->last_signal_sent && r->state != RANK_IDLE)
@@ -669,7 +669,10 @@ void report_print_text(const struct run_model *run) {
 
                 report_line("exit status %d (%s's, of rank %d)", status,
                             worker_name(run->workers.workers[run->first_failure_worker], wname, sizeof(wname)), failed);
-        } else if (failed >= 0)
+        } else if (failed >= 0 && run->first_failure < 0)
+                report_line("exit status %d (rank %d's, after %s)", status, failed,
+                            signal_name(run->stop_signal, name, sizeof(name)));
+        else if (failed >= 0)
                 report_line("exit status %d (rank %d's)", status, failed);
         else if (run->deadline.kind != DEADLINE_NONE && run->internal_error == 0)
                 report_line("exit status %d (a deadline passed: --%s)", status, deadline_kind_name(run->deadline.kind));
@@ -678,22 +681,22 @@ void report_print_text(const struct run_model *run) {
 }
 
 void report_print_sigusr2(const struct run_model *run) {
-        size_t n = 0;
-
-        size_t n_workers = 0;
+        char buf[16];
+        const char *sig = signal_name(run->options->diagnose_signal, buf, sizeof(buf));
+        size_t n = 0, n_workers = 0;
 
         for (int i = 0; i < run->nproc; i++)
-                if (run->ranks[i].diagnosis && strcmp(run->ranks[i].diagnosis->reason, "SIGUSR2") == 0)
+                if (run->ranks[i].diagnosis && strcmp(run->ranks[i].diagnosis->reason, sig) == 0)
                         n++;
         for (size_t i = 0; i < run->workers.n_workers; i++)
-                if (diagnosis_matches(run->workers.workers[i]->diagnosis, "SIGUSR2"))
+                if (diagnosis_matches(run->workers.workers[i]->diagnosis, sig))
                         n_workers++;
         if (n_workers)
-                report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s and %zu worker%s; the job goes on ========",
-                            run->run_id, n, n == 1 ? "" : "s", n_workers, n_workers == 1 ? "" : "s");
+                report_line("======== run %s: diagnosis on %s, %zu rank%s and %zu worker%s; the job goes on ========",
+                            run->run_id, sig, n, n == 1 ? "" : "s", n_workers, n_workers == 1 ? "" : "s");
         else
-                report_line("======== run %s: diagnosis on SIGUSR2, %zu rank%s; the job goes on ========", run->run_id,
-                            n, n == 1 ? "" : "s");
-        print_diagnoses(run, "SIGUSR2", NULL, 0, NULL, 0);
+                report_line("======== run %s: diagnosis on %s, %zu rank%s; the job goes on ========", run->run_id,
+                            sig, n, n == 1 ? "" : "s");
+        print_diagnoses(run, sig, NULL, 0, NULL, 0);
         report_line("======== end of the diagnosis ========");
 }

@@ -9,27 +9,58 @@ bool run_will_restart(const struct run_model *run) {
                run->internal_error == 0 && !run->gave_up && run->restart_count < run->options->max_restarts;
 }
 
+bool run_stopped_gracefully(const struct run_model *run, int *ret_rank) {
+        bool forwarded = false;
+        int first = -1;
+
+        if (run->stop_signal <= 0 || run->first_failure >= 0 || run->first_failure_worker >= 0 ||
+            run->internal_error != 0 || run->deadline.kind != DEADLINE_NONE || run->node_failure.set || run->gave_up ||
+            !run->ranks)
+                return false;
+        for (int i = 0; i < run->nproc; i++) {
+                const struct rank *r = &run->ranks[i];
+
+                if (rank_state_is_alive(r->state) || r->last_signal_sent == SIGKILL)
+                        return false;
+                if (r->last_signal_sent != 0)
+                        forwarded = true;
+                if (((r->state == RANK_EXITED && r->exit_code != 0) || r->state == RANK_SIGNALLED) &&
+                    (first < 0 || r->ended_usec < run->ranks[first].ended_usec))
+                        first = i;
+        }
+        if (!forwarded)
+                return false;
+        *ret_rank = first;
+        return true;
+}
+
 int run_exit_status_rank(const struct run_model *run) {
+        int rank;
+
         if (run->internal_error != 0 || run->deadline.kind != DEADLINE_NONE)
                 return -1;
+        if (run_stopped_gracefully(run, &rank))
+                return rank;
         return run->first_failure;
 }
 
 int run_exit_status(const struct run_model *run) {
+        int rank = run_exit_status_rank(run);
+
         if (run->internal_error != 0)
                 return EXIT_RM_INTERNAL;
         if (run->deadline.kind != DEADLINE_NONE)
                 return EXIT_RM_DEADLINE;
         if (run->first_failure_worker >= 0)
                 return worker_exit_status(run->workers.workers[run->first_failure_worker]);
-        if (run->first_failure >= 0) {
-                const struct rank *r = &run->ranks[run->first_failure];
+        if (rank >= 0) {
+                const struct rank *r = &run->ranks[rank];
 
                 return r->state == RANK_SIGNALLED ? 128 + r->exit_signal : r->exit_code;
         }
         if (run->node_failure.set)
                 return run->node_failure.deadline ? EXIT_RM_DEADLINE : EXIT_RM_NODE_FAILED;
-        if (run->stop_signal > 0)
+        if (run->stop_signal > 0 && !run_stopped_gracefully(run, &rank))
                 return 128 + run->stop_signal;
         return 0;
 }

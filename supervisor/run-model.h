@@ -263,7 +263,13 @@ struct run_model {
         uint64_t zombies_reaped;
 };
 
-/* 0, a failing rank's status, 128 + a stop signal, 124 (a deadline) or 111 (exit-status.h). */
+/*
+ * 0, a failing rank's status, 128 + a stop signal, 124 (a deadline) or 111
+ * (exit-status.h).  After a stop signal the workload decides, as under tini:
+ * when the ranks it was forwarded to all ended within the grace, the status
+ * of the first of them to fail (by the time it ended), else 0; 128 + the
+ * signal when a rank had to be killed (or none was running to get it).
+ */
 int run_exit_status(const struct run_model *run);
 /* The rank whose status run_exit_status() returns, or -1. */
 int run_exit_status_rank(const struct run_model *run);
@@ -271,6 +277,11 @@ int run_exit_status_rank(const struct run_model *run);
 pid_t run_rank_pid(const struct run_model *run, int rank);
 /* The same as a callback of workers.h (userdata: the run). */
 pid_t run_rank_pid_of(int rank, void *userdata);
+/*
+ * Whether a stop signal ended the run and every rank it was forwarded to
+ * ended without SIGKILL; *ret_rank: the first of them that failed, or -1.
+ */
+bool run_stopped_gracefully(const struct run_model *run, int *ret_rank);
 /* Whether the attempt being torn down will be followed by a restart (--max-restarts), as things stand. */
 bool run_will_restart(const struct run_model *run);
 

@@ -393,10 +393,70 @@ static bool same_terminal(int a, int b) {
                S_ISCHR(sb.st_mode) && sa.st_rdev == sb.st_rdev;
 }
 
+/* The signals whose disposition is SIG_IGN now: what ringmaster's parent left ignored. */
+static void inherited_ignored(sigset_t *ret) {
+        sigemptyset(ret);
+        for (int sig = 1; sig < NSIG; sig++) {
+                struct sigaction sa;
+
+                if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+                        sigaddset(ret, sig);
+        }
+}
+
+/*
+ * --stdin and --foreground: ringmaster's stdin for the ranks that get it
+ * (a CLOEXEC copy), and whether the one rank is the terminal's foreground job.
+ */
+static int setup_stdin(struct job_setup *setup, const struct run_options *o, int nproc, bool init) {
+        bool want = o->foreground == FOREGROUND_ON;
+        pid_t fg;
+
+        setup->stdin_fd = -1;
+        setup->tty_fd = -1;
+        if (o->stdin_mode != STDIN_NONE) {
+                setup->stdin_fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+                if (setup->stdin_fd < 0 && errno != EBADF)
+                        return log_error_errno(-errno, "cannot duplicate stdin for the ranks");
+        }
+        if (o->foreground == FOREGROUND_AUTO)
+                want = init && nproc == 1 && setup->stdin_fd >= 0 && isatty(STDIN_FILENO);
+        if (!want)
+                return 0;
+        if (nproc != 1) {
+                log_error("--foreground on: %d ranks; one rank at most can be the terminal's job (give -n 1)", nproc);
+                return -EINVAL;
+        }
+        if (setup->stdin_fd < 0 || !isatty(STDIN_FILENO)) {
+                log_error("--foreground on: %s", o->stdin_mode == STDIN_NONE ? "--stdin none gives the rank no terminal"
+                                                                               : "stdin is not a terminal");
+                return -EINVAL;
+        }
+        /* Job control needs the terminal to be ours (our session's) and us in its foreground. */
+        fg = tcgetpgrp(STDIN_FILENO);
+        if (fg < 0 || fg != getpgrp()) {
+                if (o->foreground == FOREGROUND_AUTO) {
+                        log_info("stdin is a terminal, but %s: the rank does not get it as its foreground job",
+                                 fg < 0 ? "not ringmaster's controlling terminal" : "ringmaster runs in its background");
+                        return 0;
+                }
+                log_error("--foreground on: %s", fg < 0 ? "stdin is not ringmaster's controlling terminal"
+                                                        : "ringmaster is not in the terminal's foreground (started with &?)");
+                return -EINVAL;
+        }
+        /* tcsetpgrp() from the background, and writing there with TOSTOP, must not stop ringmaster. */
+        (void) signal(SIGTTOU, SIG_IGN);
+        setup->foreground = true;
+        setup->tty_fd = setup->stdin_fd;
+        log_info("rank 0 runs as the terminal's foreground job; its output is not captured");
+        return 0;
+}
+
 int run_main(int argc, char **argv) {
         struct run_options o;
         sigset_t blocked, original;
         sd_event *event = NULL;
+        sigset_t ignored, forwarded;
         struct sink *out = NULL, *err = NULL;
         struct job *job = NULL;
         struct run_model *run = NULL;
@@ -413,21 +473,29 @@ int run_main(int argc, char **argv) {
         }
         log_set_max_level(o.log_level);
 
+        /* What ringmaster's parent ignored (nohup's SIGHUP), before anything here changes it: the ranks' too. */
+        inherited_ignored(&ignored);
         /* Signals arrive through sd-event's signalfd: block them before anything else. */
         sigemptyset(&blocked);
         sigaddset(&blocked, SIGCHLD);
         for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++)
-                sigaddset(&blocked, job_stop_signals[i]);
-        sigaddset(&blocked, SIGUSR2);   /* diagnose every rank (diagnose.c) */
+                if (sigismember(&ignored, job_stop_signals[i]) != 1)
+                        sigaddset(&blocked, job_stop_signals[i]);
+        if (o.diagnose_signal > 0)
+                sigaddset(&blocked, o.diagnose_signal);   /* diagnose every rank (diagnose.c) */
         /* A container's init (PID 1, --init) forwards more of them to the ranks. */
         init = init_wanted(&o);
+        sigemptyset(&forwarded);
         if (init)
-                init_add_signals(&blocked);
+                init_forwarded_signals(&o, &ignored, &forwarded);
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sigismember(&forwarded, sig) == 1)
+                        sigaddset(&blocked, sig);
         if (sigprocmask(SIG_BLOCK, &blocked, &original) < 0) {
                 log_error_errno(-errno, "cannot block signals");
                 goto finish;
         }
-        /* A reader that went away is an EPIPE to handle, not a death. */
+        /* A reader that went away is an EPIPE to handle, not a death (the ranks get SIGPIPE back). */
         (void) signal(SIGPIPE, SIG_IGN);
 
         r = sd_event_new(&event);
@@ -452,6 +520,7 @@ int run_main(int argc, char **argv) {
         run = job_run(job);
         setup = job_setup(job);
         setup->child_sigmask = original;
+        setup->child_ignored = ignored;
         raise_fd_limit(setup);
         run->init = init;
         setup->changed = on_job_changed;
@@ -485,6 +554,11 @@ int run_main(int argc, char **argv) {
                 status = EXIT_RM_USAGE;
                 goto finish;
         }
+        r = setup_stdin(setup, &o, run->nproc, init);
+        if (r < 0) {
+                status = setup_exit_status(r);
+                goto finish;
+        }
         r = setup_log_dir(run, &o);
         if (r < 0) {
                 if (r == -EPERM)
@@ -499,7 +573,8 @@ int run_main(int argc, char **argv) {
         if (r < 0)
                 goto finish;
         setup_capture(setup, run->run_id, &o, out, err);
-        table = want_status_table(&o);
+        /* The terminal is the foreground rank's: no table on it. */
+        table = want_status_table(&o) && !setup->foreground;
         /* The table is erased before each line to the terminal: stdout's lines must queue with stderr's. */
         if (table && setup->capture.sinks[STREAM_STDOUT] && same_terminal(STDOUT_FILENO, STDERR_FILENO))
                 setup->capture.sinks[STREAM_STDOUT] = err;
@@ -507,7 +582,7 @@ int run_main(int argc, char **argv) {
         if (r < 0)
                 goto finish;
         if (init) {
-                r = init_forwarder_new(event, forward_signal, job, &forwarder);
+                r = init_forwarder_new(event, &forwarded, forward_signal, job, &forwarder);
                 if (r < 0) {
                         log_error_errno(r, "cannot watch the signals an init forwards");
                         goto finish;

@@ -97,7 +97,7 @@ static int setup_stdio(int fds[3]) {
 
 _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, int report_fd, int max_fd) {
         struct exec_failure f = { SPAWN_STAGE_CGROUP, 0 };
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        struct sigaction dfl = { .sa_handler = SIG_DFL }, ign = { .sa_handler = SIG_IGN };
         bool saw_eacces = false;
         int status = EXIT_RM_INTERNAL, r;
 
@@ -109,7 +109,12 @@ _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, 
         }
 
         f.stage = SPAWN_STAGE_SETSID;
-        if (setsid() < 0)
+        if (req->foreground) {
+                /* The terminal's foreground job: a process group of its own in ringmaster's session
+                 * (SIGTTOU is ignored here still, so that tcsetpgrp() from the background works). */
+                if (setpgid(0, 0) < 0 || tcsetpgrp(req->tty_fd, getpid()) < 0)
+                        goto fail;
+        } else if (setsid() < 0)
                 goto fail;
 
         f.stage = SPAWN_STAGE_PDEATHSIG;
@@ -137,9 +142,11 @@ _Noreturn static void child_exec(const struct spawn_request *req, pid_t parent, 
                 goto fail;
 
         f.stage = SPAWN_STAGE_SIGNALS;
+        /* What ringmaster's parent ignored stays ignored (nohup's SIGHUP); everything else is the default. */
         for (int sig = 1; sig < NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
-                        (void) sigaction(sig, &dfl, NULL);   /* fails harmlessly for glibc's reserved ones */
+                        (void) sigaction(sig, req->ignored && sigismember(req->ignored, sig) == 1 ? &ign : &dfl,
+                                         NULL);   /* fails harmlessly for glibc's reserved ones */
         if (sigprocmask(SIG_SETMASK, req->sigmask, NULL) < 0)
                 goto fail;
         /* The supervisor raised its own fd limit; select()-based programs want the usual one. */
@@ -198,6 +205,11 @@ int spawn_process(const struct spawn_request *req, struct spawn_result *ret) {
                 return -errno;
         if (pid == 0)
                 child_exec(req, parent, report_w, max_fd);
+        if (req->foreground) {
+                /* As a shell does, from both sides, so that neither order of the two loses. */
+                (void) setpgid(pid, pid);
+                (void) tcsetpgrp(req->tty_fd, pid);
+        }
 
         report_w = safe_close(report_w);
         /* EOF: the exec succeeded (the CLOEXEC end closed); a record: it failed. */

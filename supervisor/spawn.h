@@ -4,9 +4,12 @@
 
 /*
  * fork + exec of one worker.  Between the two the child makes only
- * async-signal-safe calls: its own session and process group (setsid),
+ * async-signal-safe calls: its own session and process group (setsid), or,
+ * for the terminal's foreground job, its own process group in the caller's
+ * session made the terminal's foreground one (setpgid, tcsetpgrp),
  * PR_SET_PDEATHSIG(SIGKILL) and a check that the supervisor did not die
- * before that took effect, default signal dispositions and the inherited
+ * before that took effect, default signal dispositions (but those the
+ * caller says its own parent ignored, which stay ignored) and the inherited
  * signal mask, the inherited RLIMIT_NOFILE, stdio on the given fds (any of
  * them may be 0, 1 or 2, the same fd twice, or swapped: they are moved
  * out of each other's way first, as libuv does), every other fd closed
@@ -18,6 +21,7 @@
  */
 
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -42,6 +46,10 @@ struct spawn_request {
         char *const *envp;
         int stdin_fd, stdout_fd, stderr_fd;
         const sigset_t *sigmask;   /* restored in the child */
+        const sigset_t *ignored;   /* SIG_IGN in the child, the rest SIG_DFL; NULL: all SIG_DFL */
+        bool foreground;           /* the child becomes the foreground process group of tty_fd (the
+                                      caller's controlling terminal), instead of a session of its own */
+        int tty_fd;
         const struct rlimit *nofile;  /* RLIMIT_NOFILE restored in the child; NULL: as is */
         pid_t ptracer;             /* > 0: PR_SET_PTRACER, so that it and its descendants may
                                       ptrace the child under Yama's ptrace_scope=1 */

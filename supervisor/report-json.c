@@ -775,7 +775,7 @@ static void json_report(struct json_writer *w, const struct run_model *run, cons
         json_int(w, run->stale_run_dirs_removed);
 
         json_key(w, "first_failure");
-        json_first_failure(w, run, failed);
+        json_first_failure(w, run, run->first_failure >= 0 ? failed : -1);
         json_key(w, "deadline");
         json_deadline(w, run);
         json_key(w, "deadline_limits");

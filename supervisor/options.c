@@ -661,7 +661,7 @@ static const struct option_desc option_table[] = {
                   "zombie, forward SIGUSR1, SIGUSR2 (see --diagnose-signal),\n"
                   "SIGWINCH, SIGALRM, SIGVTALRM, SIGPROF, SIGURG, SIGCONT and\n"
                   "SIGPWR to the ranks (implied when ringmaster is PID 1)" },
-        { "stdin", 0, .arg = "WHO",
+        { "stdin", 0, .arg = "MODE",
           CHOICE(stdin_mode, { "rank0", STDIN_RANK0 }, { "all", STDIN_ALL }, { "none", STDIN_NONE }),
           .help = "whose stdin is ringmaster's: rank0 (default), all, none;\n"
                   "the others read /dev/null" },

@@ -46,7 +46,7 @@ rc, out = piped(RM + ["--stdin", "rank1", "-n", "1", "--", "true"], namespace=Fa
 check(rc == 100, "--stdin rank1: a usage error (%s)" % rc)
 p = subprocess.run(RM + ["--stdin", "rank1", "-n", "1", "--", "true"], stdin=subprocess.DEVNULL,
                    capture_output=True, env=clean_env())
-check("--stdin" in p.stderr.decode() and "none, rank0 or all" in p.stderr.decode(),
+check("--stdin" in p.stderr.decode() and "rank0, all or none" in p.stderr.decode(),
       "the error names the choices: %s" % p.stderr.decode().strip())
 check_nothing_left(rid)
 finish()

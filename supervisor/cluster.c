@@ -51,22 +51,6 @@ void cluster_event_done(struct cluster_event *e) {
         *e = (struct cluster_event) {};
 }
 
-static int fail(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        if (ret_error)
-                *ret_error = s;
-        else
-                free(s);
-        return r;
-}
-
 /* ------------------------------------------------------------ events */
 
 static void push_event(struct cluster *c, struct cluster_event *e) {
@@ -380,7 +364,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         int r;
 
         if (!cfg->endpoint || !cfg->run_id || cfg->nnodes < 1 || cfg->node_rank < 0 || cfg->node_rank >= cfg->nnodes)
-                return fail(ret_error, -EINVAL, "cluster: a bad configuration");
+                return error_setf(ret_error, -EINVAL, "cluster: a bad configuration");
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -416,7 +400,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         if (r == 0)
                 r = etcd_client_new(c->endpoint, c->timeout_ms, &c->sync_client);
         if (r == -EOPNOTSUPP) {
-                r = fail(ret_error, r, "--store: ringmaster was built without libcurl (configure --with-etcd)");
+                r = error_setf(ret_error, r, "--store: ringmaster was built without libcurl (configure --with-etcd)");
                 goto fail;
         }
         if (r < 0)
@@ -424,7 +408,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
 
         r = etcd_lease_grant(c->sync_client, c->ttl_s, &c->lease);
         if (r < 0) {
-                r = fail(ret_error, r, "cannot reach etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
+                r = error_setf(ret_error, r, "cannot reach etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
                 goto fail;
         }
         key = node_key(c);
@@ -434,11 +418,11 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         }
         r = etcd_create(c->sync_client, key, rec, strlen(rec), c->lease, &created);
         if (r < 0) {
-                r = fail(ret_error, r, "etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
+                r = error_setf(ret_error, r, "etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
                 goto fail;
         }
         if (!created) {
-                r = fail(ret_error, -EEXIST,
+                r = error_setf(ret_error, -EEXIST,
                          "node %d of run %s is already registered in etcd (%s): two ringmasters were given one "
                          "node rank, or an earlier run with this id is still there (its lease ends within %d s "
                          "of it stopping; else use a new --run-id)", c->node_rank, c->run_id, key, c->ttl_s);
@@ -446,7 +430,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         }
         r = etcd_range_prefix(c->sync_client, c->watch_prefix, &kvs, &n, &c->revision);
         if (r < 0) {
-                r = fail(ret_error, r, "etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
+                r = error_setf(ret_error, r, "etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
                 goto fail;
         }
         for (size_t i = 0; i < n; i++)

@@ -40,15 +40,6 @@ const char *node_source_to_string(enum node_source s) {
         return "?";
 }
 
-static const char *env_get(char *const *env, const char *name) {
-        size_t n = strlen(name);
-
-        for (size_t i = 0; env && env[i]; i++)
-                if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
-                        return env[i] + n + 1;
-        return NULL;
-}
-
 /* The first of the names that is set (and not empty), and which one it was. */
 static const char *env_first(char *const *env, const char **ret_name, ...) {
         va_list ap;
@@ -56,7 +47,7 @@ static const char *env_first(char *const *env, const char **ret_name, ...) {
 
         va_start(ap, ret_name);
         while ((name = va_arg(ap, const char *))) {
-                v = env_get(env, name);
+                v = strv_env_get(env, name);
                 if (v && *v) {
                         *ret_name = name;
                         break;
@@ -67,36 +58,21 @@ static const char *env_first(char *const *env, const char **ret_name, ...) {
         return v;
 }
 
-static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        *ret_error = s;
-        return -EINVAL;
-}
-
 /* An integer variable of the launcher's, in [min, max]. */
 static int env_int(char *const *env, const char *name, long long min, long long max, int *ret, char **ret_error) {
-        const char *v = env_get(env, name);
+        const char *v = strv_env_get(env, name);
         long long n;
 
         if (!v)
-                return fail(ret_error, "%s is not set", name);
+                return error_setf(ret_error, -EINVAL, "%s is not set", name);
         if (parse_int_range(v, min, max, &n) < 0)
-                return fail(ret_error, "%s='%s' is not a number from %lld to %lld", name, v, min, max);
+                return error_setf(ret_error, -EINVAL, "%s='%s' is not a number from %lld to %lld", name, v, min, max);
         *ret = (int) n;
         return 0;
 }
 
 static bool slurm_step(char *const *env) {
-        return env_get(env, "SLURM_STEP_NUM_NODES") || env_get(env, "SLURM_STEP_ID") || env_get(env, "SLURM_STEPID");
+        return strv_env_get(env, "SLURM_STEP_NUM_NODES") || strv_env_get(env, "SLURM_STEP_ID") || strv_env_get(env, "SLURM_STEPID");
 }
 
 static int resolve_slurm(char *const *env, struct placement *p, char **ret_error) {
@@ -106,7 +82,7 @@ static int resolve_slurm(char *const *env, struct placement *p, char **ret_error
         size_t listed;
 
         if (!env_first(env, &name_nodes, "SLURM_STEP_NUM_NODES", "SLURM_NNODES", "SLURM_JOB_NUM_NODES", NULL))
-                return fail(ret_error, "Slurm: neither SLURM_STEP_NUM_NODES nor SLURM_NNODES is set: start ringmaster "
+                return error_setf(ret_error, -EINVAL, "Slurm: neither SLURM_STEP_NUM_NODES nor SLURM_NNODES is set: start ringmaster "
                                        "with srun inside an allocation, or give --nnodes and --node-rank");
         r = env_int(env, name_nodes, 1, PLACEMENT_MAX_NODES, &nnodes, &e);
         if (r < 0)
@@ -119,17 +95,17 @@ static int resolve_slurm(char *const *env, struct placement *p, char **ret_error
                 if (r < 0)
                         goto bad;
                 if (ntasks != nnodes)
-                        return fail(ret_error,
+                        return error_setf(ret_error, -EINVAL,
                                     "Slurm: %s=%d tasks on %s=%d nodes: ringmaster runs once per node and starts "
                                     "that node's ranks itself: use srun --ntasks-per-node=1 (and ringmaster's -n for "
                                     "the ranks of each node)", name_tasks, ntasks, name_nodes, nnodes);
         }
-        if (env_get(env, "SLURM_PROCID")) {
+        if (strv_env_get(env, "SLURM_PROCID")) {
                 r = env_int(env, "SLURM_PROCID", 0, 1 << 30, &procid, &e);
                 if (r < 0)
                         goto bad;
                 if (ntasks == nnodes && procid != nodeid)
-                        return fail(ret_error,
+                        return error_setf(ret_error, -EINVAL,
                                     "Slurm: SLURM_PROCID=%d but SLURM_NODEID=%d with one task per node: the step's "
                                     "tasks are not one per node in node order; use srun --ntasks-per-node=1",
                                     procid, nodeid);
@@ -142,34 +118,34 @@ static int resolve_slurm(char *const *env, struct placement *p, char **ret_error
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        return fail(ret_error, "Slurm: %s='%s' is not a host list Slurm would write (%s)", name_list,
+                        return error_setf(ret_error, -EINVAL, "Slurm: %s='%s' is not a host list Slurm would write (%s)", name_list,
                                     list, r == -E2BIG ? "too many hosts" : "malformed");
                 if (listed != (size_t) nnodes)
-                        return fail(ret_error, "Slurm: %s names %zu hosts but %s=%d", name_list, listed, name_nodes,
+                        return error_setf(ret_error, -EINVAL, "Slurm: %s names %zu hosts but %s=%d", name_list, listed, name_nodes,
                                     nnodes);
                 if (!p->master_addr) {
                         r = hostlist_nth(list, 0, &p->master_addr);
                         if (r < 0)
-                                return r == -ENOMEM ? r : fail(ret_error, "Slurm: %s: no first host", name_list);
+                                return r == -ENOMEM ? r : error_setf(ret_error, -EINVAL, "Slurm: %s: no first host", name_list);
                 }
                 r = hostlist_nth(list, (size_t) nodeid, &p->node_name);
                 if (r == -ENOMEM)
                         return r;
         }
         if (!p->master_addr && nnodes > 1)
-                return fail(ret_error, "Slurm: no SLURM_STEP_NODELIST or SLURM_JOB_NODELIST to take node 0's address "
+                return error_setf(ret_error, -EINVAL, "Slurm: no SLURM_STEP_NODELIST or SLURM_JOB_NODELIST to take node 0's address "
                                        "from: give --master-addr");
         return 0;
 bad:
         if (r == -ENOMEM)
                 return r;
-        r = fail(ret_error, "Slurm: %s", e);
+        r = error_setf(ret_error, -EINVAL, "Slurm: %s", e);
         free(e);
         return r;
 }
 
 static int resolve_lws(char *const *env, struct placement *p, char **ret_error) {
-        const char *leader = env_get(env, "LWS_LEADER_ADDRESS");
+        const char *leader = strv_env_get(env, "LWS_LEADER_ADDRESS");
         char *e = NULL;
         int r;
 
@@ -179,13 +155,13 @@ static int resolve_lws(char *const *env, struct placement *p, char **ret_error) 
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;
-                r = fail(ret_error, "LeaderWorkerSet: %s (set by the LWS controller in every pod of a group)", e);
+                r = error_setf(ret_error, -EINVAL, "LeaderWorkerSet: %s (set by the LWS controller in every pod of a group)", e);
                 free(e);
                 return r;
         }
         if (!p->master_addr) {
                 if (!leader || !*leader)
-                        return fail(ret_error, "LeaderWorkerSet: LWS_LEADER_ADDRESS is not set: give --master-addr");
+                        return error_setf(ret_error, -EINVAL, "LeaderWorkerSet: LWS_LEADER_ADDRESS is not set: give --master-addr");
                 p->master_addr = strdup(leader);
                 if (!p->master_addr)
                         return -ENOMEM;
@@ -199,29 +175,29 @@ static int resolve_indexed_job(const struct placement_request *req, char *const 
         int r;
 
         if (req->nnodes <= 0)
-                return fail(ret_error, "Indexed Job: JOB_COMPLETION_INDEX says which node this is but not how many "
+                return error_setf(ret_error, -EINVAL, "Indexed Job: JOB_COMPLETION_INDEX says which node this is but not how many "
                                        "there are: give --nnodes (the Job's completions)");
         p->nnodes = req->nnodes;
         r = env_int(env, "JOB_COMPLETION_INDEX", 0, p->nnodes - 1, &p->node_rank, &e);
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;
-                r = fail(ret_error, "Indexed Job: %s (--nnodes %d)", e, p->nnodes);
+                r = error_setf(ret_error, -EINVAL, "Indexed Job: %s (--nnodes %d)", e, p->nnodes);
                 free(e);
                 return r;
         }
         if (!p->master_addr && p->nnodes > 1)
-                return fail(ret_error, "Indexed Job: no MASTER_ADDR: give --master-addr, the index-0 pod's name "
+                return error_setf(ret_error, -EINVAL, "Indexed Job: no MASTER_ADDR: give --master-addr, the index-0 pod's name "
                                        "under the Job's headless service (e.g. JOB-0.SERVICE)");
         return 0;
 }
 
 static enum nodes_from detect(char *const *env) {
-        if (slurm_step(env) && env_get(env, "SLURM_NODEID"))
+        if (slurm_step(env) && strv_env_get(env, "SLURM_NODEID"))
                 return NODES_FROM_SLURM;
-        if (env_get(env, "LWS_WORKER_INDEX"))
+        if (strv_env_get(env, "LWS_WORKER_INDEX"))
                 return NODES_FROM_LWS;
-        if (env_get(env, "JOB_COMPLETION_INDEX"))
+        if (strv_env_get(env, "JOB_COMPLETION_INDEX"))
                 return NODES_FROM_INDEXED_JOB;
         return NODES_FROM_NONE;
 }
@@ -235,22 +211,22 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
         int r;
 
         if (req->nproc_per_node < 1)
-                return fail(ret_error, "the ranks per node must be at least 1");
+                return error_setf(ret_error, -EINVAL, "the ranks per node must be at least 1");
         if (req->nnodes < 0 || req->nnodes > PLACEMENT_MAX_NODES)
-                return fail(ret_error, "--nnodes %d is out of range: give 1 to %d", req->nnodes, PLACEMENT_MAX_NODES);
+                return error_setf(ret_error, -EINVAL, "--nnodes %d is out of range: give 1 to %d", req->nnodes, PLACEMENT_MAX_NODES);
 
         /* MASTER_ADDR and MASTER_PORT: the command line's, else the environment's. */
         if (req->master_addr)
                 p.master_addr = strdup(req->master_addr);
-        else if ((v = env_get(env, "MASTER_ADDR")) && *v)
+        else if ((v = strv_env_get(env, "MASTER_ADDR")) && *v)
                 p.master_addr = strdup(v);
         if ((req->master_addr || (v && *v)) && !p.master_addr)
                 return -ENOMEM;
         p.master_port = req->master_port;
-        if (p.master_port == 0 && (v = env_get(env, "MASTER_PORT")) && *v) {
+        if (p.master_port == 0 && (v = strv_env_get(env, "MASTER_PORT")) && *v) {
                 if (parse_int_range(v, 1, 65535, &n) < 0) {
                         placement_done(&p);
-                        return fail(ret_error, "MASTER_PORT='%s' in the environment is not a port: give 1 to 65535, "
+                        return error_setf(ret_error, -EINVAL, "MASTER_PORT='%s' in the environment is not a port: give 1 to 65535, "
                                                "or --master-port", v);
                 }
                 p.master_port = (int) n;
@@ -262,7 +238,7 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                 p.nnodes = req->nnodes > 0 ? req->nnodes : 1;
                 p.node_rank = req->node_rank;
                 if (p.node_rank >= p.nnodes) {
-                        r = fail(ret_error, "--node-rank %d is not below --nnodes %d: number nodes from 0", p.node_rank,
+                        r = error_setf(ret_error, -EINVAL, "--node-rank %d is not below --nnodes %d: number nodes from 0", p.node_rank,
                                  p.nnodes);
                         goto fail;
                 }
@@ -285,7 +261,7 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                 default:
                         r = 0;
                         if (req->nnodes > 1) {
-                                r = fail(ret_error, "--nnodes %d without --node-rank: say which node this is "
+                                r = error_setf(ret_error, -EINVAL, "--nnodes %d without --node-rank: say which node this is "
                                                     "(0 to %d), or start ringmaster under srun, a LeaderWorkerSet "
                                                     "or an Indexed Job, which say it", req->nnodes, req->nnodes - 1);
                                 break;
@@ -297,7 +273,7 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                 if (r < 0)
                         goto fail;
                 if (req->nnodes > 0 && req->nnodes != p.nnodes) {
-                        r = fail(ret_error, "--nnodes %d, but %s says %d nodes: leave --nnodes out, make them agree, or give --nodes-from none to ignore %s",
+                        r = error_setf(ret_error, -EINVAL, "--nnodes %d, but %s says %d nodes: leave --nnodes out, make them agree, or give --nodes-from none to ignore %s",
                                  req->nnodes, node_source_to_string(p.source), p.nnodes,
                                  node_source_to_string(p.source));
                         goto fail;
@@ -306,12 +282,12 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
         if (p.nnodes > 1 && p.master_port == 0)
                 p.master_port = PLACEMENT_DEFAULT_PORT;
         if (p.nnodes > 1 && !p.master_addr) {
-                r = fail(ret_error, "%d nodes but no MASTER_ADDR: give --master-addr, the address of node 0",
+                r = error_setf(ret_error, -EINVAL, "%d nodes but no MASTER_ADDR: give --master-addr, the address of node 0",
                          p.nnodes);
                 goto fail;
         }
         if ((long long) p.nnodes * p.nproc_per_node > 1 << 24) {
-                r = fail(ret_error, "%d nodes of %d ranks is more ranks than ringmaster supports", p.nnodes,
+                r = error_setf(ret_error, -EINVAL, "%d nodes of %d ranks is more ranks than ringmaster supports", p.nnodes,
                          p.nproc_per_node);
                 goto fail;
         }

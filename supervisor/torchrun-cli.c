@@ -124,30 +124,6 @@ struct targs {
         char **script;                  /* the script and its arguments (into argv) */
 };
 
-static const char *env_get(char *const *env, const char *name) {
-        size_t n = strlen(name);
-
-        for (size_t i = 0; env && env[i]; i++)
-                if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
-                        return env[i] + n + 1;
-        return NULL;
-}
-
-static int fail(char **ret_error, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        *ret_error = s;
-        return -EINVAL;
-}
-
 /* "nproc-per-node" -> "PET_NPROC_PER_NODE" */
 static void pet_name(const char *name, char *buf, size_t size) {
         size_t n = (size_t) snprintf(buf, size, "PET_");
@@ -178,11 +154,11 @@ static int parse_targs(int argc, char **argv, char *const *env, struct targs *a,
                 a->value[i] = topt_defaults[i];
                 if (topts[i].env_default) {
                         pet_name(topts[i].name, pet, sizeof(pet));
-                        v = env_get(env, pet);
+                        v = strv_env_get(env, pet);
                         if (v && topts[i].flag) {
                                 long long ignored;
                                 if (*v && parse_int_range(v, -(1ll << 31), 1ll << 31, &ignored) < 0)
-                                        return fail(ret_error, "%s='%s' is not a number: set it to 1 or 0", pet, v);
+                                        return error_setf(ret_error, -EINVAL, "%s='%s' is not a number: set it to 1 or 0", pet, v);
                                 a->value[i] = is_true_flag(v) ? "1" : NULL;
                         } else if (v)
                                 a->value[i] = v;
@@ -221,11 +197,11 @@ static int parse_targs(int argc, char **argv, char *const *env, struct targs *a,
                         c = 0x100 + T_TEE;
                         break;
                 case ':':
-                        return fail(ret_error, "%s needs a value", argv[optind - 1]);
+                        return error_setf(ret_error, -EINVAL, "%s needs a value", argv[optind - 1]);
                 case '?':
                         if (optopt)
-                                return fail(ret_error, "unknown option '-%c'", optopt);
-                        return fail(ret_error, "unknown or ambiguous option '%s'", argv[optind - 1]);
+                                return error_setf(ret_error, -EINVAL, "unknown option '-%c'", optopt);
+                        return error_setf(ret_error, -EINVAL, "unknown or ambiguous option '%s'", argv[optind - 1]);
                 }
                 i = c - 0x100;
                 if (i == T_HELP)
@@ -235,12 +211,12 @@ static int parse_targs(int argc, char **argv, char *const *env, struct targs *a,
                         continue;
                 }
                 if (i < 0 || i >= _T_MAX)
-                        return fail(ret_error, "unknown option '%s'", argv[optind - 1]);
+                        return error_setf(ret_error, -EINVAL, "unknown option '%s'", argv[optind - 1]);
                 a->value[i] = topts[i].flag ? "1" : optarg;
                 a->given[i] = true;
         }
         if (optind >= argc)
-                return fail(ret_error, "no training script: give one after the options, e.g. "
+                return error_setf(ret_error, -EINVAL, "no training script: give one after the options, e.g. "
                                        "ringmaster torchrun --nproc-per-node 2 train.py");
         a->script = argv + optind;
         return 1;
@@ -280,7 +256,7 @@ static int parse_std(const char *what, const char *s, struct std_spec *ret, char
         }
         return 0;
 bad:
-        return fail(ret_error, "%s '%s': give 0 (none), 1 (stdout), 2 (stderr), 3 (both), or per local rank, "
+        return error_setf(ret_error, -EINVAL, "%s '%s': give 0 (none), 1 (stdout), 2 (stderr), 3 (both), or per local rank, "
                                "e.g. 0:3,1:1", what, s);
 }
 
@@ -322,7 +298,7 @@ static int prefix_template(const char *t, char **ret, char **ret_error) {
                         continue;
                 if (*p == '$' && p[1] == '{') {
                         free(out);
-                        return fail(ret_error, "--log-line-prefix-template '%s': only ${role_name}, ${local_rank}, "
+                        return error_setf(ret_error, -EINVAL, "--log-line-prefix-template '%s': only ${role_name}, ${local_rank}, "
                                                "${rank} and ${hostname} are known", t);
                 }
                 if (*p == '%')
@@ -365,28 +341,8 @@ static int split_endpoint(const char *what, const char *s, int default_port, cha
         *ret_port = (int) port;
         return 0;
 bad:
-        return fail(ret_error, "%s '%s' is not HOST[:PORT] (an IPv6 address in brackets, e.g. [fd00::1]:29400)",
+        return error_setf(ret_error, -EINVAL, "%s '%s' is not HOST[:PORT] (an IPv6 address in brackets, e.g. [fd00::1]:29400)",
                     what, s);
-}
-
-static int push(char ***l, const char *s) {
-        return strv_extend(l, s);
-}
-
-static int pushf(char ***l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int pushf(char ***l, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-        r = strv_extend(l, s);
-        free(s);
-        return r;
 }
 
 /* --rdzv-conf keys: those that only tune torchrun's own rendezvous protocol have no effect here. */
@@ -406,17 +362,17 @@ static int check_rdzv_conf(const char *conf, uint64_t *ret_join_timeout_usec, ch
                 bool known = false;
 
                 if (!eq)
-                        return fail(ret_error, "--rdzv-conf '%s': '%s' is not KEY=VALUE", conf, t);
+                        return error_setf(ret_error, -EINVAL, "--rdzv-conf '%s': '%s' is not KEY=VALUE", conf, t);
                 *eq = 0;
                 if (strcmp(t, "join_timeout") == 0) {
                         if (parse_duration_usec(eq + 1, ret_join_timeout_usec) < 0)
-                                return fail(ret_error, "--rdzv-conf join_timeout=%s: give seconds", eq + 1);
+                                return error_setf(ret_error, -EINVAL, "--rdzv-conf join_timeout=%s: give seconds", eq + 1);
                         continue;
                 }
                 for (size_t i = 0; i < ELEMENTSOF(inert); i++)
                         known = known || strcmp(t, inert[i]) == 0;
                 if (!known)
-                        return fail(ret_error, "--rdzv-conf: '%s' is not a key ringmaster knows (join_timeout, and "
+                        return error_setf(ret_error, -EINVAL, "--rdzv-conf: '%s' is not a key ringmaster knows (join_timeout, and "
                                                "torchrun's rendezvous tuning: read_timeout, last_call_timeout, "
                                                "close_timeout, timeout, keep_alive_*, is_host, use_agent_store)", t);
         }
@@ -434,35 +390,35 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
         bool standalone = a->value[T_STANDALONE] != NULL;
         bool multi, etcd;
 
-        if (push(&run, "run") < 0)
+        if (strv_extend(&run, "run") < 0)
                 return -ENOMEM;
 
         /* Refused: what ringmaster cannot do. */
         if (a->value[T_VIRTUAL_LOCAL_RANK])
-                return fail(ret_error, "--virtual-local-rank is not supported: 'ringmaster run --bind-gpu visible' "
+                return error_setf(ret_error, -EINVAL, "--virtual-local-rank is not supported: 'ringmaster run --bind-gpu visible' "
                                        "gives each rank its own GPU as CUDA device 0 (LOCAL_RANK stays the local "
                                        "rank)");
         if (a->value[T_LOGS_SPECS])
-                return fail(ret_error, "--logs-specs: ringmaster has no LogsSpecs plugins; --log-dir keeps each "
+                return error_setf(ret_error, -EINVAL, "--logs-specs: ringmaster has no LogsSpecs plugins; --log-dir keeps each "
                                        "rank's raw output in DIR/RUN_ID/rank-N.out and rank-N.err");
         if (a->value[T_NUMA_BINDING])
-                return fail(ret_error, "--numa-binding is not supported: start ringmaster under numactl, or bind "
+                return error_setf(ret_error, -EINVAL, "--numa-binding is not supported: start ringmaster under numactl, or bind "
                                        "in the worker");
         if (a->value[T_PRINT_COMPLETION])
-                return fail(ret_error, "--print-completion is not supported by ringmaster torchrun");
+                return error_setf(ret_error, -EINVAL, "--print-completion is not supported by ringmaster torchrun");
         if ((v = a->value[T_DUPLICATE_STDOUT_FILTERS]) && *v)
-                return fail(ret_error, "--duplicate-stdout-filters is not supported: --log-dir keeps every line "
+                return error_setf(ret_error, -EINVAL, "--duplicate-stdout-filters is not supported: --log-dir keeps every line "
                                        "of every rank; filter those files");
         if ((v = a->value[T_DUPLICATE_STDERR_FILTERS]) && *v)
-                return fail(ret_error, "--duplicate-stderr-filters is not supported: --log-dir keeps every line "
+                return error_setf(ret_error, -EINVAL, "--duplicate-stderr-filters is not supported: --log-dir keeps every line "
                                        "of every rank; filter those files");
         if (strcmp(a->value[T_EVENT_LOG_HANDLER], "null") != 0)
-                return fail(ret_error, "--event-log-handler %s: ringmaster has no torchelastic event handlers; "
+                return error_setf(ret_error, -EINVAL, "--event-log-handler %s: ringmaster has no torchelastic event handlers; "
                                        "its JSON report (--report FILE) and the journal carry the job's events",
                             a->value[T_EVENT_LOG_HANDLER]);
         v = a->value[T_START_METHOD];
         if (strcmp(v, "spawn") != 0 && strcmp(v, "fork") != 0 && strcmp(v, "forkserver") != 0)
-                return fail(ret_error, "--start-method '%s': give spawn, fork or forkserver", v);
+                return error_setf(ret_error, -EINVAL, "--start-method '%s': give spawn, fork or forkserver", v);
         /* Accepted: the signals ringmaster forwards to every rank. */
         {
                 _cleanup_free_ char *copy = strdup(a->value[T_SIGNALS_TO_HANDLE]);
@@ -473,7 +429,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                 for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
                         if (strcmp(t, "SIGTERM") != 0 && strcmp(t, "SIGINT") != 0 && strcmp(t, "SIGHUP") != 0 &&
                             strcmp(t, "SIGQUIT") != 0)
-                                return fail(ret_error, "--signals-to-handle: ringmaster stops the job on SIGTERM, "
+                                return error_setf(ret_error, -EINVAL, "--signals-to-handle: ringmaster stops the job on SIGTERM, "
                                                        "SIGINT, SIGHUP and SIGQUIT; %s is not forwarded (SIGUSR2 "
                                                        "asks ringmaster for a diagnosis of every rank; with --init, "
                                                        "SIGUSR1 is forwarded)", t);
@@ -482,7 +438,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
         {
                 uint64_t usec;
                 if (parse_duration_usec(v, &usec) < 0 || usec == 0)
-                        return fail(ret_error, "--monitor-interval '%s': give seconds above 0 (ringmaster waits for "
+                        return error_setf(ret_error, -EINVAL, "--monitor-interval '%s': give seconds above 0 (ringmaster waits for "
                                                "events instead of polling, so the value has no effect)", v);
         }
 
@@ -496,25 +452,25 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                         snprintf(lo, sizeof(lo), "%.*s", (int) (colon - v), v);
                         if (parse_int_range(lo, 1, 65536, &min_nodes) < 0 ||
                             parse_int_range(colon + 1, 1, 65536, &max_nodes) < 0 || min_nodes > max_nodes)
-                                return fail(ret_error, "--nnodes '%s': give N, or MIN:MAX with 0 < MIN <= MAX", v);
+                                return error_setf(ret_error, -EINVAL, "--nnodes '%s': give N, or MIN:MAX with 0 < MIN <= MAX", v);
                 } else {
                         if (parse_int_range(v, 1, 65536, &min_nodes) < 0)
-                                return fail(ret_error, "--nnodes '%s': give N, or MIN:MAX with 0 < MIN <= MAX", v);
+                                return error_setf(ret_error, -EINVAL, "--nnodes '%s': give N, or MIN:MAX with 0 < MIN <= MAX", v);
                         max_nodes = min_nodes;
                 }
                 if (min_nodes != max_nodes)
-                        return fail(ret_error, "--nnodes %s: ringmaster does not resize a job as nodes come and go "
+                        return error_setf(ret_error, -EINVAL, "--nnodes %s: ringmaster does not resize a job as nodes come and go "
                                                "(elastic training): give a fixed count, --nnodes %lld", v, max_nodes);
         }
         backend = a->value[T_RDZV_BACKEND];
         etcd = strcmp(backend, "etcd") == 0 || strcmp(backend, "etcd-v2") == 0 || strcmp(backend, "etcd-v3") == 0;
         if (!etcd && strcmp(backend, "static") != 0 && strcmp(backend, "c10d") != 0)
-                return fail(ret_error, "--rdzv-backend '%s': ringmaster knows static, c10d (node ranks from "
+                return error_setf(ret_error, -EINVAL, "--rdzv-backend '%s': ringmaster knows static, c10d (node ranks from "
                                        "--node-rank or the launcher) and etcd-v3 (etcd, etcd-v2: the same store)",
                             backend);
         if (standalone) {
                 if (max_nodes != 1)
-                        return fail(ret_error, "--standalone is one node: leave out --nnodes %s", v);
+                        return error_setf(ret_error, -EINVAL, "--standalone is one node: leave out --nnodes %s", v);
                 backend = "c10d";
         }
         multi = max_nodes > 1;
@@ -523,20 +479,20 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                 return r;
 
         if (parse_int_range(a->value[T_NODE_RANK], 0, 65535, &n) < 0)
-                return fail(ret_error, "--node-rank '%s': give a node index from 0", a->value[T_NODE_RANK]);
+                return error_setf(ret_error, -EINVAL, "--node-rank '%s': give a node index from 0", a->value[T_NODE_RANK]);
         if (multi || a->given[T_NNODES]) {
-                r |= push(&run, "--nnodes");
-                r |= pushf(&run, "%lld", max_nodes);
+                r |= strv_extend(&run, "--nnodes");
+                r |= strv_extendf(&run, "%lld", max_nodes);
         } else
                 /* torchrun is one node unless told otherwise: no launcher's variables are read. */
-                r |= push(&run, "--nodes-from=none");
+                r |= strv_extend(&run, "--nodes-from=none");
         if (multi && n >= max_nodes)
-                return fail(ret_error, "--node-rank %lld is not below --nnodes %lld: number nodes from 0", n, max_nodes);
+                return error_setf(ret_error, -EINVAL, "--node-rank %lld is not below --nnodes %lld: number nodes from 0", n, max_nodes);
         /* torchrun's static rendezvous takes --node-rank (default 0); c10d and etcd number nodes as they join,
          * which ringmaster does not: there, a given --node-rank, else the launcher's (srun, LWS, Indexed Job). */
-        if (multi && (strcmp(backend, "static") == 0 || a->given[T_NODE_RANK] || env_get(env, "PET_NODE_RANK"))) {
-                r |= push(&run, "--node-rank");
-                r |= pushf(&run, "%lld", n);
+        if (multi && (strcmp(backend, "static") == 0 || a->given[T_NODE_RANK] || strv_env_get(env, "PET_NODE_RANK"))) {
+                r |= strv_extend(&run, "--node-rank");
+                r |= strv_extendf(&run, "%lld", n);
         }
 
         /* Where rank 0 listens. */
@@ -551,7 +507,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                 return r;
                 } else {
                         if (!static_backend && !etcd && multi)
-                                return fail(ret_error, "--rdzv-backend %s with %lld nodes needs --rdzv-endpoint "
+                                return error_setf(ret_error, -EINVAL, "--rdzv-backend %s with %lld nodes needs --rdzv-endpoint "
                                                        "HOST:PORT (node 0's address: rank 0 listens there)",
                                             backend, max_nodes);
                         master_addr = strdup(a->value[T_MASTER_ADDR]);
@@ -559,72 +515,72 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                 return -ENOMEM;
                         if ((v = a->value[T_MASTER_PORT])) {
                                 if (parse_int_range(v, 1, 65535, &n) < 0)
-                                        return fail(ret_error, "--master-port '%s': give 1 to 65535", v);
+                                        return error_setf(ret_error, -EINVAL, "--master-port '%s': give 1 to 65535", v);
                                 master_port = (int) n;
                         } else if (multi)
                                 master_port = 29500;
                 }
                 if (etcd) {
                         if (!endpoint || !*endpoint)
-                                return fail(ret_error, "--rdzv-backend %s needs --rdzv-endpoint HOST:PORT, the "
+                                return error_setf(ret_error, -EINVAL, "--rdzv-backend %s needs --rdzv-endpoint HOST:PORT, the "
                                                        "etcd server (e.g. etcd-0:2379)", backend);
-                        r |= push(&run, "--store");
-                        r |= pushf(&run, "etcd://%s", endpoint);
+                        r |= strv_extend(&run, "--store");
+                        r |= strv_extendf(&run, "etcd://%s", endpoint);
                         if (join_timeout_usec) {
-                                r |= push(&run, "--join-timeout");
-                                r |= pushf(&run, "%gs", (double) join_timeout_usec / 1e6);
+                                r |= strv_extend(&run, "--join-timeout");
+                                r |= strv_extendf(&run, "%gs", (double) join_timeout_usec / 1e6);
                         }
                 }
-                r |= push(&run, "--master-addr");
-                r |= push(&run, master_addr);
+                r |= strv_extend(&run, "--master-addr");
+                r |= strv_extend(&run, master_addr);
                 if (master_port) {
-                        r |= push(&run, "--master-port");
-                        r |= pushf(&run, "%d", master_port);
+                        r |= strv_extend(&run, "--master-port");
+                        r |= strv_extendf(&run, "%d", master_port);
                 }
         }
         if ((v = a->value[T_LOCAL_ADDR]) && *v) {
-                r |= push(&run, "--node-addr");
-                r |= push(&run, v);
+                r |= strv_extend(&run, "--node-addr");
+                r |= strv_extend(&run, v);
         }
 
         /* Ranks of this node. */
         v = a->value[T_NPROC_PER_NODE];
         if (parse_int_range(v, 1, 1024, &n) == 0) {
-                r |= push(&run, "-n");
-                r |= pushf(&run, "%lld", n);
+                r |= strv_extend(&run, "-n");
+                r |= strv_extendf(&run, "%lld", n);
         } else if (strcmp(v, "gpu") == 0 || strcmp(v, "cpu") == 0 || strcmp(v, "auto") == 0) {
-                r |= push(&run, "-n");
-                r |= push(&run, v);
+                r |= strv_extend(&run, "-n");
+                r |= strv_extend(&run, v);
         } else
-                return fail(ret_error, "--nproc-per-node '%s': give a number from 1 to 1024, gpu (one rank a GPU), "
+                return error_setf(ret_error, -EINVAL, "--nproc-per-node '%s': give a number from 1 to 1024, gpu (one rank a GPU), "
                                        "cpu (one a CPU) or auto (gpu, else cpu)", v);
 
         /* The run's id and role. */
         v = a->value[T_RDZV_ID];
         if (v && strcmp(v, "none") != 0 && !standalone) {
-                r |= push(&run, "--run-id");
-                r |= push(&run, v);
+                r |= strv_extend(&run, "--run-id");
+                r |= strv_extend(&run, v);
         } else if (etcd)
-                return fail(ret_error, "--rdzv-backend %s needs --rdzv-id, the job's name in the store (the same "
+                return error_setf(ret_error, -EINVAL, "--rdzv-backend %s needs --rdzv-id, the job's name in the store (the same "
                                        "on every node, e.g. $SLURM_JOB_ID)", backend);
-        r |= push(&run, "--role");
-        r |= push(&run, a->value[T_ROLE]);
+        r |= strv_extend(&run, "--role");
+        r |= strv_extend(&run, a->value[T_ROLE]);
 
         /* Restarts and shutdown. */
         if (parse_int_range(a->value[T_MAX_RESTARTS], 0, 1000000, &n) < 0)
-                return fail(ret_error, "--max-restarts '%s': give 0 or more", a->value[T_MAX_RESTARTS]);
-        r |= push(&run, "--max-restarts");
-        r |= pushf(&run, "%lld", n);
+                return error_setf(ret_error, -EINVAL, "--max-restarts '%s': give 0 or more", a->value[T_MAX_RESTARTS]);
+        r |= strv_extend(&run, "--max-restarts");
+        r |= strv_extendf(&run, "%lld", n);
         v = a->value[T_SHUTDOWN_TIMEOUT];
         if (!v)
-                v = env_get(env, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT");
+                v = strv_env_get(env, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT");
         if (v) {
                 if (parse_int_range(v, 0, 86400, &n) < 0)
-                        return fail(ret_error, "--shutdown-timeout '%s': give whole seconds", v);
+                        return error_setf(ret_error, -EINVAL, "--shutdown-timeout '%s': give whole seconds", v);
         } else
                 n = 30;         /* torchrun's: SIGTERM, 30 s, SIGKILL */
-        r |= push(&run, "--grace");
-        r |= pushf(&run, "%lld", n);
+        r |= strv_extend(&run, "--grace");
+        r |= strv_extendf(&run, "%lld", n);
 
         /* Output: torchrun shows the workers' lines as they are, unless tee'd (then with a prefix). */
         r = parse_std("--redirects", a->value[T_REDIRECTS], &redirects, ret_error);
@@ -636,24 +592,24 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
         if (std_any(&tee)) {
                 v = a->value[T_LOG_LINE_PREFIX_TEMPLATE];
                 if (!v || !*v)
-                        v = env_get(env, "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE");
+                        v = strv_env_get(env, "TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE");
                 if (v && *v) {
                         r = prefix_template(v, &prefix, ret_error);
                         if (r < 0)
                                 return r;
                 }
-                r = push(&run, "--prefix");
-                r |= push(&run, prefix ?: "torchrun");
+                r = strv_extend(&run, "--prefix");
+                r |= strv_extend(&run, prefix ?: "torchrun");
         } else
-                r = push(&run, "--prefix=none");
+                r = strv_extend(&run, "--prefix=none");
         if ((v = a->value[T_LOG_DIR]) && *v) {
-                r |= push(&run, "--log-dir");
-                r |= push(&run, v);
+                r |= strv_extend(&run, "--log-dir");
+                r |= strv_extend(&run, v);
         } else if (std_any(&tee) || std_any(&redirects)) {
                 /* torchrun writes them under a fresh temporary directory; ringmaster under $TMPDIR/torchelastic. */
-                const char *tmp = env_get(env, "TMPDIR");
-                r |= push(&run, "--log-dir");
-                r |= pushf(&run, "%s/torchelastic", tmp && *tmp ? tmp : "/tmp");
+                const char *tmp = strv_env_get(env, "TMPDIR");
+                r |= strv_extend(&run, "--log-dir");
+                r |= strv_extendf(&run, "%s/torchelastic", tmp && *tmp ? tmp : "/tmp");
         }
         {
                 /* The console: --local-ranks-filter, less the ranks whose streams are redirected (both of them). */
@@ -670,17 +626,17 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                 return -ENOMEM;
                         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                                 if (nfilter == ELEMENTSOF(filter) || parse_int_range(t, 0, 1023, &filter[nfilter]) < 0)
-                                        return fail(ret_error, "--local-ranks-filter '%s': give local ranks, e.g. "
+                                        return error_setf(ret_error, -EINVAL, "--local-ranks-filter '%s': give local ranks, e.g. "
                                                                "0,1,2", v);
                                 nfilter++;
                         }
                         if (nfilter == 0)
-                                return fail(ret_error, "--local-ranks-filter '%s': give local ranks, e.g. 0,1,2", v);
+                                return error_setf(ret_error, -EINVAL, "--local-ranks-filter '%s': give local ranks, e.g. 0,1,2", v);
                 }
                 for (int lr = 0; lr < 1024; lr++) {
                         int s = std_of(&redirects, lr);
                         if (s == 1 || s == 2)
-                                return fail(ret_error, "--redirects %s: ringmaster shows or hides both streams of a "
+                                return error_setf(ret_error, -EINVAL, "--redirects %s: ringmaster shows or hides both streams of a "
                                                        "rank together: give 3 (or LOCAL_RANK:3)",
                                             a->value[T_REDIRECTS]);
                 }
@@ -715,8 +671,8 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                 lr = end + 1;
                         }
                         if (count < 1024) {
-                                r |= push(&run, "--console-ranks");
-                                r |= push(&run, count == 0 ? "none" : list);
+                                r |= strv_extend(&run, "--console-ranks");
+                                r |= strv_extend(&run, count == 0 ? "none" : list);
                         }
                 }
         }
@@ -724,33 +680,33 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                 return -ENOMEM;
 
         /* The command. */
-        r = push(&run, "--");
+        r = strv_extend(&run, "--");
         {
                 bool module = a->value[T_MODULE] != NULL, no_python = a->value[T_NO_PYTHON] != NULL;
-                const char *python = env_get(env, "PYTHON_EXEC");
+                const char *python = strv_env_get(env, "PYTHON_EXEC");
 
                 if (!python || !*python)
                         python = "python3";
                 if (a->value[T_RUN_PATH]) {
                         /* torchrun: runpy.run_path(script, run_name="__main__") in its own interpreter. */
-                        r |= push(&run, python);
-                        r |= push(&run, "-u");
-                        r |= push(&run, "-c");
-                        r |= push(&run, "import runpy, sys; sys.argv = sys.argv[1:]; "
+                        r |= strv_extend(&run, python);
+                        r |= strv_extend(&run, "-u");
+                        r |= strv_extend(&run, "-c");
+                        r |= strv_extend(&run, "import runpy, sys; sys.argv = sys.argv[1:]; "
                                         "runpy.run_path(sys.argv[0], run_name='__main__')");
                 } else if (no_python) {
                         if (module)
-                                return fail(ret_error, "Don't use both the '--no-python' flag and the '--module' "
+                                return error_setf(ret_error, -EINVAL, "Don't use both the '--no-python' flag and the '--module' "
                                                        "flag at the same time.");
                 } else {
-                        r |= push(&run, python);
-                        r |= push(&run, "-u");
+                        r |= strv_extend(&run, python);
+                        r |= strv_extend(&run, "-u");
                         if (module)
-                                r |= push(&run, "-m");
+                                r |= strv_extend(&run, "-m");
                 }
         }
         for (char **s = a->script; *s; s++)
-                r |= push(&run, *s);
+                r |= strv_extend(&run, *s);
         if (r < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(run);

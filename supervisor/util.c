@@ -71,6 +71,32 @@ int strv_extendf(char ***l, const char *fmt, ...) {
         return r;
 }
 
+const char *strv_env_get(char *const *env, const char *name) {
+        size_t n = strlen(name);
+
+        for (size_t i = 0; env && env[i]; i++)
+                if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+                        return env[i] + n + 1;
+        return NULL;
+}
+
+int error_setf(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+        int k;
+
+        va_start(ap, fmt);
+        k = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (k < 0)
+                return -ENOMEM;
+        if (ret_error)
+                *ret_error = s;
+        else
+                free(s);
+        return r;
+}
+
 char **strv_copy(char *const *l) {
         _cleanup_strv_free_ char **c = NULL;
 

@@ -80,6 +80,15 @@ int strv_extend(char ***l, const char *s);
 int strv_extendf(char ***l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A deep copy; NULL on allocation failure. */
 char **strv_copy(char *const *l);
+/* The value of NAME in an environment vector (NAME=VALUE strings), or NULL. */
+const char *strv_env_get(char *const *env, const char *name);
+
+/*
+ * For callers that report errors as text: the formatted message goes to
+ * *ret_error (the caller frees it; a NULL ret_error drops it) and r is
+ * returned, or -ENOMEM when the message cannot be made.
+ */
+int error_setf(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 bool startswith(const char *s, const char *prefix);
 

@@ -46,7 +46,9 @@ def hung_job(name, args, path=None):
 
 
 # A tool that never finishes; its child (in its process group) neither.
-fake_tool("eu-stack", 'sleep 1000 &\necho $! > %s/child.pid\necho $$ > %s/tool.pid\nwait\n' % (tmp, tmp))
+# tool.pid appears whole (renamed into place), after child.pid is written.
+fake_tool("eu-stack", 'sleep 1000 &\necho $! > %s/child.pid\necho $$ > %s/tool.pid.new\n'
+          'mv %s/tool.pid.new %s/tool.pid\nwait\n' % (tmp, tmp, tmp, tmp))
 
 rid, rp, p, err, pids = hung_job("timeout", ["--stack-tool", "eu-stack", "--stack-timeout", "1"])
 text, took = sigusr2(p, err)

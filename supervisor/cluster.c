@@ -452,30 +452,26 @@ fail:
         return r;
 }
 
-int cluster_set_state(struct cluster *c, const char *state) {
-        char *s = strdup(state);
+/* Hands the writer thread a new value for *slot: the last one given before it writes wins. */
+static int set_pending(struct cluster *c, char **slot, const char *value) {
+        char *s = strdup(value);
 
         if (!s)
                 return -ENOMEM;
         pthread_mutex_lock(&c->lock);
-        free(c->pending_state);
-        c->pending_state = s;
+        free(*slot);
+        *slot = s;
         pthread_cond_signal(&c->cond);
         pthread_mutex_unlock(&c->lock);
         return 0;
 }
 
-int cluster_set_phases(struct cluster *c, const char *json) {
-        char *s = strdup(json);
+int cluster_set_state(struct cluster *c, const char *state) {
+        return set_pending(c, &c->pending_state, state);
+}
 
-        if (!s)
-                return -ENOMEM;
-        pthread_mutex_lock(&c->lock);
-        free(c->pending_phases);
-        c->pending_phases = s;
-        pthread_cond_signal(&c->cond);
-        pthread_mutex_unlock(&c->lock);
-        return 0;
+int cluster_set_phases(struct cluster *c, const char *json) {
+        return set_pending(c, &c->pending_phases, json);
 }
 
 int cluster_report_failure(struct cluster *c, int rank, const char *cause, bool *ret_first) {

@@ -67,27 +67,12 @@ static void *xcalloc(size_t n, size_t size) {
 static int load(struct cpu_backend *c, const struct st_folder *st, const char *name, int64_t rows, int64_t cols,
                 int64_t row0, int64_t nrows, int64_t col0, int64_t ncols, float *dst, int64_t ld, char *errbuf,
                 size_t errsize) {
-        const struct st_tensor *t = st_find(st, name);
-        bool ok;
+        const struct st_tensor *t;
+        int r;
 
-        if (!t) {
-                snprintf(errbuf, errsize, "the checkpoint has no tensor '%s'", name);
-                return -ENOENT;
-        }
-        ok = rows == 0 ? t->ndim == 1 && t->shape[0] == cols : t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols;
-        if (!ok) {
-                char shape[64] = "";
-                for (uint32_t i = 0; i < t->ndim; i++)
-                        snprintf(shape + strlen(shape), sizeof(shape) - strlen(shape), "%s%lld", i ? "," : "",
-                                 (long long) t->shape[i]);
-                if (rows == 0)
-                        snprintf(errbuf, errsize, "tensor '%s' has shape [%s], config.json says [%lld]", name, shape,
-                                 (long long) cols);
-                else
-                        snprintf(errbuf, errsize, "tensor '%s' has shape [%s], config.json says [%lld,%lld]", name, shape,
-                                 (long long) rows, (long long) cols);
-                return -EINVAL;
-        }
+        r = st_find_shaped(st, name, rows, cols, &t, errbuf, errsize);
+        if (r < 0)
+                return r;
         (void) c;
         return st_copy_f32(t, row0, nrows, col0, ncols, dst, ld);
 }

@@ -516,19 +516,13 @@ static const struct backend_ops gpu_ops = {
 static int upload(struct gpu_backend *g, const struct st_folder *st, const char *name, int64_t rows, int64_t cols,
                   int64_t row0, int64_t nrows, int64_t col0, int64_t ncols, uint16_t *dst, int64_t ld,
                   uint16_t **staging, size_t *staging_size, char *errbuf, size_t errsize) {
-        const struct st_tensor *t = st_find(st, name);
+        const struct st_tensor *t;
         size_t need = (size_t) nrows * (size_t) ld * 2;
-        bool ok;
+        int r;
 
-        if (!t) {
-                snprintf(errbuf, errsize, "the checkpoint has no tensor '%s'", name);
-                return -ENOENT;
-        }
-        ok = rows == 0 ? t->ndim == 1 && t->shape[0] == cols : t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols;
-        if (!ok) {
-                snprintf(errbuf, errsize, "tensor '%s' does not have the shape config.json gives it", name);
-                return -EINVAL;
-        }
+        r = st_find_shaped(st, name, rows, cols, &t, errbuf, errsize);
+        if (r < 0)
+                return r;
         if (need > *staging_size) {
                 cudaFreeHost(*staging);
                 *staging = NULL;
@@ -538,7 +532,7 @@ static int upload(struct gpu_backend *g, const struct st_folder *st, const char 
                 }
                 *staging_size = need;
         }
-        int r = st_copy_bf16(t, row0, nrows, col0, ncols, *staging, ld);
+        r = st_copy_bf16(t, row0, nrows, col0, ncols, *staging, ld);
         if (r < 0)
                 return r;
         cudaError_t e = cudaMemcpyAsync(dst, *staging, need, cudaMemcpyHostToDevice, g->stream);

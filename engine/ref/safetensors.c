@@ -407,6 +407,32 @@ const struct st_tensor *st_find(const struct st_folder *f, const char *name) {
         return NULL;
 }
 
+int st_find_shaped(const struct st_folder *f, const char *name, int64_t rows, int64_t cols,
+                   const struct st_tensor **ret, char *errbuf, size_t errsize) {
+        const struct st_tensor *t = st_find(f, name);
+        char shape[64] = "";
+
+        if (!t) {
+                snprintf(errbuf, errsize, "the checkpoint has no tensor '%s'", name);
+                return -ENOENT;
+        }
+        if (rows == 0 ? t->ndim == 1 && t->shape[0] == cols
+                      : t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols) {
+                *ret = t;
+                return 0;
+        }
+        for (uint32_t i = 0; i < t->ndim; i++)
+                snprintf(shape + strlen(shape), sizeof(shape) - strlen(shape), "%s%lld", i ? "," : "",
+                         (long long) t->shape[i]);
+        if (rows == 0)
+                snprintf(errbuf, errsize, "tensor '%s' has shape [%s], config.json says [%lld]", name, shape,
+                         (long long) cols);
+        else
+                snprintf(errbuf, errsize, "tensor '%s' has shape [%s], config.json says [%lld,%lld]", name, shape,
+                         (long long) rows, (long long) cols);
+        return -EINVAL;
+}
+
 size_t st_count(const struct st_folder *f) {
         return f->n_tensors;
 }

@@ -46,6 +46,13 @@ struct st_folder *st_close(struct st_folder *f);
 
 /* NULL when there is no such tensor. */
 const struct st_tensor *st_find(const struct st_folder *f, const char *name);
+/*
+ * The tensor NAME with the shape config.json gives it: [cols] when rows is
+ * 0, else [rows, cols].  -ENOENT (no such tensor) or -EINVAL (another
+ * shape), with the reason in errbuf.
+ */
+int st_find_shaped(const struct st_folder *f, const char *name, int64_t rows, int64_t cols,
+                   const struct st_tensor **ret, char *errbuf, size_t errsize);
 size_t st_count(const struct st_folder *f);
 const struct st_tensor *st_at(const struct st_folder *f, size_t i);
 /* Bytes in all mapped files. */

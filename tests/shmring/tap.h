@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -241,6 +243,51 @@ static inline void tap_init(const char *name) {
         snprintf(tap.prefix, sizeof(tap.prefix), "%s-%d-", name, (int) tap.main_pid);
         setvbuf(stdout, NULL, _IOLBF, 0);
         atexit(tap_at_exit);
+}
+
+static inline void tap_write_file(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        (void) !write(fd, text, strlen(text));
+        close(fd);
+}
+
+/*
+ * Moves the calling process into a private mount namespace with a tmpfs of
+ * its own on /dev/shm (tmpfs options `opts`, e.g. "size=64m"), where no
+ * other test's (nor any ringmaster's) segments live and no concurrent
+ * stale-segment sweep can reach.  Returns NULL, or why it cannot be had.
+ */
+static inline const char *tap_private_shm(const char *opts) {
+        static char why[160];
+        char data[128], map[64];
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
+
+        if (unshare(CLONE_NEWNS) < 0) {
+                /* Not root: a user namespace can own a mount namespace. */
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+                        snprintf(why, sizeof(why), "no mount namespace: %s", strerror(errno));
+                        return why;
+                }
+                tap_write_file("/proc/self/setgroups", "deny");
+                snprintf(map, sizeof(map), "%u %u 1", (unsigned) uid, (unsigned) uid);
+                tap_write_file("/proc/self/uid_map", map);
+                snprintf(map, sizeof(map), "%u %u 1", (unsigned) gid, (unsigned) gid);
+                tap_write_file("/proc/self/gid_map", map);
+        }
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                snprintf(why, sizeof(why), "cannot make / private: %s", strerror(errno));
+                return why;
+        }
+        snprintf(data, sizeof(data), "%s,mode=1777", opts);
+        if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, data) < 0) {
+                snprintf(why, sizeof(why), "cannot mount a tmpfs on /dev/shm: %s", strerror(errno));
+                return why;
+        }
+        return NULL;
 }
 
 /* A run id no other test (nor another segment of this one) uses. */

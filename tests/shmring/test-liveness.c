@@ -472,9 +472,29 @@ static void test_stale_reader(void) {
         s = shmring_close(s);
 }
 
+/*
+ * In a child with a private /dev/shm where it can be had: any ringmaster
+ * starting meanwhile sweeps every stale segment of this uid from the shared
+ * /dev/shm, the one this test kills on purpose included.
+ */
+static void test_cleanup_stale_apart(void) {
+        pid_t pid = tap_fork();
+
+        if (pid == 0) {
+                const char *why = tap_private_shm("size=16m");
+
+                if (why)
+                        tap_note("stale-segment case in the shared /dev/shm (%s): a ringmaster started "
+                                 "meanwhile may sweep its dead segment", why);
+                test_cleanup_stale();
+                _exit(0);
+        }
+        CHECK_CHILD_OK(pid);
+}
+
 int main(void) {
         tap_init("test-liveness");
-        test_cleanup_stale();
+        test_cleanup_stale_apart();
         test_mark_dead_count();
         test_wait_readers();
         test_drop_dead();

@@ -11,8 +11,6 @@
  *
  * Skipped (77) where mount namespaces are not permitted.
  */
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -21,38 +19,6 @@
 #include "tap.h"
 
 #define MiB (UINT64_C(1) << 20)
-
-static void write_file(const char *path, const char *text) {
-        int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-        if (fd < 0)
-                return;
-        (void) !write(fd, text, strlen(text));
-        close(fd);
-}
-
-/* A private mount namespace with its own 64 MiB /dev/shm, or skip. */
-static void enter_small_shm(void) {
-        uid_t uid = geteuid();
-        gid_t gid = getegid();
-
-        if (unshare(CLONE_NEWNS) < 0) {
-                /* Not root: a user namespace can own a mount namespace. */
-                char map[64];
-
-                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
-                        tap_skip("no mount namespace: %s", strerror(errno));
-                write_file("/proc/self/setgroups", "deny");
-                snprintf(map, sizeof(map), "%u %u 1", (unsigned) uid, (unsigned) uid);
-                write_file("/proc/self/uid_map", map);
-                snprintf(map, sizeof(map), "%u %u 1", (unsigned) gid, (unsigned) gid);
-                write_file("/proc/self/gid_map", map);
-        }
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-                tap_skip("cannot make / private: %s", strerror(errno));
-        if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777") < 0)
-                tap_skip("cannot mount a tmpfs on /dev/shm: %s", strerror(errno));
-}
 
 /* A spec of one broadcast channel whose overflow area makes the segment about `bytes`. */
 static struct shmring_channel_spec one_channel(uint64_t bytes) {
@@ -216,8 +182,13 @@ static void test_cleanup_all(void) {
 }
 
 int main(void) {
+        const char *why;
+
         tap_init("test-small-shm");
-        enter_small_shm();
+        why = tap_private_shm("size=64m");
+
+        if (why)
+                tap_skip("%s", why);
         CHECK_EQ(count_dev_shm(), 0);
         test_too_big();
         test_fits();

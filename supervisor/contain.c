@@ -30,6 +30,8 @@ struct contain {
         int procs_fd;              /* its cgroup.procs, for the ranks' children (O_CLOEXEC) */
         int watcher_fd;            /* the write end of the watcher's pipe */
         const char *fallback;      /* why not cgroup mode (auto) */
+        unsigned stale_cgroups;    /* earlier jobs' cgroups swept at setup */
+        unsigned stale_processes;  /* what was left in them, killed */
 };
 
 /* What ringmaster tells the watcher: 8 bytes, under PIPE_BUF, so each write is whole. */
@@ -89,24 +91,39 @@ static void unescape_octal(char *s) {
         *o = '\0';
 }
 
-/* The folder of ringmaster's own cgroup v2 (the unified hierarchy), or a negative errno. */
-static int own_cgroup_dir(char **ret) {
+/* A process's cgroup v2 path ("0::PATH" in /proc/PID/cgroup; "self" for ours): 0, -ENOMEDIUM (v1 only), -errno. */
+static int proc_cgroup(const char *pid, char *buf, size_t size) {
         _cleanup_free_ char *line = NULL;
-        char own[PATH_MAX] = "";
+        char path[64];
         size_t cap = 0;
         FILE *f;
 
-        f = fopen("/proc/self/cgroup", "re");
+        snprintf(path, sizeof(path), "/proc/%s/cgroup", pid);
+        buf[0] = '\0';
+        f = fopen(path, "re");
         if (!f)
                 return -errno;
         while (getline(&line, &cap, f) > 0)
                 if (strncmp(line, "0::", 3) == 0) {
-                        snprintf(own, sizeof(own), "%s", line + 3);
-                        own[strcspn(own, "\n")] = '\0';
+                        snprintf(buf, size, "%s", line + 3);
+                        buf[strcspn(buf, "\n")] = '\0';
                 }
         fclose(f);
-        if (!own[0])
-                return -ENOMEDIUM;      /* cgroup v1 only */
+        return buf[0] ? 0 : -ENOMEDIUM;
+}
+
+/* The folder of ringmaster's own cgroup v2 (the unified hierarchy), and its path in the hierarchy; or a negative errno. */
+static int own_cgroup_dir(char **ret, char *ret_rel, size_t rel_size) {
+        _cleanup_free_ char *line = NULL;
+        char own[PATH_MAX];
+        size_t cap = 0;
+        FILE *f;
+        int r;
+
+        r = proc_cgroup("self", own, sizeof(own));
+        if (r < 0)
+                return r;
+        snprintf(ret_rel, rel_size, "%s", own);
 
         f = fopen("/proc/self/mountinfo", "re");
         if (!f)
@@ -173,11 +190,56 @@ static int probe_join(int procs_fd) {
         return -WEXITSTATUS(status);
 }
 
+static int cgroup_kill_and_remove(const char *dir, bool remove);
+
+/*
+ * The job cgroups beside ours of earlier runs whose ringmaster AND watcher
+ * died (both SIGKILLed, an OOM kill of the session): nothing else would ever
+ * end what is left in them.  "ringmaster-RUNID.PID" is stale when PID is no
+ * longer a process of this cgroup (a live ringmaster stays in the cgroup it
+ * made its job's beside); one that holds processes this PID namespace cannot
+ * see (cgroup.procs shows them as 0: another namespace's ringmaster may own
+ * it) is left alone.  Whatever is left in a stale one is killed, and the
+ * cgroup removed.
+ */
+static void cgroup_sweep_stale(struct contain *c, const char *own, const char *own_rel) {
+        _cleanup_close_ int ofd = open(own, O_DIRECTORY | O_CLOEXEC);
+        struct dirent *de;
+        DIR *d;
+
+        if (ofd < 0)
+                return;
+        d = fdopendir(TAKE_FD(ofd));
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                const char *dot = strrchr(de->d_name, '.');
+                char cg[PATH_MAX], procs[4096], path[PATH_MAX];
+                int k;
+
+                if (de->d_type != DT_DIR || strncmp(de->d_name, "ringmaster-", 11) != 0 || !dot ||
+                    !dot[1] || strspn(dot + 1, "0123456789") != strlen(dot + 1) || atoi(dot + 1) == getpid())
+                        continue;
+                if (proc_cgroup(dot + 1, cg, sizeof(cg)) == 0 && strcmp(cg, own_rel) == 0)
+                        continue;       /* its ringmaster is alive */
+                snprintf(path, sizeof(path), "%s/%s/cgroup.procs", own, de->d_name);
+                k = read_small_file(AT_FDCWD, path, procs, sizeof(procs));
+                if (k < 0 || strstr(procs, "\n0\n") || strncmp(procs, "0\n", 2) == 0)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", own, de->d_name);
+                k = cgroup_kill_and_remove(path, true);
+                c->stale_cgroups++;
+                c->stale_processes += (unsigned) MAX(k, 0);
+        }
+        closedir(d);
+}
+
 static int cgroup_setup(struct contain *c, const char **ret_why) {
         _cleanup_free_ char *own = NULL, *dir = NULL;
+        char own_rel[PATH_MAX];
         int r;
 
-        r = own_cgroup_dir(&own);
+        r = own_cgroup_dir(&own, own_rel, sizeof(own_rel));
         if (r < 0) {
                 *ret_why = "no cgroup v2 hierarchy (cgroup v1 only)";
                 return r;
@@ -186,6 +248,7 @@ static int cgroup_setup(struct contain *c, const char **ret_why) {
                 *ret_why = "ringmaster's cgroup is systemd's and not delegated to it (Delegate=yes)";
                 return -EPERM;
         }
+        cgroup_sweep_stale(c, own, own_rel);
         if (asprintf(&dir, "%s/ringmaster-%s.%d", own, c->run_id, (int) getpid()) < 0)
                 return -ENOMEM;
         if (mkdir(dir, 0755) < 0 && (errno != EEXIST || rmdir(dir) < 0 || mkdir(dir, 0755) < 0)) {
@@ -559,6 +622,12 @@ const char *contain_cgroup_path(const struct contain *c) {
 
 const char *contain_fallback_reason(const struct contain *c) {
         return c && (c->mode == CONTAIN_WATCHER || c->mode == CONTAIN_NAMESPACE) ? c->fallback : NULL;
+}
+
+unsigned contain_stale_swept(const struct contain *c, unsigned *ret_processes) {
+        if (ret_processes)
+                *ret_processes = c ? c->stale_processes : 0;
+        return c ? c->stale_cgroups : 0;
 }
 
 int contain_child_join(const struct contain *c) {

@@ -40,6 +40,8 @@
  *     sessions; harmless in cgroup mode).
  *   - contain_kill() after the ranks and orphans were reaped: ends whatever
  *     is left (cgroup mode; the subreaper already reaped the rest).
+ *   - contain_stale_swept() after contain_new(), to log what the sweep of
+ *     earlier runs' leftover cgroups ended (cgroup_sweep_stale in contain.c).
  *   - contain_free() at the end: tells the watcher the job ended cleanly,
  *     removes the cgroup; accepts NULL and returns NULL.
  * Errors are negative errnos; nothing here logs but contain_new()'s
@@ -76,6 +78,13 @@ enum contain_mode contain_get_mode(const struct contain *c);
 const char *contain_cgroup_path(const struct contain *c);
 /* Why cgroup mode could not be had (CONTAIN_WATCHER under auto), else NULL. */
 const char *contain_fallback_reason(const struct contain *c);
+
+/*
+ * Cgroup mode: how many job cgroups of earlier runs contain_new() found
+ * stale beside ours (their ringmaster and watcher both dead) and removed,
+ * and in *ret_processes how many processes were left in them, killed.
+ */
+unsigned contain_stale_swept(const struct contain *c, unsigned *ret_processes);
 
 /* In the forked child, before exec: joins the job's cgroup (0 when there is none). Async-signal-safe. */
 int contain_child_join(const struct contain *c);

@@ -249,6 +249,14 @@ static int setup_containment(struct run_model *run, struct job_setup *setup, con
                                 why ? ": " : "", why ? why : "");
                 return r;
         }
+        {
+                unsigned killed, swept = contain_stale_swept(setup->contain, &killed);
+
+                if (swept > 0)
+                        log_notice("removed %u stale job cgroup%s of dead runs (their ringmaster and watcher were killed), "
+                                   "ending %u process%s left in them", swept, swept == 1 ? "" : "s", killed,
+                                   killed == 1 ? "" : "es");
+        }
         run->containment = contain_mode_name(contain_get_mode(setup->contain));
         run->containment_cgroup = contain_cgroup_path(setup->contain);
         run->containment_fallback = contain_fallback_reason(setup->contain);

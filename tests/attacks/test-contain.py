@@ -97,8 +97,118 @@ def two_nodes():
     check(wait_until(lambda: processes_with_run_id(rid) == [], 10.0) is not None, "nodes: all gone at the end")
 
 
+def own_cgroup_dir():
+    """This process's cgroup v2 folder, or None."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            rel = [l[3:].strip() for l in f if l.startswith("0::")]
+    except OSError:
+        return None
+    if not rel:
+        return None
+    for mnt in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if os.path.exists(os.path.join(mnt, "cgroup.controllers")):
+            path = mnt + (rel[0] if rel[0] != "/" else "")
+            return path if os.path.isdir(path) else None
+    return None
+
+
+def watcher_of(ringmaster_pid):
+    """The rm-watcher whose pipe's write end this ringmaster holds."""
+    def pipes(pid):
+        out = set()
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("pipe:"):
+                out.add(link)
+        return out
+    mine = pipes(ringmaster_pid)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/comm" % entry) as f:
+                if f.read().strip() != "rm-watcher":
+                    continue
+            if pipes(int(entry)) & mine:
+                return int(entry)
+        except OSError:
+            continue
+    return None
+
+
+def both_killed():
+    """ringmaster AND its watcher SIGKILLed (an OOM kill of the session):
+    the job's cgroup keeps its processes; the next ringmaster started in
+    the same cgroup ends them and removes the cgroup.  In a cgroup of the
+    test's own, so that no other test's ringmaster sweeps it first."""
+    own = own_cgroup_dir()
+    if os.geteuid() != 0 or not own:
+        log("both-killed: skipped (needs root and cgroup v2)")
+        return
+    box = os.path.join(own, "rmtest-sweep-%d" % os.getpid())
+    try:
+        os.mkdir(box)
+    except OSError as e:
+        log("both-killed: skipped (cannot make a cgroup: %s)" % e)
+        return
+
+    def into_box():
+        with open(os.path.join(box, "cgroup.procs"), "w") as f:
+            f.write("0")
+    tmp = tempfile.mkdtemp(prefix="rmtest-")
+    ready = Fifo(tmp)
+    rid = run_id("contain-both")
+    p = subprocess.Popen(ringmaster_args(rid, ["--contain", "cgroup", "-n", "1", "--", "sh", "-c", SCRIPT, "sh",
+                                               ready.path], None),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=clean_env(), preexec_fn=into_box)
+    try:
+        wait_ready(ready, 1)
+    except Exception:
+        p.kill()
+        err = p.communicate()[1]
+        log("both-killed: skipped (no cgroup containment here: %s)" % err.decode(errors="replace")[-300:])
+        os.rmdir(box)
+        return
+    wait_until(lambda: len(processes_with_run_id(rid)) >= 4, 10.0)
+    job_cgroups = [d for d in os.listdir(box) if d.startswith("ringmaster-")]
+    check(len(job_cgroups) == 1, "both-killed: the job's cgroup is in the test's (%s)" % job_cgroups)
+    w = watcher_of(p.pid)
+    check(w is not None, "both-killed: the watcher is found")
+    os.kill(w, signal.SIGKILL)
+    p.kill()
+    p.wait()
+    time.sleep(0.5)
+    left = processes_with_run_id(rid)
+    # The rank itself dies with ringmaster (PR_SET_PDEATHSIG); its three descendants stay.
+    check(len(left) >= 3, "both-killed: with both dead, the job's processes are left (%d)" % len(left))
+    # The next run in that cgroup sweeps it.
+    q = subprocess.run(ringmaster_args(run_id("contain-next"), ["--contain", "cgroup", "--", "true"], None),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       env=clean_env(), preexec_fn=into_box, timeout=TIMEOUT)
+    err = q.stderr.decode(errors="replace")
+    check(q.returncode == 0, "both-killed: the next run succeeds (%d: %s)" % (q.returncode, err[-500:]))
+    check("removed 1 stale job cgroup" in err and "ending %d process" % len(left) in err,
+          "both-killed: the next run says what it swept (%s)" % err[-500:])
+    check(wait_until(lambda: processes_with_run_id(rid) == [], 5.0) is not None,
+          "both-killed: the dead run's processes are gone (%s)" % processes_with_run_id(rid))
+    check(not os.path.exists(os.path.join(box, job_cgroups[0])), "both-killed: its cgroup is removed")
+    for pid in processes_with_run_id(rid):
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not open(os.path.join(box, "cgroup.procs")).read().strip(), 5.0)
+    try:
+        os.rmdir(box)
+    except OSError:
+        pass
+
+
 attack("self")
 two_nodes()
+both_killed()
 # The fallback, forced where the cgroup mode would be had.
 attack("watcher", options=["--contain", "watcher"])
 if os.geteuid() == 0:

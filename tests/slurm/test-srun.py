@@ -1,0 +1,374 @@
+# SPDX-License-Identifier: MIT
+"""ringmaster under a real srun.  Debian's Slurm runs on this one machine
+from a folder the test owns: munged with its own key, slurmctld, and two
+slurmd, nodes n1 and n2 (both this machine, on ports of their own).  Each
+srun starts one ringmaster per node (-N2 --ntasks-per-node=1), which reads
+its place in the job from the step's SLURM_* variables.  Cases:
+
+  env    ringmaster run -n 2 on each node: every rank's RANK, LOCAL_RANK,
+         WORLD_SIZE, GROUP_RANK..., MASTER_ADDR = n1 (the first host of the
+         step's SLURM_STEP_NODELIST, n[1-2]) and the Slurm node it ran on
+  kill   no store: rank 3 (node 1) raises while ranks 0-2 run;
+         srun --kill-on-bad-exit=1 ends node 0's ringmaster too (SIGTERM), srun
+         exits non-zero within seconds, no rank is left, and node 1's report
+         names rank 3 and its exception
+  store  --store etcd (Debian's etcd-server), without --kill-on-bad-exit: node 0
+         stops by itself (exit 112) and its report names node 1, rank 3 and
+         the cause
+  gloo   with torch (RM_TORCH_PYTHONPATH): tests/multinode/worker.py's
+         all-reduce across the two srun tasks (--master-addr 127.0.0.1: the
+         names n1 and n2 do not resolve on this machine)
+
+Skips (77) without root, without Slurm's or munge's programs (apt-get
+install slurmctld slurmd slurm-client munge), or when the daemons do not
+come up (the reason and their logs are printed).  The store case is left
+out without etcd or a ringmaster built without libcurl, the gloo case
+without torch.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "multinode"))
+from etcdtest import Etcd, free_port  # noqa: E402
+
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, "..", ".."))
+TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
+RINGMASTER = os.environ.get("RINGMASTER_BIN") or os.path.join(TOP_BUILDDIR, "supervisor", "ringmaster")
+WORKER = os.path.join(HERE, "worker.py")
+GLOO_WORKER = os.path.join(HERE, "..", "multinode", "worker.py")
+SCALE = float(os.environ.get("RM_TEST_TIMEOUT_SCALE", "1"))
+PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "srun", "sinfo", "scancel")
+NODES = ("n1", "n2")
+failures = []
+
+
+def check(cond, what, output=""):
+    print("%s: %s" % ("ok  " if cond else "FAIL", what), flush=True)
+    if not cond:
+        failures.append(what)
+        if output:
+            print("---- output\n%s\n----" % output[-5000:], flush=True)
+    return cond
+
+
+class Unavailable(Exception):
+    """Slurm cannot run here: the test skips, saying why."""
+
+
+class Cluster:
+    """munged, slurmctld and one slurmd per node, in the foreground as this test's children, stopped by stop()."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="rm-slurm-")
+        os.chmod(self.dir, 0o700)     # munged refuses a key in a folder others may write
+        self.conf = os.path.join(self.dir, "slurm.conf")
+        self.daemons = []
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM")}
+        self.env["SLURM_CONF"] = self.conf
+
+    def path(self, *names):
+        return os.path.join(self.dir, *names)
+
+    def daemon(self, name, argv):
+        log = open(self.path("log", name + ".out"), "w")
+        self.daemons.append((name, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                                    stderr=subprocess.STDOUT, env=self.env,
+                                                    start_new_session=True)))
+        log.close()
+
+    def logs(self):
+        text = []
+        for name in sorted(os.listdir(self.path("log"))):
+            with open(self.path("log", name), errors="replace") as f:
+                text.append("==== %s\n%s" % (name, "".join(f.readlines()[-15:])))
+        return "\n".join(text)
+
+    def wait_for(self, what, ready, timeout):
+        deadline = time.monotonic() + timeout * SCALE
+        while not ready():
+            dead = [(n, p.returncode) for n, p in self.daemons if p.poll() is not None]
+            if dead:
+                raise Unavailable("%s exited with status %s before %s\n%s" % (dead[0][0], dead[0][1], what, self.logs()))
+            if time.monotonic() > deadline:
+                raise Unavailable("no %s within %.0f s\n%s" % (what, timeout * SCALE, self.logs()))
+            time.sleep(0.1)
+
+    def write_conf(self):
+        lines = [
+            "ClusterName=rmtest",
+            "SlurmctldHost=localhost",
+            "SlurmctldPort=%d" % free_port(),
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            "AuthInfo=socket=%s" % self.path("munge", "socket"),
+            "StateSaveLocation=%s" % self.path("state"),
+            "SlurmdSpoolDir=%s" % self.path("spool", "%n"),
+            "SlurmctldPidFile=%s" % self.path("slurmctld.pid"),
+            "SlurmdPidFile=%s" % self.path("slurmd-%n.pid"),
+            "SlurmctldLogFile=%s" % self.path("log", "slurmctld.log"),
+            "SlurmdLogFile=%s" % self.path("log", "slurmd-%n.log"),
+            # No cgroups: processes are tracked by process group, tasks are not bound.
+            "ProctrackType=proctrack/pgid",
+            "TaskPlugin=task/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "AccountingStorageType=accounting_storage/none",
+            "JobCompType=jobcomp/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_CPU",
+            "MpiDefault=none",
+            "ReturnToService=2",
+            "KillWait=10",
+        ]
+        # Several slurmd on one machine: the same NodeHostname, a port each.
+        for n in NODES:
+            lines.append("NodeName=%s NodeHostname=localhost NodeAddr=127.0.0.1 Port=%d CPUs=1 State=UNKNOWN"
+                         % (n, free_port()))
+        lines.append("PartitionName=rm Nodes=%s Default=YES MaxTime=10 State=UP" % ",".join(NODES))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def idle_nodes(self):
+        r = subprocess.run(["sinfo", "-h", "-N", "-o", "%N %t"], env=self.env, capture_output=True, text=True)
+        states = dict(line.split() for line in r.stdout.splitlines() if len(line.split()) == 2)
+        return all(states.get(n) == "idle" for n in NODES)
+
+    def start(self):
+        for d in ("munge", "state", "log", "spool/n1", "spool/n2"):
+            os.makedirs(self.path(d), mode=0o700)
+        key = self.path("munge", "key")
+        r = subprocess.run(["mungekey", "-c", "-k", key], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise Unavailable("mungekey -c failed: %s" % r.stderr.strip())
+        self.daemon("munged", ["munged", "-F", "-f", "--key-file", key, "--socket", self.path("munge", "socket"),
+                               "--pid-file", self.path("munge", "pid"), "--seed-file", self.path("munge", "seed"),
+                               "--log-file", self.path("log", "munged.log")])
+        self.wait_for("munge socket", lambda: os.path.exists(self.path("munge", "socket")), 20)
+        self.write_conf()
+        self.daemon("slurmctld", ["slurmctld", "-D", "-i", "-f", self.conf])
+        for n in NODES:
+            self.daemon("slurmd-" + n, ["slurmd", "-D", "-N", n, "-f", self.conf])
+        self.wait_for("idle nodes %s in sinfo" % ",".join(NODES), self.idle_nodes, 60)
+
+    def stop(self):
+        # The jobs' steps first (a case that failed may have left one), then the daemons, the last started first.
+        if self.daemons:
+            subprocess.run(["scancel", "-u", "root"], env=self.env, capture_output=True)
+        for _, p in reversed(self.daemons):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+        self.daemons = []
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def srun(self, srun_args, rm_args, env, timeout):
+        """srun -N2 --ntasks-per-node=1 SRUN_ARGS ringmaster run RM_ARGS; each node its own runtime folder
+        (one machine: the nodes' run folders would collide) and its report in FOLDER/nodeI/report.json.
+        Returns (exit status or None after the timeout, output, seconds, [report of node 0, node 1])."""
+        base = tempfile.mkdtemp(prefix="srun-", dir=self.dir)
+        wrapper = 'd=%s/node$SLURM_NODEID; mkdir -p "$d"; rm=$1; shift; ' \
+                  'XDG_RUNTIME_DIR=$d exec "$rm" run --report "$d/report.json" "$@"' % base
+        argv = ["srun", "-N2", "--ntasks-per-node=1", "--label", "--time=5"] + srun_args + \
+            ["sh", "-c", wrapper, "sh", RINGMASTER] + rm_args
+        t0 = time.monotonic()
+        p = subprocess.Popen(argv, env=dict(env, SLURM_CONF=self.conf), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=timeout * SCALE)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, _ = p.communicate()
+            subprocess.run(["scancel", "-u", "root"], env=self.env, capture_output=True)
+            rc = None
+        seconds = time.monotonic() - t0
+        reports = []
+        for i in range(len(NODES)):
+            try:
+                with open(os.path.join(base, "node%d" % i, "report.json")) as f:
+                    reports.append(json.load(f))
+            except (OSError, ValueError):
+                reports.append(None)
+        print("---- srun %s: exit %s after %.1f s\n%s" % (" ".join(srun_args + rm_args), rc, seconds, out),
+              flush=True)
+        return rc, out, seconds, reports
+
+
+def base_env():
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLURM", "LWS_", "PET_")) and k not in ("MASTER_ADDR", "MASTER_PORT")}
+    paths = [os.path.join(TOP_SRCDIR, "engine", "python")]
+    if os.environ.get("RM_TORCH_PYTHONPATH"):
+        paths.append(os.environ["RM_TORCH_PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def case_env(cluster):
+    folder = tempfile.mkdtemp(prefix="env-", dir=cluster.dir)
+    rc, out, _, reports = cluster.srun(["--kill-on-bad-exit=1"], ["-n", "2", "--", sys.executable, WORKER, "env",
+                                                                  folder], base_env(), 120)
+    check(rc == 0, "env: srun exits 0 (%s)" % rc, out)
+    recs = {}
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name)) as f:
+            r = json.load(f)
+        recs[int(r["RANK"])] = r
+    check(sorted(recs) == [0, 1, 2, 3], "env: ranks 0-3 each wrote a record (%s)" % sorted(recs), out)
+    for g, e in sorted(recs.items()):
+        node = g // 2
+        want = {"RANK": str(g), "LOCAL_RANK": str(g % 2), "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2",
+                "GROUP_RANK": str(node), "GROUP_WORLD_SIZE": "2", "ROLE_RANK": str(g), "ROLE_WORLD_SIZE": "4",
+                "MASTER_ADDR": "n1", "MASTER_PORT": "29500", "SLURM_NODEID": str(node), "SLURM_PROCID": str(node),
+                "SLURMD_NODENAME": NODES[node], "SLURM_STEP_NODELIST": "n[1-2]"}
+        got = {k: e.get(k) for k in want}
+        check(got == want, "env: rank %d's variables, from the srun task on %s" % (g, NODES[node]),
+              json.dumps(got) + "\nwant " + json.dumps(want))
+    for i, rep in enumerate(reports):
+        nodes = (rep or {}).get("nodes") or {}
+        check((nodes.get("source"), nodes.get("nnodes"), nodes.get("node_rank"), nodes.get("first_rank"),
+               nodes.get("master_addr")) == ("slurm", 2, i, 2 * i, "n1"),
+              "env: node %d's report: placed by Slurm as node %d of 2, ranks from %d, master n1" % (i, i, 2 * i),
+              json.dumps(nodes))
+
+
+def live_workers(folder):
+    """The fail case's sleeping ranks that still run (by the pids they wrote, still running worker.py)."""
+    alive = []
+    for name in os.listdir(folder):
+        if not name.startswith("pid-") or name.endswith(".tmp"):
+            continue
+        with open(os.path.join(folder, name)) as f:
+            pid = int(f.read())
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if WORKER.encode() in f.read():
+                    alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+def wait_gone(folder, timeout):
+    deadline = time.monotonic() + timeout * SCALE
+    while live_workers(folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return live_workers(folder)
+
+
+def case_kill(cluster):
+    folder = tempfile.mkdtemp(prefix="kill-", dir=cluster.dir)
+    rc, out, seconds, (rep0, rep1) = cluster.srun(
+        ["--kill-on-bad-exit=1"], ["-n", "2", "--", sys.executable, WORKER, "fail", "3", folder], base_env(), 90)
+    pids = [n for n in os.listdir(folder) if n.startswith("pid-") and not n.endswith(".tmp")]
+    check(len(pids) == 3, "kill: ranks 0, 1 and 2 were running when rank 3 failed (%s)" % sorted(pids), out)
+    check(rc not in (0, None), "kill: srun ends by itself, non-zero (%s after %.1f s; the ranks sleep 600 s)"
+          % (rc, seconds), out)
+    left = wait_gone(folder, 15)
+    check(not left, "kill: no rank is left on either node (%s)" % left, out)
+    check(rep0 is not None and rep0.get("stop_signal") == "SIGTERM" and rep0.get("exit_status") == 143,
+          "kill: node 0's ringmaster was stopped by srun's SIGTERM and stopped its ranks (exit 143)",
+          json.dumps(rep0)[:3000])
+    ff = (rep1 or {}).get("first_failure") or {}
+    first = ((rep1 or {}).get("nodes") or {}).get("first_rank")
+    check(rep1 is not None and rep1.get("exit_status") == 1 and first == 2 and ff.get("rank") == 1,
+          "kill: node 1's report: its local rank 1 (rank 3) failed first, exit 1", json.dumps(rep1)[:3000])
+    check("ValueError: rank 3 fails on purpose" in "".join(ff.get("stderr_tail") or []),
+          "kill: node 1's report has rank 3's exception", json.dumps(ff))
+    check(re.search(r"^1: ringmaster: =+ run \S+: rank 3 \(node 1's local rank 1\) failed", out, re.M) is not None,
+          "kill: node 1's text report names rank 3 globally", out)
+
+
+def case_store(cluster):
+    folder = tempfile.mkdtemp(prefix="store-", dir=cluster.dir)
+    with Etcd() as etcd:
+        rc, out, seconds, (rep0, rep1) = cluster.srun(
+            ["--kill-on-bad-exit=0"], ["--store", "etcd://" + etcd.endpoint, "--run-id", "slurm-store-%d" % os.getpid(),
+                                       "-n", "2", "--", sys.executable, WORKER, "fail", "3", folder], base_env(), 90)
+    check(rc not in (0, None), "store: srun ends by itself, non-zero (%s after %.1f s)" % (rc, seconds), out)
+    check(not wait_gone(folder, 15), "store: no rank is left on either node", out)
+    fail = (((rep0 or {}).get("nodes") or {}).get("failure")) or {}
+    check(rep0 is not None and rep0.get("exit_status") == 112 and rep0.get("outcome") == "node-failure"
+          and rep0.get("stop_signal") is None,
+          "store: node 0 stopped by itself on node 1's failure (exit 112, no signal from srun)", json.dumps(rep0)[:3000])
+    check(fail.get("node") == 1 and fail.get("rank") == 3 and "rank 3 fails on purpose" in (fail.get("cause") or ""),
+          "store: node 0's report names node 1, rank 3 and the cause", json.dumps(fail))
+    check(rep1 is not None and rep1.get("exit_status") == 1, "store: node 1 exits with rank 3's status 1",
+          json.dumps(rep1)[:3000])
+
+
+def case_gloo(cluster):
+    env = dict(base_env(), GLOO_SOCKET_IFNAME="lo")
+    rc, out, _, _ = cluster.srun(["--kill-on-bad-exit=1"], ["--master-addr", "127.0.0.1", "-n", "2", "--",
+                                                            sys.executable, GLOO_WORKER, "env"], env, 240)
+    check(rc == 0, "gloo: srun exits 0 (%s)" % rc, out)
+    dec = json.JSONDecoder()
+    recs = sorted((dec.raw_decode(out, m.end())[0] for m in re.finditer(r"MULTINODE ", out)), key=lambda r: r["rank"])
+    check([r["rank"] for r in recs] == [0, 1, 2, 3], "gloo: one record per rank", out)
+    for r in recs:
+        g = r["rank"]
+        check(r["dist_rank"] == g and r["dist_world"] == 4 and r["sum"] == 10 and
+              r["env"]["GROUP_RANK"] == str(g // 2) and r["env"]["MASTER_ADDR"] == "127.0.0.1",
+              "gloo: rank %d in a world of 4 across the srun tasks, all-reduce sum 10" % g, json.dumps(r))
+
+
+def store_usable():
+    if not Etcd.available():
+        return "no etcd server (apt-get install etcd-server)"
+    with open(os.path.join(TOP_BUILDDIR, "config.h")) as f:
+        if not re.search(r"^#define HAVE_LIBCURL 1$", f.read(), re.M):
+            return "ringmaster was built without libcurl (configure --with-etcd)"
+    return None
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: slurmd and munged run as root here (the test starts its own); not root")
+        return 77
+    missing = [p for p in PROGRAMS if not shutil.which(p)]
+    if missing:
+        print("SKIP: %s not installed (apt-get install slurmctld slurmd slurm-client munge)" % ", ".join(missing))
+        return 77
+    cluster = Cluster()
+    try:
+        try:
+            cluster.start()
+        except Unavailable as e:
+            print("SKIP: Slurm does not run here: %s" % e)
+            return 77
+        case_env(cluster)
+        case_kill(cluster)
+        why = store_usable()
+        if why:
+            print("store case left out: %s" % why)
+        else:
+            case_store(cluster)
+        if subprocess.run([sys.executable, "-c", "import torch.distributed"], env=base_env(),
+                          capture_output=True).returncode != 0:
+            print("gloo case left out: torch is not installed (RM_TORCH_PYTHONPATH)")
+        else:
+            case_gloo(cluster)
+    finally:
+        cluster.stop()
+    if failures:
+        print("%d failed: %s" % (len(failures), "; ".join(failures)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

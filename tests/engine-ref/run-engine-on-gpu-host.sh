@@ -21,6 +21,7 @@
 # Logs go to $OUT (default ./gpu-out): engine-gpu.txt (everything),
 # machine.txt, configure.txt.
 set -u
+. "$(dirname "$0")/../gpu/gpu-host-env.sh"
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 out=${OUT:-$PWD/gpu-out}
 steps=${RM_ENGINE_STEPS:-build exact tp2 bench control allreduce}
@@ -59,19 +60,9 @@ fi
 
 case " $steps " in
 *" build "*)
-        nccl_flag=
-        if [ ! -e /usr/local/cuda/include/nccl.h ] && [ ! -e /usr/include/nccl.h ]; then
-                d=$(python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null)
-                if [ -n "$d" ] && [ -e "$d/include/nccl.h" ]; then
-                        mkdir -p /tmp/rm-nccl/lib
-                        ln -sfn "$d/include" /tmp/rm-nccl/include
-                        ln -sf "$(ls "$d"/lib/libnccl.so* | head -1)" /tmp/rm-nccl/lib/libnccl.so
-                        nccl_flag=--with-nccl=/tmp/rm-nccl
-                fi
-        fi
+        gpu_host_find_nccl
         say "==== configure $nccl_flag"
-        if ! ./configure --with-cuda $nccl_flag NVCC_GENCODE="-gencode arch=compute_90,code=sm_90" \
-                LIBSYSTEMD_CFLAGS="-I$PWD/../sysinc" LIBSYSTEMD_LIBS=-l:libsystemd.so.0 > "$out/configure.txt" 2>&1; then
+        if ! gpu_host_configure > "$out/configure.txt" 2>&1; then
                 tail -30 "$out/configure.txt" | tee -a "$log"
                 exit 1
         fi

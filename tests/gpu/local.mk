@@ -1,6 +1,6 @@
 # tests/gpu: GPU tests of librmworker-cuda.  Each exits 77 without a GPU.
 # Run on a GPU host with tests/gpu/run-on-gpu-host.sh (docs/gpu-results.md).
-EXTRA_DIST += tests/gpu/gpu-test.h tests/gpu/run-on-gpu-host.sh tests/gpu/test-kernels.h \
+EXTRA_DIST += tests/gpu/gpu-test.h tests/gpu/run-on-gpu-host.sh tests/gpu/gpu-host-env.sh tests/gpu/test-kernels.h \
 	tests/gpu/allreduce-check.h tests/gpu/run-allreduce-on-gpu-host.sh tests/gpu/test-allreduce-torch.sh \
 	tests/gpu/allreduce_torch_rank.py
 

@@ -16,6 +16,7 @@
 # and benchmark's RMTEST_* knobs pass through.  Unchanged on 2, 4, 8 GPUs:
 # the procs scenarios then use one process per GPU and NCCL runs beside.
 set -u
+. "$(dirname "$0")/gpu-host-env.sh"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 out=${OUT:-$PWD/gpu-out}
 steps=${RM_AR_STEPS:-build test sanitizer bench}
@@ -37,19 +38,9 @@ ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 case " $steps " in
 *" build "*)
         step build | tee "$out/build.txt"
-        nccl_flag=
-        if [ ! -e /usr/local/cuda/include/nccl.h ] && [ ! -e /usr/include/nccl.h ]; then
-                d=$(python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null)
-                if [ -n "$d" ] && [ -e "$d/include/nccl.h" ]; then
-                        mkdir -p /tmp/rm-nccl/lib
-                        ln -sfn "$d/include" /tmp/rm-nccl/include
-                        ln -sf "$(ls "$d"/lib/libnccl.so* | head -1)" /tmp/rm-nccl/lib/libnccl.so
-                        nccl_flag=--with-nccl=/tmp/rm-nccl
-                fi
-        fi
+        gpu_host_find_nccl
         if [ ! -f Makefile ]; then
-                ./configure --with-cuda $nccl_flag NVCC_GENCODE="-gencode arch=compute_90,code=sm_90" \
-                        LIBSYSTEMD_CFLAGS="-I$PWD/../sysinc" LIBSYSTEMD_LIBS=-l:libsystemd.so.0 >> "$out/build.txt" 2>&1 ||
+                gpu_host_configure >> "$out/build.txt" 2>&1 ||
                         { tail -30 "$out/build.txt"; exit 1; }
         fi
         grep -E "CUDA:|NCCL:|GPU parts:" "$out/build.txt"

@@ -10,6 +10,7 @@
 # Environment: RM_GPU_STEPS (default "build check two bench"),
 # RMTEST_* knobs of the tests (see each test's header).
 set -u
+. "$(dirname "$0")/gpu-host-env.sh"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 out=${OUT:-$PWD/gpu-out}
 steps=${RM_GPU_STEPS:-build check two bench}
@@ -41,20 +42,9 @@ run_test() {
 
 case " $steps " in
 *" build "*)
-        # NCCL: the CUDA toolkit's, else the nvidia-nccl Python wheel's.
-        nccl_flag=
-        if [ ! -e /usr/local/cuda/include/nccl.h ] && [ ! -e /usr/include/nccl.h ]; then
-                d=$(python3 -c 'import nvidia.nccl as n; print(list(n.__path__)[0])' 2>/dev/null)
-                if [ -n "$d" ] && [ -e "$d/include/nccl.h" ]; then
-                        mkdir -p /tmp/rm-nccl/lib
-                        ln -sfn "$d/include" /tmp/rm-nccl/include
-                        ln -sf "$(ls "$d"/lib/libnccl.so* | head -1)" /tmp/rm-nccl/lib/libnccl.so
-                        nccl_flag=--with-nccl=/tmp/rm-nccl
-                fi
-        fi
+        gpu_host_find_nccl
         say "==== configure $nccl_flag"
-        if ! ./configure --with-cuda $nccl_flag NVCC_GENCODE="-gencode arch=compute_90,code=sm_90" \
-                LIBSYSTEMD_CFLAGS="-I$PWD/../sysinc" LIBSYSTEMD_LIBS=-l:libsystemd.so.0 > "$out/configure.txt" 2>&1; then
+        if ! gpu_host_configure > "$out/configure.txt" 2>&1; then
                 tail -40 "$out/configure.txt" | tee -a "$log"
                 exit 1
         fi

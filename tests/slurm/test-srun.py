@@ -37,27 +37,23 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "multinode"))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "supervisor"))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "multinode"))
 from etcdtest import Etcd, free_port  # noqa: E402
+from rmtest import RINGMASTER, TOP_BUILDDIR, check, clean_env, finish, log, skip, wait_gone  # noqa: E402
 
-TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, "..", ".."))
-TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
-RINGMASTER = os.environ.get("RINGMASTER_BIN") or os.path.join(TOP_BUILDDIR, "supervisor", "ringmaster")
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, os.pardir, os.pardir))
 WORKER = os.path.join(HERE, "worker.py")
 GLOO_WORKER = os.path.join(HERE, "..", "multinode", "worker.py")
 SCALE = float(os.environ.get("RM_TEST_TIMEOUT_SCALE", "1"))
 PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "srun", "sinfo", "scancel")
 NODES = ("n1", "n2")
-failures = []
 
 
-def check(cond, what, output=""):
-    print("%s: %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-        if output:
-            print("---- output\n%s\n----" % output[-5000:], flush=True)
-    return cond
+def expect(cond, what, output):
+    """check(), with what to look at when it fails."""
+    if not check(cond, what):
+        log("---- output\n%s\n----" % output[-5000:])
 
 
 class Unavailable(Exception):
@@ -95,9 +91,10 @@ class Cluster:
     def wait_for(self, what, ready, timeout):
         deadline = time.monotonic() + timeout * SCALE
         while not ready():
-            dead = [(n, p.returncode) for n, p in self.daemons if p.poll() is not None]
-            if dead:
-                raise Unavailable("%s exited with status %s before %s\n%s" % (dead[0][0], dead[0][1], what, self.logs()))
+            for name, p in self.daemons:
+                if p.poll() is not None:
+                    raise Unavailable("%s exited with status %s before %s\n%s"
+                                      % (name, p.returncode, what, self.logs()))
             if time.monotonic() > deadline:
                 raise Unavailable("no %s within %.0f s\n%s" % (what, timeout * SCALE, self.logs()))
             time.sleep(0.1)
@@ -209,12 +206,11 @@ class Cluster:
 
 
 def base_env():
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SLURM", "LWS_", "PET_")) and k not in ("MASTER_ADDR", "MASTER_PORT")}
-    paths = [os.path.join(TOP_SRCDIR, "engine", "python")]
-    if os.environ.get("RM_TORCH_PYTHONPATH"):
-        paths.append(os.environ["RM_TORCH_PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    """rmtest's clean environment without a launcher's variables (the test may run inside a Slurm job), with
+    ringmaster's Python package and torch (RM_TORCH_PYTHONPATH) on PYTHONPATH."""
+    env = {k: v for k, v in clean_env().items() if not k.startswith(("SLURM", "LWS_", "PET_"))}
+    paths = [os.path.join(TOP_SRCDIR, "engine", "python"), os.environ.get("RM_TORCH_PYTHONPATH"), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
 
 
@@ -222,13 +218,13 @@ def case_env(cluster):
     folder = tempfile.mkdtemp(prefix="env-", dir=cluster.dir)
     rc, out, _, reports = cluster.srun(["--kill-on-bad-exit=1"], ["-n", "2", "--", sys.executable, WORKER, "env",
                                                                   folder], base_env(), 120)
-    check(rc == 0, "env: srun exits 0 (%s)" % rc, out)
+    expect(rc == 0, "env: srun exits 0 (%s)" % rc, out)
     recs = {}
     for name in os.listdir(folder):
         with open(os.path.join(folder, name)) as f:
             r = json.load(f)
         recs[int(r["RANK"])] = r
-    check(sorted(recs) == [0, 1, 2, 3], "env: ranks 0-3 each wrote a record (%s)" % sorted(recs), out)
+    expect(sorted(recs) == [0, 1, 2, 3], "env: ranks 0-3 each wrote a record (%s)" % sorted(recs), out)
     for g, e in sorted(recs.items()):
         node = g // 2
         want = {"RANK": str(g), "LOCAL_RANK": str(g % 2), "WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2",
@@ -236,61 +232,51 @@ def case_env(cluster):
                 "MASTER_ADDR": "n1", "MASTER_PORT": "29500", "SLURM_NODEID": str(node), "SLURM_PROCID": str(node),
                 "SLURMD_NODENAME": NODES[node], "SLURM_STEP_NODELIST": "n[1-2]"}
         got = {k: e.get(k) for k in want}
-        check(got == want, "env: rank %d's variables, from the srun task on %s" % (g, NODES[node]),
-              json.dumps(got) + "\nwant " + json.dumps(want))
+        expect(got == want, "env: rank %d's variables, from the srun task on %s" % (g, NODES[node]),
+               json.dumps(got) + "\nwant " + json.dumps(want))
     for i, rep in enumerate(reports):
         nodes = (rep or {}).get("nodes") or {}
-        check((nodes.get("source"), nodes.get("nnodes"), nodes.get("node_rank"), nodes.get("first_rank"),
-               nodes.get("master_addr")) == ("slurm", 2, i, 2 * i, "n1"),
-              "env: node %d's report: placed by Slurm as node %d of 2, ranks from %d, master n1" % (i, i, 2 * i),
-              json.dumps(nodes))
+        expect((nodes.get("source"), nodes.get("nnodes"), nodes.get("node_rank"), nodes.get("first_rank"),
+                nodes.get("master_addr")) == ("slurm", 2, i, 2 * i, "n1"),
+               "env: node %d's report: placed by Slurm as node %d of 2, ranks from %d, master n1" % (i, i, 2 * i),
+               json.dumps(nodes))
 
 
-def live_workers(folder):
-    """The fail case's sleeping ranks that still run (by the pids they wrote, still running worker.py)."""
-    alive = []
+def sleeping_ranks(folder):
+    """{rank: pid} of the fail case's ranks that wrote their pid (they sleep until stopped)."""
+    pids = {}
     for name in os.listdir(folder):
-        if not name.startswith("pid-") or name.endswith(".tmp"):
-            continue
-        with open(os.path.join(folder, name)) as f:
-            pid = int(f.read())
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                if WORKER.encode() in f.read():
-                    alive.append(pid)
-        except OSError:
-            pass
-    return alive
+        if name.startswith("pid-") and not name.endswith(".tmp"):
+            with open(os.path.join(folder, name)) as f:
+                pids[int(name[4:])] = int(f.read())
+    return pids
 
 
-def wait_gone(folder, timeout):
-    deadline = time.monotonic() + timeout * SCALE
-    while live_workers(folder) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return live_workers(folder)
+def all_gone(pids):
+    """Whether every pid has exited within 15 s (stopped when srun returned, or never)."""
+    return wait_gone(list(pids.values()), 15 * SCALE) is not None
 
 
 def case_kill(cluster):
     folder = tempfile.mkdtemp(prefix="kill-", dir=cluster.dir)
     rc, out, seconds, (rep0, rep1) = cluster.srun(
         ["--kill-on-bad-exit=1"], ["-n", "2", "--", sys.executable, WORKER, "fail", "3", folder], base_env(), 90)
-    pids = [n for n in os.listdir(folder) if n.startswith("pid-") and not n.endswith(".tmp")]
-    check(len(pids) == 3, "kill: ranks 0, 1 and 2 were running when rank 3 failed (%s)" % sorted(pids), out)
-    check(rc not in (0, None), "kill: srun ends by itself, non-zero (%s after %.1f s; the ranks sleep 600 s)"
-          % (rc, seconds), out)
-    left = wait_gone(folder, 15)
-    check(not left, "kill: no rank is left on either node (%s)" % left, out)
-    check(rep0 is not None and rep0.get("stop_signal") == "SIGTERM" and rep0.get("exit_status") == 143,
-          "kill: node 0's ringmaster was stopped by srun's SIGTERM and stopped its ranks (exit 143)",
-          json.dumps(rep0)[:3000])
+    pids = sleeping_ranks(folder)
+    expect(sorted(pids) == [0, 1, 2], "kill: ranks 0, 1 and 2 ran when rank 3 failed (%s)" % sorted(pids), out)
+    expect(rc not in (0, None), "kill: srun ends by itself, non-zero (%s after %.1f s; the ranks sleep 600 s)"
+           % (rc, seconds), out)
+    expect(all_gone(pids), "kill: no rank is left on either node", out)
+    expect(rep0 is not None and rep0.get("stop_signal") == "SIGTERM" and rep0.get("exit_status") == 143,
+           "kill: node 0's ringmaster was stopped by srun's SIGTERM and stopped its ranks (exit 143)",
+           json.dumps(rep0)[:3000])
     ff = (rep1 or {}).get("first_failure") or {}
     first = ((rep1 or {}).get("nodes") or {}).get("first_rank")
-    check(rep1 is not None and rep1.get("exit_status") == 1 and first == 2 and ff.get("rank") == 1,
-          "kill: node 1's report: its local rank 1 (rank 3) failed first, exit 1", json.dumps(rep1)[:3000])
-    check("ValueError: rank 3 fails on purpose" in "".join(ff.get("stderr_tail") or []),
-          "kill: node 1's report has rank 3's exception", json.dumps(ff))
-    check(re.search(r"^1: ringmaster: =+ run \S+: rank 3 \(node 1's local rank 1\) failed", out, re.M) is not None,
-          "kill: node 1's text report names rank 3 globally", out)
+    expect(rep1 is not None and rep1.get("exit_status") == 1 and first == 2 and ff.get("rank") == 1,
+           "kill: node 1's report: its local rank 1 (rank 3) failed first, exit 1", json.dumps(rep1)[:3000])
+    expect("ValueError: rank 3 fails on purpose" in "".join(ff.get("stderr_tail") or []),
+           "kill: node 1's report has rank 3's exception", json.dumps(ff))
+    expect(re.search(r"^1: ringmaster: =+ run \S+: rank 3 \(node 1's local rank 1\) failed", out, re.M) is not None,
+           "kill: node 1's text report names rank 3 globally", out)
 
 
 def case_store(cluster):
@@ -299,31 +285,33 @@ def case_store(cluster):
         rc, out, seconds, (rep0, rep1) = cluster.srun(
             ["--kill-on-bad-exit=0"], ["--store", "etcd://" + etcd.endpoint, "--run-id", "slurm-store-%d" % os.getpid(),
                                        "-n", "2", "--", sys.executable, WORKER, "fail", "3", folder], base_env(), 90)
-    check(rc not in (0, None), "store: srun ends by itself, non-zero (%s after %.1f s)" % (rc, seconds), out)
-    check(not wait_gone(folder, 15), "store: no rank is left on either node", out)
+    expect(rc not in (0, None), "store: srun ends by itself, non-zero (%s after %.1f s)" % (rc, seconds), out)
+    pids = sleeping_ranks(folder)
+    expect(sorted(pids) == [0, 1, 2] and all_gone(pids), "store: ranks 0-2 ran, and none is left on either node", out)
     fail = (((rep0 or {}).get("nodes") or {}).get("failure")) or {}
-    check(rep0 is not None and rep0.get("exit_status") == 112 and rep0.get("outcome") == "node-failure"
-          and rep0.get("stop_signal") is None,
-          "store: node 0 stopped by itself on node 1's failure (exit 112, no signal from srun)", json.dumps(rep0)[:3000])
-    check(fail.get("node") == 1 and fail.get("rank") == 3 and "rank 3 fails on purpose" in (fail.get("cause") or ""),
-          "store: node 0's report names node 1, rank 3 and the cause", json.dumps(fail))
-    check(rep1 is not None and rep1.get("exit_status") == 1, "store: node 1 exits with rank 3's status 1",
-          json.dumps(rep1)[:3000])
+    expect(rep0 is not None and rep0.get("exit_status") == 112 and rep0.get("outcome") == "node-failure"
+           and rep0.get("stop_signal") is None,
+           "store: node 0 stopped by itself on node 1's failure (exit 112, no signal from srun)",
+           json.dumps(rep0)[:3000])
+    expect(fail.get("node") == 1 and fail.get("rank") == 3 and "rank 3 fails on purpose" in (fail.get("cause") or ""),
+           "store: node 0's report names node 1, rank 3 and the cause", json.dumps(fail))
+    expect(rep1 is not None and rep1.get("exit_status") == 1, "store: node 1 exits with rank 3's status 1",
+           json.dumps(rep1)[:3000])
 
 
 def case_gloo(cluster):
     env = dict(base_env(), GLOO_SOCKET_IFNAME="lo")
     rc, out, _, _ = cluster.srun(["--kill-on-bad-exit=1"], ["--master-addr", "127.0.0.1", "-n", "2", "--",
                                                             sys.executable, GLOO_WORKER, "env"], env, 240)
-    check(rc == 0, "gloo: srun exits 0 (%s)" % rc, out)
+    expect(rc == 0, "gloo: srun exits 0 (%s)" % rc, out)
     dec = json.JSONDecoder()
     recs = sorted((dec.raw_decode(out, m.end())[0] for m in re.finditer(r"MULTINODE ", out)), key=lambda r: r["rank"])
-    check([r["rank"] for r in recs] == [0, 1, 2, 3], "gloo: one record per rank", out)
+    expect([r["rank"] for r in recs] == [0, 1, 2, 3], "gloo: one record per rank", out)
     for r in recs:
         g = r["rank"]
-        check(r["dist_rank"] == g and r["dist_world"] == 4 and r["sum"] == 10 and
-              r["env"]["GROUP_RANK"] == str(g // 2) and r["env"]["MASTER_ADDR"] == "127.0.0.1",
-              "gloo: rank %d in a world of 4 across the srun tasks, all-reduce sum 10" % g, json.dumps(r))
+        expect(r["dist_rank"] == g and r["dist_world"] == 4 and r["sum"] == 10 and
+               r["env"]["GROUP_RANK"] == str(g // 2) and r["env"]["MASTER_ADDR"] == "127.0.0.1",
+               "gloo: rank %d in a world of 4 across the srun tasks, all-reduce sum 10" % g, json.dumps(r))
 
 
 def store_usable():
@@ -337,38 +325,32 @@ def store_usable():
 
 def main():
     if os.geteuid() != 0:
-        print("SKIP: slurmd and munged run as root here (the test starts its own); not root")
-        return 77
+        skip("slurmd and munged run as root here (the test starts its own); not root")
     missing = [p for p in PROGRAMS if not shutil.which(p)]
     if missing:
-        print("SKIP: %s not installed (apt-get install slurmctld slurmd slurm-client munge)" % ", ".join(missing))
-        return 77
+        skip("%s not installed (apt-get install slurmctld slurmd slurm-client munge)" % ", ".join(missing))
     cluster = Cluster()
     try:
         try:
             cluster.start()
         except Unavailable as e:
-            print("SKIP: Slurm does not run here: %s" % e)
-            return 77
+            skip("Slurm does not run here: %s" % e)
         case_env(cluster)
         case_kill(cluster)
         why = store_usable()
         if why:
-            print("store case left out: %s" % why)
+            log("store case left out: %s" % why)
         else:
             case_store(cluster)
         if subprocess.run([sys.executable, "-c", "import torch.distributed"], env=base_env(),
                           capture_output=True).returncode != 0:
-            print("gloo case left out: torch is not installed (RM_TORCH_PYTHONPATH)")
+            log("gloo case left out: torch is not installed (RM_TORCH_PYTHONPATH)")
         else:
             case_gloo(cluster)
     finally:
         cluster.stop()
-    if failures:
-        print("%d failed: %s" % (len(failures), "; ".join(failures)))
-        return 1
-    return 0
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -75,11 +75,10 @@ class Cluster:
         return os.path.join(self.dir, *names)
 
     def daemon(self, name, argv):
-        log = open(self.path("log", name + ".out"), "w")
-        self.daemons.append((name, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                                    stderr=subprocess.STDOUT, env=self.env,
-                                                    start_new_session=True)))
-        log.close()
+        with open(self.path("log", name + ".out"), "w") as out:
+            self.daemons.append((name, subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                                        stderr=subprocess.STDOUT, env=self.env,
+                                                        start_new_session=True)))
 
     def logs(self):
         text = []
@@ -141,7 +140,7 @@ class Cluster:
         return all(states.get(n) == "idle" for n in NODES)
 
     def start(self):
-        for d in ("munge", "state", "log", "spool/n1", "spool/n2"):
+        for d in ["munge", "state", "log"] + ["spool/" + n for n in NODES]:
             os.makedirs(self.path(d), mode=0o700)
         key = self.path("munge", "key")
         r = subprocess.run(["mungekey", "-c", "-k", key], capture_output=True, text=True)
@@ -158,9 +157,10 @@ class Cluster:
         self.wait_for("idle nodes %s in sinfo" % ",".join(NODES), self.idle_nodes, 60)
 
     def stop(self):
-        # The jobs' steps first (a case that failed may have left one), then the daemons, the last started first.
+        # The jobs first (a case that failed may have left one; SLURM_CONF: this test's own cluster's), then the
+        # daemons, the last started first.
         if self.daemons:
-            subprocess.run(["scancel", "-u", "root"], env=self.env, capture_output=True)
+            self.cancel_jobs()
         for _, p in reversed(self.daemons):
             if p.poll() is None:
                 p.terminate()
@@ -171,6 +171,9 @@ class Cluster:
                     p.wait()
         self.daemons = []
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cancel_jobs(self):
+        subprocess.run(["scancel", "-u", "root"], env=self.env, capture_output=True)
 
     def srun(self, srun_args, rm_args, env, timeout):
         """srun -N2 --ntasks-per-node=1 SRUN_ARGS ringmaster run RM_ARGS; each node its own runtime folder
@@ -190,7 +193,7 @@ class Cluster:
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             out, _ = p.communicate()
-            subprocess.run(["scancel", "-u", "root"], env=self.env, capture_output=True)
+            self.cancel_jobs()
             rc = None
         seconds = time.monotonic() - t0
         reports = []
@@ -200,8 +203,7 @@ class Cluster:
                     reports.append(json.load(f))
             except (OSError, ValueError):
                 reports.append(None)
-        print("---- srun %s: exit %s after %.1f s\n%s" % (" ".join(srun_args + rm_args), rc, seconds, out),
-              flush=True)
+        log("---- srun %s: exit %s after %.1f s\n%s" % (" ".join(srun_args + rm_args), rc, seconds, out))
         return rc, out, seconds, reports
 
 

@@ -193,18 +193,46 @@ static inline void cpu_relax(void) {
 struct wait_ops {
         int (*ready)(void *ctx);
         int (*check_peers)(void *ctx);
+        /* The stores that end this wait are made by wake_sleepers_light() (no fence
+         * of the waker's own): a sleeper issues the heavy barrier after announcing
+         * itself, before its last look. */
+        bool light_wakers;
 };
 int wait_no_peers(void *ctx);           /* check_peers for waits that depend on no peer */
 int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops, void *ctx,
               int64_t timeout_ns);
 
-/* The waker's side: after a store the sleeper's ready() looks at. */
-static inline void wake_sleepers(struct shm_wake *w, int n) {
-        atomic_thread_fence(memory_order_seq_cst);
+/*
+ * Asymmetric barriers (membarrier(2), MEMBARRIER_CMD_GLOBAL_EXPEDITED), for
+ * a store made at every message and a sleeper that waits for it rarely: a
+ * process registered with light_barrier_register() may wake with
+ * wake_sleepers_light(), without a fence between its store and its look at
+ * the sleeper count; a sleeper then runs heavy_barrier() between announcing
+ * itself and looking, which makes every running thread of every registered
+ * process execute a full barrier: either the waker's store is visible to the
+ * sleeper's look, or the sleeper's announcement is to the waker's.
+ * light_barrier_register() returns whether this process is registered
+ * (again after a fork); heavy_barrier() 0, or -errno where membarrier(2) is
+ * missing or forbidden (seccomp): the sleeper then cannot rely on it and
+ * looks again every HEAVY_BARRIER_FALLBACK_NS.
+ */
+bool light_barrier_register(void);
+int heavy_barrier(void);
+#define HEAVY_BARRIER_FALLBACK_NS INT64_C(1000000)
+
+/* The waker's side, without a fence: see above. */
+static inline void wake_sleepers_light(struct shm_wake *w, int n) {
+        atomic_signal_fence(memory_order_seq_cst);      /* the compiler keeps the order, the CPU need not */
         if (atomic_load_explicit(&w->sleepers, memory_order_relaxed) != 0) {
                 atomic_fetch_add_explicit(&w->seq, 1, memory_order_release);
                 futex_wake(&w->seq, n);
         }
+}
+
+/* The waker's side: after a store the sleeper's ready() looks at. */
+static inline void wake_sleepers(struct shm_wake *w, int n) {
+        atomic_thread_fence(memory_order_seq_cst);
+        wake_sleepers_light(w, n);
 }
 
 /* Wakes every sleeper in the segment (after a peer was declared dead). */

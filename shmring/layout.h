@@ -33,6 +33,14 @@
  * nothing.  A reader's tail (the next message it wants) frees a slot for the
  * writer once every live reader is past it.
  *
+ * Waking: a side about to sleep counts itself in a wake line's sleepers,
+ * then looks once more; the other side, after its store, looks at sleepers
+ * and bumps the futex word.  The writer's look is fenced; a reader's (at
+ * every freed slot) is not where its process registered for membarrier(2),
+ * and a writer going to sleep makes the barrier for it (internal.h).  A
+ * library of version 1 fences both and makes no barrier: mixing the two
+ * could lose a wake-up, hence version 2.
+ *
  * Nothing read from the segment is trusted: attach copies the geometry into
  * process memory after checking it against the mapped size, and every value
  * read later (lengths, offsets, owners) is checked before use.

@@ -65,6 +65,7 @@ struct shmring_rx {
         struct shmring_msg found;       /* the message the last ready() found */
         uint32_t found_ring;
         uint64_t *dead_owner;           /* [n_rings]: a writer a peer check found dead */
+        bool light;                     /* registered for the heavy barrier: frees slots without a fence */
 };
 
 static int64_t port_spin(const struct shmring_port_opts *o) {
@@ -322,9 +323,11 @@ static int tx_check_peers(void *ctx) {
         return dropped ? tx_ready(tx) : 0;
 }
 
+/* Readers free slots without a fence (rx_advance()): a writer about to sleep makes the barrier. */
 static const struct wait_ops tx_wait_ops = {
         .ready = tx_ready,
         .check_peers = tx_check_peers,
+        .light_wakers = true,
 };
 
 /* Waits until a message of len bytes fits. */
@@ -692,10 +695,15 @@ _public_ int shmring_tx_index(const struct shmring_tx *tx) {
 /* ============================================================= receive */
 
 /*
- * Looks at the next message of ring i.  1 and rx->found filled when one is
- * there, 0 when not yet, < 0 when the slot cannot be trusted.
+ * Looks at the next message of ring i.  1 and *m filled (rx->found_ring
+ * set) when one is there, 0 when not yet, < 0 when the slot cannot be
+ * trusted.  *m is the caller's: shmring_recv_zc() passes its caller's
+ * message, so that nothing is stored to a struct and read back at once with
+ * wider loads (a load the store buffer cannot forward waits for every older
+ * store, the last message's tail among them, to reach the cache: a round
+ * trip to the writer's core per message in a stream).
  */
-static int rx_peek(struct shmring_rx *rx, uint32_t i) {
+static int rx_peek(struct shmring_rx *rx, uint32_t i, struct shmring_msg *m) {
         const struct channel_geom *g = rx->p.g;
         struct shm_ring *ring = geom_ring(g, i);
         uint64_t t = rx->tails[i];
@@ -735,12 +743,10 @@ static int rx_peek(struct shmring_rx *rx, uint32_t i) {
         } else
                 return -EBADMSG;
 
-        rx->found = (struct shmring_msg) {
-                .data = data,
-                .len = len,
-                .seq = t,
-                .sender = g->kind == SHMRING_QUEUE ? i : 0,
-        };
+        m->data = data;
+        m->len = len;
+        m->seq = t;
+        m->sender = g->kind == SHMRING_QUEUE ? i : 0;
         rx->found_ring = i;
         return 1;
 }
@@ -754,13 +760,23 @@ static int rx_still_valid(struct shmring_rx *rx, uint32_t i) {
         return atomic_load_explicit(&slot->seq, memory_order_relaxed) == rx->tails[i] + 1 ? 0 : -ESTALE;
 }
 
-/* Done with the message at the tail of ring i: free its slot for the writer. */
+/*
+ * Done with the message at the tail of ring i: free its slot for the writer.
+ * At every message, so without a fence where the process is registered for
+ * the heavy barrier (a writer going to sleep on a full ring makes it, see
+ * internal.h): a fence here waits for the tail's store, which waits for its
+ * cache line to come back from the writer's core, and in a stream that was
+ * a round trip per message, half the reader's rate.
+ */
 static void rx_advance(struct shmring_rx *rx, uint32_t i) {
         struct shm_ring *ring = geom_ring(rx->p.g, i);
 
         rx->tails[i]++;
         atomic_store_explicit(&ring->readers[rx->reader].tail, rx->tails[i], memory_order_release);
-        wake_sleepers(&ring->wwake, 1);
+        if (_likely_(rx->light))
+                wake_sleepers_light(&ring->wwake, 1);
+        else
+                wake_sleepers(&ring->wwake, 1);
 }
 
 /* Whether a writer that a peer check found dead still holds its ring. */
@@ -785,7 +801,7 @@ static int rx_ready(void *ctx) {
         for (uint32_t k = 0; k < n; k++) {
                 uint32_t i = rx->next_ring + k < n ? rx->next_ring + k : rx->next_ring + k - n;
 
-                r = rx_peek(rx, i);
+                r = rx_peek(rx, i, &rx->found);
                 if (r != 0) {
                         if (r > 0)
                                 rx->next_ring = i + 1 < n ? i + 1 : 0;
@@ -804,7 +820,7 @@ static int rx_ready(void *ctx) {
                 return rx_dead_writer_remains(rx) ? -EOWNERDEAD : 0;
         /* The close was stored after the last publish: look once more, then it is the end. */
         for (uint32_t i = 0; i < n; i++) {
-                r = rx_peek(rx, i);
+                r = rx_peek(rx, i, &rx->found);
                 if (r != 0)
                         return r;
         }
@@ -847,16 +863,17 @@ _public_ int shmring_recv_zc(struct shmring_rx *rx, struct shmring_msg *ret_msg,
         if (rx->held)
                 return -EBUSY;
         /* The message is usually there already: look at the ring due first without the wait loop. */
-        r = rx_peek(rx, rx->next_ring);
+        r = rx_peek(rx, rx->next_ring, ret_msg);
         if (r > 0)
                 rx->next_ring = rx->next_ring + 1 < rx->p.g->n_rings ? rx->next_ring + 1 : 0;
-        else
+        else {
                 r = port_wait(&rx->p, rx->wake, &rx_wait_ops, rx, timeout_ns);
-        if (r < 0)
-                return r;
+                if (r < 0)
+                        return r;
+                *ret_msg = rx->found;
+        }
         rx->held = true;
         rx->held_ring = rx->found_ring;
-        *ret_msg = rx->found;
         return 0;
 }
 
@@ -959,6 +976,7 @@ _public_ int shmring_rx_open(struct shmring *s, const char *channel, const struc
         if (r < 0)
                 goto fail;
         g = rx->p.g;
+        rx->light = light_barrier_register();
         rx->tails = calloc(g->n_rings, sizeof(*rx->tails));
         rx->dead_owner = calloc(g->n_rings, sizeof(*rx->dead_owner));
         if (!rx->tails || !rx->dead_owner) {

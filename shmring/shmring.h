@@ -41,7 +41,10 @@
 extern "C" {
 #endif
 
-#define SHMRING_ABI_VERSION 1
+/* The segment's format and protocol; a segment of another version is refused
+ * (-EPROTO).  2: readers free slots without a fence, a writer going to sleep
+ * makes the barrier (membarrier(2)). */
+#define SHMRING_ABI_VERSION 2
 
 #define SHMRING_INFINITE INT64_C(-1)
 

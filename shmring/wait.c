@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -60,6 +61,30 @@ int futex_wait(_Atomic uint32_t *word, uint32_t expected, int64_t timeout_ns) {
 
 void futex_wake(_Atomic uint32_t *word, int n) {
         (void) syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+/* ------------------------------------------------ asymmetric barriers */
+
+static pid_t light_barrier_pid;         /* the process that registered (a fork's child registers again) */
+static pthread_mutex_t light_barrier_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool light_barrier_register(void) {
+        pid_t pid = getpid();
+        bool ok;
+
+        pthread_mutex_lock(&light_barrier_lock);
+        if (light_barrier_pid != pid &&
+            syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0)
+                light_barrier_pid = pid;
+        ok = light_barrier_pid == pid;
+        pthread_mutex_unlock(&light_barrier_lock);
+        return ok;
+}
+
+int heavy_barrier(void) {
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) < 0)
+                return -errno;
+        return 0;
 }
 
 static int64_t env_int64(const char *name, int64_t def, int64_t min, int64_t max, int64_t scale) {
@@ -333,11 +358,14 @@ int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops,
         for (;;) {
                 int64_t left, slice;
                 uint32_t seen;
+                bool heavy_failed;
 
                 atomic_fetch_add_explicit(&wake->sleepers, 1, memory_order_seq_cst);
                 /* Pairs with the fence in wake_sleepers(): our count is visible before
                  * we look at the ring, even where an RMW does not order a later load. */
                 atomic_thread_fence(memory_order_seq_cst);
+                /* Wakers without a fence of their own: the barrier is ours to make. */
+                heavy_failed = ops->light_wakers && heavy_barrier() < 0;
                 seen = atomic_load_explicit(&wake->seq, memory_order_acquire);
                 r = ops->ready(ctx);
                 if (r == 0 && liveness_due(p, now_ns()))
@@ -353,6 +381,8 @@ int port_wait(struct port *p, struct shm_wake *wake, const struct wait_ops *ops,
                         return -ETIMEDOUT;
                 }
                 slice = left < p->liveness_ns ? left : p->liveness_ns;
+                if (heavy_failed && slice > HEAVY_BARRIER_FALLBACK_NS)
+                        slice = HEAVY_BARRIER_FALLBACK_NS;
                 r = futex_wait(&wake->seq, seen, slice);
                 atomic_fetch_sub_explicit(&wake->sleepers, 1, memory_order_relaxed);
                 if (r == -EINTR)

@@ -6,7 +6,14 @@
  * SHMRING_SPIN_NS sets the default budget; distinct ports of one process
  * work from distinct threads.
  */
+#include <linux/filter.h>
+#include <linux/membarrier.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -53,6 +60,7 @@ struct wakes {
         void *base;
         size_t size;
         struct shm_wake *w[8];
+        bool writer[8];                 /* a ring's wwake: where its writer sleeps */
         unsigned n;
 };
 
@@ -80,9 +88,20 @@ static void wakes_map(struct wakes *k, const char *name) {
                                                                      r * c->ring_stride);
                         CHECK(k->n + 2 <= 8);
                         k->w[k->n++] = &ring->rwake;
+                        k->writer[k->n] = true;
                         k->w[k->n++] = &ring->wwake;
                 }
         }
+}
+
+/* Wake-ups of sleeping writers so far (each moves its futex word). */
+static uint64_t writer_wakes(const struct wakes *k) {
+        uint64_t n = 0;
+
+        for (unsigned i = 0; i < k->n; i++)
+                if (k->writer[i])
+                        n += atomic_load(&k->w[i]->seq);
+        return n;
 }
 
 static void check_no_sleepers(const struct wakes *k, int line) {
@@ -296,11 +315,11 @@ static void test_threads(void) {
 
 /*
  * A writer asleep on a full ring is woken when the reader frees a slot,
- * message after message: a reader makes its fenced look for a sleeping
- * writer only every so many messages (ring.c, RX_WAKE_BATCH), and its
- * unfenced look in between must still find a writer that has been asleep
- * a while.  The writer's liveness interval (60 s) is far above the test's
- * bound, so a missed wake-up shows as a failed send, not a slow one.
+ * round after round: the reader looks for a sleeping writer without a fence
+ * of its own (ring.c, rx_advance(); the sleeping writer makes the barrier),
+ * and must still find a writer that has been asleep a while.  The writer's
+ * liveness interval (60 s) is far above the test's bound, so a missed
+ * wake-up shows as a failed send, not a slow one.
  */
 struct blocked_send {
         struct shmring_tx *tx;
@@ -361,6 +380,150 @@ static void test_writer_woken(void) {
         s = shmring_close(s);
 }
 
+/*
+ * The same race, many times over: the writer sleeps at once on a full ring
+ * (SHMRING_WAIT_BLOCK) and the reader frees one slot at a moment that walks
+ * across the writer's way to sleep, then reads nothing until the writer's
+ * send is through.  The reader looks for a sleeping writer without a fence
+ * of its own (rx_advance()); without the writer's barrier (heavy_barrier()
+ * in wait.c) a look made while the writer announces itself can miss it, and
+ * then nothing wakes the writer before its liveness interval (60 s): its
+ * send fails after 3 s.  Later looks would find it, which is why the reader
+ * stops after the one.
+ */
+struct stream_writer {
+        struct shmring_tx *tx;
+        uint64_t n;
+        _Atomic uint64_t sent;
+        int err;
+};
+
+static void *stream_writer(void *p) {
+        struct stream_writer *a = p;
+
+        for (uint64_t i = 0; i < a->n; i++) {
+                a->err = shmring_send(a->tx, &i, sizeof(i), MS(3000));
+                if (a->err < 0)
+                        break;
+                atomic_store(&a->sent, i + 1);
+        }
+        return NULL;
+}
+
+/* Runs the race's rounds on channel name of s; returns the writer's wake-ups. */
+static uint64_t race_rounds(struct shmring *s, struct wakes *k, const char *name, uint64_t rounds) {
+        struct shmring_port_opts wo = { .index = -1, .wait = SHMRING_WAIT_BLOCK, .liveness_ms = 60000 };
+        struct stream_writer w = { .n = rounds };
+        struct shmring_rx *rx = NULL;
+        uint64_t wakes = writer_wakes(k), t0 = tap_now_ns(), i;
+        unsigned delay = 0;
+        pthread_t t;
+
+        CHECK_OK(shmring_rx_open(s, name, NULL, &rx));
+        CHECK_OK(shmring_tx_open(s, name, &wo, &w.tx));
+        CHECK(pthread_create(&t, NULL, stream_writer, &w) == 0);
+        for (i = 0; i < w.n; i++) {
+                uint64_t got = UINT64_MAX, full = i + 8 < w.n ? i + 8 : w.n, deadline;
+
+                /* The ring is full (8 slots) before each receive, the writer on its way to sleep. */
+                deadline = tap_now_ns() + (uint64_t) MS(5000);
+                while (atomic_load(&w.sent) < full && tap_now_ns() < deadline)
+                        sched_yield();
+                if (atomic_load(&w.sent) < full)
+                        break;
+                /* A delay that moves by 50 ns a round, 0 to 5 us. */
+                delay = (delay + 1) % 100;
+                for (uint64_t until = tap_now_ns() + delay * 50u; tap_now_ns() < until;)
+                        ;
+                if (shmring_recv(rx, &got, sizeof(got), MS(2000)) != sizeof(got) || got != i)
+                        break;
+        }
+        CHECK(pthread_join(t, NULL) == 0);
+        if (i < w.n)
+                tap_fail(__FILE__, __LINE__,
+                         "%s: round %" PRIu64 " of %" PRIu64 ": the writer's send: %s (a writer asleep on a full ring "
+                         "not woken by a freed slot)", name, i, w.n,
+                         w.err < 0 ? tap_errno_name(w.err) : "no error, the receive failed");
+        wakes = writer_wakes(k) - wakes;
+        tap_note("%s: %" PRIu64 " rounds in %.0f ms, the writer woken %" PRIu64 " times", name, i,
+                 (double) (tap_now_ns() - t0) / 1e6, wakes);
+        w.tx = shmring_tx_close(w.tx);
+        rx = shmring_rx_close(rx);
+        return wakes;
+}
+
+static void test_writer_woken_race(void) {
+        struct shmring *s = make_segment();
+        const char *names[] = { "bc", "q" };
+        struct wakes k;
+
+        wakes_map(&k, shmring_name(s));
+        for (unsigned c = 0; c < 2; c++) {
+                const uint64_t rounds = 20000;
+
+                /* Otherwise the race this test is for was hardly run. */
+                if (race_rounds(s, &k, names[c], rounds) < rounds / 10)
+                        tap_fail(__FILE__, __LINE__, "%s: the writer was hardly ever found asleep", names[c]);
+        }
+        munmap(k.base, k.size);
+        CHECK_OK(shmring_unlink(s));
+        s = shmring_close(s);
+}
+
+/* A seccomp filter that fails membarrier(2) with EPERM, as a container's might. */
+static bool forbid_membarrier(void) {
+        struct sock_filter f[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+                return false;
+        return syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0) < 0 && errno == EPERM;
+}
+
+/*
+ * Where membarrier(2) is forbidden, readers fence at every message and a
+ * sleeping writer looks again every millisecond: the same rounds, in a
+ * child under a seccomp filter, still go through.
+ */
+static void test_writer_woken_without_membarrier(void) {
+        pid_t pid;
+
+        if (syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0) < 0) {
+                tap_note("membarrier(2) is missing here: every run takes the fallback");
+                return;
+        }
+        pid = tap_fork();
+        if (pid == 0) {
+                struct shmring *s;
+                struct wakes k;
+
+                if (!forbid_membarrier())
+                        _exit(77);
+                s = make_segment();
+                wakes_map(&k, shmring_name(s));
+                race_rounds(s, &k, "bc", 5000);
+                race_rounds(s, &k, "q", 5000);
+                munmap(k.base, k.size);
+                CHECK_OK(shmring_unlink(s));
+                s = shmring_close(s);
+                fflush(NULL);
+                _exit(0);
+        }
+        {
+                int st = tap_wait(pid);
+
+                if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+                        tap_note("no seccomp filter could be installed: the fallback was not tested");
+                else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                        tap_fail(__FILE__, __LINE__, "the child without membarrier(2) failed (status %#x)", st);
+        }
+}
+
 int main(int argc, char **argv) {
         tap_init("test-wait");
         if (argc > 1 && strcmp(argv[1], "--spin-child") == 0) {
@@ -372,5 +535,7 @@ int main(int argc, char **argv) {
         test_spin_env();
         test_threads();
         test_writer_woken();
+        test_writer_woken_race();
+        test_writer_woken_without_membarrier();
         return tap_done();
 }

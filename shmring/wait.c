@@ -279,7 +279,11 @@ static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, ui
                 phase_end = forever ? UINT64_MAX : start + (uint64_t) p->spin_ns;
         else if (phase == SHMRING_WAIT_YIELD) {
                 phase_end = forever ? UINT64_MAX : yield_wall_end(p, start);
-                yield_cpu_end = forever ? UINT64_MAX : thread_cpu_ns() + (uint64_t) p->yield_ns;
+                /* The CPU budget starts at the first look at the clocks (below), not
+                 * here: the first yield is in the latency path of a process that
+                 * shares its CPU with the one it waits for, and this clock is a
+                 * system call. */
+                yield_cpu_end = forever ? UINT64_MAX : 0;
         } else
                 return 0;
 
@@ -311,8 +315,12 @@ static int wait_active(struct port *p, const struct wait_ops *ops, void *ctx, ui
                 }
                 /* A yielder's budget is the CPU it used: on a busy machine each yield
                  * hands the CPU to others for a while, and that costs nothing. */
-                if (phase == SHMRING_WAIT_YIELD && (i & 15) == 0 && thread_cpu_ns() >= yield_cpu_end)
-                        return 0;
+                if (phase == SHMRING_WAIT_YIELD && (i & 15) == 0) {
+                        if (yield_cpu_end == 0)
+                                yield_cpu_end = thread_cpu_ns() + (uint64_t) p->yield_ns;
+                        else if (thread_cpu_ns() >= yield_cpu_end)
+                                return 0;
+                }
                 if (now < phase_end)
                         continue;
                 if (phase == SHMRING_WAIT_SPIN && p->wait == SHMRING_WAIT_AUTO && p->yield_ns > 0) {

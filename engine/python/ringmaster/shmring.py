@@ -246,6 +246,23 @@ def load_library():
             "\n  ".join(tried))
 
 
+_rawlib = None
+
+
+def _load_rawlib():
+    """libshmring a third time, with no argtypes declared: a call whose
+    arguments are ctypes objects already (kept by the caller) skips the
+    conversion of each argument, about 250 ns of a receive's 600 (the
+    latency path of recv(); see Receiver._recv()).  Only restype is set,
+    and only for the functions called this way."""
+    global _rawlib
+    if _rawlib is None:
+        lib = ctypes.CDLL(library_path())
+        lib.shmring_recv.restype = ctypes.c_ssize_t
+        _rawlib = lib
+    return _rawlib
+
+
 _pylib = None
 
 
@@ -318,6 +335,7 @@ def _timeout_ns(timeout):
 
 
 _SLICE_NS = int(WAIT_SLICE * 1000000000)
+_SLICE_NS_C = ctypes.c_int64(_SLICE_NS)
 _EINTR = -_errno.EINTR
 _ETIMEDOUT = -_errno.ETIMEDOUT
 _EAGAIN = -_errno.EAGAIN
@@ -1111,12 +1129,15 @@ class Receiver(_Port):
         super().__init__(segment, handle, channel)
         self._held = None
         self._recv_fn = load_library().shmring_recv
+        self._recv_raw = _load_rawlib().shmring_recv
+        self._hv = ctypes.c_void_p(handle)
         self._set_buffer(_RECV_BUFFER)
 
     def _set_buffer(self, size):
         self._buf = ctypes.create_string_buffer(size)
         self._buf_size = size
-        self._buf_view = memoryview(self._buf).cast("B")
+        self._buf_size_c = ctypes.c_size_t(size)
+        self._buf_view = memoryview(self._buf).cast("B").toreadonly()    # recv_view()'s slices
 
     def _release_views(self):
         held, self._held = self._held, None
@@ -1178,19 +1199,20 @@ class Receiver(_Port):
             h = self._h
             if h is None or self._closing:
                 raise self._unusable()
-            buf, size, fn = self._buf, self._buf_size, self._recv_fn
             # Waiting for ever (the usual receive) or for less than a slice: the
             # first call without the wait loop's bookkeeping, which is in the
-            # latency path; the loop takes over after a signal or a slice.
+            # latency path, and with its arguments as ctypes objects already
+            # (_load_rawlib()); the loop takes over after a signal or a slice.
             if timeout_ns < 0 or timeout_ns <= _SLICE_NS:
-                r = fn(h, buf, size, _SLICE_NS if timeout_ns < 0 else timeout_ns)
+                r = self._recv_raw(self._hv, self._buf, self._buf_size_c,
+                                   _SLICE_NS_C if timeout_ns < 0 else ctypes.c_int64(timeout_ns))
                 if r == _EINTR or (r == _ETIMEDOUT and timeout_ns < 0):
-                    r = _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
+                    r = self._recv_wait(h, timeout_ns)
             else:
-                r = _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
+                r = self._recv_wait(h, timeout_ns)
             if r >= 0:
                 view = self._buf_view[:r]
-                return view.tobytes() if copy else view.toreadonly()
+                return view.tobytes() if copy else view
         finally:
             lock.release()
         if r == -_errno.EMSGSIZE:
@@ -1199,6 +1221,10 @@ class Receiver(_Port):
                 self._set_buffer(len(data))
             return data if copy else memoryview(data)
         raise _error(r, "receive on channel %r" % self.channel)
+
+    def _recv_wait(self, h, timeout_ns):
+        buf, size, fn = self._buf, self._buf_size, self._recv_fn
+        return _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
 
     def recv_into(self, buffer, timeout=None):
         """Receives the next message into a writable buffer and returns its

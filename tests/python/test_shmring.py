@@ -659,19 +659,25 @@ def test_blocked_receiver_burns_no_cpu(seg):
 
 def test_broadcast_pybench_runs():
     """tests/bench/broadcast-pybench.py, briefly: every transport delivers
-    every message in order under both modes and the table comes out (the
-    figures are noise at this size; the benchmark is a program)."""
+    every message in order under both modes and every placement, and the
+    tables and paired verdicts come out (the figures are noise at this size;
+    the benchmark is a program)."""
     from conftest import TOP_SRCDIR
     script = os.path.join(TOP_SRCDIR, "tests", "bench", "broadcast-pybench.py")
+    places = ("round-robin", "writer-alone", "free")
     r = subprocess.run([sys.executable, script, "--readers", "1,2", "--messages", "30", "--blocking-messages", "5",
                         "--warmup", "5", "--repeat", "1", "--gap", "0.002", "--per-call", "--per-reader",
-                        "--per-call-messages", "20"],
+                        "--per-call-messages", "20", "--placements", ",".join(places)],
                        env=clean_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
     for mode in ("spinning", "blocking"):
         for transport in ("ringmaster", "ringmaster-spin50", "mq-baseline"):
-            assert any(line.split()[:3] == [mode, "2", transport] for line in r.stdout.splitlines()), r.stdout
-    assert sum("each reader's p50" in line for line in r.stdout.splitlines()) == 2 * 2 * 3, r.stdout
+            assert sum(line.split()[:3] == [mode, "2", transport] for line in lines) == len(places), r.stdout
+        for place in places:
+            assert any(("%s, %s, 2 reader(s): baseline p50 / ringmaster p50, paired by run" % (place, mode)) in line
+                       for line in lines), r.stdout
+    assert sum("each reader's p50" in line for line in lines) == 2 * 2 * 3 * len(places), r.stdout
     for transport in ("ringmaster", "mq-baseline"):
         assert any(line.split()[:1] == [transport] and line.rstrip().endswith("us")
                    for line in r.stdout.splitlines()), r.stdout

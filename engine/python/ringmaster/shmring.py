@@ -1190,26 +1190,29 @@ class Receiver(_Port):
         # One C call into the kept buffer (shmring_recv copies the message out
         # and frees its slot); a message larger than the buffer takes the
         # zero-copy path, and the buffer grows to it for next time.
-        timeout_ns = _INFINITE if timeout is None else _timeout_ns(timeout)
         if self._gen != _fork_generation:
             raise self._unusable()
         lock = self._lock
         lock.acquire()
         try:
-            h = self._h
-            if h is None or self._closing:
+            if self._h is None or self._closing:
                 raise self._unusable()
             # Waiting for ever (the usual receive) or for less than a slice: the
             # first call without the wait loop's bookkeeping, which is in the
             # latency path, and with its arguments as ctypes objects already
             # (_load_rawlib()); the loop takes over after a signal or a slice.
-            if timeout_ns < 0 or timeout_ns <= _SLICE_NS:
-                r = self._recv_raw(self._hv, self._buf, self._buf_size_c,
-                                   _SLICE_NS_C if timeout_ns < 0 else ctypes.c_int64(timeout_ns))
-                if r == _EINTR or (r == _ETIMEDOUT and timeout_ns < 0):
-                    r = self._recv_wait(h, timeout_ns)
+            if timeout is None:
+                r = self._recv_raw(self._hv, self._buf, self._buf_size_c, _SLICE_NS_C)
+                if r == _EINTR or r == _ETIMEDOUT:
+                    r = self._recv_wait(_INFINITE)
             else:
-                r = self._recv_wait(h, timeout_ns)
+                timeout_ns = _timeout_ns(timeout)
+                if timeout_ns <= _SLICE_NS:
+                    r = self._recv_raw(self._hv, self._buf, self._buf_size_c, ctypes.c_int64(timeout_ns))
+                    if r == _EINTR:
+                        r = self._recv_wait(timeout_ns)
+                else:
+                    r = self._recv_wait(timeout_ns)
             if r >= 0:
                 view = self._buf_view[:r]
                 return view.tobytes() if copy else view
@@ -1222,8 +1225,8 @@ class Receiver(_Port):
             return data if copy else memoryview(data)
         raise _error(r, "receive on channel %r" % self.channel)
 
-    def _recv_wait(self, h, timeout_ns):
-        buf, size, fn = self._buf, self._buf_size, self._recv_fn
+    def _recv_wait(self, timeout_ns):
+        h, buf, size, fn = self._h, self._buf, self._buf_size, self._recv_fn
         return _wait(lambda ns: fn(h, buf, size, ns), timeout_ns, self._check_open)
 
     def recv_into(self, buffer, timeout=None):

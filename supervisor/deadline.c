@@ -143,7 +143,37 @@ static const struct worker *worker_phase_next(const struct deadline_input *in, u
         return best;
 }
 
-/* A group short of a member (--straggler-timeout after its first member entered), a worker over its phase's limit. */
+/* When w's --ready-timeout falls due, counted from its announcement; NONE: not watched, or ready. */
+static uint64_t worker_ready_due(const struct deadline_input *in, const struct worker *w) {
+        if (in->options->ready_timeout_usec == 0 || w->state != WORKER_RUNNING ||
+            worker_readiness(in->workers, w) != WORKER_READINESS_WAITING)
+                return NONE;
+        return w->announced_usec + in->options->ready_timeout_usec;
+}
+
+/* The earliest --ready-timeout of a worker, and (ret_rank, unless NULL) its rank. */
+static uint64_t worker_ready_next(const struct deadline_input *in, int *ret_rank) {
+        uint64_t due = NONE;
+
+        if (in->options->ready_timeout_usec == 0)
+                return NONE;
+        for (size_t i = 0; i < in->workers->n_workers; i++) {
+                uint64_t d = worker_ready_due(in, in->workers->workers[i]);
+
+                if (d < due) {
+                        due = d;
+                        if (ret_rank)
+                                *ret_rank = in->workers->workers[i]->rank;
+                }
+        }
+        return due;
+}
+
+/*
+ * A group short of a member (--straggler-timeout after its first member
+ * entered), a worker not ready --ready-timeout after its announcement, a
+ * worker over its phase's limit.
+ */
 static uint64_t workers_next(const struct deadline_input *in) {
         uint64_t next = NONE, due;
 
@@ -152,6 +182,7 @@ static uint64_t workers_next(const struct deadline_input *in) {
                 if (due)
                         next = due;
         }
+        next = MIN(next, worker_ready_next(in, NULL));
         (void) worker_phase_next(in, &due);
         return MIN(next, due);
 }
@@ -171,6 +202,74 @@ static int workers_cause(struct deadline_cause *c, enum deadline_kind kind, uint
         return 1;
 }
 
+/*
+ * The workers of rank that --ready-timeout watches and are not ready (due
+ * or not yet: siblings start milliseconds apart), those outside any group
+ * first (the one a group misses, a sibling short of READY), into late; and
+ *   "worker 2 of 4 (pid P, child of rank 0) not ready 60.0 s after its
+ *    start (--ready-timeout 60): in phase dist-init for 58.0 s; also not
+ *    ready: worker 0 ...; ready: w1,w3"
+ * into headline (the limit only with with_limit).  The number of late workers (0: none).
+ */
+static size_t workers_not_ready(const struct deadline_input *in, int rank, bool with_limit, uint64_t now,
+                                char *headline, size_t size, int *late, size_t max_late) {
+        const uint64_t limit = in->options->ready_timeout_usec;
+        const struct worker_table *t = in->workers;
+        size_t n_late = 0, n_ready = 0;
+        char *text = NULL;
+        size_t text_size = 0;
+        FILE *f;
+
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < t->n_workers && n_late < max_late; i++) {
+                        const struct worker *w = t->workers[i];
+                        if (w->rank != rank || (w->group >= 0) != (pass == 1) || worker_ready_due(in, w) == NONE)
+                                continue;
+                        late[n_late++] = w->id;
+                }
+        if (n_late == 0)
+                return 0;
+        f = open_memstream(&text, &text_size);
+        if (!f)
+                return 0;
+        for (size_t i = 0; i < n_late && i < HEADLINE_DETAILS_MAX; i++) {
+                const struct worker *w = t->workers[late[i]];
+                char who[256], where[256];
+
+                worker_describe_position(w, now, where, sizeof(where));
+                if (i == 0) {
+                        worker_describe(t, w, input_rank_pid(w->rank, (void *) in), who, sizeof(who));
+                        fprintf(f, "%s not ready %.1f s after its start", who, secs_since(now, w->announced_usec));
+                        if (with_limit)
+                                fprintf(f, " (--ready-timeout %g)", secs(limit));
+                        fprintf(f, ": %s", where);
+                } else
+                        fprintf(f, "%s%s %s", i == 1 ? "; also not ready: " : ", ", worker_name(w, who, sizeof(who)),
+                                where);
+        }
+        if (n_late > HEADLINE_DETAILS_MAX)
+                fputs(", ...", f);
+        for (size_t i = 0; i < t->n_workers; i++) {
+                const struct worker *w = t->workers[i];
+                char label[24];
+
+                if (w->rank != t->workers[late[0]]->rank || worker_readiness(t, w) != WORKER_READINESS_READY)
+                        continue;
+                if (n_ready++ == HEADLINE_DETAILS_MAX) {
+                        fputs(",...", f);
+                        break;
+                }
+                fprintf(f, "%s%s", n_ready == 1 ? "; ready: " : ",", worker_label(w, label, sizeof(label)));
+        }
+        if (fclose(f) != 0 || !text) {
+                free(text);
+                return 0;
+        }
+        snprintf(headline, size, "%s", text);
+        free(text);
+        return n_late;
+}
+
 static int workers_find_expired(const struct deadline_input *in, uint64_t now, struct deadline_cause *ret) {
         const struct run_options *o = in->options;
         char headline[1024];
@@ -178,7 +277,7 @@ static int workers_find_expired(const struct deadline_input *in, uint64_t now, s
         size_t n_late = 0;
         const struct worker *w;
         uint64_t due;
-        int g;
+        int g, rank = -1;
 
         if (o->straggler_timeout_usec > 0) {
                 g = worker_groups_find_late(in->workers, now, o->straggler_timeout_usec, input_rank_pid,
@@ -189,6 +288,15 @@ static int workers_find_expired(const struct deadline_input *in, uint64_t now, s
                                              "dist-init", headline, late, n_late);
         }
         w = worker_phase_next(in, &due);
+        if (worker_ready_next(in, &rank) <= MIN(due, now)) {
+                /* --ready-timeout: that worker's rank's workers not ready, named in the headline. */
+                uint64_t first = worker_ready_next(in, &rank);
+
+                n_late = workers_not_ready(in, rank, true, now, headline, sizeof(headline), late, WORKERS_LATE_MAX);
+                if (n_late > 0)
+                        return workers_cause(ret, DEADLINE_READY, o->ready_timeout_usec, first, now,
+                                             in->workers->workers[late[0]]->phase, headline, late, n_late);
+        }
         if (!w || due > now)
                 return 0;
         /* Waiting in the group's init for a member that never came: name that one. */
@@ -215,11 +323,30 @@ static int workers_find_expired(const struct deadline_input *in, uint64_t now, s
         }
 }
 
+/* "HEADLINE: the rank's message", the late workers diagnosed first. */
+static int prefix_workers(struct deadline_cause *c, const char *headline, const int *late, size_t n_late) {
+        char *message;
+        int *workers = calloc(n_late ? n_late : 1, sizeof(int));
+
+        if (!workers || asprintf(&message, "%s: %s", headline, c->message) < 0) {
+                free(workers);
+                return -ENOMEM;
+        }
+        memcpy(workers, late, n_late * sizeof(int));
+        free(c->workers);
+        c->workers = workers;
+        c->n_workers = n_late;
+        free(c->message);
+        c->message = message;
+        return 0;
+}
+
 /*
  * A rank's deadline while a group of the workers it spawned misses a member
  * (the workers' datagrams count for their rank too, so the rank "waits in
- * dist-init" because of them): the headline names the missing worker, after
- * the rank's own reason, and the late workers are diagnosed first.
+ * dist-init" because of them): the headline names the missing worker, before
+ * the rank's own reason, and the late workers are diagnosed first.  A
+ * rank's ready-timeout with workers short of their readiness names them so.
  */
 static int explain_by_workers(const struct deadline_input *in, int rank, uint64_t now, struct deadline_cause *c) {
         for (size_t gi = 0; in->workers && gi < in->workers->n_groups; gi++) {
@@ -228,7 +355,6 @@ static int explain_by_workers(const struct deadline_input *in, int rank, uint64_
                 char headline[1024];
                 int late[WORKERS_LATE_MAX];
                 size_t n_late = 0;
-                char *message;
 
                 if (g->rank != rank || g->n_members == g->world)
                         continue;
@@ -237,19 +363,17 @@ static int explain_by_workers(const struct deadline_input *in, int rank, uint64_
                 if (worker_groups_find_late(&one, now, 0, input_rank_pid, (void *) in, headline, sizeof(headline),
                                             late, WORKERS_LATE_MAX, &n_late) < 0)
                         continue;
-                if (asprintf(&message, "%s: %s", headline, c->message) < 0)
-                        return -ENOMEM;
-                free(c->workers);
-                c->workers = calloc(n_late ? n_late : 1, sizeof(int));
-                if (!c->workers) {
-                        free(message);
-                        return -ENOMEM;
-                }
-                memcpy(c->workers, late, n_late * sizeof(int));
-                c->n_workers = n_late;
-                free(c->message);
-                c->message = message;
-                return 0;
+                return prefix_workers(c, headline, late, n_late);
+        }
+        if (in->workers && c->kind == DEADLINE_READY) {
+                /* Else its workers short of their own readiness (due or not yet): named first. */
+                char headline[1024];
+                int late[WORKERS_LATE_MAX];
+                size_t n_late = workers_not_ready(in, rank, false, now, headline, sizeof(headline), late,
+                                                  WORKERS_LATE_MAX);
+
+                if (n_late > 0)
+                        return prefix_workers(c, headline, late, n_late);
         }
         return 0;
 }

@@ -369,15 +369,21 @@ done:
 void job_workers_notify(struct job_workers *jw, pid_t sender, const struct notify_message *m) {
         struct worker *w = worker_table_find(&jw->host.run->workers, sender, 0);
         uint64_t now = now_usec();
+        bool failed;
 
         if (!w)
                 return;
+        /* The hook's "dist-init failed: Type: message" comes with the end of a phase that raised. */
+        failed = (m->keys & NOTIFY_PHASE_END) && (m->keys & NOTIFY_STATUS) && startswith(m->status, m->phase_end) &&
+                 startswith(m->status + strlen(m->phase_end), " failed: ");
         if ((m->keys & NOTIFY_PHASE) && (m->keys & NOTIFY_PHASE_END) && m->phase_end_first) {
-                (void) worker_phase(w, NULL, m->phase_end, now);
-                (void) worker_phase(w, m->phase, NULL, now);
+                (void) worker_phase(w, NULL, m->phase_end, failed, now);
+                (void) worker_phase(w, m->phase, NULL, false, now);
         } else
                 (void) worker_phase(w, (m->keys & NOTIFY_PHASE) ? m->phase : NULL,
-                                    (m->keys & NOTIFY_PHASE_END) ? m->phase_end : NULL, now);
+                                    (m->keys & NOTIFY_PHASE_END) ? m->phase_end : NULL, failed, now);
+        if (m->keys & NOTIFY_READY)
+                worker_said_ready(w, now);
 }
 
 void job_workers_poll_exits(struct job_workers *jw) {

@@ -583,6 +583,10 @@ static void json_worker(struct json_writer *w, const struct run_model *run, cons
         json_string(w, k->error_file_raw);
         json_key(w, "announced_s");
         json_time(w, run, k->announced_usec);
+        json_key(w, "ready_said_s");
+        json_time(w, run, k->ready_usec);
+        json_key(w, "joined_s");
+        json_time(w, run, k->joined_usec);
         json_key(w, "ended_s");
         json_time(w, run, k->ended_usec);
         for (int s = 0; s < _STREAM_KIND_MAX; s++) {

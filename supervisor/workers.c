@@ -150,9 +150,12 @@ int worker_apply_message(struct worker_table *t, struct worker *w, const struct 
         return 0;
 }
 
-int worker_phase(struct worker *w, const char *entered, const char *ended, uint64_t now) {
-        if (ended && w->phase && strcmp(ended, w->phase) == 0 && !w->phase_end_usec)
+int worker_phase(struct worker *w, const char *entered, const char *ended, bool failed, uint64_t now) {
+        if (ended && w->phase && strcmp(ended, w->phase) == 0 && !w->phase_end_usec) {
                 w->phase_end_usec = now;
+                if (!failed && !w->joined_usec && strcmp(ended, "dist-init") == 0)
+                        w->joined_usec = now;
+        }
         if (entered) {
                 int r = set_string(&w->phase, entered);
 
@@ -162,6 +165,61 @@ int worker_phase(struct worker *w, const char *entered, const char *ended, uint6
                 w->phase_end_usec = 0;
         }
         return 0;
+}
+
+void worker_said_ready(struct worker *w, uint64_t now) {
+        if (!w->ready_usec)
+                w->ready_usec = now;
+}
+
+/* Started the same way: by multiprocessing (a name or an index) or not, Python or native. */
+static bool same_start(const struct worker *a, const struct worker *b) {
+        return a->native == b->native && (a->name || a->index >= 0) == (b->name || b->index >= 0);
+}
+
+static bool sibling_said_ready(const struct worker_table *t, const struct worker *w) {
+        for (size_t i = 0; i < t->n_workers; i++) {
+                const struct worker *s = t->workers[i];
+
+                if (s != w && s->ready_usec && s->rank == w->rank && s->ppid == w->ppid && same_start(s, w))
+                        return true;
+        }
+        return false;
+}
+
+/* Taken for a member that an incomplete group of its rank misses. */
+static bool missing_member(const struct worker_table *t, const struct worker *w) {
+        for (size_t g = 0; g < t->n_groups; g++) {
+                const struct worker_group *grp = &t->groups[g];
+
+                if (grp->rank != w->rank || grp->n_members == grp->world)
+                        continue;
+                for (int m = 0; m < grp->world; m++)
+                        if (grp->members[m] < 0 && worker_group_candidate(t, (int) g, m) == w)
+                                return true;
+        }
+        return false;
+}
+
+enum worker_readiness worker_readiness(const struct worker_table *t, const struct worker *w) {
+        if (w->ready_usec)
+                return WORKER_READINESS_READY;
+        if (sibling_said_ready(t, w))
+                return WORKER_READINESS_WAITING;
+        if (w->joined_usec)
+                return WORKER_READINESS_READY;
+        if (w->group >= 0 || missing_member(t, w))
+                return WORKER_READINESS_WAITING;
+        return WORKER_READINESS_UNWATCHED;
+}
+
+void worker_describe_position(const struct worker *w, uint64_t now, char *buf, size_t size) {
+        if (w->phase && !w->phase_end_usec)
+                snprintf(buf, size, "in phase %s for %.1f s", w->phase, secs_since(now, w->phase_start_usec));
+        else if (w->phase)
+                snprintf(buf, size, "after phase %s (ended %.1f s ago)", w->phase, secs_since(now, w->phase_end_usec));
+        else
+                snprintf(buf, size, "before any phase for %.1f s", secs_since(now, w->announced_usec));
 }
 
 void worker_ended(struct worker *w, enum worker_state how, int code_or_signal, uint64_t now) {

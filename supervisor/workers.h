@@ -47,6 +47,8 @@ struct worker {
 
         char *phase;                    /* the last phase it entered, or NULL */
         uint64_t phase_start_usec, phase_end_usec;
+        uint64_t ready_usec;            /* it said READY=1 itself */
+        uint64_t joined_usec;           /* its init_process_group returned (dist-init ended, not failed) */
 
         enum worker_state state;
         int exit_code, exit_signal;
@@ -103,8 +105,37 @@ int worker_table_announce(struct worker_table *t, int rank, pid_t pid, uint64_t 
 /* Applies the group, exit, exception, exec keys of m to w. */
 int worker_apply_message(struct worker_table *t, struct worker *w, const struct worker_message *m, uint64_t now);
 
-/* A phase's start or end, as the notify protocol said it. */
-int worker_phase(struct worker *w, const char *entered, const char *ended, uint64_t now);
+/*
+ * A phase's start or end, as the notify protocol said it; failed: the end
+ * came with the hook's "NAME failed: ..." status (dist-init's end then does
+ * not count as joining).
+ */
+int worker_phase(struct worker *w, const char *entered, const char *ended, bool failed, uint64_t now);
+
+/* It said READY=1 itself. */
+void worker_said_ready(struct worker *w, uint64_t now);
+
+/*
+ * Whether --ready-timeout watches w, and whether it is ready
+ * (docs/spawned-workers.md, "Ready"):
+ *   - a worker that said READY=1 is ready;
+ *   - a worker whose sibling (same parent, same rank, started the same
+ *     way: by multiprocessing or not, Python or native) said READY=1 is
+ *     expected to say it too;
+ *   - otherwise a worker that joined a group, or is taken for a member a
+ *     group misses, is ready once its init_process_group returned;
+ *   - any other worker (a forkserver, multiprocessing's resource tracker,
+ *     vLLM's engine core: the workers' parent) is not watched.
+ */
+enum worker_readiness {
+        WORKER_READINESS_UNWATCHED,
+        WORKER_READINESS_WAITING,
+        WORKER_READINESS_READY,
+};
+enum worker_readiness worker_readiness(const struct worker_table *t, const struct worker *w);
+
+/* "in phase load-weights for 3.0 s", "after phase dist-init (ended 2.0 s ago)", "before any phase for 5.0 s". */
+void worker_describe_position(const struct worker *w, uint64_t now, char *buf, size_t size);
 
 /* w ended: how (WORKER_EXITED with code, WORKER_SIGNALLED with sig, or WORKER_GONE). */
 void worker_ended(struct worker *w, enum worker_state how, int code_or_signal, uint64_t now);

@@ -19,6 +19,13 @@ form one torch.distributed group (gloo, CPU) through a tcp:// rendezvous.
 --exit I:CODE    worker I exits with CODE after the group formed
 --hang-after-init I  worker I sleeps for ever after the group formed
 --serve SECS     every worker waits SECS after the group formed, then ends (0 default)
+--no-group       the workers form no group (no torch needed)
+--say-ready      every worker says READY=1 (ringmaster.worker.ready()) after the group formed
+--never-ready [R:]I  worker I (of rank R only, $RANK) enters phase load-weights and sleeps
+                 for ever instead (of saying READY, with --say-ready)
+--engine-ready   the engine says READY=1 once its workers started (a launcher's READY)
+--preload-torch  the engine (fork) or the forkserver imports torch.distributed before
+                 the workers start, so that they join their group within a second
 
 Each worker prints "worker I pid P up" on stdout and "worker I formed the
 group" on stderr.  The engine joins its workers and exits 0 when all
@@ -44,6 +51,11 @@ def parse_args(argv):
     p.add_argument("--exit", default=None)
     p.add_argument("--hang-after-init", type=int, default=-1)
     p.add_argument("--serve", type=float, default=0.0)
+    p.add_argument("--no-group", action="store_true")
+    p.add_argument("--say-ready", action="store_true")
+    p.add_argument("--never-ready", default=None)
+    p.add_argument("--engine-ready", action="store_true")
+    p.add_argument("--preload-torch", action="store_true")
     p.add_argument("--worker", type=int, default=None)
     p.add_argument("--native-worker", default=None)
     return p.parse_args(argv)
@@ -58,9 +70,20 @@ def free_port():
     return port
 
 
+def never_ready(i, opts):
+    if not opts.never_ready:
+        return False
+    who = opts.never_ready.split(":")
+    if len(who) == 2 and int(who[0]) != int(os.environ.get("RANK", "0")):
+        return False
+    return int(who[-1]) == i
+
+
 def work(i, opts):
-    import torch.distributed as dist
     print("worker %d pid %d up" % (i, os.getpid()), flush=True)
+    if opts.no_group:
+        return work_after_group(i, opts)
+    import torch.distributed as dist
     if opts.sleep_before_init:
         who, secs = opts.sleep_before_init.split(":")
         if int(who) == i:
@@ -74,6 +97,20 @@ def work(i, opts):
                             world_size=opts.workers, rank=i)
     dist.barrier()
     print("worker %d formed the group" % i, file=sys.stderr, flush=True)
+    work_after_group(i, opts)
+    dist.destroy_process_group()
+
+
+def work_after_group(i, opts):
+    if never_ready(i, opts):
+        from ringmaster import worker
+        worker.phase("load-weights")
+        print("worker %d never gets ready" % i, file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+    if opts.say_ready:
+        from ringmaster import worker
+        worker.ready()
     if opts.crash == i:
         print("worker %d crashes now" % i, file=sys.stderr, flush=True)
         os.kill(os.getpid(), signal.SIGSEGV)
@@ -88,7 +125,6 @@ def work(i, opts):
             time.sleep(3600)
     if opts.serve:
         time.sleep(opts.serve)
-    dist.destroy_process_group()
 
 
 def torch_spawn_entry(i, opts):
@@ -130,9 +166,14 @@ def main(argv):
     if opts.method in ("spawn", "fork", "forkserver"):
         import multiprocessing as mp
         ctx = mp.get_context(opts.method)
+        if opts.preload_torch and opts.method == "fork":
+            import torch.distributed    # noqa: F401
+        elif opts.preload_torch and opts.method == "forkserver":
+            ctx.set_forkserver_preload(["torch.distributed"])
         ps = [ctx.Process(target=mp_entry, args=(i, opts), name="Worker-%d" % i) for i in range(opts.workers)]
         for p in ps:
             p.start()
+        engine_ready(opts)
         return join_all(ps, lambda p: p.exitcode)
     if opts.method == "nested":
         import multiprocessing as mp
@@ -162,6 +203,12 @@ def main(argv):
         return join_all(ps, lambda p: p.returncode)
     print("engine: unknown --method %s" % opts.method, file=sys.stderr)
     return 2
+
+
+def engine_ready(opts):
+    if opts.engine_ready:
+        from ringmaster import worker
+        worker.ready("workers started")
 
 
 def join_all(ps, code_of):

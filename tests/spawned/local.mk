@@ -23,6 +23,9 @@ SPAWNED_PY_TESTS = \
 	tests/spawned/test-spawned-raise.py \
 	tests/spawned/test-spawned-methods.py \
 	tests/spawned/test-spawned-native.py \
-	tests/spawned/test-spawned-options.py
+	tests/spawned/test-spawned-options.py \
+	tests/spawned/test-spawned-ready-timeout.py \
+	tests/spawned/test-spawned-ready-group.py \
+	tests/spawned/test-spawned-ready-ok.py
 TESTS += $(SPAWNED_PY_TESTS)
 EXTRA_DIST += $(SPAWNED_PY_TESTS) tests/spawned/spawntest.py tests/spawned/engine.py

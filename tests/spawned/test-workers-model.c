@@ -79,7 +79,7 @@ static void join(struct worker_table *t, struct worker *w, int grank, int world,
                  "X_RINGMASTER_GROUP_WORLD=%d", grank, world);
         CHECK(worker_message_parse(text, strlen(text), &m) == 0, "group parses");
         CHECK(worker_apply_message(t, w, &m, now) == 0, "group applies");
-        CHECK(worker_phase(w, "dist-init", NULL, now) == 0, "phase");
+        CHECK(worker_phase(w, "dist-init", NULL, false, now) == 0, "phase");
 }
 
 static pid_t rank_pid(int rank, void *userdata) {
@@ -179,10 +179,64 @@ static void test_ends(void) {
         worker_table_reset(&t);
 }
 
+/* Which workers --ready-timeout watches, and when each is ready (workers.h's worker_readiness()). */
+static void test_readiness(void) {
+        struct worker_table t = {};
+        struct worker *w[4], *tracker, *server;
+        char where[128];
+
+        /* A forkserver-like parent, 3 multiprocessing children of it, and a helper started otherwise. */
+        server = announce(&t, 0, 500, 100, "");
+        for (int i = 0; i < 3; i++) {
+                char extra[64];
+
+                snprintf(extra, sizeof(extra), "\nX_RINGMASTER_WORKER_NAME=Worker-%d", i);
+                w[i] = announce(&t, 0, 501 + i, 500, extra);
+        }
+        tracker = announce(&t, 0, 510, 500, "");
+        for (int i = 0; i < 3; i++)
+                CHECK(worker_readiness(&t, w[i]) == WORKER_READINESS_UNWATCHED, "worker %d: nothing to wait for", i);
+        worker_said_ready(w[0], 6 * USEC_PER_SEC);
+        CHECK(worker_readiness(&t, w[0]) == WORKER_READINESS_READY, "READY=1: ready");
+        CHECK(worker_readiness(&t, w[1]) == WORKER_READINESS_WAITING, "a sibling said READY: watched");
+        CHECK(worker_readiness(&t, w[2]) == WORKER_READINESS_WAITING, "so is the third");
+        CHECK(worker_readiness(&t, tracker) == WORKER_READINESS_UNWATCHED, "a helper started otherwise is not");
+        CHECK(worker_readiness(&t, server) == WORKER_READINESS_UNWATCHED, "nor is the parent");
+        /* Joining the group is not enough when the siblings say READY. */
+        join(&t, w[1], 1, 3, 7 * USEC_PER_SEC);
+        CHECK(worker_phase(w[1], NULL, "dist-init", false, 8 * USEC_PER_SEC) == 0 && w[1]->joined_usec,
+              "dist-init ended: joined");
+        CHECK(worker_readiness(&t, w[1]) == WORKER_READINESS_WAITING, "joined, its sibling says READY: waiting");
+        worker_describe_position(w[1], 10 * USEC_PER_SEC, where, sizeof(where));
+        CHECK(strcmp(where, "after phase dist-init (ended 2.0 s ago)") == 0, "position: %s", where);
+        worker_describe_position(w[2], 10 * USEC_PER_SEC, where, sizeof(where));
+        CHECK(strcmp(where, "before any phase for 5.0 s") == 0, "position: %s", where);
+
+        /* vLLM's: nobody says READY; a member is ready when its init_process_group returned. */
+        worker_table_reset(&t);
+        for (int i = 0; i < 4; i++)
+                w[i] = announce(&t, 0, 601 + i, 100, "");
+        join(&t, w[0], 0, 4, 7 * USEC_PER_SEC);
+        join(&t, w[1], 1, 4, 7 * USEC_PER_SEC);
+        join(&t, w[3], 3, 4, 7 * USEC_PER_SEC);
+        CHECK(worker_readiness(&t, w[0]) == WORKER_READINESS_WAITING, "in dist-init: waiting");
+        CHECK(worker_readiness(&t, w[2]) == WORKER_READINESS_WAITING, "the one the group misses: waiting");
+        CHECK(worker_phase(w[3], NULL, "dist-init", true, 8 * USEC_PER_SEC) == 0 && !w[3]->joined_usec,
+              "a failed dist-init is no join");
+        join(&t, w[2], 2, 4, 9 * USEC_PER_SEC);
+        for (int i = 0; i < 4; i++)
+                CHECK(worker_phase(w[i], NULL, "dist-init", false, 10 * USEC_PER_SEC) == 0, "end");
+        CHECK(worker_readiness(&t, w[3]) == WORKER_READINESS_WAITING, "its end came failed before: still waiting");
+        for (int i = 0; i < 3; i++)
+                CHECK(worker_readiness(&t, w[i]) == WORKER_READINESS_READY, "worker %d joined: ready", i);
+        worker_table_reset(&t);
+}
+
 int main(void) {
         test_parse();
         test_groups();
         test_ends();
+        test_readiness();
         if (!failures)
                 printf("all checks passed\n");
         return failures ? 1 : 0;

@@ -272,7 +272,7 @@ def test_multiprocessing_children(supervisor, tmp_path, method):
         assert "worker %d" % i not in engine_out.split("pids")[0]
         exits = [m["X_RINGMASTER_WORKER_EXIT"] for m in msgs if "X_RINGMASTER_WORKER_EXIT" in m]
         assert exits == [str([0, 3, 1][i])], "worker %d: %r" % (i, msgs)
-        # Only the capture in one announce: spawn's at start-up, fork's in _bootstrap.
+        # Only the capture in one announce: spawn's at start-up, fork's after fork() (not again in _bootstrap).
         assert sum(1 for m in msgs if m.get("X_RINGMASTER_CAPTURE") == "1") == 1
     msgs = supervisor.by_pid(pids[2])
     exc = [m["X_RINGMASTER_WORKER_EXCEPTION"] for m in msgs if "X_RINGMASTER_WORKER_EXCEPTION" in m]
@@ -287,10 +287,12 @@ def test_multiprocessing_children(supervisor, tmp_path, method):
 
 def test_os_fork_child_announces(supervisor, tmp_path):
     code = r"""
-import os
+import os, sys
+print("parent before", flush=True)
 pid = os.fork()
 if pid == 0:
     print("child", flush=True)
+    print("child on stderr", file=sys.stderr, flush=True)
     os._exit(7)
 os.waitpid(pid, 0)
 print("forked", pid, flush=True)
@@ -303,10 +305,83 @@ print("forked", pid, flush=True)
     msgs = supervisor.by_pid(child)
     assert msgs[0]["X_RINGMASTER_WORKER"] == "python"
     assert msgs[0]["X_RINGMASTER_WORKER_PPID"] == str(pid)
-    assert "X_RINGMASTER_CAPTURE" not in msgs[0]
+    assert msgs[0]["X_RINGMASTER_CAPTURE"] == "1"
     assert {"X_RINGMASTER_WORKER_EXIT": "7"} in msgs
-    # A plain fork keeps its parent's output.
-    assert "child\n" in engine
+    # A plain fork's child has pipes of its own, as multiprocessing's do.
+    assert bytes(supervisor.outputs[child]["stdout"]).decode() == "child\n"
+    assert bytes(supervisor.outputs[child]["stderr"]).decode() == "child on stderr\n"
+    assert engine == "parent before\nforked %d\n" % child
+
+
+def test_os_fork_then_exec(supervisor, tmp_path):
+    # The child execs at once: the new interpreter finds its pipes in place and only announces.
+    code = r"""
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-c", "print('exec child')"])
+os.waitpid(pid, 0)
+print("forked", pid, flush=True)
+"""
+    pid, rc, out, err = run_child(code, worker_env(supervisor, tmp_path))
+    assert rc == 0, err
+    supervisor.settle()
+    child = int(bytes(supervisor.outputs[pid]["stdout"]).decode().split("forked ")[1])
+    msgs = supervisor.by_pid(child)
+    announces = [m for m in msgs if "X_RINGMASTER_WORKER" in m]
+    assert len(announces) == 2 and announces[1]["X_RINGMASTER_WORKER_ARGV"].endswith("print('exec child')")
+    assert [m.get("X_RINGMASTER_CAPTURE") for m in announces] == ["1", None]
+    assert {"X_RINGMASTER_WORKER_EXEC": "1"} in msgs
+    assert bytes(supervisor.outputs[child]["stdout"]).decode() == "exec child\n"
+
+
+def test_os_fork_capture_limit_and_busy_socket(supervisor, tmp_path):
+    # A thread keeps the notify socket busy while the main thread forks; past
+    # FORK_CAPTURE_MAX children a child only announces (its output is its parent's).
+    code = r"""
+import os, sys, threading
+import _ringmaster_hook
+from ringmaster import worker
+_ringmaster_hook.FORK_CAPTURE_MAX = 5
+stop = []
+def chatter():
+    while not stop:
+        worker.status("busy")
+t = threading.Thread(target=chatter)
+t.start()
+pids = []
+for i in range(8):
+    pid = os.fork()
+    if pid == 0:
+        print("child %d" % i, flush=True)
+        os._exit(0)
+    pids.append(pid)
+    os.waitpid(pid, 0)
+stop.append(1)
+t.join()
+print("pids", " ".join(map(str, pids)), flush=True)
+"""
+    pid, rc, out, err = run_child(code, worker_env(supervisor, tmp_path))
+    assert rc == 0, err
+    supervisor.settle()
+    engine = bytes(supervisor.outputs[pid]["stdout"]).decode()
+    pids = [int(x) for x in engine.split("pids ")[1].split()]
+    for i, child in enumerate(pids):
+        first = [m for m in supervisor.by_pid(child) if "X_RINGMASTER_WORKER" in m][0]
+        if i < 5:
+            assert first.get("X_RINGMASTER_CAPTURE") == "1", i
+            assert bytes(supervisor.outputs[child]["stdout"]).decode() == "child %d\n" % i
+        else:
+            assert "X_RINGMASTER_CAPTURE" not in first, i
+            assert "child %d\n" % i in engine
+
+
+def test_os_fork_child_not_announced_when_off(supervisor, tmp_path):
+    code = "import os\npid = os.fork()\nif pid == 0:\n    print('child', flush=True)\n    os._exit(0)\nos.waitpid(pid, 0)\n"
+    pid, rc, out, err = run_child(code, worker_env(supervisor, tmp_path, RINGMASTER_WORKER_ANNOUNCE="0"))
+    assert rc == 0, err
+    supervisor.settle()
+    assert supervisor.announces() == [] and out == "child\n"
 
 
 def test_exec_keeps_the_capture(supervisor, tmp_path):

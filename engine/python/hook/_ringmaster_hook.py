@@ -363,8 +363,8 @@ class PostImportFinder:
 #
 # Every Python process of the job announces itself (docs/spawned-workers.md):
 # at start-up, in the child after os.fork(), and when a multiprocessing
-# child starts its work (BaseProcess._bootstrap, every start method), which
-# also asks for the child's own output pipes.  How it ends is said too:
+# child starts its work (BaseProcess._bootstrap, every start method); each
+# of the three also asks for the process's own output pipes (once per pid).  How it ends is said too:
 # sys.exit/os._exit's status, multiprocessing's exit code, an exception
 # that leaves the worker's function, or 0 at a normal interpreter exit.
 
@@ -424,19 +424,38 @@ def reporting_exceptions(fn):
     return wrapper
 
 
-def announce_self(name=None, index=None, capture=True):
+def announce_self(name=None, index=None, capture=True, flush=True):
     worker = _worker_module()
     if worker is None:
         return False
     try:
-        return worker.announce(name=name, index=index, capture=capture)
+        return worker.announce(name=name, index=index, capture=capture, flush=flush)
     except Exception as e:
         _warn("cannot announce this process: %s: %s" % (type(e).__name__, e))
         return False
 
 
+# A plain os.fork() child asks for its own output pipes, as multiprocessing's
+# children do, for the first FORK_CAPTURE_MAX children of a process; later
+# ones (a pre-forking server's) only announce themselves and keep writing
+# into their parent's pipes.  (A multiprocessing child past the limit still
+# asks in _bootstrap.)
+FORK_CAPTURE_MAX = 64
+_forks = 0                    # children this process forked
+
+
+def _after_fork_parent():
+    global _forks
+    _forks += 1
+
+
 def _after_fork_child():
-    announce_self(capture=False)
+    global _forks
+    capture = _forks < FORK_CAPTURE_MAX
+    _forks = 0
+    # No flush: the buffers hold the parent's output (and a thread of the
+    # parent may have held their locks at fork()).
+    announce_self(capture=capture, flush=False)
 
 
 def _at_exit():
@@ -544,7 +563,7 @@ def install_workers():
     import atexit
     announce_self(capture=True)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_child)
+        os.register_at_fork(after_in_parent=_after_fork_parent, after_in_child=_after_fork_child)
     atexit.register(_at_exit)
     if not getattr(sys.exit, "_ringmaster_hook", False):
         sys.exit = _wrap_sys_exit(sys.exit)

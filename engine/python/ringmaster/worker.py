@@ -136,10 +136,11 @@ class _Notifier:
             raise
         return sock
 
-    def send(self, state, fds=None, quiet=False):
+    def send(self, state, fds=None, quiet=False, timeout=None):
         """Sends state; with fds (a list of descriptors), attaches them
         (SCM_RIGHTS).  True when the datagram went out.  quiet: a failure
-        is not reported on stderr."""
+        is not reported on stderr.  timeout: the longest wait for room in
+        the queue (default: _send_timeout(state))."""
         address = notify_socket()
         if address is None:
             return False
@@ -151,7 +152,7 @@ class _Notifier:
                         self._close()
                         self._sock = self._connect(address)
                         self._address = address
-                    self._sock.settimeout(_send_timeout(state))
+                    self._sock.settimeout(_send_timeout(state) if timeout is None else timeout)
                     if fds:
                         import array
                         self._sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
@@ -456,10 +457,11 @@ def _flush_std_streams():
             pass
 
 
-def _announce_with_capture(state):
+def _announce_with_capture(state, flush=True):
     """Sends state with new pipes' read ends and an acknowledgement pipe's
-    write end; on the supervisor's 'Y', makes the write ends fds 1 and 2.
-    Returns (sent, captured)."""
+    write end; on the supervisor's 'Y', makes the write ends fds 1 and 2
+    (flushing sys.stdout and sys.stderr first when flush).  Returns (sent,
+    captured)."""
     global _captured_pid
     out_r = out_w = err_r = err_w = ack_r = ack_w = None
     sent = False
@@ -469,7 +471,10 @@ def _announce_with_capture(state):
         ack_r, ack_w = os.pipe()
         out_w = _above_stdio(out_w)
         err_w = _above_stdio(err_w)
-        sent = _notifier.send(state + "\n%s=1" % ANNOUNCE_KEY_CAPTURE, fds=[out_r, err_r, ack_w], quiet=True)
+        # At most ANNOUNCE_ACK_TIMEOUT for room in the queue too: this may be a
+        # child right after fork(), which must not wait a state change's 60 s.
+        sent = _notifier.send(state + "\n%s=1" % ANNOUNCE_KEY_CAPTURE, fds=[out_r, err_r, ack_w], quiet=True,
+                              timeout=ANNOUNCE_ACK_TIMEOUT)
         _close_all(out_r, err_r, ack_w)
         out_r = err_r = ack_w = None
         if not sent:
@@ -481,7 +486,8 @@ def _announce_with_capture(state):
             answer = os.read(ack_r, 1)
         if answer != b"Y":
             return True, False
-        _flush_std_streams()
+        if flush:
+            _flush_std_streams()
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
         _captured_pid = os.getpid()
@@ -493,14 +499,17 @@ def _announce_with_capture(state):
         _close_all(out_r, out_w, err_r, err_w, ack_r, ack_w)
 
 
-def announce(name=None, index=None, capture=True, argv=None, kind="python"):
+def announce(name=None, index=None, capture=True, argv=None, kind="python", flush=True):
     """Announces this process to the supervisor as a worker: its parent's
     pid, its command line (argv, else sys.argv), and optionally its name
     (1..64 printable bytes, e.g. multiprocessing's process name) and index
     among its siblings (an int >= 0).  With capture, and when the
     supervisor offers it (RINGMASTER_WORKER_CAPTURE=1) and this process is
     not captured yet, its stdout and stderr become pipes of their own to the
-    supervisor, once the supervisor said yes.  True when the announcement
+    supervisor, once the supervisor said yes; flush: sys.stdout and
+    sys.stderr are flushed into the old fds first (a child right after
+    fork() passes False: what its buffers hold is its parent's, and another
+    thread of the parent may have held their locks).  True when the announcement
     went out; False outside ringmaster or when it could not be sent."""
     if kind not in ("python", "native"):
         raise ValueError("kind must be 'python' or 'native': %r" % (kind,))
@@ -526,7 +535,7 @@ def announce(name=None, index=None, capture=True, argv=None, kind="python"):
         lines.append("%s=%d" % (ANNOUNCE_KEY_INDEX, index))
     state = "\n".join(lines)
     if capture and _capture_wanted():
-        sent, _ = _announce_with_capture(state)
+        sent, _ = _announce_with_capture(state, flush=flush)
         if sent:
             # Announced, captured or not (the supervisor said no, or did
             # not answer in time: the output stays where it was).

@@ -43,6 +43,11 @@ struct worker *worker_table_find(const struct worker_table *t, pid_t pid, uint64
         return NULL;
 }
 
+/* Started the same way: by multiprocessing (a name or an index) or not, Python or native. */
+static bool same_start(const struct worker *a, const struct worker *b) {
+        return a->native == b->native && (a->name || a->index >= 0) == (b->name || b->index >= 0);
+}
+
 static int set_string(char **p, const char *s) {
         char *c = s ? strdup(s) : NULL;
 
@@ -170,11 +175,6 @@ int worker_phase(struct worker *w, const char *entered, const char *ended, bool 
 void worker_said_ready(struct worker *w, uint64_t now) {
         if (!w->ready_usec)
                 w->ready_usec = now;
-}
-
-/* Started the same way: by multiprocessing (a name or an index) or not, Python or native. */
-static bool same_start(const struct worker *a, const struct worker *b) {
-        return a->native == b->native && (a->name || a->index >= 0) == (b->name || b->index >= 0);
 }
 
 static bool sibling_said_ready(const struct worker_table *t, const struct worker *w) {
@@ -362,7 +362,8 @@ struct worker *worker_group_candidate(const struct worker_table *t, int gi, int 
 
                         if (!member)
                                 continue;
-                        if (member->ppid == w->ppid)
+                        /* Started as the members were: not multiprocessing's resource tracker beside them. */
+                        if (member->ppid == w->ppid && same_start(member, w))
                                 sibling = true;
                         if (member->ppid == w->pid)
                                 parent = true;

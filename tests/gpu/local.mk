@@ -2,7 +2,11 @@
 # Run on a GPU host with tests/gpu/run-on-gpu-host.sh (docs/gpu-results.md).
 EXTRA_DIST += tests/gpu/gpu-test.h tests/gpu/run-on-gpu-host.sh tests/gpu/gpu-host-env.sh tests/gpu/test-kernels.h \
 	tests/gpu/allreduce-check.h tests/gpu/run-allreduce-on-gpu-host.sh tests/gpu/test-allreduce-torch.sh \
-	tests/gpu/allreduce_torch_rank.py
+	tests/gpu/allreduce_torch_rank.py tests/gpu/test-spawned-nccl.py
+
+# Spawned workers with NCCL on one GPU (torch with CUDA; skips 77 without): in every build,
+# since it needs no CUDA of ringmaster's own.
+TESTS += tests/gpu/test-spawned-nccl.py
 
 if HAVE_CUDA
 # The tests' device code (nvcc, through the top Makefile.am's .cu rules),

@@ -7,7 +7,8 @@
 #   bench.txt    the benchmark's output (a markdown table among it)
 # Run it from a configured source tree (tools/device-prep makes one):
 #   cd .devcarry/src && sh tests/gpu/run-on-gpu-host.sh
-# Environment: RM_GPU_STEPS (default "build check two bench"),
+# Environment: RM_GPU_STEPS (default "build check two bench"; "spawned": the
+# spawned workers' NCCL test alone, which check runs too),
 # RMTEST_* knobs of the tests (see each test's header).
 set -u
 . "$(dirname "$0")/gpu-host-env.sh"
@@ -73,6 +74,15 @@ case " $steps " in
                 say "---- $f"
                 cat "$f" >> "$log"
         done
+        ;;
+esac
+
+case " $steps " in
+*" spawned "*)
+        # The spawned workers with NCCL on one GPU (make check ran it with the rest; this step
+        # alone, for a quick look: RM_GPU_STEPS="build spawned").
+        run_test "test-spawned-nccl (1 GPU)" env CUDA_VISIBLE_DEVICES=0 top_builddir="$PWD" \
+                ${PYTHON3:-python3} tests/gpu/test-spawned-nccl.py
         ;;
 esac
 

@@ -20,10 +20,13 @@ form one torch.distributed group (gloo, CPU) through a tcp:// rendezvous.
 --hang-after-init I  worker I sleeps for ever after the group formed
 --serve SECS     every worker waits SECS after the group formed, then ends (0 default)
 --no-group       the workers form no group (no torch needed)
+--backend B      the group's backend: gloo (default), or nccl (each worker on GPU 0 first:
+                 torch.cuda.set_device(0); NCCL allows one worker per GPU)
 --say-ready      every worker says READY=1 (ringmaster.worker.ready()) after the group formed
 --never-ready [R:]I  worker I (of rank R only, $RANK) enters phase load-weights and sleeps
                  for ever instead (of saying READY, with --say-ready)
---engine-ready   the engine says READY=1 once its workers started (a launcher's READY)
+--engine-ready   the engine says READY=1 as it starts its workers (a launcher's READY: the
+                 rank is ready, only the workers' own readiness is left)
 --preload-torch  the engine (fork) or the forkserver imports torch.distributed before
                  the workers start, so that they join their group within a second
 
@@ -52,6 +55,7 @@ def parse_args(argv):
     p.add_argument("--hang-after-init", type=int, default=-1)
     p.add_argument("--serve", type=float, default=0.0)
     p.add_argument("--no-group", action="store_true")
+    p.add_argument("--backend", default="gloo", choices=("gloo", "nccl"))
     p.add_argument("--say-ready", action="store_true")
     p.add_argument("--never-ready", default=None)
     p.add_argument("--engine-ready", action="store_true")
@@ -93,7 +97,10 @@ def work(i, opts):
                 while True:
                     time.sleep(3600)
             time.sleep(secs)
-    dist.init_process_group("gloo", init_method="tcp://127.0.0.1:%d" % opts.port,
+    if opts.backend == "nccl":
+        import torch
+        torch.cuda.set_device(0)
+    dist.init_process_group(opts.backend, init_method="tcp://127.0.0.1:%d" % opts.port,
                             world_size=opts.workers, rank=i)
     dist.barrier()
     print("worker %d formed the group" % i, file=sys.stderr, flush=True)
@@ -171,9 +178,9 @@ def main(argv):
         elif opts.preload_torch and opts.method == "forkserver":
             ctx.set_forkserver_preload(["torch.distributed"])
         ps = [ctx.Process(target=mp_entry, args=(i, opts), name="Worker-%d" % i) for i in range(opts.workers)]
+        engine_ready(opts)
         for p in ps:
             p.start()
-        engine_ready(opts)
         return join_all(ps, lambda p: p.exitcode)
     if opts.method == "nested":
         import multiprocessing as mp

@@ -30,3 +30,4 @@ SPAWNED_PY_TESTS = \
 	tests/spawned/test-spawned-fork.py
 TESTS += $(SPAWNED_PY_TESTS)
 EXTRA_DIST += $(SPAWNED_PY_TESTS) tests/spawned/spawntest.py tests/spawned/engine.py tests/spawned/forker.py
+EXTRA_DIST += tests/spawned/bench-fork-capture

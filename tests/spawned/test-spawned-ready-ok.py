@@ -3,20 +3,20 @@
 # --ready-timeout per worker must not fire when every worker gets ready:
 # -n 1, forkserver (the forkserver and multiprocessing's helpers are
 # workers that are never ready: they must not be watched), 3 gloo workers
-# that join their group at once, then serve 3 times the timeout; a second
+# that join their group at once, then serve twice the timeout; a second
 # run whose workers say READY=1 themselves.  Both end with 0 and no
 # deadline; every worker counted ready in the JSON report.
 import tempfile
 from spawntest import *
 
-T = 2.0
+T = 5.0
 env = torch_env()
 for extra in ([], ["--say-ready"]):
     rid = run_id("spawned-ready-ok%d" % len(extra))
     tmp = tempfile.mkdtemp(prefix="rmtest-")
     rp = os.path.join(tmp, "r.json")
     p = start(rid, ["-n", "1", "--ready-timeout", str(T), "--"] +
-              engine_cmd("--method", "forkserver", "--workers", "3", "--serve", str(3 * T), "--engine-ready",
+              engine_cmd("--method", "forkserver", "--workers", "3", "--serve", str(2 * T), "--engine-ready",
                          "--preload-torch", *extra),
               env=env, report_path=rp)
     out, err = p.communicate(timeout=TIMEOUT)

@@ -130,6 +130,19 @@ static void test_groups(void) {
         CHECK(strstr(headline, "worker 2 of 3 (pid 303, child of pid 300 under rank 0)") == headline, "headline: %s",
               headline);
 
+        /* multiprocessing's resource tracker beside named workers (spawn): not taken for the missing one. */
+        worker_table_reset(&t);
+        w[3] = announce(&t, 0, 350, 100, "");                                  /* the tracker */
+        for (int i = 0; i < 3; i++) {
+                char extra[64];
+
+                snprintf(extra, sizeof(extra), "\nX_RINGMASTER_WORKER_NAME=Worker-%d", i);
+                w[i] = announce(&t, 0, 351 + i, 100, extra);
+        }
+        join(&t, w[0], 0, 3, USEC_PER_SEC);
+        join(&t, w[2], 2, 3, USEC_PER_SEC);
+        CHECK(worker_group_candidate(&t, 0, 1) == w[1], "the named sibling, not the tracker");
+
         /* Two missing, told apart by their index; one without any match. */
         worker_table_reset(&t);
         for (int i = 0; i < 4; i++) {

@@ -209,20 +209,22 @@ static int workers_cause(struct deadline_cause *c, enum deadline_kind kind, uint
  *   "worker 2 of 4 (pid P, child of rank 0) not ready 60.0 s after its
  *    start (--ready-timeout 60): in phase dist-init for 58.0 s; also not
  *    ready: worker 0 ...; ready: w1,w3"
- * into headline (the limit only with with_limit).  The number of late workers (0: none).
+ * into headline (the limit only with with_limit).  The number of late
+ * workers (0: none), -ENOMEM.
  */
-static size_t workers_not_ready(const struct deadline_input *in, int rank, bool with_limit, uint64_t now,
+static int workers_not_ready(const struct deadline_input *in, int rank, bool with_limit, uint64_t now,
                                 char *headline, size_t size, int *late, size_t max_late) {
         const uint64_t limit = in->options->ready_timeout_usec;
         const struct worker_table *t = in->workers;
         size_t n_late = 0, n_ready = 0;
-        char *text = NULL;
+        _cleanup_free_ char *text = NULL;
         size_t text_size = 0;
         FILE *f;
 
         for (int pass = 0; pass < 2; pass++)
                 for (size_t i = 0; i < t->n_workers && n_late < max_late; i++) {
                         const struct worker *w = t->workers[i];
+
                         if (w->rank != rank || (w->group >= 0) != (pass == 1) || worker_ready_due(in, w) == NONE)
                                 continue;
                         late[n_late++] = w->id;
@@ -231,7 +233,7 @@ static size_t workers_not_ready(const struct deadline_input *in, int rank, bool 
                 return 0;
         f = open_memstream(&text, &text_size);
         if (!f)
-                return 0;
+                return -ENOMEM;
         for (size_t i = 0; i < n_late && i < HEADLINE_DETAILS_MAX; i++) {
                 const struct worker *w = t->workers[late[i]];
                 char who[256], where[256];
@@ -261,13 +263,10 @@ static size_t workers_not_ready(const struct deadline_input *in, int rank, bool 
                 }
                 fprintf(f, "%s%s", n_ready == 1 ? "; ready: " : ",", worker_label(w, label, sizeof(label)));
         }
-        if (fclose(f) != 0 || !text) {
-                free(text);
-                return 0;
-        }
+        if (fclose(f) != 0 || !text)
+                return -ENOMEM;
         snprintf(headline, size, "%s", text);
-        free(text);
-        return n_late;
+        return (int) n_late;
 }
 
 static int workers_find_expired(const struct deadline_input *in, uint64_t now, struct deadline_cause *ret) {
@@ -276,8 +275,8 @@ static int workers_find_expired(const struct deadline_input *in, uint64_t now, s
         int late[WORKERS_LATE_MAX];
         size_t n_late = 0;
         const struct worker *w;
-        uint64_t due;
-        int g, rank = -1;
+        uint64_t due, ready_due;
+        int g, k, rank = -1;
 
         if (o->straggler_timeout_usec > 0) {
                 g = worker_groups_find_late(in->workers, now, o->straggler_timeout_usec, input_rank_pid,
@@ -288,14 +287,14 @@ static int workers_find_expired(const struct deadline_input *in, uint64_t now, s
                                              "dist-init", headline, late, n_late);
         }
         w = worker_phase_next(in, &due);
-        if (worker_ready_next(in, &rank) <= MIN(due, now)) {
+        ready_due = worker_ready_next(in, &rank);
+        if (ready_due <= MIN(due, now)) {
                 /* --ready-timeout: that worker's rank's workers not ready, named in the headline. */
-                uint64_t first = worker_ready_next(in, &rank);
-
-                n_late = workers_not_ready(in, rank, true, now, headline, sizeof(headline), late, WORKERS_LATE_MAX);
-                if (n_late > 0)
-                        return workers_cause(ret, DEADLINE_READY, o->ready_timeout_usec, first, now,
-                                             in->workers->workers[late[0]]->phase, headline, late, n_late);
+                k = workers_not_ready(in, rank, true, now, headline, sizeof(headline), late, WORKERS_LATE_MAX);
+                if (k < 0)
+                        return k;
+                return workers_cause(ret, DEADLINE_READY, o->ready_timeout_usec, ready_due, now,
+                                     in->workers->workers[late[0]]->phase, headline, late, (size_t) k);
         }
         if (!w || due > now)
                 return 0;
@@ -369,11 +368,10 @@ static int explain_by_workers(const struct deadline_input *in, int rank, uint64_
                 /* Else its workers short of their own readiness (due or not yet): named first. */
                 char headline[1024];
                 int late[WORKERS_LATE_MAX];
-                size_t n_late = workers_not_ready(in, rank, false, now, headline, sizeof(headline), late,
-                                                  WORKERS_LATE_MAX);
+                int k = workers_not_ready(in, rank, false, now, headline, sizeof(headline), late, WORKERS_LATE_MAX);
 
-                if (n_late > 0)
-                        return prefix_workers(c, headline, late, n_late);
+                if (k != 0)
+                        return k < 0 ? k : prefix_workers(c, headline, late, (size_t) k);
         }
         return 0;
 }

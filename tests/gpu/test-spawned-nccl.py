@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "spawned"))
 from spawntest import *     # noqa: E402,F401,F403
@@ -40,15 +39,8 @@ if BACKEND == "nccl" and (probe.returncode != 0 or not probe.stdout.strip().isdi
 
 
 def run(name, args, engine_args):
-    rid = run_id("spawned-nccl-" + name)
-    tmp = tempfile.mkdtemp(prefix="rmtest-")
-    rp = os.path.join(tmp, "r.json")
-    p = start(rid, ["-n", "1", "--grace", "10"] + args + ["--"] +
-              engine_cmd("--method", "spawn", "--backend", BACKEND, *engine_args), env=env, report_path=rp)
-    out, err = p.communicate(timeout=TIMEOUT)
-    res = Result(p.returncode, out, err, read_report(rp), 0)
-    res.dump()
-    require(res.report is not None, "%s: JSON report written" % name)
+    rid, res = run_ringmaster("spawned-nccl-" + name, ["-n", "1", "--grace", "10"] + args + ["--"] +
+                              engine_cmd("--method", "spawn", "--backend", BACKEND, *engine_args), env)
     check_nothing_left(rid)
     return res
 

@@ -24,7 +24,7 @@ form one torch.distributed group (gloo, CPU) through a tcp:// rendezvous.
                  torch.cuda.set_device(0); NCCL allows one worker per GPU)
 --say-ready      every worker says READY=1 (ringmaster.worker.ready()) after the group formed
 --never-ready [R:]I  worker I (of rank R only, $RANK) enters phase load-weights and sleeps
-                 for ever instead (of saying READY, with --say-ready)
+                 (--serve SECS, else for ever) instead of saying READY (with --say-ready)
 --engine-ready   the engine says READY=1 as it starts its workers (a launcher's READY: the
                  rank is ready, only the workers' own readiness is left)
 --preload-torch  the engine (fork) or the forkserver imports torch.distributed before
@@ -113,6 +113,9 @@ def work_after_group(i, opts):
         from ringmaster import worker
         worker.phase("load-weights")
         print("worker %d never gets ready" % i, file=sys.stderr, flush=True)
+        if opts.serve:
+            time.sleep(opts.serve)
+            return
         while True:
             time.sleep(3600)
     if opts.say_ready:
@@ -173,12 +176,12 @@ def main(argv):
     if opts.method in ("spawn", "fork", "forkserver"):
         import multiprocessing as mp
         ctx = mp.get_context(opts.method)
+        engine_ready(opts)
         if opts.preload_torch and opts.method == "fork":
             import torch.distributed    # noqa: F401
         elif opts.preload_torch and opts.method == "forkserver":
             ctx.set_forkserver_preload(["torch.distributed"])
         ps = [ctx.Process(target=mp_entry, args=(i, opts), name="Worker-%d" % i) for i in range(opts.workers)]
-        engine_ready(opts)
         for p in ps:
             p.start()
         return join_all(ps, lambda p: p.exitcode)

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "supervisor"))
@@ -50,3 +51,17 @@ def worker_pids_from_stdout(text):
 def check_prefixed(text, index, line):
     """The worker's line came with its own prefix."""
     return check("[rank 0/w%d] %s" % (index, line) in text, "worker %d's line has its prefix: %s" % (index, line))
+
+
+def run_ringmaster(name, args, env):
+    """`ringmaster run ARGS` under a new run id (t-NAME-PID) with a JSON
+    report; waits for it.  (run id, Result with the report read), dumped;
+    the report is required."""
+    rid = run_id(name)
+    rp = os.path.join(tempfile.mkdtemp(prefix="rmtest-"), "r.json")
+    p = start(rid, args, env=env, report_path=rp)
+    out, err = p.communicate(timeout=TIMEOUT)
+    res = Result(p.returncode, out, err, read_report(rp), 0)
+    res.dump()
+    require(res.report is not None, "%s: JSON report written" % name)
+    return rid, res

@@ -6,22 +6,13 @@
 # as for a rank failure; the report's first failure is the worker, its
 # exception with the traceback from its error file.
 import re
-import tempfile
 from spawntest import *
 
 case = sys.argv[1] if len(sys.argv) > 1 else "crash"
 env = torch_env()
-rid = run_id("spawned-" + case)
-tmp = tempfile.mkdtemp(prefix="rmtest-")
-rp = os.path.join(tmp, "r.json")
-p = start(rid, ["-n", "1", "--grace", "5", "--"] +
-          engine_cmd("--method", "spawn", "--workers", "3", "--" + case, "1", "--serve", "60"),
-          env=env, report_path=rp)
-out, err = p.communicate(timeout=TIMEOUT)
-res = Result(p.returncode, out, err, read_report(rp), 0)
-res.dump()
+rid, res = run_ringmaster("spawned-" + case, ["-n", "1", "--grace", "5", "--"] +
+                          engine_cmd("--method", "spawn", "--workers", "3", "--" + case, "1", "--serve", "60"), env)
 r = res.report
-require(r is not None, "JSON report written")
 pids = worker_pids_from_stdout(res.stdout)
 require(len(pids) == 3, "3 workers up: %r" % pids)
 check(res.elapsed < 40 if res.elapsed else True, "torn down well before the workers' 60 s")

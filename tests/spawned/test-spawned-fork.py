@@ -9,22 +9,14 @@
 # parent's streams (today's behaviour, as for any process that does not
 # announce itself).  No torch needed.
 import re
-import tempfile
 from spawntest import *
 
 FORKER = os.path.join(HERE, "forker.py")
 
 
 def run(name, args, env, secs=30):
-    rid = run_id("spawned-fork-" + name)
-    tmp = tempfile.mkdtemp(prefix="rmtest-")
-    rp = os.path.join(tmp, "r.json")
-    p = start(rid, ["-n", "1", "--grace", "5"] + args + ["--", sys.executable, FORKER, str(secs)], env=env,
-              report_path=rp)
-    out, err = p.communicate(timeout=TIMEOUT)
-    res = Result(p.returncode, out, err, read_report(rp), 0)
-    res.dump()
-    require(res.report is not None, "%s: JSON report written" % name)
+    rid, res = run_ringmaster("spawned-fork-" + name,
+                              ["-n", "1", "--grace", "5"] + args + ["--", sys.executable, FORKER, str(secs)], env)
     check_nothing_left(rid)
     return res
 

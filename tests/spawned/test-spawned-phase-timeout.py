@@ -5,20 +5,13 @@
 # which sleeps before init_process_group; the phase deadline fires for them
 # and the headline names the missing worker rather than the waiting ones.
 import re
-import tempfile
 from spawntest import *
 
 env = torch_env()
-rid = run_id("spawned-phase")
-tmp = tempfile.mkdtemp(prefix="rmtest-")
-rp = os.path.join(tmp, "r.json")
-p = start(rid, ["-n", "1", "--phase-timeout", "dist-init=3", "--straggler-timeout", "600", "--grace", "5", "--"] +
-          engine_cmd("--method", "fork", "--workers", "4", "--sleep-before-init", "2:0"), env=env, report_path=rp)
-out, err = p.communicate(timeout=TIMEOUT)
-res = Result(p.returncode, out, err, read_report(rp), 0)
-res.dump()
+rid, res = run_ringmaster("spawned-phase", ["-n", "1", "--phase-timeout", "dist-init=3", "--straggler-timeout", "600",
+                                           "--grace", "5", "--"] +
+                          engine_cmd("--method", "fork", "--workers", "4", "--sleep-before-init", "2:0"), env)
 r = res.report
-require(r is not None, "JSON report written")
 check(res.rc == 124, "exit status 124")
 pids = worker_pids_from_stdout(res.stdout)
 m = re.search(r"======== run %s: worker 2 of 4 \(pid (\d+), child of rank 0\) never entered dist-init; "

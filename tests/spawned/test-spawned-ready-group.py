@@ -8,23 +8,15 @@
 # fires: the headline names worker 2 of 4 first (the one the group misses),
 # then the members waiting in dist-init, and worker 2 is diagnosed first.
 import re
-import tempfile
 from spawntest import *
 
 T = 3.0
 env = torch_env()
-rid = run_id("spawned-ready-group")
-tmp = tempfile.mkdtemp(prefix="rmtest-")
-rp = os.path.join(tmp, "r.json")
-p = start(rid, ["-n", "1", "--ready-timeout", str(T), "--straggler-timeout", "600", "--grace", "5", "--"] +
-          engine_cmd("--method", "fork", "--workers", "4", "--sleep-before-init", "2:20", "--engine-ready",
-                     "--preload-torch"),
-          env=env, report_path=rp)
-out, err = p.communicate(timeout=TIMEOUT)
-res = Result(p.returncode, out, err, read_report(rp), 0)
-res.dump()
+rid, res = run_ringmaster("spawned-ready-group",
+                          ["-n", "1", "--ready-timeout", str(T), "--straggler-timeout", "600", "--grace", "5", "--"] +
+                          engine_cmd("--method", "fork", "--workers", "4", "--sleep-before-init", "2:20",
+                                     "--engine-ready", "--preload-torch"), env)
 r = res.report
-require(r is not None, "JSON report written")
 check(res.rc == 124, "exit status 124 (a deadline)")
 pids = worker_pids_from_stdout(res.stdout)
 require(len(pids) == 4, "the 4 workers said they were up: %r" % pids)

@@ -6,24 +6,15 @@
 # that join their group at once, then serve twice the timeout; a second
 # run whose workers say READY=1 themselves.  Both end with 0 and no
 # deadline; every worker counted ready in the JSON report.
-import tempfile
 from spawntest import *
 
 T = 5.0
 env = torch_env()
 for extra in ([], ["--say-ready"]):
-    rid = run_id("spawned-ready-ok%d" % len(extra))
-    tmp = tempfile.mkdtemp(prefix="rmtest-")
-    rp = os.path.join(tmp, "r.json")
-    p = start(rid, ["-n", "1", "--ready-timeout", str(T), "--"] +
-              engine_cmd("--method", "forkserver", "--workers", "3", "--serve", str(2 * T), "--engine-ready",
-                         "--preload-torch", *extra),
-              env=env, report_path=rp)
-    out, err = p.communicate(timeout=TIMEOUT)
-    res = Result(p.returncode, out, err, read_report(rp), 0)
-    res.dump()
+    rid, res = run_ringmaster("spawned-ready-ok%d" % len(extra), ["-n", "1", "--ready-timeout", str(T), "--"] +
+                              engine_cmd("--method", "forkserver", "--workers", "3", "--serve", str(2 * T),
+                                         "--engine-ready", "--preload-torch", *extra), env)
     r = res.report
-    require(r is not None, "JSON report written")
     check(res.rc == 0, "%s: exit status 0" % (extra or "joined"))
     check("not ready" not in res.stderr and r.get("deadline") is None, "no deadline: %r" % r.get("deadline"))
     pids = worker_pids_from_stdout(res.stdout)

@@ -10,22 +10,14 @@
 # Without the per-worker deadline nothing fires and the run ends with 0
 # after --serve.
 import re
-import tempfile
 from spawntest import *
 
 T = 3.0
 env = clean_env()
-rid = run_id("spawned-ready")
-tmp = tempfile.mkdtemp(prefix="rmtest-")
-rp = os.path.join(tmp, "r.json")
-p = start(rid, ["-n", "2", "--ready-timeout", str(T), "--grace", "5", "--"] +
+rid, res = run_ringmaster("spawned-ready", ["-n", "2", "--ready-timeout", str(T), "--grace", "5", "--"] +
           engine_cmd("--method", "spawn", "--workers", "3", "--no-group", "--say-ready", "--never-ready", "1:2",
-                     "--serve", "30"), env=env, report_path=rp)
-out, err = p.communicate(timeout=TIMEOUT)
-res = Result(p.returncode, out, err, read_report(rp), 0)
-res.dump()
+                     "--serve", "30"), env)
 r = res.report
-require(r is not None, "JSON report written")
 check(res.rc == 124, "exit status 124 (a deadline)")
 workers = r.get("workers") or []
 late = [w for w in workers if w["rank"] == 1 and w["name"] == "Worker-2"]

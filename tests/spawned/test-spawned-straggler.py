@@ -9,22 +9,14 @@
 # traceback (faulthandler, from its own stderr) first among the diagnoses,
 # every worker's lines under its own prefix, and nothing left behind.
 import re
-import tempfile
 from spawntest import *
 
 T = 4.0
 env = torch_env()
-rid = run_id("spawned-straggler")
-tmp = tempfile.mkdtemp(prefix="rmtest-")
-rp = os.path.join(tmp, "r.json")
 method = sys.argv[1] if len(sys.argv) > 1 else "torch-spawn"
-p = start(rid, ["-n", "1", "--straggler-timeout", str(T), "--grace", "5", "--"] +
-          engine_cmd("--method", method, "--workers", "4", "--sleep-before-init", "2:0"), env=env, report_path=rp)
-out, err = p.communicate(timeout=TIMEOUT)
-res = Result(p.returncode, out, err, read_report(rp), 0)
-res.dump()
+rid, res = run_ringmaster("spawned-straggler", ["-n", "1", "--straggler-timeout", str(T), "--grace", "5", "--"] +
+                          engine_cmd("--method", method, "--workers", "4", "--sleep-before-init", "2:0"), env)
 r = res.report
-require(r is not None, "JSON report written")
 check(res.rc == 124, "exit status 124 (a deadline)")
 pids = worker_pids_from_stdout(res.stdout)
 require(len(pids) == 4, "the 4 workers said they were up: %r" % pids)

@@ -206,9 +206,9 @@ static int workers_cause(struct deadline_cause *c, enum deadline_kind kind, uint
  * The workers of rank that --ready-timeout watches and are not ready (due
  * or not yet: siblings start milliseconds apart), those outside any group
  * first (the one a group misses, a sibling short of READY), into late; and
- *   "worker 2 of 4 (pid P, child of rank 0) not ready 60.0 s after its
- *    start (--ready-timeout 60): in phase dist-init for 58.0 s; also not
- *    ready: worker 0 ...; ready: w1,w3"
+ *   "worker 2 of 4 (pid P, child of rank 0) not ready after 60.0 s
+ *    (--ready-timeout 60): in phase dist-init for 58.0 s; also not ready:
+ *    worker 0 ...; ready: w1,w3" (after: since the first of them started)
  * into headline (the limit only with with_limit).  The number of late
  * workers (0: none), -ENOMEM.
  */
@@ -216,6 +216,7 @@ static int workers_not_ready(const struct deadline_input *in, int rank, bool wit
                                 char *headline, size_t size, int *late, size_t max_late) {
         const uint64_t limit = in->options->ready_timeout_usec;
         const struct worker_table *t = in->workers;
+        uint64_t since = NONE;
         size_t n_late = 0, n_ready = 0;
         _cleanup_free_ char *text = NULL;
         size_t text_size = 0;
@@ -234,6 +235,9 @@ static int workers_not_ready(const struct deadline_input *in, int rank, bool wit
         f = open_memstream(&text, &text_size);
         if (!f)
                 return -ENOMEM;
+        /* Since the first of them started: at least the limit, with one due among them. */
+        for (size_t i = 0; i < n_late; i++)
+                since = MIN(since, t->workers[late[i]]->announced_usec);
         for (size_t i = 0; i < n_late && i < HEADLINE_DETAILS_MAX; i++) {
                 const struct worker *w = t->workers[late[i]];
                 char who[256], where[256];
@@ -241,7 +245,7 @@ static int workers_not_ready(const struct deadline_input *in, int rank, bool wit
                 worker_describe_position(w, now, where, sizeof(where));
                 if (i == 0) {
                         worker_describe(t, w, input_rank_pid(w->rank, (void *) in), who, sizeof(who));
-                        fprintf(f, "%s not ready %.1f s after its start", who, secs_since(now, w->announced_usec));
+                        fprintf(f, "%s not ready after %.1f s", who, secs_since(now, since));
                         if (with_limit)
                                 fprintf(f, " (--ready-timeout %g)", secs(limit));
                         fprintf(f, ": %s", where);

@@ -20,7 +20,7 @@ r = res.report
 check(res.rc == 124, "exit status 124 (a deadline)")
 pids = worker_pids_from_stdout(res.stdout)
 require(len(pids) == 4, "the 4 workers said they were up: %r" % pids)
-m = re.search(r"======== run %s: worker 2 of 4 \(pid (\d+), child of rank 0\) not ready ([\d.]+) s after its start "
+m = re.search(r"======== run %s: worker 2 of 4 \(pid (\d+), child of rank 0\) not ready after ([\d.]+) s "
               r"\(--ready-timeout 3\): before any phase for [\d.]+ s; also not ready: "
               r"worker 0 in phase dist-init for [\d.]+ s, worker 1 in phase dist-init for [\d.]+ s, "
               r"worker 3 in phase dist-init for [\d.]+ s ========" % rid, res.stderr)

@@ -23,7 +23,7 @@ workers = r.get("workers") or []
 late = [w for w in workers if w["rank"] == 1 and w["name"] == "Worker-2"]
 require(len(late) == 1, "JSON: rank 1's Worker-2 announced")
 w2 = late[0]
-m = re.search(r"======== run %s: worker p(\d+) \(pid (\d+), child of rank 1\) not ready ([\d.]+) s after its start "
+m = re.search(r"======== run %s: worker p(\d+) \(pid (\d+), child of rank 1\) not ready after ([\d.]+) s "
               r"\(--ready-timeout 3\): in phase load-weights for [\d.]+ s; ready: (p\d+),(p\d+) ========" % rid,
               res.stderr)
 check(m is not None, "the headline names the late worker, its parent, its phase and its ready siblings")

@@ -143,7 +143,7 @@ static void watchdog_update(struct sdnotify *n, const struct run_model *run, uin
         bool deadline = run->state == JOB_DIAGNOSING || run->deadline_pending.kind != DEADLINE_NONE ||
                         ((run->state == JOB_STOPPING || run->state == JOB_KILLING) &&
                          run->deadline.kind != DEADLINE_NONE);
-        int silent = job_silent_rank(run, now, n->watchdog_usec, next), r;
+        int silent = status_silent_rank(run, now, n->watchdog_usec, next), r;
         bool healthy = !deadline && silent < 0;
         char age[32];
 
@@ -181,7 +181,7 @@ void sdnotify_update(struct sdnotify *n, const struct run_model *run) {
                 arm_timer(n, UINT64_MAX);
                 return;
         }
-        job_summary(run, now, n->watchdog_usec, summary, sizeof(summary), &next);
+        status_summary(run, now, n->watchdog_usec, summary, sizeof(summary), &next);
         one_line(summary);
 
         if (!n->ready_sent && run->state == JOB_RUNNING && run->phases.n_ready == run->nproc) {
@@ -218,7 +218,7 @@ void sdnotify_update(struct sdnotify *n, const struct run_model *run) {
         arm_timer(n, next);
 }
 
-int job_errno(const struct run_model *run) {
+int sdnotify_errno(const struct run_model *run) {
         if (run->internal_error != 0)
                 return -run->internal_error;
         if (run->deadline.kind != DEADLINE_NONE)
@@ -242,8 +242,8 @@ void sdnotify_finish(struct sdnotify *n, const struct run_model *run, int exit_s
         if (!n || n->final_sent)
                 return;
         if (run) {
-                job_summary(run, now_usec(), 0, summary, sizeof(summary), NULL);
-                e = job_errno(run);
+                status_summary(run, now_usec(), 0, summary, sizeof(summary), NULL);
+                e = sdnotify_errno(run);
         } else {
                 snprintf(summary, sizeof(summary), "failed before any rank started; exit status %d", exit_status);
                 e = exit_status == 0 ? 0 : error > 0 ? error : EIO;

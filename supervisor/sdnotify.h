@@ -9,7 +9,7 @@
  *
  *   READY=1            once every rank is ready (with STATUS= and MAINPID=,
  *                      ringmaster's pid), once per run
- *   STATUS=            job_summary() (status.h), kept current: at most one
+ *   STATUS=            status_summary() (status.h), kept current: at most one
  *                      update every SDNOTIFY_STATUS_INTERVAL_USEC, but
  *                      READY, STOPPING and the final state go at once
  *   EXTEND_TIMEOUT_USEC  while the ranks start (before READY=1): the longest
@@ -58,6 +58,6 @@ void sdnotify_update(struct sdnotify *n, const struct run_model *run);
 void sdnotify_finish(struct sdnotify *n, const struct run_model *run, int exit_status, int error);
 
 /* The errno for ERRNO= of a finished job; 0 when it did not fail. */
-int job_errno(const struct run_model *run);
+int sdnotify_errno(const struct run_model *run);
 
 #endif

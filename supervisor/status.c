@@ -95,7 +95,7 @@ static int laggard(const struct run_model *run) {
         return best;
 }
 
-int job_silent_rank(const struct run_model *run, uint64_t now, uint64_t limit_usec, uint64_t *next_late) {
+int status_silent_rank(const struct run_model *run, uint64_t now, uint64_t limit_usec, uint64_t *next_late) {
         int found = -1;
 
         for (int i = 0; run->ranks && i < run->nproc; i++) {
@@ -147,7 +147,7 @@ static void describe_cause(const struct run_model *run, char *buf, size_t size) 
                 snprintf(buf, size, "every rank exited");
 }
 
-void job_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
+void status_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
                  uint64_t *next_change) {
         char cause[512], age[32], where[NOTIFY_PHASE_NAME_MAX + 16], name[16];
         size_t len = 0;
@@ -176,7 +176,7 @@ void job_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_l
                 if (run->restart_count > 0)
                         appendf(buf, size, &len, " (restart %d of %d)", run->restart_count,
                                 run->options->max_restarts);
-                k = heartbeat_limit_usec ? job_silent_rank(run, now, heartbeat_limit_usec, next_change) : -1;
+                k = heartbeat_limit_usec ? status_silent_rank(run, now, heartbeat_limit_usec, next_change) : -1;
                 if (k >= 0) {
                         const struct rank *r = &run->ranks[k];
 
@@ -472,7 +472,7 @@ static int table_render(struct live_status *s, uint64_t now, char **ret, size_t 
                 return -ENOMEM;
         }
 
-        job_summary(run, now, 0, summary, sizeof(summary), next);
+        status_summary(run, now, 0, summary, sizeof(summary), next);
         fputs("\x1b[1m", f);
         cells = put_text(f, "ringmaster ", cols);
         cells += put_text(f, run->run_id, cols - cells);

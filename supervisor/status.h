@@ -5,7 +5,7 @@
 /*
  * How the job is doing, for people:
  *
- *   - job_summary(): one line ("starting: 2/4 ready, rank 2: nccl-init 12 s",
+ *   - status_summary(): one line ("starting: 2/4 ready, rank 2: nccl-init 12 s",
  *     "4/4 ready", "stopping: rank 1 exited with status 3"), which is
  *     systemd's STATUS= (sdnotify.c) and the live table's header;
  *   - on a terminal (stderr a TTY, not --no-tty, not -q, TERM not dumb), a
@@ -35,7 +35,7 @@ struct sink;
  * next_change (when not NULL) is lowered to when the text would change by
  * the clock alone (a duration it shows).
  */
-void job_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
+void status_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_limit_usec, char *buf, size_t size,
                  uint64_t *next_change);
 
 /*
@@ -43,7 +43,7 @@ void job_summary(const struct run_model *run, uint64_t now, uint64_t heartbeat_l
  * once and then nothing for longer than limit_usec; -1 when none.
  * next_late (when not NULL) is lowered to when the next one would be.
  */
-int job_silent_rank(const struct run_model *run, uint64_t now, uint64_t limit_usec, uint64_t *next_late);
+int status_silent_rank(const struct run_model *run, uint64_t now, uint64_t limit_usec, uint64_t *next_late);
 
 /* "12 s", "3 min", "2 h" (compact: "12s", "3m", "2h"); next lowered to when the text changes. */
 void format_age(char *buf, size_t size, uint64_t now, uint64_t since, bool compact, uint64_t *next);

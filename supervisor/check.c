@@ -980,14 +980,11 @@ void check_help(void) {
                "between the GPUs (CUDA driver, NVML), libnccl and its version, MASTER_PORT,\n"
                "CPUs against ranks x OMP_NUM_THREADS, ptrace for stack diagnosis.\n"
                "\n"
-               "Options (besides run's, see ringmaster run --help):\n"
-               "  -n, --nproc N              ranks (default: the visible GPUs, else 1)\n"
-               "      --gpus LIST            GPUs to use\n"
-               "      --master-port PORT     check that PORT is free\n"
-               "      --json                 print the results as JSON (schema ringmaster-check/1)\n"
-               "  -v, --verbose              more detail\n"
-               "  -h, --help                 this help\n"
-               "\n"
+               "Options (besides run's, see ringmaster run --help):\n");
+        options_help_of((const char *const[]) { "nproc", "gpus", "master-port", "verbose", NULL });
+        printf("      --json                 print the results as JSON (schema ringmaster-check/1)\n");
+        options_help_of((const char *const[]) { "help", NULL });
+        printf("\n"
                "Exit status: 0 when no check failed (warnings allowed), 111 when one failed,\n"
                "100 usage error.  See ringmaster(1), PREFLIGHT CHECKS.\n");
 }

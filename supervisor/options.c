@@ -702,6 +702,13 @@ static void print_option_help(const struct option_desc *d) {
         }
 }
 
+void options_help_of(const char *const *names) {
+        for (; *names; names++)
+                for (size_t i = 0; i < ELEMENTSOF(option_table); i++)
+                        if (strcmp(option_table[i].name, *names) == 0 && option_table[i].help)
+                                print_option_help(&option_table[i]);
+}
+
 void run_help(void) {
         printf("Usage: ringmaster run [OPTIONS] [--] COMMAND [ARGS...]\n"
                "\n"

@@ -172,5 +172,7 @@ int check_options_parse(int argc, char **argv, struct run_options *o);
 void run_options_done(struct run_options *o);
 
 void run_help(void);
+/* The rows of run --help for the options named (NULL-ended), as run prints them: ringmaster check --help. */
+void options_help_of(const char *const *names);
 
 #endif

@@ -385,7 +385,8 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         c->present = calloc((size_t) c->nnodes, sizeof(bool));
         c->last_state = calloc((size_t) c->nnodes, sizeof(char *));
         if (!c->endpoint || !c->run_id || !c->host || !c->present || !c->last_state ||
-            asprintf(&c->prefix, "%s%s/", CLUSTER_KEY_ROOT, cfg->run_id) < 0 ||
+            (cfg->prefix ? !(c->prefix = strdup(cfg->prefix))
+                         : asprintf(&c->prefix, "%s%s/", CLUSTER_KEY_ROOT, cfg->run_id) < 0) ||
             asprintf(&c->watch_prefix, "%s%s", c->prefix, c->leader ? "" : "job/") < 0) {
                 r = -ENOMEM;
                 goto fail;
@@ -406,7 +407,17 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         if (r < 0)
                 goto fail;
 
-        r = etcd_lease_grant(c->sync_client, c->ttl_s, &c->lease);
+        if (cfg->lease) {
+                /* The rendezvous' lease holds this node's place in its round: ours to renew and revoke now. */
+                c->lease = cfg->lease;
+                r = etcd_lease_keepalive(c->sync_client, c->lease, NULL);
+                if (r == -ENOENT) {
+                        r = error_setf(ret_error, -ETIME, "this node's etcd lease from the rendezvous ended before "
+                                       "its ranks started (etcd did not hear from it for %d s)", c->ttl_s);
+                        goto fail;
+                }
+        } else
+                r = etcd_lease_grant(c->sync_client, c->ttl_s, &c->lease);
         if (r < 0) {
                 r = error_setf(ret_error, r, "cannot reach etcd at %s: %s", c->endpoint, etcd_last_error(c->sync_client));
                 goto fail;

@@ -46,6 +46,8 @@ struct cluster_config {
         const char *host;               /* this node's name, for reports */
         int lease_ttl_s;                /* 0: CLUSTER_DEFAULT_LEASE_TTL_S */
         long timeout_ms;                /* per etcd call; 0: 2000 */
+        const char *prefix;             /* the keys' prefix; NULL: /ringmaster/RUN_ID/ */
+        int64_t lease;                  /* a lease to adopt (the rendezvous'); 0: grant one */
 };
 
 enum cluster_event_type {
@@ -70,7 +72,8 @@ struct cluster_event {
 void cluster_event_done(struct cluster_event *e);
 
 /*
- * Grants the lease, writes nodes/N ("joined"), reads what is there, and
+ * Grants the lease (or adopts cfg->lease, renewing it at once: -ETIME
+ * when it has already ended), writes nodes/N ("joined"), reads what is there, and
  * starts the threads.  -EEXIST (with *ret_error) when node N is already
  * registered by someone else (two nodes with one --node-rank); other
  * errors name the endpoint and etcd's or curl's message.

@@ -342,28 +342,40 @@ int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t l
         return r;
 }
 
-int etcd_create(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease,
-                bool *ret_created) {
-        _cleanup_free_ char *put = NULL, *body = NULL, *k = etcd_base64_encode(key, strlen(key));
+int etcd_compare_and_swap(struct etcd_client *c, const char *key, const char *expected, const void *value,
+                          size_t len, int64_t lease, bool *ret_swapped) {
+        _cleanup_free_ char *put = NULL, *body = NULL, *cmp = NULL, *k = etcd_base64_encode(key, strlen(key));
+        _cleanup_free_ char *e = expected ? etcd_base64_encode(expected, strlen(expected)) : NULL;
         struct json_value *v = NULL;
         const struct json_value *ok;
         int r;
 
-        if (!k)
+        if (!k || (expected && !e))
                 return -ENOMEM;
         r = put_body(key, value, len, lease, &put);
         if (r < 0)
                 return r;
-        if (asprintf(&body, "{\"compare\":[{\"key\":\"%s\",\"target\":\"CREATE\",\"result\":\"EQUAL\","
-                            "\"create_revision\":\"0\"}],\"success\":[{\"request_put\":%s}]}", k, put) < 0)
+        /* Absent: its create_revision is 0; else its value must be the expected one. */
+        if (expected)
+                r = asprintf(&cmp, "{\"key\":\"%s\",\"target\":\"VALUE\",\"result\":\"EQUAL\",\"value\":\"%s\"}",
+                             k, e);
+        else
+                r = asprintf(&cmp, "{\"key\":\"%s\",\"target\":\"CREATE\",\"result\":\"EQUAL\","
+                                   "\"create_revision\":\"0\"}", k);
+        if (r < 0 || asprintf(&body, "{\"compare\":[%s],\"success\":[{\"request_put\":%s}]}", cmp, put) < 0)
                 return -ENOMEM;
         r = post(c, "/v3/kv/txn", body, &v);
         if (r < 0)
                 return r;
         ok = json_object_get(v, "succeeded");
-        *ret_created = ok && ok->type == JSON_TRUE;
+        *ret_swapped = ok && ok->type == JSON_TRUE;
         json_value_free(v);
         return 0;
+}
+
+int etcd_create(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease,
+                bool *ret_created) {
+        return etcd_compare_and_swap(c, key, NULL, value, len, lease, ret_created);
 }
 
 void etcd_kvs_free(struct etcd_kv *kvs, size_t n) {
@@ -399,20 +411,23 @@ static int kv_from_json(const struct json_value *o, struct etcd_kv *ret) {
         return 0;
 }
 
-int etcd_range_prefix(struct etcd_client *c, const char *prefix, struct etcd_kv **ret, size_t *ret_n,
-                      int64_t *ret_revision) {
-        _cleanup_free_ char *end = etcd_prefix_end(prefix), *k = etcd_base64_encode(prefix, strlen(prefix));
-        _cleanup_free_ char *e = NULL, *body = NULL;
+/* Keys from key to end (NULL: key alone). */
+static int range(struct etcd_client *c, const char *key, const char *end, struct etcd_kv **ret, size_t *ret_n,
+                 int64_t *ret_revision) {
+        _cleanup_free_ char *k = etcd_base64_encode(key, strlen(key)), *e = NULL, *body = NULL;
         struct json_value *v = NULL;
         const struct json_value *kvs;
         struct etcd_kv *out = NULL;
         size_t n = 0;
         int r;
 
-        if (!end || !k)
+        if (!k)
                 return -ENOMEM;
-        e = etcd_base64_encode(end, strlen(end) ? strlen(end) : 1);
-        if (!e || asprintf(&body, "{\"key\":\"%s\",\"range_end\":\"%s\"}", k, e) < 0)
+        if (end) {
+                e = etcd_base64_encode(end, strlen(end) ? strlen(end) : 1);
+                if (!e || asprintf(&body, "{\"key\":\"%s\",\"range_end\":\"%s\"}", k, e) < 0)
+                        return -ENOMEM;
+        } else if (asprintf(&body, "{\"key\":\"%s\"}", k) < 0)
                 return -ENOMEM;
         r = post(c, "/v3/kv/range", body, &v);
         if (r < 0)
@@ -429,7 +444,7 @@ int etcd_range_prefix(struct etcd_client *c, const char *prefix, struct etcd_kv 
                         if (r < 0) {
                                 etcd_kvs_free(out, n);
                                 json_value_free(v);
-                                return set_error(c, r, "range %s: a key that is not base64", prefix);
+                                return set_error(c, r, "range %s: a key that is not base64", key);
                         }
                 }
         }
@@ -439,6 +454,41 @@ int etcd_range_prefix(struct etcd_client *c, const char *prefix, struct etcd_kv 
         *ret = out;
         *ret_n = n;
         return 0;
+}
+
+int etcd_range_prefix(struct etcd_client *c, const char *prefix, struct etcd_kv **ret, size_t *ret_n,
+                      int64_t *ret_revision) {
+        _cleanup_free_ char *end = etcd_prefix_end(prefix);
+
+        if (!end)
+                return -ENOMEM;
+        return range(c, prefix, end, ret, ret_n, ret_revision);
+}
+
+int etcd_get(struct etcd_client *c, const char *key, char **ret_value, size_t *ret_len) {
+        struct etcd_kv *kvs = NULL;
+        size_t n = 0;
+        int r;
+
+        r = range(c, key, NULL, &kvs, &n, NULL);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return -ENOENT;
+        *ret_value = TAKE_PTR(kvs[0].value);
+        if (ret_len)
+                *ret_len = kvs[0].len;
+        etcd_kvs_free(kvs, n);
+        return 0;
+}
+
+int etcd_local_address(struct etcd_client *c, char **ret) {
+        char *ip = NULL;
+
+        if (curl_easy_getinfo(c->curl, CURLINFO_LOCAL_IP, &ip) != CURLE_OK || !ip || !*ip)
+                return -ENOTCONN;
+        *ret = strdup(ip);
+        return *ret ? 0 : -ENOMEM;
 }
 
 /* ------------------------------------------------------------ watch */
@@ -642,6 +692,19 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id) {
 }
 int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease) {
         (void) c, (void) key, (void) value, (void) len, (void) lease;
+        return -EOPNOTSUPP;
+}
+int etcd_compare_and_swap(struct etcd_client *c, const char *key, const char *expected, const void *value,
+                          size_t len, int64_t lease, bool *ret_swapped) {
+        (void) c, (void) key, (void) expected, (void) value, (void) len, (void) lease, (void) ret_swapped;
+        return -EOPNOTSUPP;
+}
+int etcd_get(struct etcd_client *c, const char *key, char **ret_value, size_t *ret_len) {
+        (void) c, (void) key, (void) ret_value, (void) ret_len;
+        return -EOPNOTSUPP;
+}
+int etcd_local_address(struct etcd_client *c, char **ret) {
+        (void) c, (void) ret;
         return -EOPNOTSUPP;
 }
 int etcd_create(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease,

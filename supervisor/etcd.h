@@ -5,13 +5,15 @@
 /*
  * A small client of etcd's v3 API through its JSON gateway (grpc-gateway,
  * POST /v3/...; keys and values travel base64-encoded), over HTTP with
- * libcurl.  Only what the cross-node view needs (cluster.h): leases, put,
- * create-if-absent (a transaction), a range read of a prefix, and a watch
- * of a prefix.
+ * libcurl.  Only what the cross-node view (cluster.h) and the rendezvous
+ * (rendezvous.h) need: leases, put, compare-and-swap and create-if-absent
+ * (transactions), a read of one key or of a prefix, and a watch of a
+ * prefix.
  *
  * Every call blocks, bounded by the client's timeout (a watch by its stop
  * flag): the callers run them on their own threads, never on the
- * supervisor's event loop.  One client is one connection; it is not shared
+ * supervisor's event loop (the rendezvous, rendezvous.h, blocks on purpose:
+ * it runs before the loop).  One client is one connection; it is not shared
  * between threads (but for etcd_client_wakeup()).  Library code: errors are negative errno values, and
  * etcd_last_error() says more (etcd's or curl's message); nothing is logged.
  *
@@ -44,6 +46,17 @@ int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t l
 /* Puts only when key does not exist: *ret_created says whether this call made it. */
 int etcd_create(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease,
                 bool *ret_created);
+
+/*
+ * Puts only when key's value is expected (NULL: when key does not exist): *ret_swapped says whether this
+ * call wrote it.
+ */
+int etcd_compare_and_swap(struct etcd_client *c, const char *key, const char *expected, const void *value,
+                          size_t len, int64_t lease, bool *ret_swapped);
+/* One key's value (NUL-terminated, *ret_len bytes; free it); -ENOENT when absent. */
+int etcd_get(struct etcd_client *c, const char *key, char **ret_value, size_t *ret_len);
+/* This client's own address on its last connection to etcd (the address other nodes reach it by). */
+int etcd_local_address(struct etcd_client *c, char **ret);
 
 struct etcd_kv {
         char *key;

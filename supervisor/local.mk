@@ -118,6 +118,8 @@ supervisor_libsupervisor_la_SOURCES += \
 	supervisor/node-view.h \
 	supervisor/placement.c \
 	supervisor/placement.h \
+	supervisor/rendezvous.c \
+	supervisor/rendezvous.h \
 	supervisor/run-nodes.c \
 	supervisor/run-nodes.h \
 	supervisor/torchrun-cli.c \

@@ -447,6 +447,29 @@ static int parse_nodes_from(const struct option_desc *d, const char *arg, struct
         return 0;
 }
 
+/* --nnodes N, or MIN:MAX (elastic: the nodes number themselves through --store's rendezvous). */
+static int parse_nnodes(const struct option_desc *d, const char *arg, struct run_options *o) {
+        const char *colon = strchr(arg, ':');
+        long long lo, hi;
+        char min[32];
+
+        if (colon) {
+                snprintf(min, sizeof(min), "%.*s", (int) (colon - arg), arg);
+                if (parse_int_range(min, 1, PLACEMENT_MAX_NODES, &lo) < 0 ||
+                    parse_int_range(colon + 1, 1, PLACEMENT_MAX_NODES, &hi) < 0 || lo > hi)
+                        goto bad;
+        } else if (parse_int_range(arg, 1, PLACEMENT_MAX_NODES, &lo) == 0)
+                hi = lo;
+        else
+                goto bad;
+        o->nnodes = (int) hi;
+        o->min_nnodes = (int) lo;
+        return 0;
+bad:
+        return usage_error("--nnodes: '%s' is not a node count: give N, or MIN:MAX with 1 <= MIN <= MAX <= %d "
+                           "(elastic, with --store)", arg, PLACEMENT_MAX_NODES);
+}
+
 static int parse_store(const struct option_desc *d, const char *arg, struct run_options *o) {
         if (!startswith(arg, "etcd://") || !arg[7])
                 return usage_error("--store: '%s' is not a store: give etcd://HOST:PORT (etcd's client address, e.g. "
@@ -638,11 +661,13 @@ static const struct option_desc option_table[] = {
                   "ringmaster's start-up hook on the workers' PYTHONPATH\n"
                   "(tracebacks on SIGUSR1, phases), PYTHONFAULTHANDLER=1" },
 
-        { "nnodes", 0, .arg = "N", COUNT(nnodes, 1, PLACEMENT_MAX_NODES),
+        { "nnodes", 0, .arg = "N|MIN:MAX", CUSTOM(parse_nnodes),
           .section = "Several nodes (one ringmaster a node; see ringmaster(1), MULTI-NODE)",
-          .help = "nodes in the job (default 1, or the launcher's)" },
+          .help = "nodes in the job (default 1, or the launcher's);\n"
+                  "MIN:MAX (elastic) with --store, no --node-rank" },
         { "node-rank", 0, .arg = "I", COUNT(node_rank, 0, PLACEMENT_MAX_NODES - 1),
-          .help = "this node's index, 0..N-1 (default: the launcher's)" },
+          .help = "this node's index, 0..N-1 (default: the launcher's,\n"
+                  "else, with --store, the order the nodes join in)" },
         { "nodes-from", 0, .arg = "SOURCE", CUSTOM(parse_nodes_from),
           .help = "auto (default: Slurm's srun, a LeaderWorkerSet or an\n"
                   "Indexed Job, whichever set its variables), slurm, lws,\n"
@@ -652,9 +677,15 @@ static const struct option_desc option_table[] = {
                   "stops every node; node 0 names stragglers of any node" },
         { "join-timeout", 0, DURATION(join_timeout_usec, 0),
           .help = "with --store: node 0 fails the job when a node has not\n"
-                  "registered within SECS (default 600; 0: no limit)" },
+                  "registered within SECS, and the rendezvous gives up\n"
+                  "(default 600; 0: no limit)" },
+        { "last-call-timeout", 0, DURATION(last_call_usec, 0),
+          .help = "--nnodes MIN:MAX: once MIN nodes joined, how long\n"
+                  "the rendezvous waits for more (default 30)" },
         { "node-addr", 0, .arg = "NAME", STRING(node_addr, check_not_empty),
-          .help = "this node's name in reports (default: the host name)" },
+          .help = "this node's name in reports, and MASTER_ADDR if the\n"
+                  "rendezvous makes it node 0 (default: the host name;\n"
+                  "MASTER_ADDR: its address toward etcd)" },
 
         { "init", 0, FLAG(init, true), .section = "Containers",
           .help = "act as the container's init, as tini does: reap every\n"
@@ -771,6 +802,7 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 .tty = true,
                 .node_rank = -1,
                 .join_timeout_usec = DEFAULT_JOIN_TIMEOUT_USEC,
+                .last_call_usec = DEFAULT_LAST_CALL_USEC,
                 .worker_capture = true,
                 .stdin_mode = STDIN_RANK0,
                 .foreground = FOREGROUND_AUTO,

@@ -116,11 +116,13 @@ struct run_options {
         bool tty;                       /* the live status table when stderr is a terminal (--no-tty) */
         bool init;                      /* --init: a container's init, as tini (init.h); implied as PID 1 */
         /* Several nodes (placement.h, cluster.h; docs/multinode.md). */
-        int nnodes;                     /* 0: not given */
+        int nnodes;                     /* 0: not given; MIN:MAX: the MAX */
+        int min_nnodes;                 /* MIN:MAX: the MIN (elastic, through the store's rendezvous); else nnodes */
         int node_rank;                  /* -1: not given */
         enum nodes_from nodes_from;
         char *store;                    /* etcd://HOST:PORT (the endpoint part), or NULL: no cross-node view */
         uint64_t join_timeout_usec;     /* the store: every node registered within (0: no wait) */
+        uint64_t last_call_usec;        /* MIN:MAX: the rendezvous' wait for more once MIN joined */
         char *node_addr;                /* this node's name in reports; NULL: the host name */
         bool *console_hidden;           /* --console-ranks: MAX_NPROC flags by local rank; NULL: all shown */
         enum stdin_mode stdin_mode;
@@ -154,6 +156,7 @@ struct run_options {
 #define DEFAULT_DIAGNOSE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 #define DEFAULT_STACK_TIMEOUT_USEC (3 * USEC_PER_SEC)
 #define DEFAULT_JOIN_TIMEOUT_USEC (600 * USEC_PER_SEC)  /* torchrun's rendezvous join_timeout */
+#define DEFAULT_LAST_CALL_USEC (30 * USEC_PER_SEC)      /* torchrun's rendezvous last_call_timeout */
 #define DEFAULT_DIAGNOSE_SIGNAL SIGUSR2
 
 /*

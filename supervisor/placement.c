@@ -36,6 +36,7 @@ const char *node_source_to_string(enum node_source s) {
         case NODE_SOURCE_SLURM: return "slurm";
         case NODE_SOURCE_LWS: return "lws";
         case NODE_SOURCE_INDEXED_JOB: return "indexed-job";
+        case NODE_SOURCE_RENDEZVOUS: return "rendezvous";
         }
         return "?";
 }
@@ -206,6 +207,7 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                       char **ret_error) {
         struct placement p = { .nproc_per_node = req->nproc_per_node };
         enum nodes_from from = req->from;
+        bool elastic;
         const char *v;
         long long n;
         int r;
@@ -214,6 +216,18 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                 return error_setf(ret_error, -EINVAL, "the ranks per node must be at least 1");
         if (req->nnodes < 0 || req->nnodes > PLACEMENT_MAX_NODES)
                 return error_setf(ret_error, -EINVAL, "--nnodes %d is out of range: give 1 to %d", req->nnodes, PLACEMENT_MAX_NODES);
+        if (req->min_nnodes < 0 || req->min_nnodes > req->nnodes)
+                return error_setf(ret_error, -EINVAL, "--nnodes %d:%d: give MIN:MAX with 0 < MIN <= MAX", req->min_nnodes,
+                                  req->nnodes);
+        elastic = req->min_nnodes > 0 && req->min_nnodes < req->nnodes;
+        if (elastic && req->node_rank >= 0)
+                return error_setf(ret_error, -EINVAL, "--nnodes %d:%d with --node-rank %d: an elastic job's nodes are "
+                                  "numbered as they join (--store etcd://HOST:PORT, no --node-rank): give a fixed "
+                                  "--nnodes, or leave --node-rank out", req->min_nnodes, req->nnodes, req->node_rank);
+        if (elastic && !req->store)
+                return error_setf(ret_error, -EINVAL, "--nnodes %d:%d (elastic) needs a rendezvous to number the nodes "
+                                  "as they join: give --store etcd://HOST:PORT (and --run-id); without a store, give a "
+                                  "fixed --nnodes and --node-rank", req->min_nnodes, req->nnodes);
 
         /* MASTER_ADDR and MASTER_PORT: the command line's, else the environment's. */
         if (req->master_addr)
@@ -260,10 +274,19 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                         break;
                 default:
                         r = 0;
+                        if (req->nnodes > 1 && req->store) {
+                                /* Numbered as they join: the caller runs the rendezvous (rendezvous.h). */
+                                p.source = NODE_SOURCE_RENDEZVOUS;
+                                p.nnodes = req->nnodes;
+                                p.node_rank = -1;
+                                break;
+                        }
                         if (req->nnodes > 1) {
                                 r = error_setf(ret_error, -EINVAL, "--nnodes %d without --node-rank: say which node this is "
-                                                    "(0 to %d), or start ringmaster under srun, a LeaderWorkerSet "
-                                                    "or an Indexed Job, which say it", req->nnodes, req->nnodes - 1);
+                                                    "(0 to %d), start ringmaster under srun, a LeaderWorkerSet "
+                                                    "or an Indexed Job, which say it, or give --store "
+                                                    "etcd://HOST:PORT, where the nodes number themselves as they "
+                                                    "join", req->nnodes, req->nnodes - 1);
                                 break;
                         }
                         p.source = req->nnodes == 1 ? NODE_SOURCE_STATIC : NODE_SOURCE_SINGLE;
@@ -272,6 +295,12 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                 }
                 if (r < 0)
                         goto fail;
+                if (elastic && p.source != NODE_SOURCE_RENDEZVOUS) {
+                        r = error_setf(ret_error, -EINVAL, "--nnodes %d:%d (elastic), but %s numbers the nodes (%d): "
+                                 "give a fixed --nnodes, or --nodes-from none to number them through the store",
+                                 req->min_nnodes, req->nnodes, node_source_to_string(p.source), p.nnodes);
+                        goto fail;
+                }
                 if (req->nnodes > 0 && req->nnodes != p.nnodes) {
                         r = error_setf(ret_error, -EINVAL, "--nnodes %d, but %s says %d nodes: leave --nnodes out, make them agree, or give --nodes-from none to ignore %s",
                                  req->nnodes, node_source_to_string(p.source), p.nnodes,
@@ -281,7 +310,8 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
         }
         if (p.nnodes > 1 && p.master_port == 0)
                 p.master_port = PLACEMENT_DEFAULT_PORT;
-        if (p.nnodes > 1 && !p.master_addr) {
+        p.min_nnodes = elastic ? req->min_nnodes : p.nnodes;
+        if (p.nnodes > 1 && !p.master_addr && p.source != NODE_SOURCE_RENDEZVOUS) {
                 r = error_setf(ret_error, -EINVAL, "%d nodes but no MASTER_ADDR: give --master-addr, the address of node 0",
                          p.nnodes);
                 goto fail;

@@ -19,6 +19,12 @@
  *   Kubernetes Indexed Job / JobSet: JOB_COMPLETION_INDEX is the node
  *     index; the node count (--nnodes) and MASTER_ADDR must be given.
  *
+ * With a store (--store) and neither --node-rank nor a launcher, a job of
+ * several nodes (--nnodes N, or MIN:MAX: elastic) numbers its nodes through
+ * the store's rendezvous (rendezvous.h): placement_resolve() says so
+ * (NODE_SOURCE_RENDEZVOUS, node_rank -1, MASTER_ADDR only when given) and
+ * the caller joins.  MIN:MAX without that rendezvous is refused.
+ *
  * An explicit --node-rank wins over every launcher; an explicit --nnodes
  * must agree with the launcher's count.  MASTER_ADDR / MASTER_PORT in the
  * environment (batch scripts often export them) count as given when the
@@ -49,6 +55,7 @@ enum node_source {
         NODE_SOURCE_SLURM,
         NODE_SOURCE_LWS,
         NODE_SOURCE_INDEXED_JOB,
+        NODE_SOURCE_RENDEZVOUS, /* the store numbers the nodes as they join: node_rank -1 until then */
 };
 
 #define PLACEMENT_DEFAULT_PORT 29500
@@ -56,19 +63,23 @@ enum node_source {
 
 struct placement_request {
         enum nodes_from from;
-        int nnodes;                     /* 0: not given */
+        int nnodes;                     /* 0: not given; MIN:MAX: the MAX */
+        int min_nnodes;                 /* MIN:MAX: the MIN; 0: as nnodes */
         int node_rank;                  /* -1: not given */
         int nproc_per_node;             /* >= 1 */
+        bool store;                     /* a store for the rendezvous (--store) */
         const char *master_addr;        /* NULL: not given */
         int master_port;                /* 0: not given */
 };
 
 struct placement {
         enum node_source source;
-        int nnodes;
-        int node_rank;
+        int nnodes;                     /* RENDEZVOUS: the MAX */
+        int min_nnodes;                 /* RENDEZVOUS: the MIN (else nnodes) */
+        int node_rank;                  /* RENDEZVOUS: -1 */
         int nproc_per_node;
-        char *master_addr;              /* NULL: single node and not given (the caller's default) */
+        char *master_addr;              /* NULL: single node and not given (the caller's default), or
+                                           RENDEZVOUS and not given (node 0 publishes it) */
         int master_port;                /* 0: single node and not given (a free port) */
         char *node_name;                /* the launcher's name for this node; NULL: not known */
 };

@@ -8,6 +8,8 @@
 #include "log.h"
 #include "node-view.h"
 #include "options.h"
+#include "placement.h"
+#include "rendezvous.h"
 #include "run-model.h"
 #include "run-nodes.h"
 #include "tail.h"
@@ -140,7 +142,54 @@ static int on_cluster(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
-int run_nodes_start(sd_event *event, struct job *job, const struct run_options *o, struct run_nodes **ret) {
+int run_nodes_rendezvous(const struct run_model *run, const struct run_options *o, struct placement *p,
+                         struct rdzv_result *rdzv) {
+        _cleanup_free_ char *error = NULL;
+        sigset_t stop;
+        struct rdzv_config cfg = {
+                .endpoint = o->store, .run_id = o->run_id, .min_nodes = p->min_nnodes, .max_nodes = p->nnodes,
+                .host = o->node_addr ? o->node_addr : run->host, .addr = o->node_addr,
+                .join_timeout_usec = o->join_timeout_usec, .last_call_usec = o->last_call_usec, .stop_signals = &stop,
+        };
+        int r;
+
+        if (!o->run_id) {
+                log_error("--store without --node-rank numbers the nodes as they join, and needs --run-id, the same "
+                          "on every node: it names the job in the store");
+                return -EINVAL;
+        }
+        sigemptyset(&stop);
+        for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++)
+                sigaddset(&stop, job_stop_signals[i]);
+        if (p->min_nnodes < p->nnodes)
+                log_info("joining run %s at etcd %s: %d to %d nodes (the last call %.0f s after the %d-th, the join "
+                         "timeout %.0f s)", o->run_id, o->store, p->min_nnodes, p->nnodes,
+                         (double) o->last_call_usec / USEC_PER_SEC, p->min_nnodes,
+                         (double) o->join_timeout_usec / USEC_PER_SEC);
+        else
+                log_info("joining run %s at etcd %s: %d nodes (the join timeout %.0f s)", o->run_id, o->store,
+                         p->nnodes, (double) o->join_timeout_usec / USEC_PER_SEC);
+        r = rdzv_join(&cfg, rdzv, &error);
+        if (r < 0) {
+                log_error("%s", error ? error : strerror(-r));
+                return r == -ENOMEM ? r : -EINVAL;
+        }
+        p->node_rank = rdzv->node_rank;
+        p->nnodes = p->min_nnodes = rdzv->nnodes;
+        if (!p->master_addr) {
+                p->master_addr = strdup(rdzv->master_addr);
+                if (!p->master_addr)
+                        return -ENOMEM;
+        }
+        if (p->nnodes > 1 && p->master_port == 0)
+                p->master_port = PLACEMENT_DEFAULT_PORT;
+        log_info("the rendezvous (round %d) made this node %d of %d; node 0 is at %s", rdzv->round, rdzv->node_rank,
+                 rdzv->nnodes, rdzv->master_addr);
+        return 0;
+}
+
+int run_nodes_start(sd_event *event, struct job *job, const struct run_options *o, struct rdzv_result *rdzv,
+                    struct run_nodes **ret) {
         struct run_model *run = job_run(job);
         struct run_nodes *n;
         _cleanup_free_ char *error = NULL;
@@ -163,9 +212,10 @@ int run_nodes_start(sd_event *event, struct job *job, const struct run_options *
         }
         cfg = (struct cluster_config) {
                 .endpoint = o->store, .run_id = run->run_id, .node_rank = run->node_rank, .nnodes = run->nnodes,
-                .host = o->node_addr ? o->node_addr : run->host,
+                .host = o->node_addr ? o->node_addr : run->host, .prefix = rdzv->prefix, .lease = rdzv->lease,
         };
         r = cluster_start(&cfg, &n->cluster, &error);
+        rdzv->lease = 0;        /* the cluster's now: renewed, and revoked by cluster_stop() (also on failure) */
         if (r < 0) {
                 log_error("--store etcd://%s: %s", o->store, error ? error : strerror(-r));
                 run_nodes_stop(n, 1);
@@ -192,8 +242,12 @@ int run_nodes_start(sd_event *event, struct job *job, const struct run_options *
                                 goto fail;
                 }
         }
-        log_info("node %d of %d registered in etcd at %s (run %s)", run->node_rank, run->nnodes, o->store,
-                 run->run_id);
+        if (rdzv->prefix)
+                log_info("node %d of %d registered in etcd at %s (run %s, round %d)", run->node_rank, run->nnodes,
+                         o->store, run->run_id, rdzv->round);
+        else
+                log_info("node %d of %d registered in etcd at %s (run %s)", run->node_rank, run->nnodes, o->store,
+                         run->run_id);
         *ret = n;
         return 0;
 fail:

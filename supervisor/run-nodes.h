@@ -13,6 +13,11 @@
  * rank and the cause.  The cluster's events arrive on the supervisor's
  * event loop (an I/O source on cluster_fd()).  Without --store there is
  * none of this: run_nodes_start() returns 0 and NULL.
+ *
+ * When neither --node-rank nor a launcher numbers the nodes,
+ * run_nodes_rendezvous() numbers them through the store first
+ * (rendezvous.h): this node's rank, the round's node count, MASTER_ADDR;
+ * the cluster then lives under that round's keys, on the rendezvous' lease.
  */
 
 #include <systemd/sd-event.h>
@@ -21,9 +26,20 @@ struct job;
 struct run_model;
 struct run_options;
 struct run_nodes;
+struct placement;
+struct rdzv_result;
 
-/* After the run's identity and place are set (run.c), before job_start(). */
-int run_nodes_start(sd_event *event, struct job *job, const struct run_options *o, struct run_nodes **ret);
+/*
+ * p is placement_resolve()'s NODE_SOURCE_RENDEZVOUS: joins (blocking, up to --join-timeout; SIGTERM, SIGINT,
+ * SIGHUP or SIGQUIT pending ends the wait) and fills p's node rank, node count and MASTER_ADDR (unless
+ * given), and *rdzv.  Errors are logged; -EINVAL for the user's.
+ */
+int run_nodes_rendezvous(const struct run_model *run, const struct run_options *o, struct placement *p,
+                         struct rdzv_result *rdzv);
+/* After the run's identity and place are set (run.c), before job_start(); rdzv: the rendezvous' (its lease is
+ * taken: rdzv->lease becomes 0), or one that never ran ({}). */
+int run_nodes_start(sd_event *event, struct job *job, const struct run_options *o, struct rdzv_result *rdzv,
+                    struct run_nodes **ret);
 /* After every batch of the job's events (job_setup.changed). */
 void run_nodes_changed(struct run_nodes *n, const struct run_model *run);
 /* At the end: this node's final state ("done" for status 0, else "failed"), the lease revoked. */

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "options.h"
 #include "placement.h"
+#include "rendezvous.h"
 #include "report.h"
 #include "run.h"
 #include "run-nodes.h"
@@ -116,10 +117,14 @@ static int setup_gpus(struct run_model *run, struct job_setup *setup, const stru
         return 0;
 }
 
-/* Where this node is in the job (placement.h): the ranks' global numbers and MASTER_ADDR/MASTER_PORT. */
-static int setup_placement(struct run_model *run, const struct run_options *o) {
+/*
+ * Where this node is in the job (placement.h): the ranks' global numbers and MASTER_ADDR/MASTER_PORT; through
+ * the store's rendezvous (rendezvous.h, *rdzv filled) when neither the command line nor a launcher says.
+ */
+static int setup_placement(struct run_model *run, const struct run_options *o, struct rdzv_result *rdzv) {
         struct placement_request req = {
-                .from = o->nodes_from, .nnodes = o->nnodes, .node_rank = o->node_rank, .nproc_per_node = run->nproc,
+                .from = o->nodes_from, .nnodes = o->nnodes, .min_nnodes = o->min_nnodes, .node_rank = o->node_rank,
+                .nproc_per_node = run->nproc, .store = o->store != NULL,
                 .master_addr = o->master_addr_given ? o->master_addr : NULL, .master_port = o->master_port,
         };
         _cleanup_free_ char *error = NULL;
@@ -133,6 +138,13 @@ static int setup_placement(struct run_model *run, const struct run_options *o) {
         }
         if (r < 0)
                 return log_error_errno(r, "cannot work out this node's place in the job");
+        if (p.source == NODE_SOURCE_RENDEZVOUS) {
+                r = run_nodes_rendezvous(run, o, &p, rdzv);
+                if (r < 0) {
+                        placement_done(&p);
+                        return r;
+                }
+        }
         run->nnodes = p.nnodes;
         run->node_rank = p.node_rank;
         run->rank_offset = p.node_rank * run->nproc;
@@ -470,6 +482,7 @@ int run_main(int argc, char **argv) {
         struct run_model *run = NULL;
         struct job_setup *setup = NULL;
         struct job_watchers watchers = {};
+        struct rdzv_result rdzv = {};
         struct init_forwarder *forwarder = NULL;
         bool init, table, loop_ran = false;
         int status = EXIT_RM_INTERNAL, r;
@@ -553,7 +566,7 @@ int run_main(int argc, char **argv) {
                 status = setup_exit_status(r);
                 goto finish;
         }
-        r = setup_placement(run, &o);
+        r = setup_placement(run, &o, &rdzv);
         if (r < 0) {
                 status = setup_exit_status(r);
                 goto finish;
@@ -619,7 +632,7 @@ int run_main(int argc, char **argv) {
         log_info("run %s: %d rank%s of %s; run directory %s", run->run_id, run->nproc, run->nproc == 1 ? "" : "s",
                  o.command[0], run->run_dir->path);
 
-        r = run_nodes_start(event, job, &o, &watchers.nodes);
+        r = run_nodes_start(event, job, &o, &rdzv, &watchers.nodes);
         if (r < 0) {
                 status = setup_exit_status(r);
                 goto finish;
@@ -651,6 +664,7 @@ int run_main(int argc, char **argv) {
 finish:
         /* The other nodes hear how this one ended ("done" or "failed"); the lease goes. */
         watchers.nodes = run_nodes_stop(watchers.nodes, status);
+        rdzv_result_done(&rdzv, true);  /* its lease, unless the cluster took it */
         /* The service manager's last word: the outcome, ERRNO= on failure. */
         sdnotify_finish(watchers.sdnotify, loop_ran ? run : NULL, status, r < 0 ? -r : 0);
         live_status_stop(watchers.status);

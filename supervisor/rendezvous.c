@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: MIT */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "etcd.h"
+#include "json.h"
+#include "parse-util.h"
+#include "rendezvous.h"
+#include "util.h"
+
+/* What the watch on the round's keys has seen (under lock). */
+struct rdzv_state {
+        const struct rdzv_config *cfg;
+        char *round_prefix;             /* /ringmaster/RUN_ID/rdzv/R/ */
+        struct etcd_client *watch_client;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        atomic_bool stop;
+        int64_t revision;
+        char **slot;                    /* [max]: the slot's record, NULL: free */
+        int n_slots;
+        char *closed;                   /* the closed record, NULL: open */
+};
+
+int rdzv_round_prefix(const char *run_id, int round, char **ret) {
+        return asprintf(ret, "%s%s/round/%d/", CLUSTER_KEY_ROOT, run_id, round) < 0 ? -ENOMEM : 0;
+}
+
+static char *rdzv_key(const struct rdzv_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *rdzv_key(const struct rdzv_config *cfg, const char *fmt, ...) {
+        char *suffix = NULL, *key = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&suffix, fmt, ap) < 0)
+                suffix = NULL;
+        va_end(ap);
+        if (suffix && asprintf(&key, "%s%s/rdzv/%s", CLUSTER_KEY_ROOT, cfg->run_id, suffix) < 0)
+                key = NULL;
+        free(suffix);
+        return key;
+}
+
+/* A key of the round, put or deleted (the watch thread, or the first read before it runs). */
+static void on_key(struct rdzv_state *st, bool put, const char *key, const char *value, size_t len) {
+        const char *k = key + strlen(st->round_prefix);
+        long long s;
+
+        pthread_mutex_lock(&st->lock);
+        if (startswith(k, "slots/") && parse_int_range(k + 6, 0, st->cfg->max_nodes - 1, &s) == 0) {
+                if (put && !st->slot[s])
+                        st->n_slots++;
+                if (!put && st->slot[s])
+                        st->n_slots--;
+                free(st->slot[s]);
+                st->slot[s] = put ? strndup(value, len) : NULL;
+        } else if (strcmp(k, "closed") == 0 && put && !st->closed)
+                st->closed = strndup(value, len);
+        pthread_cond_signal(&st->cond);
+        pthread_mutex_unlock(&st->lock);
+}
+
+static int on_watch_event(const struct etcd_event *ev, int64_t revision, void *userdata) {
+        struct rdzv_state *st = userdata;
+
+        on_key(st, ev->type == ETCD_PUT, ev->kv.key, ev->kv.value, ev->kv.len);
+        if (revision > st->revision)
+                st->revision = revision;
+        return 0;
+}
+
+static void *watch_thread(void *userdata) {
+        struct rdzv_state *st = userdata;
+
+        while (!atomic_load(&st->stop)) {
+                (void) etcd_watch_prefix(st->watch_client, st->round_prefix, st->revision + 1, on_watch_event, NULL,
+                                         st, &st->stop);
+                if (!atomic_load(&st->stop)) {
+                        /* etcd away for a moment: watch again from where it broke (the join timeout bounds it all). */
+                        struct timespec ts = { 0, 200 * 1000 * 1000 };
+                        nanosleep(&ts, NULL);
+                }
+        }
+        return NULL;
+}
+
+static const char *member(const struct json_value *v, const char *key) {
+        const struct json_value *m = v ? json_object_get(v, key) : NULL;
+        return m && m->type == JSON_STRING ? m->text : NULL;
+}
+
+/* "slot 0: gpu01 (10.0.0.1), slot 2: ..." of the slots taken now (under lock). */
+static char *who_joined(struct rdzv_state *st) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        bool first = true;
+
+        if (!f)
+                return NULL;
+        for (int s = 0; s < st->cfg->max_nodes; s++) {
+                struct json_value *v = NULL;
+                if (!st->slot[s])
+                        continue;
+                (void) json_parse(st->slot[s], strlen(st->slot[s]), &v);
+                fprintf(f, "%s%s (%s)", first ? "" : ", ", member(v, "host") ?: "?", member(v, "addr") ?: "?");
+                first = false;
+                json_value_free(v);
+        }
+        if (first)
+                fputs("none", f);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+/* The members in slot order, as the closed record lists them (under lock). */
+static int closed_record(struct rdzv_state *st, char **ret) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+        struct json_writer w;
+        const char *keys[] = { "host", "addr" };
+
+        if (!f)
+                return -ENOMEM;
+        json_writer_init(&w, f);
+        json_begin_object(&w);
+        json_key(&w, "nnodes");
+        json_int(&w, st->n_slots);
+        json_key(&w, "slots");
+        json_begin_array(&w);
+        for (int s = 0; s < st->cfg->max_nodes; s++)
+                if (st->slot[s])
+                        json_int(&w, s);
+        json_end_array(&w);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                json_key(&w, i == 0 ? "hosts" : "addrs");
+                json_begin_array(&w);
+                for (int s = 0; s < st->cfg->max_nodes; s++) {
+                        struct json_value *v = NULL;
+                        if (!st->slot[s])
+                                continue;
+                        (void) json_parse(st->slot[s], strlen(st->slot[s]), &v);
+                        json_string(&w, member(v, keys[i]) ?: "");
+                        json_value_free(v);
+                }
+                json_end_array(&w);
+        }
+        json_end_object(&w);
+        if (fclose(f) != 0) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret = buf;
+        return 0;
+}
+
+/* Reads a closed record: this slot's index is the node rank (-1: not a member); node 0's address. */
+static int parse_closed(const char *rec, int slot, int *ret_nnodes, int *ret_rank, char **ret_master,
+                        char **ret_hosts) {
+        struct json_value *v = NULL;
+        const struct json_value *slots, *addrs, *hosts;
+        long long n;
+        int r = -EBADMSG;
+
+        if (json_parse(rec, strlen(rec), &v) < 0)
+                return -EBADMSG;
+        slots = json_object_get(v, "slots");
+        addrs = json_object_get(v, "addrs");
+        hosts = json_object_get(v, "hosts");
+        if (!slots || slots->type != JSON_ARRAY || slots->n == 0 || !addrs || addrs->type != JSON_ARRAY ||
+            addrs->n != slots->n || addrs->items[0]->type != JSON_STRING)
+                goto done;
+        *ret_nnodes = (int) slots->n;
+        *ret_rank = -1;
+        for (size_t i = 0; i < slots->n; i++)
+                if (slots->items[i]->type == JSON_NUMBER && parse_int_range(slots->items[i]->text, 0, 1 << 30, &n) == 0 &&
+                    n == slot)
+                        *ret_rank = (int) i;
+        if (ret_master && !(*ret_master = strdup(addrs->items[0]->text))) {
+                r = -ENOMEM;
+                goto done;
+        }
+        if (ret_hosts) {
+                char *buf = NULL;
+                size_t size = 0;
+                FILE *f = open_memstream(&buf, &size);
+                if (!f) {
+                        r = -ENOMEM;
+                        goto done;
+                }
+                for (size_t i = 0; hosts && hosts->type == JSON_ARRAY && i < hosts->n; i++)
+                        fprintf(f, "%s%s", i ? ", " : "", hosts->items[i]->type == JSON_STRING ? hosts->items[i]->text : "?");
+                if (fclose(f) != 0) {
+                        free(buf);
+                        r = -ENOMEM;
+                        goto done;
+                }
+                *ret_hosts = buf;
+        }
+        r = 0;
+done:
+        json_value_free(v);
+        return r;
+}
+
+static bool is_loopback(const char *a) {
+        return startswith(a, "127.") || strcmp(a, "::1") == 0 || startswith(a, "::ffff:127.");
+}
+
+static int pending_stop_signal(const sigset_t *stop) {
+        sigset_t pending;
+
+        if (!stop || sigpending(&pending) < 0)
+                return 0;
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sigismember(stop, sig) == 1 && sigismember(&pending, sig) == 1)
+                        return sig;
+        return 0;
+}
+
+/* This node's slot record: where it can be reached, should it get rank 0. */
+static int slot_record(const struct rdzv_config *cfg, struct etcd_client *c, char **ret) {
+        _cleanup_free_ char *local = NULL;
+        const char *addr = cfg->addr;
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f;
+        struct json_writer w;
+
+        if (!addr && etcd_local_address(c, &local) == 0 && !is_loopback(local))
+                addr = local;
+        if (!addr)
+                addr = cfg->host;       /* etcd on this very node: the others reach it by name */
+        f = open_memstream(&buf, &size);
+        if (!f)
+                return -ENOMEM;
+        json_writer_init(&w, f);
+        json_begin_object(&w);
+        json_key(&w, "host");
+        json_string(&w, cfg->host);
+        json_key(&w, "addr");
+        json_string(&w, addr);
+        json_key(&w, "pid");
+        json_int(&w, getpid());
+        json_end_object(&w);
+        if (fclose(f) != 0) {
+                free(buf);
+                return -ENOMEM;
+        }
+        *ret = buf;
+        return 0;
+}
+
+/* The current round, made "0" when there is none yet. */
+static int current_round(struct etcd_client *c, const char *key, int *ret, char **ret_error) {
+        for (int tries = 0; tries < 3; tries++) {
+                _cleanup_free_ char *v = NULL;
+                long long n;
+                bool created;
+                int r = etcd_get(c, key, &v, NULL);
+
+                if (r == -ENOENT) {
+                        r = etcd_create(c, key, "0", 1, 0, &created);
+                        if (r < 0)
+                                break;
+                        continue;
+                }
+                if (r < 0)
+                        break;
+                if (parse_int_range(v, 0, 1 << 30, &n) < 0)
+                        return error_setf(ret_error, -EBADMSG, "the rendezvous: %s is '%s', not a round number: "
+                                          "something else writes there; use another --run-id", key, v);
+                *ret = (int) n;
+                return 0;
+        }
+        return error_setf(ret_error, -ECONNREFUSED, "the rendezvous: cannot read %s from etcd: %s", key,
+                          etcd_last_error(c));
+}
+
+static void state_done(struct rdzv_state *st, pthread_t *watcher, bool started) {
+        if (started) {
+                atomic_store(&st->stop, true);
+                etcd_client_wakeup(st->watch_client);
+                pthread_join(*watcher, NULL);
+        }
+        for (int s = 0; st->slot && s < st->cfg->max_nodes; s++)
+                free(st->slot[s]);
+        free(st->slot);
+        free(st->closed);
+        free(st->round_prefix);
+        st->watch_client = etcd_client_free(st->watch_client);
+        pthread_mutex_destroy(&st->lock);
+        pthread_cond_destroy(&st->cond);
+}
+
+/*
+ * One try at round R: 1 joined (and *ret filled), 0 the round was over and moved on (try again), or an
+ * error.
+ */
+static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int64_t lease, int ttl_s, int round,
+                      uint64_t deadline, struct rdzv_result *ret, char **ret_error) {
+        struct rdzv_state st = { .cfg = cfg };
+        pthread_condattr_t ca;
+        pthread_t watcher;
+        bool started = false, created = false;
+        struct etcd_kv *kvs = NULL;
+        size_t n = 0;
+        int my_slot = -1, r;
+        uint64_t last_call_from = 0, next_keepalive = now_usec() + (uint64_t) ttl_s * USEC_PER_SEC / 3;
+        _cleanup_free_ char *rec = NULL, *round_key = rdzv_key(cfg, "round"), *closed_key = NULL;
+
+        pthread_mutex_init(&st.lock, NULL);
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&st.cond, &ca);
+        pthread_condattr_destroy(&ca);
+        st.slot = calloc((size_t) cfg->max_nodes, sizeof(char *));
+        st.round_prefix = rdzv_key(cfg, "%d/", round);
+        closed_key = rdzv_key(cfg, "%d/closed", round);
+        if (!st.slot || !st.round_prefix || !closed_key || !round_key) {
+                r = -ENOMEM;
+                goto done;
+        }
+
+        r = etcd_range_prefix(c, st.round_prefix, &kvs, &n, &st.revision);
+        if (r < 0) {
+                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
+                goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+                on_key(&st, true, kvs[i].key, kvs[i].value, kvs[i].len);
+        etcd_kvs_free(kvs, n);
+
+        if (st.closed) {
+                _cleanup_free_ char *prefix = NULL, *failure_key = NULL, *failure = NULL, *next = NULL;
+                _cleanup_free_ char *hosts = NULL, *cur = NULL;
+                int nn = 0, rank;
+
+                if (rdzv_round_prefix(cfg->run_id, round, &prefix) < 0 || asprintf(&failure_key, "%sjob/failure", prefix) < 0 ||
+                    asprintf(&cur, "%d", round) < 0 || asprintf(&next, "%d", round + 1) < 0) {
+                        r = -ENOMEM;
+                        goto done;
+                }
+                r = etcd_get(c, failure_key, &failure, NULL);
+                if (r < 0 && r != -ENOENT) {
+                        r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
+                        goto done;
+                }
+                if (r == 0 || st.n_slots == 0) {
+                        /* Over: failed, or every member gone.  Whoever swaps first opens the next round. */
+                        r = etcd_compare_and_swap(c, round_key, cur, next, strlen(next), 0, &created);
+                        if (r < 0)
+                                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint,
+                                               etcd_last_error(c));
+                        goto done;      /* 0: try the round that is current now */
+                }
+                (void) parse_closed(st.closed, -1, &nn, &rank, NULL, &hosts);
+                r = error_setf(ret_error, -EBUSY,
+                               "the rendezvous of run %s: round %d is closed and running with %d node%s (%s): this "
+                               "node came too late to join it; ringmaster does not resize a running job: start it "
+                               "within the last call (--last-call-timeout), or restart the job", cfg->run_id, round,
+                               nn, nn == 1 ? "" : "s", hosts ? hosts : "?");
+                goto done;
+        }
+
+        /* Take the first free place. */
+        r = slot_record(cfg, c, &rec);
+        if (r < 0)
+                goto done;
+        for (int s = 0; s < cfg->max_nodes && my_slot < 0; s++) {
+                _cleanup_free_ char *key = NULL;
+
+                pthread_mutex_lock(&st.lock);
+                created = st.slot[s] != NULL;
+                pthread_mutex_unlock(&st.lock);
+                if (created)
+                        continue;
+                key = rdzv_key(cfg, "%d/slots/%d", round, s);
+                if (!key) {
+                        r = -ENOMEM;
+                        goto done;
+                }
+                r = etcd_create(c, key, rec, strlen(rec), lease, &created);
+                if (r < 0) {
+                        r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
+                        goto done;
+                }
+                if (created)
+                        my_slot = s;
+        }
+        if (my_slot < 0) {
+                _cleanup_free_ char *who = NULL;
+                pthread_mutex_lock(&st.lock);
+                who = who_joined(&st);
+                pthread_mutex_unlock(&st.lock);
+                r = error_setf(ret_error, -EBUSY, "the rendezvous of run %s: round %d is full, %d node%s joined (%s): "
+                               "this node came too late; raise --nnodes' MAX, or restart the job", cfg->run_id, round,
+                               cfg->max_nodes, cfg->max_nodes == 1 ? "" : "s", who ? who : "?");
+                goto done;
+        }
+
+        r = etcd_client_new(cfg->endpoint, cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000, &st.watch_client);
+        if (r < 0)
+                goto done;
+        r = -pthread_create(&watcher, NULL, watch_thread, &st);
+        if (r < 0)
+                goto done;
+        started = true;
+
+        pthread_mutex_lock(&st.lock);
+        for (;;) {
+                uint64_t now = now_usec(), wake;
+                bool close_now = false;
+                int sig;
+
+                if (st.closed) {
+                        _cleanup_free_ char *closed = strdup(st.closed), *hosts = NULL;
+                        int nn = 0, rank = -1;
+
+                        pthread_mutex_unlock(&st.lock);
+                        if (!closed) {
+                                r = -ENOMEM;
+                                goto done;
+                        }
+                        *ret = (struct rdzv_result) { .round = round, .lease = lease };
+                        r = parse_closed(closed, my_slot, &nn, &rank, &ret->master_addr, &hosts);
+                        if (r < 0) {
+                                r = error_setf(ret_error, r, "the rendezvous of run %s: round %d's record %s is not "
+                                               "ringmaster's: %s", cfg->run_id, round, closed_key, closed);
+                                goto done;
+                        }
+                        if (rank < 0) {
+                                free(ret->master_addr);
+                                *ret = (struct rdzv_result) {};
+                                r = error_setf(ret_error, -EBUSY,
+                                               "the rendezvous of run %s: round %d closed with %d node%s (%s) just "
+                                               "before this node joined: ringmaster does not resize a running job: "
+                                               "start every node within the last call (--last-call-timeout), or "
+                                               "restart the job", cfg->run_id, round, nn, nn == 1 ? "" : "s",
+                                               hosts ? hosts : "?");
+                                goto done;
+                        }
+                        ret->nnodes = nn;
+                        ret->node_rank = rank;
+                        r = 1;
+                        goto done;
+                }
+                if (st.n_slots >= cfg->max_nodes)
+                        close_now = true;
+                else if (st.n_slots >= cfg->min_nodes) {
+                        if (!last_call_from)
+                                last_call_from = now;
+                        close_now = now >= last_call_from + cfg->last_call_usec;
+                } else
+                        last_call_from = 0;     /* a joiner left before the last call ended */
+                if (close_now) {
+                        _cleanup_free_ char *closed = NULL;
+                        r = closed_record(&st, &closed);
+                        pthread_mutex_unlock(&st.lock);
+                        if (r < 0)
+                                goto done;
+                        r = etcd_create(c, closed_key, closed, strlen(closed), 0, &created);
+                        if (r == 0 && !created) {
+                                /* Someone closed it first: theirs is the record. */
+                                free(closed);
+                                closed = NULL;
+                                r = etcd_get(c, closed_key, &closed, NULL);
+                        }
+                        if (r < 0) {
+                                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint,
+                                               etcd_last_error(c));
+                                goto done;
+                        }
+                        pthread_mutex_lock(&st.lock);
+                        if (!st.closed)
+                                st.closed = TAKE_PTR(closed);
+                        continue;
+                }
+                if (deadline && now >= deadline) {
+                        _cleanup_free_ char *who = who_joined(&st);
+                        int joined = st.n_slots;
+                        pthread_mutex_unlock(&st.lock);
+                        r = error_setf(ret_error, -ETIMEDOUT,
+                                       "the rendezvous of run %s timed out (--join-timeout %.0f s): %d node%s joined "
+                                       "round %d, %s%d needed: %s; start the missing nodes with the same --run-id "
+                                       "and --store, or give --nnodes MIN:MAX", cfg->run_id,
+                                       (double) cfg->join_timeout_usec / USEC_PER_SEC, joined, joined == 1 ? "" : "s",
+                                       round, cfg->min_nodes < cfg->max_nodes ? "at least " : "", cfg->min_nodes,
+                                       who ? who : "?");
+                        goto done;
+                }
+                if (now >= next_keepalive) {
+                        pthread_mutex_unlock(&st.lock);
+                        r = etcd_lease_keepalive(c, lease, NULL);
+                        if (r == -ENOENT) {
+                                r = error_setf(ret_error, -ETIMEDOUT, "the rendezvous: this node's etcd lease ended "
+                                               "(etcd did not hear from it for %d s), so its place is gone; start it "
+                                               "again", ttl_s);
+                                goto done;
+                        }
+                        /* Else etcd is away for a moment: try again soon; the join timeout bounds it. */
+                        next_keepalive = now_usec() + (uint64_t) ttl_s * USEC_PER_SEC / (r < 0 ? 12 : 3);
+                        pthread_mutex_lock(&st.lock);
+                        continue;
+                }
+                sig = pending_stop_signal(cfg->stop_signals);
+                if (sig > 0) {
+                        pthread_mutex_unlock(&st.lock);
+                        *ret = (struct rdzv_result) { .signal = sig };
+                        r = error_setf(ret_error, -EINTR, "stopped by signal %d while waiting for the other nodes "
+                                       "to join", sig);
+                        goto done;
+                }
+                /* Sleep until something changes, the next renewal, the last call's end, or a signal check. */
+                wake = MIN(next_keepalive, now + 200 * USEC_PER_MSEC);
+                if (last_call_from)
+                        wake = MIN(wake, last_call_from + cfg->last_call_usec);
+                if (deadline)
+                        wake = MIN(wake, deadline);
+                {
+                        struct timespec ts;
+                        uint64_t mono;
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        mono = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000 + (wake > now ? wake - now : 0);
+                        ts.tv_sec = (time_t) (mono / USEC_PER_SEC);
+                        ts.tv_nsec = (long) (mono % USEC_PER_SEC * 1000);
+                        pthread_cond_timedwait(&st.cond, &st.lock, &ts);
+                }
+        }
+done:
+        /* On failure the caller revokes the lease, which frees this node's place for another joiner. */
+        state_done(&st, &watcher, started);
+        return r;
+}
+
+int rdzv_join(const struct rdzv_config *cfg, struct rdzv_result *ret, char **ret_error) {
+        struct etcd_client *c = NULL;
+        _cleanup_free_ char *round_key = NULL;
+        int ttl_s = cfg->lease_ttl_s > 0 ? cfg->lease_ttl_s : CLUSTER_DEFAULT_LEASE_TTL_S;
+        uint64_t deadline = cfg->join_timeout_usec ? now_usec() + cfg->join_timeout_usec : 0;
+        int64_t lease = 0;
+        int r;
+
+        *ret = (struct rdzv_result) {};
+        if (!cfg->endpoint || !cfg->run_id || cfg->min_nodes < 1 || cfg->max_nodes < cfg->min_nodes || !cfg->host)
+                return error_setf(ret_error, -EINVAL, "the rendezvous: a bad configuration");
+        round_key = rdzv_key(cfg, "round");
+        if (!round_key)
+                return -ENOMEM;
+        r = etcd_client_new(cfg->endpoint, cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000, &c);
+        if (r == -EOPNOTSUPP)
+                return error_setf(ret_error, r, "--store: ringmaster was built without libcurl (configure --with-etcd)");
+        if (r < 0)
+                return r;
+        r = etcd_lease_grant(c, ttl_s, &lease);
+        if (r < 0) {
+                r = error_setf(ret_error, r, "the rendezvous: cannot reach etcd at %s: %s", cfg->endpoint,
+                               etcd_last_error(c));
+                goto done;
+        }
+        /* Each pass is one round: a round found over is moved on, and the next one tried. */
+        for (int pass = 0; pass < 64; pass++) {
+                int round = 0;
+
+                r = current_round(c, round_key, &round, ret_error);
+                if (r < 0)
+                        break;
+                r = join_round(cfg, c, lease, ttl_s, round, deadline, ret, ret_error);
+                if (r != 0)
+                        break;
+                r = -EAGAIN;
+        }
+        if (r == -EAGAIN)
+                r = error_setf(ret_error, -EAGAIN, "the rendezvous of run %s: the round kept moving on while this "
+                               "node tried to join (other ringmasters restarting over and over?)", cfg->run_id);
+        if (r > 0) {
+                ret->endpoint = strdup(cfg->endpoint);
+                if (!ret->endpoint || rdzv_round_prefix(cfg->run_id, ret->round, &ret->prefix) < 0) {
+                        rdzv_result_done(ret, false);
+                        r = -ENOMEM;
+                } else {
+                        lease = 0;      /* the caller's now */
+                        r = 0;
+                }
+        }
+done:
+        if (lease)
+                (void) etcd_lease_revoke(c, lease);
+        etcd_client_free(c);
+        return r;
+}
+
+void rdzv_result_done(struct rdzv_result *r, bool revoke) {
+        if (revoke && r->lease && r->endpoint) {
+                struct etcd_client *c = NULL;
+                if (etcd_client_new(r->endpoint, 2000, &c) == 0)
+                        (void) etcd_lease_revoke(c, r->lease);
+                etcd_client_free(c);
+        }
+        free(r->master_addr);
+        free(r->prefix);
+        free(r->endpoint);
+        *r = (struct rdzv_result) {};
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGMASTER_RENDEZVOUS_H
+#define RINGMASTER_RENDEZVOUS_H
+
+/*
+ * Node ranks from a rendezvous in etcd (etcd.h), for a job whose nodes are
+ * not numbered by the command line or a launcher: each node's ringmaster
+ * joins, the nodes number themselves in join order, and every node waits
+ * until the round closes, as torchrun's etcd and c10d rendezvous do.  Keys
+ * under /ringmaster/RUN_ID/rdzv/:
+ *
+ *   round          the current round, "0", "1", ... (no lease)
+ *   R/slots/S      a node's place S (0 <= S < MAX) in round R, taken by a
+ *                  create-if-absent transaction, under the node's lease:
+ *                  {"host":"...","addr":"...","pid":P}; a joiner whose
+ *                  ringmaster dies frees its place when its lease ends
+ *   R/closed       the round's members, written once (a transaction, no
+ *                  lease) by the node that saw it complete:
+ *                  {"nnodes":N,"slots":[S...],"hosts":[...],"addrs":[...]}
+ *                  node rank = the index of its slot in "slots"
+ *
+ * A round closes when MAX nodes joined, or MIN joined and --last-call
+ * (torchrun's last_call_timeout) passed since the MIN-th joined; then the
+ * world is fixed for that round (no resizing while it runs).  A node that
+ * finds the current round closed while its members are alive and it has no
+ * failure recorded is late: a clear error.  A closed round whose members are
+ * all gone (the job ended, or crashed and their leases ended), or whose job
+ * recorded a failure (round/R/job/failure, cluster.h), is over: the joiner
+ * moves the round on (compare-and-swap R -> R+1), so a restarted job never
+ * meets the keys of an earlier one.  MASTER_ADDR is node 0's published
+ * address: its --node-addr, else its own address toward etcd (its host name
+ * when that is loopback).
+ *
+ * rdzv_join() blocks (it runs before the event loop), bounded by the join
+ * timeout; a pending stop signal (cfg->stop_signals) ends the wait.  The
+ * node's lease comes back in the result: the caller hands it to the
+ * cluster (cluster_config.lease), which keeps it alive and revokes it at
+ * the end, or revokes it (rdzv_result_done() with revoke).
+ */
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rdzv_config {
+        const char *endpoint;           /* etcd: HOST:PORT or http(s)://HOST:PORT */
+        const char *run_id;             /* the same on every node */
+        int min_nodes, max_nodes;       /* 1 <= min <= max */
+        const char *host;               /* this node's name, in the others' messages */
+        const char *addr;               /* this node's address if it gets rank 0; NULL: its address toward etcd */
+        uint64_t join_timeout_usec;     /* 0: no limit */
+        uint64_t last_call_usec;
+        int lease_ttl_s;                /* 0: CLUSTER_DEFAULT_LEASE_TTL_S */
+        long timeout_ms;                /* per etcd call; 0: 2000 */
+        const sigset_t *stop_signals;   /* pending, they end the wait (-EINTR); NULL: none */
+};
+
+struct rdzv_result {
+        int round;
+        int node_rank;
+        int nnodes;
+        char *master_addr;              /* node 0's published address */
+        char *prefix;                   /* the round's keys for the cluster: /ringmaster/RUN_ID/round/R/ */
+        char *endpoint;                 /* cfg->endpoint, to revoke the lease with */
+        int64_t lease;                  /* holds this node's slot until revoked or it ends */
+        int signal;                     /* -EINTR: the stop signal that ended the wait */
+};
+
+/*
+ * Joins and waits for the round to close.  0 and *ret filled; else a
+ * negative errno with *ret_error a sentence naming the problem and the fix
+ * (-ETIMEDOUT: the join timeout, naming who joined; -EBUSY: a late node;
+ * -EINTR: a stop signal; -EOPNOTSUPP: built without libcurl).
+ */
+int rdzv_join(const struct rdzv_config *cfg, struct rdzv_result *ret, char **ret_error);
+/* Frees *r; revoke: also revokes its lease (when the cluster did not take it). */
+void rdzv_result_done(struct rdzv_result *r, bool revoke);
+
+/* /ringmaster/RUN_ID/round/R/ */
+int rdzv_round_prefix(const char *run_id, int round, char **ret);
+
+#endif

@@ -346,9 +346,10 @@ bad:
 }
 
 /* --rdzv-conf keys: those that only tune torchrun's own rendezvous protocol have no effect here. */
-static int check_rdzv_conf(const char *conf, uint64_t *ret_join_timeout_usec, char **ret_error) {
+static int check_rdzv_conf(const char *conf, uint64_t *ret_join_timeout_usec, uint64_t *ret_last_call_usec,
+                           char **ret_error) {
         static const char *const inert[] = {
-                "read_timeout", "last_call_timeout", "close_timeout", "timeout", "keep_alive_interval",
+                "read_timeout", "close_timeout", "timeout", "keep_alive_interval",
                 "keep_alive_max_attempt", "is_host", "use_agent_store", "heartbeat", "store_type",
                 "use_libuv", "rank",
         };
@@ -369,11 +370,17 @@ static int check_rdzv_conf(const char *conf, uint64_t *ret_join_timeout_usec, ch
                                 return error_setf(ret_error, -EINVAL, "--rdzv-conf join_timeout=%s: give seconds", eq + 1);
                         continue;
                 }
+                if (strcmp(t, "last_call_timeout") == 0) {
+                        if (parse_duration_usec(eq + 1, ret_last_call_usec) < 0)
+                                return error_setf(ret_error, -EINVAL, "--rdzv-conf last_call_timeout=%s: give seconds",
+                                                  eq + 1);
+                        continue;
+                }
                 for (size_t i = 0; i < ELEMENTSOF(inert); i++)
                         known = known || strcmp(t, inert[i]) == 0;
                 if (!known)
-                        return error_setf(ret_error, -EINVAL, "--rdzv-conf: '%s' is not a key ringmaster knows (join_timeout, and "
-                                               "torchrun's rendezvous tuning: read_timeout, last_call_timeout, "
+                        return error_setf(ret_error, -EINVAL, "--rdzv-conf: '%s' is not a key ringmaster knows (join_timeout, "
+                                               "last_call_timeout, and torchrun's rendezvous tuning: read_timeout, "
                                                "close_timeout, timeout, keep_alive_*, is_host, use_agent_store)", t);
         }
         return 0;
@@ -386,7 +393,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
         struct std_spec redirects, tee;
         long long min_nodes, max_nodes, n;
         int master_port = 0, r = 0;
-        uint64_t join_timeout_usec = 0;
+        uint64_t join_timeout_usec = 0, last_call_usec = 0;
         bool standalone = a->value[T_STANDALONE] != NULL;
         bool multi, etcd;
 
@@ -458,12 +465,15 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                 return error_setf(ret_error, -EINVAL, "--nnodes '%s': give N, or MIN:MAX with 0 < MIN <= MAX", v);
                         max_nodes = min_nodes;
                 }
-                if (min_nodes != max_nodes)
-                        return error_setf(ret_error, -EINVAL, "--nnodes %s: ringmaster does not resize a job as nodes come and go "
-                                               "(elastic training): give a fixed count, --nnodes %lld", v, max_nodes);
         }
         backend = a->value[T_RDZV_BACKEND];
         etcd = strcmp(backend, "etcd") == 0 || strcmp(backend, "etcd-v2") == 0 || strcmp(backend, "etcd-v3") == 0;
+        /* Elastic: the round's size is fixed once it closes (no resizing while it runs); only etcd's rendezvous. */
+        if (min_nodes != max_nodes && !etcd)
+                return error_setf(ret_error, -EINVAL, "--nnodes %s: with --rdzv-backend %s ringmaster cannot number nodes "
+                                  "as they join: give --rdzv-backend etcd-v3 --rdzv-endpoint ETCD:2379 --rdzv-id ID "
+                                  "(the round then holds MIN to MAX nodes), or a fixed count, --nnodes %lld", v,
+                                  backend, max_nodes);
         if (!etcd && strcmp(backend, "static") != 0 && strcmp(backend, "c10d") != 0)
                 return error_setf(ret_error, -EINVAL, "--rdzv-backend '%s': ringmaster knows static, c10d (node ranks from "
                                        "--node-rank or the launcher) and etcd-v3 (etcd, etcd-v2: the same store)",
@@ -474,7 +484,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                 backend = "c10d";
         }
         multi = max_nodes > 1;
-        r = check_rdzv_conf(a->value[T_RDZV_CONF], &join_timeout_usec, ret_error);
+        r = check_rdzv_conf(a->value[T_RDZV_CONF], &join_timeout_usec, &last_call_usec, ret_error);
         if (r < 0)
                 return r;
 
@@ -482,14 +492,21 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                 return error_setf(ret_error, -EINVAL, "--node-rank '%s': give a node index from 0", a->value[T_NODE_RANK]);
         if (multi || a->given[T_NNODES]) {
                 r |= strv_extend(&run, "--nnodes");
-                r |= strv_extendf(&run, "%lld", max_nodes);
+                if (min_nodes < max_nodes)
+                        r |= strv_extendf(&run, "%lld:%lld", min_nodes, max_nodes);
+                else
+                        r |= strv_extendf(&run, "%lld", max_nodes);
         } else
                 /* torchrun is one node unless told otherwise: no launcher's variables are read. */
                 r |= strv_extend(&run, "--nodes-from=none");
         if (multi && n >= max_nodes)
                 return error_setf(ret_error, -EINVAL, "--node-rank %lld is not below --nnodes %lld: number nodes from 0", n, max_nodes);
-        /* torchrun's static rendezvous takes --node-rank (default 0); c10d and etcd number nodes as they join,
-         * which ringmaster does not: there, a given --node-rank, else the launcher's (srun, LWS, Indexed Job). */
+        /* torchrun's static rendezvous takes --node-rank (default 0); c10d and etcd number nodes as they join:
+         * there, a given --node-rank, else the launcher's (srun, LWS, Indexed Job), else (etcd) the store's
+         * rendezvous, in join order. */
+        if (min_nodes < max_nodes && (a->given[T_NODE_RANK] || strv_env_get(env, "PET_NODE_RANK")))
+                return error_setf(ret_error, -EINVAL, "--nnodes %s with --node-rank: an elastic job's nodes are numbered "
+                                  "as they join: leave --node-rank out", v);
         if (multi && (strcmp(backend, "static") == 0 || a->given[T_NODE_RANK] || strv_env_get(env, "PET_NODE_RANK"))) {
                 r |= strv_extend(&run, "--node-rank");
                 r |= strv_extendf(&run, "%lld", n);
@@ -530,9 +547,16 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                 r |= strv_extend(&run, "--join-timeout");
                                 r |= strv_extendf(&run, "%gs", (double) join_timeout_usec / 1e6);
                         }
+                        if (last_call_usec) {
+                                r |= strv_extend(&run, "--last-call-timeout");
+                                r |= strv_extendf(&run, "%gs", (double) last_call_usec / 1e6);
+                        }
                 }
-                r |= strv_extend(&run, "--master-addr");
-                r |= strv_extend(&run, master_addr);
+                /* etcd: node 0 publishes its address (or the launcher says it), unless one is given. */
+                if (!etcd || !multi || a->given[T_MASTER_ADDR] || strv_env_get(env, "PET_MASTER_ADDR")) {
+                        r |= strv_extend(&run, "--master-addr");
+                        r |= strv_extend(&run, master_addr);
+                }
                 if (master_port) {
                         r |= strv_extend(&run, "--master-port");
                         r |= strv_extendf(&run, "%d", master_port);
@@ -735,10 +759,11 @@ void torchrun_help(void) {
                "variables work as with torchrun.  See ringmaster(1), TORCHRUN.\n"
                "\n"
                "Honoured:\n"
-               "  --nproc-per-node N|gpu|cpu|auto   --nnodes N (MIN:MAX only with MIN = MAX)\n"
+               "  --nproc-per-node N|gpu|cpu|auto   --nnodes N (MIN:MAX with etcd-v3)\n"
                "  --node-rank N  --master-addr A  --master-port P  --local-addr A\n"
                "  --standalone  --rdzv-backend static|c10d|etcd-v3  --rdzv-endpoint HOST:PORT\n"
-               "  --rdzv-id ID  --rdzv-conf join_timeout=S,...  --max-restarts N  --role NAME\n"
+               "  --rdzv-id ID  --rdzv-conf join_timeout=S,last_call_timeout=S,...\n"
+               "  --max-restarts N  --role NAME\n"
                "  -m, --module  --no-python  --run-path  --log-dir DIR  -r, --redirects 0|3|R:3,...\n"
                "  -t, --tee SPEC  --log-line-prefix-template T  --local-ranks-filter LIST\n"
                "  --shutdown-timeout S  --signals-to-handle (SIGTERM,SIGINT,SIGHUP,SIGQUIT)\n"
@@ -746,7 +771,9 @@ void torchrun_help(void) {
                "  --start-method (each rank is its own process), --event-log-handler null\n"
                "Refused (with what to do instead): --virtual-local-rank, --logs-specs,\n"
                "  --numa-binding, --duplicate-stdout-filters, --duplicate-stderr-filters,\n"
-               "  --print-completion, elastic --nnodes MIN:MAX, per-stream --redirects 1|2\n"
+               "  --print-completion, --nnodes MIN:MAX without etcd-v3, per-stream --redirects 1|2\n"
+               "With etcd-v3 and no --node-rank (nor srun, LWS, Indexed Job), the nodes\n"
+               "number themselves in join order through etcd, and node 0 publishes MASTER_ADDR.\n"
                "\n"
                "ringmaster's own:\n"
                "      --dry-run   print the 'ringmaster run' command line and exit\n"

@@ -7,7 +7,8 @@ MULTINODE_C_TESTS = \
 	tests/multinode/test-node-view \
 	tests/multinode/test-placement \
 	tests/multinode/test-torchrun-cli
-check_PROGRAMS += $(MULTINODE_C_TESTS) tests/multinode/test-etcd tests/multinode/test-cluster
+check_PROGRAMS += $(MULTINODE_C_TESTS) tests/multinode/test-etcd tests/multinode/test-cluster \
+	tests/multinode/test-rendezvous
 MULTINODE_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/supervisor -I$(top_srcdir)/tests/supervisor
 MULTINODE_TEST_CFLAGS = $(AM_CFLAGS) $(LIBSYSTEMD_CFLAGS)
 
@@ -26,7 +27,7 @@ tests_multinode_test_torchrun_cli_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_test_torchrun_cli_CFLAGS = $(MULTINODE_TEST_CFLAGS)
 tests_multinode_test_torchrun_cli_LDADD = supervisor/libsupervisor.la
 
-# test-etcd and test-cluster: run by test-etcd-client.py with a real etcd (RM_ETCD_ENDPOINT).
+# test-etcd, test-cluster and test-rendezvous: run by test-etcd-client.py with a real etcd (RM_ETCD_ENDPOINT).
 tests_multinode_test_etcd_SOURCES = tests/multinode/test-etcd.c
 tests_multinode_test_etcd_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_test_etcd_CFLAGS = $(MULTINODE_TEST_CFLAGS) -pthread
@@ -36,6 +37,11 @@ tests_multinode_test_cluster_SOURCES = tests/multinode/test-cluster.c
 tests_multinode_test_cluster_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_test_cluster_CFLAGS = $(MULTINODE_TEST_CFLAGS)
 tests_multinode_test_cluster_LDADD = supervisor/libsupervisor.la
+
+tests_multinode_test_rendezvous_SOURCES = tests/multinode/test-rendezvous.c
+tests_multinode_test_rendezvous_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_test_rendezvous_CFLAGS = $(MULTINODE_TEST_CFLAGS) -pthread
+tests_multinode_test_rendezvous_LDADD = supervisor/libsupervisor.la -lpthread
 
 # The 1000-node simulation: a program and its driver, not tests (docs/multinode.md).
 check_PROGRAMS += tests/multinode/bench-etcd-nodes

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The etcd v3 client (supervisor/etcd.c) and the cross-node view
-(supervisor/cluster.c) against a real etcd: runs tests/multinode/test-etcd
-and test-cluster with RM_ETCD_ENDPOINT set.  Skips (77) without
+(supervisor/cluster.c) and the rendezvous (supervisor/rendezvous.c)
+against a real etcd: runs tests/multinode/test-etcd, test-cluster and
+test-rendezvous with RM_ETCD_ENDPOINT set.  Skips (77) without
 Debian's etcd-server or when ringmaster was built without libcurl."""
 
 import os
@@ -13,7 +14,7 @@ from etcdtest import Etcd  # noqa: E402
 
 TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-PROGRAMS = [os.path.join(TOP_BUILDDIR, "tests", "multinode", p) for p in ("test-etcd", "test-cluster")]
+PROGRAMS = [os.path.join(TOP_BUILDDIR, "tests", "multinode", p) for p in ("test-etcd", "test-cluster", "test-rendezvous")]
 
 if not Etcd.available():
     print("SKIP: no etcd server (Debian: apt-get install etcd-server)")

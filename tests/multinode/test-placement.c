@@ -291,6 +291,69 @@ static void test_indexed_job(void) {
         free(err);
 }
 
+/* --store without --node-rank or a launcher: the rendezvous numbers the nodes (the caller joins). */
+static void test_rendezvous(void) {
+        struct placement_request req = request();
+        struct placement p;
+        char *err;
+        char *env[] = { NULL };
+        char *lws[] = { "LWS_GROUP_SIZE=2", "LWS_WORKER_INDEX=1", "LWS_LEADER_ADDRESS=lead", NULL };
+
+        req.nnodes = 3;
+        req.store = true;
+        CHECK(resolve(&req, env, &p, &err) == 0, "rendezvous: %s", err);
+        CHECK(p.source == NODE_SOURCE_RENDEZVOUS && p.nnodes == 3 && p.min_nnodes == 3 && p.node_rank == -1,
+              "numbered by the rendezvous: source %d, %d..%d nodes, rank %d", p.source, p.min_nnodes, p.nnodes,
+              p.node_rank);
+        CHECK(!p.master_addr && p.master_port == PLACEMENT_DEFAULT_PORT, "MASTER_ADDR from node 0, a fixed port");
+        CHECK(strcmp(node_source_to_string(p.source), "rendezvous") == 0, "its name");
+        placement_done(&p);
+
+        /* Elastic: MIN:MAX. */
+        req.min_nnodes = 2;
+        req.nnodes = 4;
+        req.master_addr = "m0";
+        CHECK(resolve(&req, env, &p, &err) == 0, "elastic: %s", err);
+        CHECK(p.source == NODE_SOURCE_RENDEZVOUS && p.min_nnodes == 2 && p.nnodes == 4, "2..4 nodes");
+        CHECK(p.master_addr && strcmp(p.master_addr, "m0") == 0, "a given MASTER_ADDR is kept");
+        placement_done(&p);
+
+        /* A launcher numbers the nodes: no rendezvous, and no elastic count. */
+        req.master_addr = NULL;
+        req.min_nnodes = 0;
+        req.nnodes = 0;
+        CHECK(resolve(&req, lws, &p, &err) == 0 && p.source == NODE_SOURCE_LWS && p.node_rank == 1,
+              "LWS wins over the rendezvous: %s", err);
+        placement_done(&p);
+        req.min_nnodes = 1;
+        req.nnodes = 2;
+        CHECK(resolve(&req, lws, &p, &err) == -EINVAL && err && strstr(err, "(elastic), but lws numbers"),
+              "elastic under a launcher: %s", err);
+        free(err);
+
+        /* Refused: elastic without a store, elastic with --node-rank, MIN > MAX. */
+        req = request();
+        req.min_nnodes = 2;
+        req.nnodes = 4;
+        CHECK(resolve(&req, env, &p, &err) == -EINVAL && err && strstr(err, "needs a rendezvous") &&
+              strstr(err, "--store etcd://"), "elastic without a store: %s", err);
+        free(err);
+        req.store = true;
+        req.node_rank = 1;
+        CHECK(resolve(&req, env, &p, &err) == -EINVAL && err && strstr(err, "leave --node-rank out"),
+              "elastic with a node rank: %s", err);
+        free(err);
+        req.node_rank = -1;
+        req.min_nnodes = 5;
+        CHECK(resolve(&req, env, &p, &err) == -EINVAL && err && strstr(err, "MIN <= MAX"), "MIN > MAX: %s", err);
+        free(err);
+        /* Without a store, several nodes and no rank: the error says the store is a way too. */
+        req = request();
+        req.nnodes = 2;
+        CHECK(resolve(&req, env, &p, &err) == -EINVAL && err && strstr(err, "--store"), "the hint: %s", err);
+        free(err);
+}
+
 static void test_names(void) {
         enum nodes_from f;
 
@@ -309,6 +372,7 @@ int main(void) {
         test_slurm();
         test_lws();
         test_indexed_job();
+        test_rendezvous();
         test_names();
         printf("%s\n", failures ? "FAILED" : "ok");
         return failures ? 1 : 0;

@@ -103,7 +103,8 @@ int main(void) {
         /* Static with an endpoint: that is where rank 0 listens. */
         maps(none, "torchrun --nnodes 2 --node-rank 1 --rdzv-endpoint n0:6000 x.py",
              "run --nnodes 2 --node-rank 1 --master-addr n0 --master-port 6000 -n 1 " TAIL " -- python3 -u x.py");
-        refuses(none, "torchrun --nnodes 1:4 x.py", "does not resize");
+        refuses(none, "torchrun --nnodes 1:4 x.py", "with --rdzv-backend static ringmaster cannot number nodes");
+        refuses(none, "torchrun --nnodes 1:4 --rdzv-backend c10d --rdzv-endpoint n0 x.py", "give --rdzv-backend etcd-v3");
         refuses(none, "torchrun --nnodes 0 x.py", "--nnodes '0'");
         refuses(none, "torchrun --nnodes 2 --node-rank 2 --master-addr h x.py", "--node-rank 2 is not below");
         refuses(none, "torchrun --standalone --nnodes 2 x.py", "--standalone is one node");
@@ -119,8 +120,19 @@ int main(void) {
         /* etcd: the store. */
         maps(none, "torchrun --nnodes 4 --rdzv-backend etcd-v3 --rdzv-endpoint etcd:2379 --rdzv-id j "
                    "--rdzv-conf join_timeout=90,read_timeout=5 x.py",
-             "run --nnodes 4 --store etcd://etcd:2379 --join-timeout 90s --master-addr 127.0.0.1 --master-port 29500 "
+             "run --nnodes 4 --store etcd://etcd:2379 --join-timeout 90s --master-port 29500 "
              "-n 1 --run-id j " "--role default --max-restarts 0 --grace 30 --prefix=none -- python3 -u x.py");
+        /* etcd, elastic: the store's rendezvous numbers the nodes; node 0 publishes MASTER_ADDR (unless given). */
+        maps(none, "torchrun --nnodes 2:4 --rdzv-backend etcd-v3 --rdzv-endpoint etcd:2379 --rdzv-id j "
+                   "--rdzv-conf last_call_timeout=5,join_timeout=60 x.py",
+             "run --nnodes 2:4 --store etcd://etcd:2379 --join-timeout 60s --last-call-timeout 5s --master-port 29500 "
+             "-n 1 --run-id j " TAIL " -- python3 -u x.py");
+        maps(none, "torchrun --nnodes 3 --rdzv-backend etcd-v3 --rdzv-endpoint etcd:2379 --rdzv-id j --master-addr m x.py",
+             "run --nnodes 3 --store etcd://etcd:2379 --master-addr m --master-port 29500 -n 1 --run-id j " TAIL
+             " -- python3 -u x.py");
+        refuses(none, "torchrun --nnodes 2:4 --node-rank 1 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
+                      "x.py", "leave --node-rank out");
+        refuses(none, "torchrun --rdzv-conf last_call_timeout=x x.py", "last_call_timeout=x: give seconds");
         refuses(none, "torchrun --nnodes 2 --rdzv-backend etcd --rdzv-endpoint e:2379 x.py", "needs --rdzv-id");
         refuses(none, "torchrun --rdzv-conf bogus=1 x.py", "'bogus' is not a key");
         refuses(none, "torchrun --rdzv-conf join_timeout x.py", "is not KEY=VALUE");

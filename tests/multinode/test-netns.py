@@ -15,11 +15,16 @@ namespace.  Cases:
              and node 0's report names node 1, rank 3 and the exception
   straggler  --store etcd: both ranks of node 1 stay short of READY; node 0
              names them within --straggler-timeout + 2 s of rank 0's READY
+  rdzv       3 nodes, --store etcd and no --node-rank: the nodes number
+             themselves in join order (started 2, 0, 1), MASTER_ADDR is the
+             first joiner's address toward etcd, and gloo runs across them
+  elastic    `ringmaster torchrun --nnodes 2:3 --rdzv-backend etcd-v3`: a
+             third node within the last call joins the same round (world 3)
 
 Skips (77) without root/namespaces or torch (RM_TORCH_PYTHONPATH); the
 etcd cases skip without etcd-server or a ringmaster built without libcurl.
 RM_MULTINODE_CASES picks cases (default: static, slurm, lws; the others
-run as test-netns-torchrun.py and test-netns-store.py).
+run as test-netns-torchrun.py, test-netns-store.py and test-netns-rdzv.py).
 """
 
 import json
@@ -226,6 +231,62 @@ def case_straggler(nodes, etcd):
         check(late <= timeout + 2, "straggler: within the timeout + 2 s (%.1f s)" % late, out0)
 
 
+def start_in_order(nodes, order, argvs, envs, gap):
+    """Starts node order[0], then order[1] gap seconds later, ...; returns their processes by node."""
+    procs = {}
+    for k, i in enumerate(order):
+        if k:
+            time.sleep(gap)
+        procs[i] = nodes.popen(i, argvs[i], env=node_env(envs[i], i), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    return procs
+
+
+def collect(procs, timeout):
+    res, end = {}, time.monotonic() + timeout
+    for i, p in procs.items():
+        try:
+            out, _ = p.communicate(timeout=max(1, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            out, _ = p.communicate()
+        res[i] = (p.returncode, out)
+    return res
+
+
+def case_rdzv(nodes, etcd):
+    env = base_env()
+    run_id = "rdzv-%d" % os.getpid()
+    argvs = [[RINGMASTER, "run", "--nnodes", "3", "--store", "etcd://" + etcd.endpoint, "--run-id", run_id,
+              "--master-port", "29517", "-n", "1", "--", sys.executable, WORKER, "env"] for _ in range(3)]
+    order = [2, 0, 1]
+    res = collect(start_in_order(nodes, order, argvs, [env] * 3, 1.0 * SCALE), 240 * SCALE)
+    out = "\n".join("==== node %d: exit %s\n%s" % (i, rc, o) for i, (rc, o) in sorted(res.items()))
+    check(all(rc == 0 for rc, _ in res.values()), "rdzv: the 3 nodes exit 0 (%s)" % [rc for rc, _ in res.values()],
+          out)
+    expect_env(records(out), 3, 1, nodes.addr(order[0]), "rdzv (MASTER_ADDR: the first joiner's address)", out)
+    for k, i in enumerate(order):
+        got = [r["env"]["GROUP_RANK"] for r in records(res[i][1])]
+        check(got == [str(k)], "rdzv: the namespace started %s is node %d (%s)" % (["first", "second", "third"][k],
+                                                                                   k, got), res[i][1])
+
+
+def case_elastic(nodes, etcd):
+    env = base_env()
+    run_id = "elastic-%d" % os.getpid()
+    argvs = [[RINGMASTER, "torchrun", "--nnodes", "2:3", "--rdzv-backend", "etcd-v3", "--rdzv-endpoint", etcd.endpoint,
+              "--rdzv-id", run_id, "--rdzv-conf", "last_call_timeout=%d" % (4 * SCALE), "--master-port", "29518",
+              "--nproc-per-node", "1", WORKER, "env"] for _ in range(3)]
+    procs = start_in_order(nodes, [0, 1], argvs, [env] * 3, 0.2)
+    time.sleep(1.5 * SCALE)       # the round has its MIN (2); the third comes within the last call
+    procs.update(start_in_order(nodes, [2], argvs, [env] * 3, 0))
+    res = collect(procs, 240 * SCALE)
+    out = "\n".join("==== node %d: exit %s\n%s" % (i, rc, o) for i, (rc, o) in sorted(res.items()))
+    check(all(rc == 0 for rc, _ in res.values()), "elastic: the 3 nodes exit 0 (%s)" % [rc for rc, _ in res.values()],
+          out)
+    expect_env(records(out), 3, 1, nodes.addr(0), "elastic (2:3, the third within the last call)", out)
+
+
 def main():
     if not Nodes.available():
         print("SKIP: cannot make network namespaces here (needs root and ip netns)")
@@ -236,11 +297,11 @@ def main():
         print("SKIP: torch is not installed (RM_TORCH_PYTHONPATH)")
         return 77
     cases = os.environ.get("RM_MULTINODE_CASES", "static,slurm,lws").split(",")
-    with Nodes(2) as nodes:
+    with Nodes(3 if "rdzv" in cases or "elastic" in cases else 2) as nodes:
         for c in ("static", "torchrun", "slurm", "lws"):
             if c in cases:
                 globals()["case_" + c](nodes)
-        etcd_cases = [c for c in ("failure", "straggler") if c in cases]
+        etcd_cases = [c for c in ("failure", "straggler", "rdzv", "elastic") if c in cases]
         if etcd_cases and not Etcd.available():
             print("etcd cases skipped: no etcd server")
         elif etcd_cases:

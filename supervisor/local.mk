@@ -118,6 +118,7 @@ supervisor_libsupervisor_la_SOURCES += \
 	supervisor/node-view.h \
 	supervisor/placement.c \
 	supervisor/placement.h \
+	supervisor/rdzv-c10d.c \
 	supervisor/rendezvous.c \
 	supervisor/rendezvous.h \
 	supervisor/run-nodes.c \

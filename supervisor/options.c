@@ -477,6 +477,13 @@ static int parse_store(const struct option_desc *d, const char *arg, struct run_
         return set_string(&o->store, arg + 7);
 }
 
+static int parse_rendezvous(const struct option_desc *d, const char *arg, struct run_options *o) {
+        if (!startswith(arg, "c10d://") || !arg[7] || !strchr(arg + 7, ':'))
+                return usage_error("--rendezvous: '%s' is not a rendezvous: give c10d://HOST:PORT (torch's TCPStore, "
+                                   "hosted by the node whose address HOST is), or use --store etcd://HOST:PORT", arg);
+        return set_string(&o->rendezvous, arg + 7);
+}
+
 /* --console-ranks: "none", or local ranks and ranges ("0,2-5"): every other rank is hidden. */
 static int parse_console_ranks(const struct option_desc *d, const char *arg, struct run_options *o) {
         _cleanup_free_ bool *hidden = malloc(MAX_NPROC * sizeof(bool));
@@ -675,6 +682,9 @@ static const struct option_desc option_table[] = {
         { "store", 0, .arg = "etcd://HOST:PORT", CUSTOM(parse_store),
           .help = "the cross-node view in etcd: a failure on any node\n"
                   "stops every node; node 0 names stragglers of any node" },
+        { "rendezvous", 0, .arg = "c10d://HOST:PORT", CUSTOM(parse_rendezvous),
+          .help = "without --store: number the nodes as they join through\n"
+                  "torch's TCPStore, hosted by the node at HOST (node 0)" },
         { "join-timeout", 0, DURATION(join_timeout_usec, 0),
           .help = "with --store: node 0 fails the job when a node has not\n"
                   "registered within SECS, and the rendezvous gives up\n"
@@ -891,6 +901,7 @@ void run_options_done(struct run_options *o) {
         free(o->log_dir);
         free(o->report_path);
         free(o->store);
+        free(o->rendezvous);
         free(o->node_addr);
         free(o->console_hidden);
         for (size_t i = 0; i < o->n_phase_timeouts; i++)

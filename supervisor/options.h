@@ -121,6 +121,7 @@ struct run_options {
         int node_rank;                  /* -1: not given */
         enum nodes_from nodes_from;
         char *store;                    /* etcd://HOST:PORT (the endpoint part), or NULL: no cross-node view */
+        char *rendezvous;               /* c10d://HOST:PORT (the endpoint part): node ranks through a TCPStore */
         uint64_t join_timeout_usec;     /* the store: every node registered within (0: no wait) */
         uint64_t last_call_usec;        /* MIN:MAX: the rendezvous' wait for more once MIN joined */
         char *node_addr;                /* this node's name in reports; NULL: the host name */

@@ -226,8 +226,8 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                                   "--nnodes, or leave --node-rank out", req->min_nnodes, req->nnodes, req->node_rank);
         if (elastic && !req->store)
                 return error_setf(ret_error, -EINVAL, "--nnodes %d:%d (elastic) needs a rendezvous to number the nodes "
-                                  "as they join: give --store etcd://HOST:PORT (and --run-id); without a store, give a "
-                                  "fixed --nnodes and --node-rank", req->min_nnodes, req->nnodes);
+                                  "as they join: give --store etcd://HOST:PORT (and --run-id), or --rendezvous "
+                                  "c10d://HOST:PORT; without one, give a fixed --nnodes and --node-rank", req->min_nnodes, req->nnodes);
 
         /* MASTER_ADDR and MASTER_PORT: the command line's, else the environment's. */
         if (req->master_addr)
@@ -285,8 +285,8 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                                 r = error_setf(ret_error, -EINVAL, "--nnodes %d without --node-rank: say which node this is "
                                                     "(0 to %d), start ringmaster under srun, a LeaderWorkerSet "
                                                     "or an Indexed Job, which say it, or give --store "
-                                                    "etcd://HOST:PORT, where the nodes number themselves as they "
-                                                    "join", req->nnodes, req->nnodes - 1);
+                                                    "etcd://HOST:PORT (or --rendezvous c10d://HOST:PORT), where the "
+                                                    "nodes number themselves as they join", req->nnodes, req->nnodes - 1);
                                 break;
                         }
                         p.source = req->nnodes == 1 ? NODE_SOURCE_STATIC : NODE_SOURCE_SINGLE;

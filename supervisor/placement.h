@@ -19,7 +19,8 @@
  *   Kubernetes Indexed Job / JobSet: JOB_COMPLETION_INDEX is the node
  *     index; the node count (--nnodes) and MASTER_ADDR must be given.
  *
- * With a store (--store) and neither --node-rank nor a launcher, a job of
+ * With a rendezvous (--store etcd://, or --rendezvous c10d://) and
+ * neither --node-rank nor a launcher, a job of
  * several nodes (--nnodes N, or MIN:MAX: elastic) numbers its nodes through
  * the store's rendezvous (rendezvous.h): placement_resolve() says so
  * (NODE_SOURCE_RENDEZVOUS, node_rank -1, MASTER_ADDR only when given) and
@@ -67,7 +68,7 @@ struct placement_request {
         int min_nnodes;                 /* MIN:MAX: the MIN; 0: as nnodes */
         int node_rank;                  /* -1: not given */
         int nproc_per_node;             /* >= 1 */
-        bool store;                     /* a store for the rendezvous (--store) */
+        bool store;                     /* a rendezvous to number the nodes (--store, --rendezvous) */
         const char *master_addr;        /* NULL: not given */
         int master_port;                /* 0: not given */
 };

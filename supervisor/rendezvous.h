@@ -76,6 +76,19 @@ int rdzv_join(const struct rdzv_config *cfg, struct rdzv_result *ret, char **ret
 /* Frees *r; revoke: also revokes its lease (when the cluster did not take it). */
 void rdzv_result_done(struct rdzv_result *r, bool revoke);
 
+/*
+ * The same through torch's TCPStore, as torchrun's c10d backend
+ * (--rendezvous c10d://HOST:PORT, cfg->endpoint HOST:PORT): runs
+ * `python -m ringmaster.rdzv_c10d` (engine/python/ringmaster/rdzv_c10d.py,
+ * which says how) with pythonpath (NULL: inherited), reads its one JSON
+ * line, and waits for it to end (the node at HOST hosts the store until
+ * every node has its answer).  The node at HOST is node 0; the others join
+ * in order.  No leases, rounds or cluster view: ret has no lease, prefix or
+ * endpoint.  Errors as rdzv_join()'s.
+ */
+int rdzv_c10d_join(const struct rdzv_config *cfg, const char *python, const char *pythonpath,
+                   struct rdzv_result *ret, char **ret_error);
+
 /* /ringmaster/RUN_ID/round/R/ */
 int rdzv_round_prefix(const char *run_id, int round, char **ret);
 

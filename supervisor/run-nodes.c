@@ -9,6 +9,7 @@
 #include "node-view.h"
 #include "options.h"
 #include "placement.h"
+#include "python-hooks.h"
 #include "rendezvous.h"
 #include "run-model.h"
 #include "run-nodes.h"
@@ -147,29 +148,45 @@ int run_nodes_rendezvous(const struct run_model *run, const struct run_options *
         _cleanup_free_ char *error = NULL;
         sigset_t stop;
         struct rdzv_config cfg = {
-                .endpoint = o->store, .run_id = o->run_id, .min_nodes = p->min_nnodes, .max_nodes = p->nnodes,
+                .endpoint = o->store ? o->store : o->rendezvous, .run_id = o->run_id ? o->run_id : "none", .min_nodes = p->min_nnodes, .max_nodes = p->nnodes,
                 .host = o->node_addr ? o->node_addr : run->host, .addr = o->node_addr,
                 .join_timeout_usec = o->join_timeout_usec, .last_call_usec = o->last_call_usec, .stop_signals = &stop,
         };
         int r;
 
-        if (!o->run_id) {
-                log_error("--store without --node-rank numbers the nodes as they join, and needs --run-id, the same "
-                          "on every node: it names the job in the store");
+        if (!o->run_id && o->store) {
+                log_error("--store without --node-rank numbers the nodes as they join, and needs --run-id, the same on "
+                          "every node: it names the job in the store");
+                return -EINVAL;
+        }
+        if (o->store && o->rendezvous) {
+                log_error("--store etcd://%s and --rendezvous c10d://%s: give one (etcd also keeps the cross-node "
+                          "view)", o->store, o->rendezvous);
                 return -EINVAL;
         }
         sigemptyset(&stop);
         for (size_t i = 0; i < ELEMENTSOF(job_stop_signals); i++)
                 sigaddset(&stop, job_stop_signals[i]);
         if (p->min_nnodes < p->nnodes)
-                log_info("joining run %s at etcd %s: %d to %d nodes (the last call %.0f s after the %d-th, the join "
-                         "timeout %.0f s)", o->run_id, o->store, p->min_nnodes, p->nnodes,
+                log_info("joining run %s at %s %s: %d to %d nodes (the last call %.0f s after the %d-th, the join "
+                         "timeout %.0f s)", o->run_id, o->store ? "etcd" : "c10d", cfg.endpoint, p->min_nnodes, p->nnodes,
                          (double) o->last_call_usec / USEC_PER_SEC, p->min_nnodes,
                          (double) o->join_timeout_usec / USEC_PER_SEC);
         else
-                log_info("joining run %s at etcd %s: %d nodes (the join timeout %.0f s)", o->run_id, o->store,
-                         p->nnodes, (double) o->join_timeout_usec / USEC_PER_SEC);
-        r = rdzv_join(&cfg, rdzv, &error);
+                log_info("joining run %s at %s %s: %d nodes (the join timeout %.0f s)", o->run_id,
+                         o->store ? "etcd" : "c10d", cfg.endpoint, p->nnodes, (double) o->join_timeout_usec / USEC_PER_SEC);
+        if (o->store)
+                r = rdzv_join(&cfg, rdzv, &error);
+        else {
+                _cleanup_free_ char *hook = NULL, *package = NULL, *pythonpath = NULL;
+                const char *python = getenv("PYTHON_EXEC");
+
+                /* ringmaster's own package (the helper), before what PYTHONPATH already holds (torch). */
+                if (python_hook_dirs(&hook, &package) == 0 && package &&
+                    python_hooks_pythonpath(package, NULL, getenv("PYTHONPATH"), &pythonpath) < 0)
+                        return -ENOMEM;
+                r = rdzv_c10d_join(&cfg, python && *python ? python : "python3", pythonpath, rdzv, &error);
+        }
         if (r < 0) {
                 log_error("%s", error ? error : strerror(-r));
                 return r == -ENOMEM ? r : -EINVAL;

@@ -124,7 +124,7 @@ static int setup_gpus(struct run_model *run, struct job_setup *setup, const stru
 static int setup_placement(struct run_model *run, const struct run_options *o, struct rdzv_result *rdzv) {
         struct placement_request req = {
                 .from = o->nodes_from, .nnodes = o->nnodes, .min_nnodes = o->min_nnodes, .node_rank = o->node_rank,
-                .nproc_per_node = run->nproc, .store = o->store != NULL,
+                .nproc_per_node = run->nproc, .store = o->store || o->rendezvous,
                 .master_addr = o->master_addr_given ? o->master_addr : NULL, .master_port = o->master_port,
         };
         _cleanup_free_ char *error = NULL;

@@ -386,6 +386,21 @@ static int check_rdzv_conf(const char *conf, uint64_t *ret_join_timeout_usec, ui
         return 0;
 }
 
+/* --rdzv-conf's join_timeout and last_call_timeout, for a rendezvous (0: not given). */
+static int rdzv_timeouts(char ***run, uint64_t join_timeout_usec, uint64_t last_call_usec) {
+        int r = 0;
+
+        if (join_timeout_usec) {
+                r |= strv_extend(run, "--join-timeout");
+                r |= strv_extendf(run, "%gs", (double) join_timeout_usec / 1e6);
+        }
+        if (last_call_usec) {
+                r |= strv_extend(run, "--last-call-timeout");
+                r |= strv_extendf(run, "%gs", (double) last_call_usec / 1e6);
+        }
+        return r;
+}
+
 static int translate(const struct targs *a, char *const *env, char ***ret, char **ret_error) {
         _cleanup_strv_free_ char **run = NULL;
         _cleanup_free_ char *master_addr = NULL, *prefix = NULL;
@@ -468,11 +483,12 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
         }
         backend = a->value[T_RDZV_BACKEND];
         etcd = strcmp(backend, "etcd") == 0 || strcmp(backend, "etcd-v2") == 0 || strcmp(backend, "etcd-v3") == 0;
-        /* Elastic: the round's size is fixed once it closes (no resizing while it runs); only etcd's rendezvous. */
-        if (min_nodes != max_nodes && !etcd)
+        /* Elastic: the round's size is fixed once it closes (no resizing while it runs); etcd's or c10d's rendezvous. */
+        if (min_nodes != max_nodes && !etcd && strcmp(backend, "c10d") != 0)
                 return error_setf(ret_error, -EINVAL, "--nnodes %s: with --rdzv-backend %s ringmaster cannot number nodes "
-                                  "as they join: give --rdzv-backend etcd-v3 --rdzv-endpoint ETCD:2379 --rdzv-id ID "
-                                  "(the round then holds MIN to MAX nodes), or a fixed count, --nnodes %lld", v,
+                                  "as they join: give --rdzv-backend c10d --rdzv-endpoint NODE0:29400, or etcd-v3 "
+                                  "--rdzv-endpoint ETCD:2379 --rdzv-id ID (the round then holds MIN to MAX nodes), or "
+                                  "a fixed count, --nnodes %lld", v,
                                   backend, max_nodes);
         if (!etcd && strcmp(backend, "static") != 0 && strcmp(backend, "c10d") != 0)
                 return error_setf(ret_error, -EINVAL, "--rdzv-backend '%s': ringmaster knows static, c10d (node ranks from "
@@ -543,14 +559,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                                        "etcd server (e.g. etcd-0:2379)", backend);
                         r |= strv_extend(&run, "--store");
                         r |= strv_extendf(&run, "etcd://%s", endpoint);
-                        if (join_timeout_usec) {
-                                r |= strv_extend(&run, "--join-timeout");
-                                r |= strv_extendf(&run, "%gs", (double) join_timeout_usec / 1e6);
-                        }
-                        if (last_call_usec) {
-                                r |= strv_extend(&run, "--last-call-timeout");
-                                r |= strv_extendf(&run, "%gs", (double) last_call_usec / 1e6);
-                        }
+                        r |= rdzv_timeouts(&run, join_timeout_usec, last_call_usec);
                 }
                 /* etcd: node 0 publishes its address (or the launcher says it), unless one is given. */
                 if (!etcd || !multi || a->given[T_MASTER_ADDR] || strv_env_get(env, "PET_MASTER_ADDR")) {
@@ -560,6 +569,15 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                 if (master_port) {
                         r |= strv_extend(&run, "--master-port");
                         r |= strv_extendf(&run, "%d", master_port);
+                }
+                /* c10d without a node rank: the nodes number themselves through a TCPStore at the endpoint (node
+                 * 0 hosts it), unless a launcher numbers them. */
+                if (multi && strcmp(backend, "c10d") == 0 && !a->given[T_NODE_RANK] &&
+                    !strv_env_get(env, "PET_NODE_RANK")) {
+                        r |= strv_extend(&run, "--rendezvous");
+                        r |= strv_extendf(&run, strchr(master_addr, ':') ? "c10d://[%s]:%d" : "c10d://%s:%d",
+                                          master_addr, master_port);
+                        r |= rdzv_timeouts(&run, join_timeout_usec, last_call_usec);
                 }
         }
         if ((v = a->value[T_LOCAL_ADDR]) && *v) {
@@ -759,7 +777,7 @@ void torchrun_help(void) {
                "variables work as with torchrun.  See ringmaster(1), TORCHRUN.\n"
                "\n"
                "Honoured:\n"
-               "  --nproc-per-node N|gpu|cpu|auto   --nnodes N (MIN:MAX with etcd-v3)\n"
+               "  --nproc-per-node N|gpu|cpu|auto   --nnodes N (MIN:MAX with c10d, etcd-v3)\n"
                "  --node-rank N  --master-addr A  --master-port P  --local-addr A\n"
                "  --standalone  --rdzv-backend static|c10d|etcd-v3  --rdzv-endpoint HOST:PORT\n"
                "  --rdzv-id ID  --rdzv-conf join_timeout=S,last_call_timeout=S,...\n"
@@ -771,9 +789,10 @@ void torchrun_help(void) {
                "  --start-method (each rank is its own process), --event-log-handler null\n"
                "Refused (with what to do instead): --virtual-local-rank, --logs-specs,\n"
                "  --numa-binding, --duplicate-stdout-filters, --duplicate-stderr-filters,\n"
-               "  --print-completion, --nnodes MIN:MAX without etcd-v3, per-stream --redirects 1|2\n"
-               "With etcd-v3 and no --node-rank (nor srun, LWS, Indexed Job), the nodes\n"
-               "number themselves in join order through etcd, and node 0 publishes MASTER_ADDR.\n"
+               "  --print-completion, --nnodes MIN:MAX with static, per-stream --redirects 1|2\n"
+               "With c10d or etcd-v3 and no --node-rank (nor srun, LWS, Indexed Job), the\n"
+               "nodes number themselves in join order: through etcd (node 0 publishes\n"
+               "MASTER_ADDR), or through a TCPStore at the c10d endpoint (its node is node 0).\n"
                "\n"
                "ringmaster's own:\n"
                "      --dry-run   print the 'ringmaster run' command line and exit\n"

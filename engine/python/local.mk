@@ -6,7 +6,8 @@ ringmaster_python_sources = \
 	engine/python/ringmaster/__init__.py \
 	engine/python/ringmaster/worker.py \
 	engine/python/ringmaster/shmring.py \
-	engine/python/ringmaster/allreduce.py
+	engine/python/ringmaster/allreduce.py \
+	engine/python/ringmaster/rdzv_c10d.py
 
 # The package goes into Python's site directory ($(pkgpythondir) is
 # $(pythondir)/ringmaster), with the libdir it was built for, so that an

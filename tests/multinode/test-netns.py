@@ -20,6 +20,10 @@ namespace.  Cases:
              first joiner's address toward etcd, and gloo runs across them
   elastic    `ringmaster torchrun --nnodes 2:3 --rdzv-backend etcd-v3`: a
              third node within the last call joins the same round (world 3)
+  c10d       3 nodes, `ringmaster torchrun --rdzv-backend c10d` without
+             --node-rank or etcd: the endpoint's node hosts a TCPStore and is
+             node 0, the others number themselves through it; gloo runs
+             (rank 0 listens on the endpoint's port once the store is gone)
 
 Skips (77) without root/namespaces or torch (RM_TORCH_PYTHONPATH); the
 etcd cases skip without etcd-server or a ringmaster built without libcurl.
@@ -287,6 +291,22 @@ def case_elastic(nodes, etcd):
     expect_env(records(out), 3, 1, nodes.addr(0), "elastic (2:3, the third within the last call)", out)
 
 
+def case_c10d(nodes):
+    env = base_env()
+    host = 1                      # the endpoint's node: node 0 whatever the start order
+    argvs = [[RINGMASTER, "torchrun", "--nnodes", "3", "--rdzv-backend", "c10d", "--rdzv-endpoint",
+              "%s:29419" % nodes.addr(host), "--rdzv-conf", "join_timeout=%d" % (120 * SCALE),
+              "--nproc-per-node", "1", WORKER, "env"] for _ in range(3)]
+    order = [2, 1, 0]
+    res = collect(start_in_order(nodes, order, argvs, [env] * 3, 0.5 * SCALE), 240 * SCALE)
+    out = "\n".join("==== node %d: exit %s\n%s" % (i, rc, o) for i, (rc, o) in sorted(res.items()))
+    check(all(rc == 0 for rc, _ in res.values()), "c10d: the 3 nodes exit 0 (%s)" % [rc for rc, _ in res.values()],
+          out)
+    expect_env(records(out), 3, 1, nodes.addr(host), "c10d (MASTER_ADDR: the endpoint's node)", out)
+    got = [r["env"]["GROUP_RANK"] for r in records(res[host][1])]
+    check(got == ["0"], "c10d: the endpoint's namespace is node 0 (%s)" % got, res[host][1])
+
+
 def main():
     if not Nodes.available():
         print("SKIP: cannot make network namespaces here (needs root and ip netns)")
@@ -297,8 +317,8 @@ def main():
         print("SKIP: torch is not installed (RM_TORCH_PYTHONPATH)")
         return 77
     cases = os.environ.get("RM_MULTINODE_CASES", "static,slurm,lws").split(",")
-    with Nodes(3 if "rdzv" in cases or "elastic" in cases else 2) as nodes:
-        for c in ("static", "torchrun", "slurm", "lws"):
+    with Nodes(3 if {"rdzv", "elastic", "c10d"} & set(cases) else 2) as nodes:
+        for c in ("static", "torchrun", "slurm", "lws", "c10d"):
             if c in cases:
                 globals()["case_" + c](nodes)
         etcd_cases = [c for c in ("failure", "straggler", "rdzv", "elastic") if c in cases]

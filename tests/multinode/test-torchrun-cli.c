@@ -104,16 +104,23 @@ int main(void) {
         maps(none, "torchrun --nnodes 2 --node-rank 1 --rdzv-endpoint n0:6000 x.py",
              "run --nnodes 2 --node-rank 1 --master-addr n0 --master-port 6000 -n 1 " TAIL " -- python3 -u x.py");
         refuses(none, "torchrun --nnodes 1:4 x.py", "with --rdzv-backend static ringmaster cannot number nodes");
-        refuses(none, "torchrun --nnodes 1:4 --rdzv-backend c10d --rdzv-endpoint n0 x.py", "give --rdzv-backend etcd-v3");
+        refuses(none, "torchrun --nnodes 1:4 --master-addr h x.py", "give --rdzv-backend c10d");
         refuses(none, "torchrun --nnodes 0 x.py", "--nnodes '0'");
         refuses(none, "torchrun --nnodes 2 --node-rank 2 --master-addr h x.py", "--node-rank 2 is not below");
         refuses(none, "torchrun --standalone --nnodes 2 x.py", "--standalone is one node");
-        /* c10d: node ranks from the launcher (no --node-rank passed on). */
+        /* c10d: node ranks from the launcher, else through a TCPStore at the endpoint (no --node-rank passed on). */
         maps(none, "torchrun --nnodes 2 --rdzv-backend c10d --rdzv-endpoint [fd00::1]:29400 --rdzv-id job7 x.py",
-             "run --nnodes 2 --master-addr fd00::1 --master-port 29400 -n 1 --run-id job7 --role default "
-             "--max-restarts 0 --grace 30 --prefix=none -- python3 -u x.py");
+             "run --nnodes 2 --master-addr fd00::1 --master-port 29400 --rendezvous c10d://[fd00::1]:29400 -n 1 "
+             "--run-id job7 --role default --max-restarts 0 --grace 30 --prefix=none -- python3 -u x.py");
         maps(none, "torchrun --nnodes 2 --rdzv-backend c10d --rdzv-endpoint n0 x.py",
-             "run --nnodes 2 --master-addr n0 --master-port 29400 -n 1 " TAIL " -- python3 -u x.py");
+             "run --nnodes 2 --master-addr n0 --master-port 29400 --rendezvous c10d://n0:29400 -n 1 " TAIL
+             " -- python3 -u x.py");
+        maps(none, "torchrun --nnodes 1:4 --rdzv-backend c10d --rdzv-endpoint n0:5000 --rdzv-conf last_call_timeout=2 x.py",
+             "run --nnodes 1:4 --master-addr n0 --master-port 5000 --rendezvous c10d://n0:5000 --last-call-timeout 2s "
+             "-n 1 " TAIL
+             " -- python3 -u x.py");
+        maps(none, "torchrun --nnodes 2 --node-rank 1 --rdzv-backend c10d --rdzv-endpoint n0 x.py",
+             "run --nnodes 2 --node-rank 1 --master-addr n0 --master-port 29400 -n 1 " TAIL " -- python3 -u x.py");
         refuses(none, "torchrun --nnodes 2 --rdzv-backend c10d x.py", "needs --rdzv-endpoint");
         refuses(none, "torchrun --nnodes 2 --rdzv-backend c10d --rdzv-endpoint fd00::1 x.py", "IPv6");
         refuses(none, "torchrun --rdzv-backend zookeeper x.py", "--rdzv-backend 'zookeeper'");

@@ -6,7 +6,8 @@
 
 bool run_will_restart(const struct run_model *run) {
         return (run->first_failure >= 0 || run->deadline.kind != DEADLINE_NONE) && run->stop_signal == 0 &&
-               run->internal_error == 0 && !run->gave_up && run->restart_count < run->options->max_restarts;
+               run->internal_error == 0 && !run->gave_up && !run->restart_across_nodes &&
+               run->restart_count < run->options->max_restarts;
 }
 
 bool run_stopped_gracefully(const struct run_model *run, int *ret_rank) {

@@ -242,6 +242,7 @@ struct run_model {
         int teardown_signal;            /* what the teardown sent first */
         uint64_t teardown_usec;
         bool gave_up;
+        bool restart_across_nodes;      /* --max-restarts restarts every node into a new rendezvous round (run-nodes.h) */
 
         /* What ranks reported (per attempt), the socket's counts (whole run), and the deadlines. */
         struct job_phases phases;

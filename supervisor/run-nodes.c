@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cluster.h"
 #include "job.h"
@@ -8,6 +12,7 @@
 #include "log.h"
 #include "node-view.h"
 #include "options.h"
+#include "parse-util.h"
 #include "placement.h"
 #include "python-hooks.h"
 #include "rendezvous.h"
@@ -372,4 +377,55 @@ struct run_nodes *run_nodes_stop(struct run_nodes *n, int status) {
         free(n->published);
         free(n);
         return NULL;
+}
+
+#define NODE_RESTART_ENV "RINGMASTER_NODE_RESTART"
+
+int run_nodes_attempt(void) {
+        const char *v = getenv(NODE_RESTART_ENV);
+        long long n = 0;
+
+        if (v && parse_int_range(v, 0, 1000000, &n) < 0)
+                n = 0;
+        (void) unsetenv(NODE_RESTART_ENV);      /* not the ranks' */
+        return (int) n;
+}
+
+bool run_nodes_restart_wanted(const struct run_model *run, const struct run_options *o, const struct rdzv_result *rdzv,
+                              int status) {
+        bool failed = run->first_failure >= 0 || run->deadline.kind != DEADLINE_NONE || run->node_failure.set;
+
+        if (!run->restart_across_nodes || status == 0 || !failed || run->stop_signal != 0 || run->internal_error != 0 ||
+            run->gave_up)
+                return false;
+        if (run->restart_count < o->max_restarts) {
+                log_notice("the job failed in round %d of the rendezvous: every node stops and joins the next round "
+                           "(restart %d of %d across nodes)", rdzv->round, run->restart_count + 1, o->max_restarts);
+                return true;
+        }
+        log_error("the job failed in round %d of the rendezvous, and its %d restart%s across nodes (--max-restarts) "
+                  "%s spent", rdzv->round, o->max_restarts, o->max_restarts == 1 ? "" : "s",
+                  o->max_restarts == 1 ? "is" : "are");
+        return false;
+}
+
+int run_nodes_reexec(char **argv, int attempt, uint64_t delay_usec) {
+        _cleanup_strv_free_ char **args = NULL;
+        struct timespec ts = { (time_t) (delay_usec / USEC_PER_SEC), (long) (delay_usec % USEC_PER_SEC * 1000) };
+        char n[16];
+
+        if (strv_extend(&args, "ringmaster") < 0)
+                return -ENOMEM;
+        for (char **a = argv; *a; a++)
+                if (strv_extend(&args, *a) < 0)
+                        return -ENOMEM;
+        snprintf(n, sizeof(n), "%d", attempt);
+        if (setenv(NODE_RESTART_ENV, n, 1) < 0)
+                return -errno;
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+        /* A subreaper stays one across execve(): the next attempt's watcher (contain.h) must not come back to it. */
+        (void) prctl(PR_SET_CHILD_SUBREAPER, 0);
+        execv("/proc/self/exe", args);
+        return -errno;
 }

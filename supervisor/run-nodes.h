@@ -20,6 +20,9 @@
  * the cluster then lives under that round's keys, on the rendezvous' lease.
  */
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <systemd/sd-event.h>
 
 struct job;
@@ -42,6 +45,18 @@ int run_nodes_start(sd_event *event, struct job *job, const struct run_options *
                     struct run_nodes **ret);
 /* After every batch of the job's events (job_setup.changed). */
 void run_nodes_changed(struct run_nodes *n, const struct run_model *run);
+/*
+ * --max-restarts with the etcd rendezvous: a failure on any node ends every node's run, and each ringmaster
+ * executes itself again (RINGMASTER_NODE_RESTART=K, read and unset by run_nodes_attempt()), joining the next
+ * round, up to --max-restarts times.  run_nodes_restart_wanted() says whether this run ends so (logging which
+ * round failed either way); run_nodes_reexec() sleeps delay_usec, stops being a subreaper, and executes
+ * /proc/self/exe with "ringmaster" and argv (run_main's: "run" first); it returns only on failure.
+ */
+int run_nodes_attempt(void);
+bool run_nodes_restart_wanted(const struct run_model *run, const struct run_options *o, const struct rdzv_result *rdzv,
+                              int status);
+int run_nodes_reexec(char **argv, int attempt, uint64_t delay_usec);
+
 /* At the end: this node's final state ("done" for status 0, else "failed"), the lease revoked. */
 struct run_nodes *run_nodes_stop(struct run_nodes *n, int status);
 

@@ -161,10 +161,13 @@ static int setup_placement(struct run_model *run, const struct run_options *o, s
         placement_done(&p);
         if (!run->master_addr)
                 return log_error_errno(-ENOMEM, "out of memory");
-        if (run->nnodes > 1 && o->max_restarts > 0) {
+        /* Through etcd's rendezvous every node restarts together, into the next round (run-nodes.h). */
+        run->restart_across_nodes = o->max_restarts > 0 && o->store && strcmp(run->node_source, "rendezvous") == 0;
+        if (run->nnodes > 1 && o->max_restarts > 0 && !run->restart_across_nodes) {
                 log_error("--max-restarts with %d nodes: ringmaster restarts one node's ranks, which cannot rejoin "
-                          "the others' job; let the launcher restart every node (srun --requeue, LWS's "
-                          "RecreateGroupOnPodRestart)", run->nnodes);
+                          "the others' job; number the nodes through --store's rendezvous (no --node-rank), where "
+                          "every node restarts into the next round, or let the launcher restart every node (srun "
+                          "--requeue, LWS's RecreateGroupOnPodRestart)", run->nnodes);
                 return -EINVAL;
         }
         if (o->store && !o->run_id && run->nnodes > 1) {
@@ -483,6 +486,8 @@ int run_main(int argc, char **argv) {
         struct job_setup *setup = NULL;
         struct job_watchers watchers = {};
         struct rdzv_result rdzv = {};
+        bool restart = false;
+        int run_restart_count = 0;
         struct init_forwarder *forwarder = NULL;
         bool init, table, loop_ran = false;
         int status = EXIT_RM_INTERNAL, r;
@@ -539,6 +544,8 @@ int run_main(int argc, char **argv) {
         if (r < 0)
                 goto finish;
         run = job_run(job);
+        /* A restart across nodes is this program again (run-nodes.h): its attempt's number. */
+        run->restart_count = run_nodes_attempt();
         setup = job_setup(job);
         setup->child_sigmask = original;
         setup->child_ignored = ignored;
@@ -661,12 +668,16 @@ int run_main(int argc, char **argv) {
         if (o.report_path)
                 (void) report_write_json(run, o.report_path, out, err);
 
+        restart = run_nodes_restart_wanted(run, &o, &rdzv, status);
+        run_restart_count = run->restart_count;
+
 finish:
         /* The other nodes hear how this one ended ("done" or "failed"); the lease goes. */
         watchers.nodes = run_nodes_stop(watchers.nodes, status);
         rdzv_result_done(&rdzv, true);  /* its lease, unless the cluster took it */
         /* The service manager's last word: the outcome, ERRNO= on failure. */
-        sdnotify_finish(watchers.sdnotify, loop_ran ? run : NULL, status, r < 0 ? -r : 0);
+        if (!restart)
+                sdnotify_finish(watchers.sdnotify, loop_ran ? run : NULL, status, r < 0 ? -r : 0);
         live_status_stop(watchers.status);
         /* Every path: the segment unlinked, the run directory removed, the job's cgroup emptied and removed. */
         job_cleanup(job);
@@ -682,6 +693,21 @@ finish:
         out = sink_free(out);
         err = sink_free(err);
         event = sd_event_unref(event);
+        if (restart) {
+                /* The next attempt starts as this one did: the parent's signal mask and SIGPIPE. */
+                uint64_t delay = o.restart_delay_usec;
+                int attempt = run_restart_count + 1;
+
+                for (int i = 0; i < run_restart_count && delay < o.restart_delay_max_usec; i++)
+                        delay *= 2;
+                delay = MIN(delay, o.restart_delay_max_usec);
+                if (sigismember(&ignored, SIGPIPE) != 1)
+                        (void) signal(SIGPIPE, SIG_DFL);
+                (void) sigprocmask(SIG_SETMASK, &original, NULL);
+                r = run_nodes_reexec(argv, attempt, delay);
+                fprintf(stderr, "ringmaster: cannot execute itself again for the restart: %s\n", strerror(-r));
+                status = EXIT_RM_INTERNAL;
+        }
         run_options_done(&o);
         return status;
 }

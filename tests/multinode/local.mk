@@ -57,7 +57,8 @@ MULTINODE_PY_TESTS = \
 	tests/multinode/test-netns-torchrun.py \
 	tests/multinode/test-netns-store.py \
 	tests/multinode/test-netns-rdzv.py \
-	tests/multinode/test-rdzv-c10d.py
+	tests/multinode/test-rdzv-c10d.py \
+	tests/multinode/test-rdzv-restart.py
 
 TESTS += $(MULTINODE_C_TESTS) $(MULTINODE_PY_TESTS)
 EXTRA_DIST += tests/multinode/etcdtest.py tests/multinode/nstest.py tests/multinode/worker.py $(MULTINODE_PY_TESTS)

@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: MIT
+"""--max-restarts across nodes (run-nodes.c): two ringmasters numbered by etcd's rendezvous (loopback etcd, no
+torch: the ranks are shell commands).  Rank 1 fails in the first attempt: node 1 records the failure, node 0
+stops, both execute themselves again and join round 1, where every rank sees TORCHELASTIC_RESTART_COUNT=1 and
+succeeds (both exit 0).  A rank that always fails: after --max-restarts 1 both nodes exit non-zero, saying that
+round 1 failed and the restarts are spent.  Without the rendezvous (--node-rank), --max-restarts with two nodes
+is still refused.  Skips (77) without etcd-server."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from etcdtest import Etcd  # noqa: E402
+
+TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, "..", ".."))
+TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
+RINGMASTER = os.environ.get("RINGMASTER_BIN") or os.path.join(TOP_BUILDDIR, "supervisor", "ringmaster")
+SCALE = float(os.environ.get("RM_TEST_TIMEOUT_SCALE", "1"))
+failures = []
+
+
+def check(cond, what, output=""):
+    print("%s: %s" % ("ok  " if cond else "FAIL", what), flush=True)
+    if not cond:
+        failures.append(what)
+        print("---- output\n%s\n----" % output[-6000:], flush=True)
+
+
+def run_nodes(argvs, timeout):
+    procs = []
+    for argv in argvs:
+        env = dict(os.environ, XDG_RUNTIME_DIR=tempfile.mkdtemp(prefix="rm-restart-"))
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      start_new_session=True))
+    res = []
+    for p in procs:
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            out, _ = p.communicate()
+        res.append((p.returncode, out))
+    return res
+
+
+def argv(etcd, run_id, restarts, script):
+    return [RINGMASTER, "run", "--nnodes", "2", "--store", "etcd://" + etcd.endpoint, "--run-id", run_id,
+            "--max-restarts", str(restarts), "--restart-delay", "1", "--master-port", "29561", "-n", "1", "--",
+            "sh", "-c", script]
+
+
+def main():
+    if not Etcd.available():
+        print("SKIP: no etcd server (Debian: apt-get install etcd-server)")
+        return 77
+    with Etcd() as etcd:
+        # Attempt 0: rank 1 fails, rank 0 waits; attempt 1: both succeed.
+        script = ('echo "ATTEMPT $TORCHELASTIC_RESTART_COUNT RANK $RANK OF $WORLD_SIZE"; '
+                  '[ "$TORCHELASTIC_RESTART_COUNT" -ge 1 ] && exit 0; [ "$RANK" = 1 ] && exit 3; exec sleep 60')
+        res = run_nodes([argv(etcd, "restart-%d" % os.getpid(), 2, script)] * 2, 120 * SCALE)
+        out = "\n".join("==== node: exit %s\n%s" % r for r in res)
+        check(all(rc == 0 for rc, _ in res), "a failure in round 0, a restart, both exit 0 (%s)" % [r for r, _ in res],
+              out)
+        check("the job failed in round 0" in out and "restart 1 of 2 across nodes" in out,
+              "the nodes say round 0 failed and they restart", out)
+        for rank in (0, 1):
+            check(("ATTEMPT 1 RANK %d OF 2" % rank) in out, "rank %d ran again with TORCHELASTIC_RESTART_COUNT=1" % rank,
+                  out)
+        check("RINGMASTER_NODE_RESTART" not in out, "the restart's variable is not the ranks'", out)
+
+        # Always failing: one restart, then both give up naming round 1.
+        script = 'echo "ATTEMPT $TORCHELASTIC_RESTART_COUNT RANK $RANK"; [ "$RANK" = 1 ] && exit 3; exec sleep 60'
+        res = run_nodes([argv(etcd, "spent-%d" % os.getpid(), 1, script)] * 2, 120 * SCALE)
+        out = "\n".join("==== node: exit %s\n%s" % r for r in res)
+        check(all(rc not in (0, None) for rc, _ in res), "always failing: both exit non-zero (%s)" %
+              [r for r, _ in res], out)
+        check("the job failed in round 1 of the rendezvous, and its 1 restart across nodes (--max-restarts) is spent"
+              in out, "the exit names the round that failed last", out)
+        check(out.count("ATTEMPT 1 RANK") == 2 and "ATTEMPT 2" not in out, "exactly one restart", out)
+        # The restarted ringmaster is no subreaper of its own past: the next attempt's watcher is not its orphan.
+        check("still running after" not in out and "orphaned descendants" not in out,
+              "the restarted attempts stop their ranks at once (no leftover to SIGKILL)", out)
+
+        # Static node ranks: refused as before.
+        res = run_nodes([[RINGMASTER, "run", "--nnodes", "2", "--node-rank", "0", "--master-addr", "127.0.0.1",
+                          "--store", "etcd://" + etcd.endpoint, "--run-id", "static-%d" % os.getpid(),
+                          "--max-restarts", "1", "-n", "1", "--", "true"]], 60)
+        check(res[0][0] == 100 and "--store's rendezvous" in res[0][1], "static ranks: --max-restarts is refused",
+              res[0][1])
+    if failures:
+        print("%d failed: %s" % (len(failures), "; ".join(failures)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -225,12 +225,7 @@ static int node_record(struct cluster *c, const char *state, char **ret) {
         json_key(&w, "state");
         json_string(&w, state);
         json_end_object(&w);
-        if (fclose(f) != 0) {
-                free(buf);
-                return -ENOMEM;
-        }
-        *ret = buf;
-        return 0;
+        return memstream_finish(f, &buf, ret);
 }
 
 static char *key_of(struct cluster *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -511,10 +506,8 @@ int cluster_report_failure(struct cluster *c, int rank, const char *cause, bool 
         json_key(&w, "cause");
         json_string(&w, cause);
         json_end_object(&w);
-        if (fclose(f) != 0) {
-                free(buf);
+        if (memstream_finish(f, &buf, NULL) < 0)
                 return -ENOMEM;
-        }
         r = etcd_create(c->sync_client, key, buf, size, 0, &created);
         free(buf);
         if (r < 0)

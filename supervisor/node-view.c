@@ -254,10 +254,5 @@ int node_view_record(int node, int first_rank, int n, char *const *const *phases
         }
         json_end_object(&w);
         json_end_object(&w);
-        if (fclose(f) != 0) {
-                free(buf);
-                return -ENOMEM;
-        }
-        *ret = buf;
-        return 0;
+        return memstream_finish(f, &buf, ret);
 }

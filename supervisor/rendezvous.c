@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -31,19 +30,18 @@ int rdzv_round_prefix(const char *run_id, int round, char **ret) {
         return asprintf(ret, "%s%s/round/%d/", CLUSTER_KEY_ROOT, run_id, round) < 0 ? -ENOMEM : 0;
 }
 
-static char *rdzv_key(const struct rdzv_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *rdzv_key(const struct rdzv_config *cfg, const char *fmt, ...) {
-        char *suffix = NULL, *key = NULL;
-        va_list ap;
+/* .../rdzv/round (round < 0), .../rdzv/R/ (what NULL), .../rdzv/R/slots/S (slot >= 0), or .../rdzv/R/what. */
+static char *rdzv_key(const struct rdzv_config *cfg, int round, const char *what, int slot) {
+        char *key = NULL;
+        int r;
 
-        va_start(ap, fmt);
-        if (vasprintf(&suffix, fmt, ap) < 0)
-                suffix = NULL;
-        va_end(ap);
-        if (suffix && asprintf(&key, "%s%s/rdzv/%s", CLUSTER_KEY_ROOT, cfg->run_id, suffix) < 0)
-                key = NULL;
-        free(suffix);
-        return key;
+        if (round < 0)
+                r = asprintf(&key, "%s%s/rdzv/round", CLUSTER_KEY_ROOT, cfg->run_id);
+        else if (slot >= 0)
+                r = asprintf(&key, "%s%s/rdzv/%d/slots/%d", CLUSTER_KEY_ROOT, cfg->run_id, round, slot);
+        else
+                r = asprintf(&key, "%s%s/rdzv/%d/%s", CLUSTER_KEY_ROOT, cfg->run_id, round, what ? what : "");
+        return r < 0 ? NULL : key;
 }
 
 /* A key of the round, put or deleted (the watch thread, or the first read before it runs). */
@@ -94,7 +92,7 @@ static const char *member(const struct json_value *v, const char *key) {
         return m && m->type == JSON_STRING ? m->text : NULL;
 }
 
-/* "slot 0: gpu01 (10.0.0.1), slot 2: ..." of the slots taken now (under lock). */
+/* "gpu01 (10.0.0.1), gpu02 (10.0.0.2)": who holds a place now, in slot order (under lock). */
 static char *who_joined(struct rdzv_state *st) {
         char *buf = NULL;
         size_t size = 0;
@@ -114,10 +112,7 @@ static char *who_joined(struct rdzv_state *st) {
         }
         if (first)
                 fputs("none", f);
-        if (fclose(f) != 0) {
-                free(buf);
-                return NULL;
-        }
+        (void) memstream_finish(f, &buf, NULL);
         return buf;
 }
 
@@ -155,12 +150,7 @@ static int closed_record(struct rdzv_state *st, char **ret) {
                 json_end_array(&w);
         }
         json_end_object(&w);
-        if (fclose(f) != 0) {
-                free(buf);
-                return -ENOMEM;
-        }
-        *ret = buf;
-        return 0;
+        return memstream_finish(f, &buf, ret);
 }
 
 /* Reads a closed record: this slot's index is the node rank (-1: not a member); node 0's address. */
@@ -199,12 +189,9 @@ static int parse_closed(const char *rec, int slot, int *ret_nnodes, int *ret_ran
                 }
                 for (size_t i = 0; hosts && hosts->type == JSON_ARRAY && i < hosts->n; i++)
                         fprintf(f, "%s%s", i ? ", " : "", hosts->items[i]->type == JSON_STRING ? hosts->items[i]->text : "?");
-                if (fclose(f) != 0) {
-                        free(buf);
-                        r = -ENOMEM;
+                r = memstream_finish(f, &buf, ret_hosts);
+                if (r < 0)
                         goto done;
-                }
-                *ret_hosts = buf;
         }
         r = 0;
 done:
@@ -252,12 +239,7 @@ static int slot_record(const struct rdzv_config *cfg, struct etcd_client *c, cha
         json_key(&w, "pid");
         json_int(&w, getpid());
         json_end_object(&w);
-        if (fclose(f) != 0) {
-                free(buf);
-                return -ENOMEM;
-        }
-        *ret = buf;
-        return 0;
+        return memstream_finish(f, &buf, ret);
 }
 
 /* The current round, made "0" when there is none yet. */
@@ -316,7 +298,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         size_t n = 0;
         int my_slot = -1, r;
         uint64_t last_call_from = 0, next_keepalive = now_usec() + (uint64_t) ttl_s * USEC_PER_SEC / 3;
-        _cleanup_free_ char *rec = NULL, *round_key = rdzv_key(cfg, "round"), *closed_key = NULL;
+        _cleanup_free_ char *rec = NULL, *round_key = rdzv_key(cfg, -1, NULL, -1), *closed_key = NULL;
 
         pthread_mutex_init(&st.lock, NULL);
         pthread_condattr_init(&ca);
@@ -324,8 +306,8 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         pthread_cond_init(&st.cond, &ca);
         pthread_condattr_destroy(&ca);
         st.slot = calloc((size_t) cfg->max_nodes, sizeof(char *));
-        st.round_prefix = rdzv_key(cfg, "%d/", round);
-        closed_key = rdzv_key(cfg, "%d/closed", round);
+        st.round_prefix = rdzv_key(cfg, round, NULL, -1);
+        closed_key = rdzv_key(cfg, round, "closed", -1);
         if (!st.slot || !st.round_prefix || !closed_key || !round_key) {
                 r = -ENOMEM;
                 goto done;
@@ -384,7 +366,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 pthread_mutex_unlock(&st.lock);
                 if (created)
                         continue;
-                key = rdzv_key(cfg, "%d/slots/%d", round, s);
+                key = rdzv_key(cfg, round, NULL, s);
                 if (!key) {
                         r = -ENOMEM;
                         goto done;
@@ -553,7 +535,7 @@ int rdzv_join(const struct rdzv_config *cfg, struct rdzv_result *ret, char **ret
         *ret = (struct rdzv_result) {};
         if (!cfg->endpoint || !cfg->run_id || cfg->min_nodes < 1 || cfg->max_nodes < cfg->min_nodes || !cfg->host)
                 return error_setf(ret_error, -EINVAL, "the rendezvous: a bad configuration");
-        round_key = rdzv_key(cfg, "round");
+        round_key = rdzv_key(cfg, -1, NULL, -1);
         if (!round_key)
                 return -ENOMEM;
         r = etcd_client_new(cfg->endpoint, cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000, &c);

@@ -80,6 +80,19 @@ const char *strv_env_get(char *const *env, const char *name) {
         return NULL;
 }
 
+int memstream_finish(FILE *f, char **buf, char **ret) {
+        if (fclose(f) != 0) {
+                free(*buf);
+                *buf = NULL;
+                return -ENOMEM;
+        }
+        if (ret) {
+                *ret = *buf;
+                *buf = NULL;
+        }
+        return 0;
+}
+
 int error_setf(char **ret_error, int r, const char *fmt, ...) {
         va_list ap;
         char *s = NULL;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -89,6 +90,12 @@ const char *strv_env_get(char *const *env, const char *name);
  * returned, or -ENOMEM when the message cannot be made.
  */
 int error_setf(char **ret_error, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Closes f, an open_memstream(buf, ...) stream: 0, and the text moves from *buf to *ret (when ret is not
+ * NULL); or -ENOMEM when the stream failed, *buf freed and NULL.
+ */
+int memstream_finish(FILE *f, char **buf, char **ret);
 
 bool startswith(const char *s, const char *prefix);
 

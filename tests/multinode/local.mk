@@ -61,4 +61,4 @@ MULTINODE_PY_TESTS = \
 	tests/multinode/test-rdzv-restart.py
 
 TESTS += $(MULTINODE_C_TESTS) $(MULTINODE_PY_TESTS)
-EXTRA_DIST += tests/multinode/etcdtest.py tests/multinode/nstest.py tests/multinode/worker.py $(MULTINODE_PY_TESTS)
+EXTRA_DIST += tests/multinode/etcdtest.py tests/multinode/mntest.py tests/multinode/nstest.py tests/multinode/worker.py $(MULTINODE_PY_TESTS)

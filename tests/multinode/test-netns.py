@@ -42,23 +42,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from etcdtest import Etcd  # noqa: E402
+from mntest import RINGMASTER, SCALE, TOP_SRCDIR, check, summary  # noqa: E402
 from nstest import Nodes  # noqa: E402
 
-TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, "..", ".."))
-TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
-RINGMASTER = os.environ.get("RINGMASTER_BIN") or os.path.join(TOP_BUILDDIR, "supervisor", "ringmaster")
 WORKER = os.path.join(HERE, "worker.py")
-SCALE = float(os.environ.get("RM_TEST_TIMEOUT_SCALE", "1"))
-failures = []
-
-
-def check(cond, what, output=""):
-    print("%s: %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-        if output:
-            print("---- output\n%s\n----" % output[-5000:], flush=True)
-    return cond
 
 
 def base_env():
@@ -328,10 +315,7 @@ def main():
             with Etcd(host=nodes.hub_addr, netns=nodes.hub) as etcd:
                 for c in etcd_cases:
                     globals()["case_" + c](nodes, etcd)
-    if failures:
-        print("%d failed: %s" % (len(failures), "; ".join(failures)))
-        return 1
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -10,18 +10,8 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, "..", ".."))
-TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
-RINGMASTER = os.environ.get("RINGMASTER_BIN") or os.path.join(TOP_BUILDDIR, "supervisor", "ringmaster")
-failures = []
-
-
-def check(cond, what, output=""):
-    print("%s: %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-        print("---- output\n%s\n----" % output[-4000:], flush=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mntest import RINGMASTER, check, summary  # noqa: E402
 
 
 def free_port():
@@ -64,10 +54,7 @@ def main():
 
     rc, out, _ = run(["--nnodes", "2", "--rendezvous", "tcp://x:1", "-n", "1"] + cmd)
     check(rc == 100 and "give c10d://HOST:PORT" in out, "a bad --rendezvous is refused", out)
-    if failures:
-        print("%d failed: %s" % (len(failures), "; ".join(failures)))
-        return 1
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -11,22 +11,9 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from etcdtest import Etcd  # noqa: E402
-
-TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, "..", ".."))
-TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
-RINGMASTER = os.environ.get("RINGMASTER_BIN") or os.path.join(TOP_BUILDDIR, "supervisor", "ringmaster")
-SCALE = float(os.environ.get("RM_TEST_TIMEOUT_SCALE", "1"))
-failures = []
-
-
-def check(cond, what, output=""):
-    print("%s: %s" % ("ok  " if cond else "FAIL", what), flush=True)
-    if not cond:
-        failures.append(what)
-        print("---- output\n%s\n----" % output[-6000:], flush=True)
+from mntest import RINGMASTER, SCALE, check, summary  # noqa: E402
 
 
 def run_nodes(argvs, timeout):
@@ -90,10 +77,7 @@ def main():
                           "--max-restarts", "1", "-n", "1", "--", "true"]], 60)
         check(res[0][0] == 100 and "--store's rendezvous" in res[0][1], "static ranks: --max-restarts is refused",
               res[0][1])
-    if failures:
-        print("%d failed: %s" % (len(failures), "; ".join(failures)))
-        return 1
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

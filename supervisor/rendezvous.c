@@ -416,6 +416,8 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         *ret = (struct rdzv_result) { .round = round, .lease = lease };
                         r = parse_closed(closed, my_slot, &nn, &rank, &ret->master_addr, &hosts);
                         if (r < 0) {
+                                free(ret->master_addr);
+                                *ret = (struct rdzv_result) {};
                                 r = error_setf(ret_error, r, "the rendezvous of run %s: round %d's record %s is not "
                                                "ringmaster's: %s", cfg->run_id, round, closed_key, closed);
                                 goto done;

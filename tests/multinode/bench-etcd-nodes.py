@@ -2,9 +2,12 @@
 """Simulated node supervisors against one local etcd (docs/multinode.md,
 "1000 nodes"): runs tests/multinode/bench-etcd-nodes for each node count
 against a fresh etcd, and adds etcd's CPU time during the steady state and
-its resident memory at the end.  A benchmark, not a test.
+its resident memory at the end.  With --rendezvous, runs
+tests/multinode/bench-rendezvous instead: N nodes registering with static
+ranks (the baseline) and then through the rendezvous, all at once, and
+etcd's CPU time during the rendezvous.  A benchmark, not a test.
 
-    python3 tests/multinode/bench-etcd-nodes.py [--nodes 10,100,1000] [--steady 10]
+    python3 tests/multinode/bench-etcd-nodes.py [--nodes 10,100,1000] [--steady 10] [--rendezvous]
 """
 
 import argparse
@@ -20,24 +23,26 @@ from etcdtest import Etcd  # noqa: E402
 TOP_BUILDDIR = os.environ.get("top_builddir") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 PROGRAM = os.path.join(TOP_BUILDDIR, "tests", "multinode", "bench-etcd-nodes")
+RDZV_PROGRAM = os.path.join(TOP_BUILDDIR, "tests", "multinode", "bench-rendezvous")
 
 
-def one(nodes, steady, limit):
+def one(nodes, steady, limit, rendezvous):
     with Etcd(quota_mib=2048) as etcd:
-        argv = [PROGRAM, etcd.endpoint, str(nodes), str(steady)]
+        argv = [RDZV_PROGRAM, etcd.endpoint, str(nodes)] if rendezvous else \
+            [PROGRAM, etcd.endpoint, str(nodes), str(steady)]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         cpu0 = t0 = None
         deadline = time.monotonic() + limit
         out = []
         for line in p.stdout:
             line = line.rstrip("\n")
-            if line == "steady: start":
+            if line in ("steady: start", "rendezvous: start"):
                 cpu0, t0 = etcd.cpu_seconds(), time.monotonic()
                 continue
-            if line == "steady: end" and cpu0 is not None:
+            if line in ("steady: end", "rendezvous: end") and cpu0 is not None:
                 cpu, dt = etcd.cpu_seconds() - cpu0, time.monotonic() - t0
-                out.append("etcd: %.0f%% of a core in the steady state (%.1f CPU s in %.1f s)" %
-                           (100 * cpu / dt, cpu, dt))
+                out.append("etcd: %.0f%% of a core in the %s (%.1f CPU s in %.1f s)" %
+                           (100 * cpu / dt, line.split(":")[0].replace("steady", "steady state"), cpu, dt))
                 continue
             out.append(line)
             if time.monotonic() > deadline:
@@ -56,6 +61,7 @@ def main():
     ap.add_argument("--nodes", default="10,100,1000")
     ap.add_argument("--steady", type=int, default=10)
     ap.add_argument("--limit", type=int, default=600, help="seconds per node count at most")
+    ap.add_argument("--rendezvous", action="store_true", help="the rendezvous' cost (bench-rendezvous) instead")
     args = ap.parse_args()
     if not Etcd.available():
         print("no etcd server (Debian: apt-get install etcd-server)")
@@ -66,7 +72,7 @@ def main():
                                                                     text=True).stdout.splitlines()[0]))
     status = 0
     for n in [int(x) for x in args.nodes.split(",")]:
-        rc, lines = one(n, args.steady, args.limit)
+        rc, lines = one(n, args.steady, args.limit, args.rendezvous)
         print("\n".join(lines), flush=True)
         print()
         status = status or rc

@@ -43,12 +43,17 @@ tests_multinode_test_rendezvous_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_test_rendezvous_CFLAGS = $(MULTINODE_TEST_CFLAGS) -pthread
 tests_multinode_test_rendezvous_LDADD = supervisor/libsupervisor.la -lpthread
 
-# The 1000-node simulation: a program and its driver, not tests (docs/multinode.md).
+# The 1000-node simulation and the rendezvous' cost: programs and their driver, not tests (docs/multinode.md).
 check_PROGRAMS += tests/multinode/bench-etcd-nodes
 tests_multinode_bench_etcd_nodes_SOURCES = tests/multinode/bench-etcd-nodes.c
 tests_multinode_bench_etcd_nodes_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
 tests_multinode_bench_etcd_nodes_CFLAGS = $(MULTINODE_TEST_CFLAGS)
 tests_multinode_bench_etcd_nodes_LDADD = supervisor/libsupervisor.la
+check_PROGRAMS += tests/multinode/bench-rendezvous
+tests_multinode_bench_rendezvous_SOURCES = tests/multinode/bench-rendezvous.c
+tests_multinode_bench_rendezvous_CPPFLAGS = $(MULTINODE_TEST_CPPFLAGS)
+tests_multinode_bench_rendezvous_CFLAGS = $(MULTINODE_TEST_CFLAGS) -pthread
+tests_multinode_bench_rendezvous_LDADD = supervisor/libsupervisor.la -lpthread
 EXTRA_DIST += tests/multinode/bench-etcd-nodes.py
 
 MULTINODE_PY_TESTS = \

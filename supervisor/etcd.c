@@ -406,6 +406,7 @@ static int kv_from_json(const struct json_value *o, struct etcd_kv *ret) {
                 return r;
         }
         kv.mod_revision = get_int64(o, "mod_revision");
+        kv.create_revision = get_int64(o, "create_revision");
         kv.lease = get_int64(o, "lease");
         *ret = kv;
         return 0;

@@ -63,6 +63,7 @@ struct etcd_kv {
         char *value;            /* NUL-terminated; len bytes */
         size_t len;
         int64_t mod_revision;
+        int64_t create_revision;        /* when the key was made (etcd's global order) */
         int64_t lease;
 };
 void etcd_kvs_free(struct etcd_kv *kvs, size_t n);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,8 +22,12 @@ struct rdzv_state {
         pthread_cond_t cond;
         atomic_bool stop;
         int64_t revision;
-        char **slot;                    /* [max]: the slot's record, NULL: free */
-        int n_slots;
+        struct member {
+                char *key;              /* .../rdzv/R/nodes/LEASE */
+                char *rec;              /* {"host":...,"addr":...,"pid":...} */
+                int64_t create_revision;
+        } *members;                     /* in join order (create_revision) */
+        size_t n_members, size_members;
         char *closed;                   /* the closed record, NULL: open */
 };
 
@@ -30,35 +35,61 @@ int rdzv_round_prefix(const char *run_id, int round, char **ret) {
         return asprintf(ret, "%s%s/round/%d/", CLUSTER_KEY_ROOT, run_id, round) < 0 ? -ENOMEM : 0;
 }
 
-/* .../rdzv/round (round < 0), .../rdzv/R/ (what NULL), .../rdzv/R/slots/S (slot >= 0), or .../rdzv/R/what. */
-static char *rdzv_key(const struct rdzv_config *cfg, int round, const char *what, int slot) {
+/* .../rdzv/round (round < 0), .../rdzv/R/ (what NULL), or .../rdzv/R/what. */
+static char *rdzv_key(const struct rdzv_config *cfg, int round, const char *what) {
         char *key = NULL;
         int r;
 
         if (round < 0)
                 r = asprintf(&key, "%s%s/rdzv/round", CLUSTER_KEY_ROOT, cfg->run_id);
-        else if (slot >= 0)
-                r = asprintf(&key, "%s%s/rdzv/%d/slots/%d", CLUSTER_KEY_ROOT, cfg->run_id, round, slot);
         else
                 r = asprintf(&key, "%s%s/rdzv/%d/%s", CLUSTER_KEY_ROOT, cfg->run_id, round, what ? what : "");
         return r < 0 ? NULL : key;
 }
 
+/* A member joined (put) or left (delete): kept in join order (under lock). */
+static void member_update(struct rdzv_state *st, bool put, const struct etcd_kv *kv) {
+        size_t i;
+
+        for (i = 0; i < st->n_members && strcmp(st->members[i].key, kv->key) != 0; i++)
+                ;
+        if (!put) {
+                if (i == st->n_members)
+                        return;
+                free(st->members[i].key);
+                free(st->members[i].rec);
+                memmove(st->members + i, st->members + i + 1, (st->n_members - i - 1) * sizeof(*st->members));
+                st->n_members--;
+                return;
+        }
+        if (i < st->n_members)
+                return;         /* its record does not change */
+        if (st->n_members == st->size_members) {
+                size_t size = st->size_members ? 2 * st->size_members : 16;
+                struct member *m = realloc(st->members, size * sizeof(*m));
+                if (!m)
+                        return;
+                st->members = m;
+                st->size_members = size;
+        }
+        /* Mostly appended: joins arrive in revision order. */
+        for (i = st->n_members; i > 0 && st->members[i - 1].create_revision > kv->create_revision; i--)
+                ;
+        memmove(st->members + i + 1, st->members + i, (st->n_members - i) * sizeof(*st->members));
+        st->members[i] = (struct member) { .key = strdup(kv->key), .rec = strndup(kv->value, kv->len),
+                                           .create_revision = kv->create_revision };
+        st->n_members++;
+}
+
 /* A key of the round, put or deleted (the watch thread, or the first read before it runs). */
-static void on_key(struct rdzv_state *st, bool put, const char *key, const char *value, size_t len) {
-        const char *k = key + strlen(st->round_prefix);
-        long long s;
+static void on_key(struct rdzv_state *st, bool put, const struct etcd_kv *kv) {
+        const char *k = kv->key + strlen(st->round_prefix);
 
         pthread_mutex_lock(&st->lock);
-        if (startswith(k, "slots/") && parse_int_range(k + 6, 0, st->cfg->max_nodes - 1, &s) == 0) {
-                if (put && !st->slot[s])
-                        st->n_slots++;
-                if (!put && st->slot[s])
-                        st->n_slots--;
-                free(st->slot[s]);
-                st->slot[s] = put ? strndup(value, len) : NULL;
-        } else if (strcmp(k, "closed") == 0 && put && !st->closed)
-                st->closed = strndup(value, len);
+        if (startswith(k, "nodes/"))
+                member_update(st, put, kv);
+        else if (strcmp(k, "closed") == 0 && put && !st->closed)
+                st->closed = strndup(kv->value, kv->len);
         pthread_cond_signal(&st->cond);
         pthread_mutex_unlock(&st->lock);
 }
@@ -66,7 +97,7 @@ static void on_key(struct rdzv_state *st, bool put, const char *key, const char 
 static int on_watch_event(const struct etcd_event *ev, int64_t revision, void *userdata) {
         struct rdzv_state *st = userdata;
 
-        on_key(st, ev->type == ETCD_PUT, ev->kv.key, ev->kv.value, ev->kv.len);
+        on_key(st, ev->type == ETCD_PUT, &ev->kv);
         if (revision > st->revision)
                 st->revision = revision;
         return 0;
@@ -92,34 +123,30 @@ static const char *member(const struct json_value *v, const char *key) {
         return m && m->type == JSON_STRING ? m->text : NULL;
 }
 
-/* "gpu01 (10.0.0.1), gpu02 (10.0.0.2)": who holds a place now, in slot order (under lock). */
+/* "gpu01 (10.0.0.1), gpu02 (10.0.0.2)": who joined so far, in join order (under lock). */
 static char *who_joined(struct rdzv_state *st) {
         char *buf = NULL;
         size_t size = 0;
         FILE *f = open_memstream(&buf, &size);
-        bool first = true;
 
         if (!f)
                 return NULL;
-        for (int s = 0; s < st->cfg->max_nodes; s++) {
+        for (size_t i = 0; i < st->n_members; i++) {
                 struct json_value *v = NULL;
-                if (!st->slot[s])
-                        continue;
-                (void) json_parse(st->slot[s], strlen(st->slot[s]), &v);
-                fprintf(f, "%s%s (%s)", first ? "" : ", ", member(v, "host") ?: "?", member(v, "addr") ?: "?");
-                first = false;
+                (void) json_parse(st->members[i].rec, strlen(st->members[i].rec), &v);
+                fprintf(f, "%s%s (%s)", i ? ", " : "", member(v, "host") ?: "?", member(v, "addr") ?: "?");
                 json_value_free(v);
         }
-        if (first)
+        if (st->n_members == 0)
                 fputs("none", f);
         (void) memstream_finish(f, &buf, NULL);
         return buf;
 }
 
-/* The members in slot order, as the closed record lists them (under lock). */
+/* The round's first MAX members in join order, as the closed record lists them (under lock). */
 static int closed_record(struct rdzv_state *st, char **ret) {
         char *buf = NULL;
-        size_t size = 0;
+        size_t size = 0, n = MIN(st->n_members, (size_t) st->cfg->max_nodes);
         FILE *f = open_memstream(&buf, &size);
         struct json_writer w;
         const char *keys[] = { "host", "addr" };
@@ -129,22 +156,19 @@ static int closed_record(struct rdzv_state *st, char **ret) {
         json_writer_init(&w, f);
         json_begin_object(&w);
         json_key(&w, "nnodes");
-        json_int(&w, st->n_slots);
-        json_key(&w, "slots");
+        json_int(&w, (int64_t) n);
+        json_key(&w, "members");
         json_begin_array(&w);
-        for (int s = 0; s < st->cfg->max_nodes; s++)
-                if (st->slot[s])
-                        json_int(&w, s);
+        for (size_t i = 0; i < n; i++)
+                json_string(&w, st->members[i].key + strlen(st->round_prefix));
         json_end_array(&w);
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-                json_key(&w, i == 0 ? "hosts" : "addrs");
+        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
+                json_key(&w, k == 0 ? "hosts" : "addrs");
                 json_begin_array(&w);
-                for (int s = 0; s < st->cfg->max_nodes; s++) {
+                for (size_t i = 0; i < n; i++) {
                         struct json_value *v = NULL;
-                        if (!st->slot[s])
-                                continue;
-                        (void) json_parse(st->slot[s], strlen(st->slot[s]), &v);
-                        json_string(&w, member(v, keys[i]) ?: "");
+                        (void) json_parse(st->members[i].rec, strlen(st->members[i].rec), &v);
+                        json_string(&w, member(v, keys[k]) ?: "");
                         json_value_free(v);
                 }
                 json_end_array(&w);
@@ -153,27 +177,25 @@ static int closed_record(struct rdzv_state *st, char **ret) {
         return memstream_finish(f, &buf, ret);
 }
 
-/* Reads a closed record: this slot's index is the node rank (-1: not a member); node 0's address. */
-static int parse_closed(const char *rec, int slot, int *ret_nnodes, int *ret_rank, char **ret_master,
+/* Reads a closed record: the index of `me` (the key under the round) is the node rank (-1: not a member). */
+static int parse_closed(const char *rec, const char *me, int *ret_nnodes, int *ret_rank, char **ret_master,
                         char **ret_hosts) {
         struct json_value *v = NULL;
-        const struct json_value *slots, *addrs, *hosts;
-        long long n;
+        const struct json_value *members, *addrs, *hosts;
         int r = -EBADMSG;
 
         if (json_parse(rec, strlen(rec), &v) < 0)
                 return -EBADMSG;
-        slots = json_object_get(v, "slots");
+        members = json_object_get(v, "members");
         addrs = json_object_get(v, "addrs");
         hosts = json_object_get(v, "hosts");
-        if (!slots || slots->type != JSON_ARRAY || slots->n == 0 || !addrs || addrs->type != JSON_ARRAY ||
-            addrs->n != slots->n || addrs->items[0]->type != JSON_STRING)
+        if (!members || members->type != JSON_ARRAY || members->n == 0 || !addrs || addrs->type != JSON_ARRAY ||
+            addrs->n != members->n || addrs->items[0]->type != JSON_STRING)
                 goto done;
-        *ret_nnodes = (int) slots->n;
+        *ret_nnodes = (int) members->n;
         *ret_rank = -1;
-        for (size_t i = 0; i < slots->n; i++)
-                if (slots->items[i]->type == JSON_NUMBER && parse_int_range(slots->items[i]->text, 0, 1 << 30, &n) == 0 &&
-                    n == slot)
+        for (size_t i = 0; me && i < members->n; i++)
+                if (members->items[i]->type == JSON_STRING && strcmp(members->items[i]->text, me) == 0)
                         *ret_rank = (int) i;
         if (ret_master && !(*ret_master = strdup(addrs->items[0]->text))) {
                 r = -ENOMEM;
@@ -214,8 +236,8 @@ static int pending_stop_signal(const sigset_t *stop) {
         return 0;
 }
 
-/* This node's slot record: where it can be reached, should it get rank 0. */
-static int slot_record(const struct rdzv_config *cfg, struct etcd_client *c, char **ret) {
+/* This node's record: where it can be reached, should it get rank 0. */
+static int node_record(const struct rdzv_config *cfg, struct etcd_client *c, char **ret) {
         _cleanup_free_ char *local = NULL;
         const char *addr = cfg->addr;
         char *buf = NULL;
@@ -274,9 +296,11 @@ static void state_done(struct rdzv_state *st, pthread_t *watcher, bool started) 
                 etcd_client_wakeup(st->watch_client);
                 pthread_join(*watcher, NULL);
         }
-        for (int s = 0; st->slot && s < st->cfg->max_nodes; s++)
-                free(st->slot[s]);
-        free(st->slot);
+        for (size_t i = 0; i < st->n_members; i++) {
+                free(st->members[i].key);
+                free(st->members[i].rec);
+        }
+        free(st->members);
         free(st->closed);
         free(st->round_prefix);
         st->watch_client = etcd_client_free(st->watch_client);
@@ -296,19 +320,23 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         bool started = false, created = false;
         struct etcd_kv *kvs = NULL;
         size_t n = 0;
-        int my_slot = -1, r;
+        int r;
         uint64_t last_call_from = 0, next_keepalive = now_usec() + (uint64_t) ttl_s * USEC_PER_SEC / 3;
-        _cleanup_free_ char *rec = NULL, *round_key = rdzv_key(cfg, -1, NULL, -1), *closed_key = NULL;
+        _cleanup_free_ char *rec = NULL, *round_key = rdzv_key(cfg, -1, NULL), *closed_key = NULL;
+        _cleanup_free_ char *my_key = NULL, *me = NULL;         /* me: my_key under the round's prefix */
 
         pthread_mutex_init(&st.lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&st.cond, &ca);
         pthread_condattr_destroy(&ca);
-        st.slot = calloc((size_t) cfg->max_nodes, sizeof(char *));
-        st.round_prefix = rdzv_key(cfg, round, NULL, -1);
-        closed_key = rdzv_key(cfg, round, "closed", -1);
-        if (!st.slot || !st.round_prefix || !closed_key || !round_key) {
+        st.round_prefix = rdzv_key(cfg, round, NULL);
+        closed_key = rdzv_key(cfg, round, "closed");
+        /* The lease's id makes the key this node's alone: joining is one create, never a race for a name. */
+        if (asprintf(&me, "nodes/%" PRIx64, (uint64_t) lease) < 0)
+                me = NULL;
+        my_key = me ? rdzv_key(cfg, round, me) : NULL;
+        if (!st.round_prefix || !closed_key || !round_key || !my_key) {
                 r = -ENOMEM;
                 goto done;
         }
@@ -319,7 +347,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 goto done;
         }
         for (size_t i = 0; i < n; i++)
-                on_key(&st, true, kvs[i].key, kvs[i].value, kvs[i].len);
+                on_key(&st, true, &kvs[i]);
         etcd_kvs_free(kvs, n);
 
         if (st.closed) {
@@ -337,7 +365,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
                         goto done;
                 }
-                if (r == 0 || st.n_slots == 0) {
+                if (r == 0 || st.n_members == 0) {
                         /* Over: failed, or every member gone.  Whoever swaps first opens the next round. */
                         r = etcd_compare_and_swap(c, round_key, cur, next, strlen(next), 0, &created);
                         if (r < 0)
@@ -345,7 +373,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                                                etcd_last_error(c));
                         goto done;      /* 0: try the round that is current now */
                 }
-                (void) parse_closed(st.closed, -1, &nn, &rank, NULL, &hosts);
+                (void) parse_closed(st.closed, NULL, &nn, &rank, NULL, &hosts);
                 r = error_setf(ret_error, -EBUSY,
                                "the rendezvous of run %s: round %d is closed and running with %d node%s (%s): this "
                                "node came too late to join it; ringmaster does not resize a running job: start it "
@@ -354,39 +382,13 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 goto done;
         }
 
-        /* Take the first free place. */
-        r = slot_record(cfg, c, &rec);
+        /* Join: etcd's revision of this create is this node's place in the join order. */
+        r = node_record(cfg, c, &rec);
         if (r < 0)
                 goto done;
-        for (int s = 0; s < cfg->max_nodes && my_slot < 0; s++) {
-                _cleanup_free_ char *key = NULL;
-
-                pthread_mutex_lock(&st.lock);
-                created = st.slot[s] != NULL;
-                pthread_mutex_unlock(&st.lock);
-                if (created)
-                        continue;
-                key = rdzv_key(cfg, round, NULL, s);
-                if (!key) {
-                        r = -ENOMEM;
-                        goto done;
-                }
-                r = etcd_create(c, key, rec, strlen(rec), lease, &created);
-                if (r < 0) {
-                        r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
-                        goto done;
-                }
-                if (created)
-                        my_slot = s;
-        }
-        if (my_slot < 0) {
-                _cleanup_free_ char *who = NULL;
-                pthread_mutex_lock(&st.lock);
-                who = who_joined(&st);
-                pthread_mutex_unlock(&st.lock);
-                r = error_setf(ret_error, -EBUSY, "the rendezvous of run %s: round %d is full, %d node%s joined (%s): "
-                               "this node came too late; raise --nnodes' MAX, or restart the job", cfg->run_id, round,
-                               cfg->max_nodes, cfg->max_nodes == 1 ? "" : "s", who ? who : "?");
+        r = etcd_create(c, my_key, rec, strlen(rec), lease, &created);
+        if (r < 0) {
+                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
                 goto done;
         }
 
@@ -414,7 +416,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                                 goto done;
                         }
                         *ret = (struct rdzv_result) { .round = round, .lease = lease };
-                        r = parse_closed(closed, my_slot, &nn, &rank, &ret->master_addr, &hosts);
+                        r = parse_closed(closed, me, &nn, &rank, &ret->master_addr, &hosts);
                         if (r < 0) {
                                 free(ret->master_addr);
                                 *ret = (struct rdzv_result) {};
@@ -426,8 +428,9 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                                 free(ret->master_addr);
                                 *ret = (struct rdzv_result) {};
                                 r = error_setf(ret_error, -EBUSY,
-                                               "the rendezvous of run %s: round %d closed with %d node%s (%s) just "
-                                               "before this node joined: ringmaster does not resize a running job: "
+                                               "the rendezvous of run %s: round %d closed with %d node%s (%s) "
+                                               "without this node, which came too late (after the first MAX, or "
+                                               "after the last call); ringmaster does not resize a running job: "
                                                "start every node within the last call (--last-call-timeout), or "
                                                "restart the job", cfg->run_id, round, nn, nn == 1 ? "" : "s",
                                                hosts ? hosts : "?");
@@ -438,9 +441,9 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         r = 1;
                         goto done;
                 }
-                if (st.n_slots >= cfg->max_nodes)
+                if (st.n_members >= (size_t) cfg->max_nodes)
                         close_now = true;
-                else if (st.n_slots >= cfg->min_nodes) {
+                else if (st.n_members >= (size_t) cfg->min_nodes) {
                         if (!last_call_from)
                                 last_call_from = now;
                         close_now = now >= last_call_from + cfg->last_call_usec;
@@ -471,7 +474,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 }
                 if (deadline && now >= deadline) {
                         _cleanup_free_ char *who = who_joined(&st);
-                        int joined = st.n_slots;
+                        int joined = (int) st.n_members;
                         pthread_mutex_unlock(&st.lock);
                         r = error_setf(ret_error, -ETIMEDOUT,
                                        "the rendezvous of run %s timed out (--join-timeout %.0f s): %d node%s joined "
@@ -537,7 +540,7 @@ int rdzv_join(const struct rdzv_config *cfg, struct rdzv_result *ret, char **ret
         *ret = (struct rdzv_result) {};
         if (!cfg->endpoint || !cfg->run_id || cfg->min_nodes < 1 || cfg->max_nodes < cfg->min_nodes || !cfg->host)
                 return error_setf(ret_error, -EINVAL, "the rendezvous: a bad configuration");
-        round_key = rdzv_key(cfg, -1, NULL, -1);
+        round_key = rdzv_key(cfg, -1, NULL);
         if (!round_key)
                 return -ENOMEM;
         r = etcd_client_new(cfg->endpoint, cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000, &c);

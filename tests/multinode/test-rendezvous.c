@@ -6,8 +6,9 @@
  * over (leases revoked), the same run id joins round 1; a failure recorded
  * in a running round moves the next joiner on too; --nnodes 2:4 closes at
  * MAX, or at MIN after the last call, and a late node gets "closed and
- * running"; the join timeout names who joined; a pending stop signal ends
- * the wait.  Skips (77) without etcd.
+ * running"; five joiners for three places: three get ranks 0..2, two are
+ * late; the join timeout names who joined; a pending stop signal ends the
+ * wait.  Skips (77) without etcd.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -174,6 +175,30 @@ static void test_elastic_within(int round) {
         done(js, 3);
 }
 
+/* More nodes than MAX at once: the first MAX in join order form the round, the others are told they are late. */
+static void test_over_max(void) {
+        struct joiner js[5];
+        int joined = 0, late = 0, rank_sum = 0;
+
+        snprintf(run_id, sizeof(run_id), "rdzv-over-%d", getpid());
+        for (int i = 0; i < 5; i++)
+                start(&js[i], i, 3, 3, 30, 20);
+        for (int i = 0; i < 5; i++)
+                finish(&js[i]);
+        for (int i = 0; i < 5; i++) {
+                if (js[i].r == 0 && js[i].res.nnodes == 3) {
+                        joined++;
+                        rank_sum += js[i].res.node_rank;
+                } else if (js[i].r == -EBUSY && js[i].error && strstr(js[i].error, "too late"))
+                        late++;
+                else
+                        CHECK(false, "over MAX: joiner %d: %d %s", i, js[i].r, js[i].error);
+        }
+        CHECK(joined == 3 && late == 2 && rank_sum == 0 + 1 + 2,
+              "5 joiners for 3 places: 3 in the round (ranks 0..2: sum %d), 2 late (%d, %d)", rank_sum, joined, late);
+        done(js, 5);
+}
+
 static void test_timeout(void) {
         struct joiner j;
 
@@ -223,6 +248,7 @@ int main(void) {
         test_elastic_last_call();
         snprintf(run_id, sizeof(run_id), "rdzv-within-%d", getpid());
         test_elastic_within(0);
+        test_over_max();
         test_timeout();
         test_signal();
         printf("%s\n", failures ? "FAILED" : "ok");

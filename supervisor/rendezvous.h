@@ -10,14 +10,17 @@
  * under /ringmaster/RUN_ID/rdzv/:
  *
  *   round          the current round, "0", "1", ... (no lease)
- *   R/slots/S      a node's place S (0 <= S < MAX) in round R, taken by a
- *                  create-if-absent transaction, under the node's lease:
- *                  {"host":"...","addr":"...","pid":P}; a joiner whose
- *                  ringmaster dies frees its place when its lease ends
+ *   R/nodes/LEASE  a node that joined round R, under its lease (the key is
+ *                  the lease's id, so each node's own: joining is one
+ *                  create): {"host":"...","addr":"...","pid":P}; the key's
+ *                  create revision (etcd's global order) is its place in the
+ *                  join order; a joiner whose ringmaster dies leaves when
+ *                  its lease ends
  *   R/closed       the round's members, written once (a transaction, no
- *                  lease) by the node that saw it complete:
- *                  {"nnodes":N,"slots":[S...],"hosts":[...],"addrs":[...]}
- *                  node rank = the index of its slot in "slots"
+ *                  lease) by the node that saw it complete: the first MAX in
+ *                  join order, {"nnodes":N,"members":["nodes/LEASE",...],
+ *                  "hosts":[...],"addrs":[...]}; node rank = the index of
+ *                  its key in "members"
  *
  * A round closes when MAX nodes joined, or MIN joined and --last-call
  * (torchrun's last_call_timeout) passed since the MIN-th joined; then the

@@ -466,6 +466,34 @@ int etcd_range_prefix(struct etcd_client *c, const char *prefix, struct etcd_kv 
         return range(c, prefix, end, ret, ret_n, ret_revision);
 }
 
+int etcd_first_created(struct etcd_client *c, const char *prefix, char **ret_key) {
+        _cleanup_free_ char *end = etcd_prefix_end(prefix), *k = etcd_base64_encode(prefix, strlen(prefix));
+        _cleanup_free_ char *e = NULL, *body = NULL;
+        struct json_value *v = NULL;
+        const struct json_value *kvs;
+        struct etcd_kv kv = {};
+        int r;
+
+        if (!end || !k)
+                return -ENOMEM;
+        e = etcd_base64_encode(end, strlen(end) ? strlen(end) : 1);
+        if (!e || asprintf(&body, "{\"key\":\"%s\",\"range_end\":\"%s\",\"limit\":1,\"sort_order\":\"ASCEND\","
+                                  "\"sort_target\":\"CREATE\",\"keys_only\":true}", k, e) < 0)
+                return -ENOMEM;
+        r = post(c, "/v3/kv/range", body, &v);
+        if (r < 0)
+                return r;
+        kvs = json_object_get(v, "kvs");
+        if (!kvs || kvs->type != JSON_ARRAY || kvs->n == 0)
+                r = -ENOENT;
+        else if ((r = kv_from_json(kvs->items[0], &kv)) == 0) {
+                *ret_key = kv.key;
+                free(kv.value);
+        }
+        json_value_free(v);
+        return r;
+}
+
 int etcd_get(struct etcd_client *c, const char *key, char **ret_value, size_t *ret_len) {
         struct etcd_kv *kvs = NULL;
         size_t n = 0;
@@ -698,6 +726,10 @@ int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t l
 int etcd_compare_and_swap(struct etcd_client *c, const char *key, const char *expected, const void *value,
                           size_t len, int64_t lease, bool *ret_swapped) {
         (void) c, (void) key, (void) expected, (void) value, (void) len, (void) lease, (void) ret_swapped;
+        return -EOPNOTSUPP;
+}
+int etcd_first_created(struct etcd_client *c, const char *prefix, char **ret_key) {
+        (void) c, (void) prefix, (void) ret_key;
         return -EOPNOTSUPP;
 }
 int etcd_get(struct etcd_client *c, const char *key, char **ret_value, size_t *ret_len) {

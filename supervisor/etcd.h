@@ -55,6 +55,8 @@ int etcd_compare_and_swap(struct etcd_client *c, const char *key, const char *ex
                           size_t len, int64_t lease, bool *ret_swapped);
 /* One key's value (NUL-terminated, *ret_len bytes; free it); -ENOENT when absent. */
 int etcd_get(struct etcd_client *c, const char *key, char **ret_value, size_t *ret_len);
+/* The key under prefix made first (the lowest create revision): -ENOENT when there is none. */
+int etcd_first_created(struct etcd_client *c, const char *prefix, char **ret_key);
 /* This client's own address on its last connection to etcd (the address other nodes reach it by). */
 int etcd_local_address(struct etcd_client *c, char **ret);
 

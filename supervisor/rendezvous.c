@@ -17,7 +17,11 @@
 struct rdzv_state {
         const struct rdzv_config *cfg;
         char *round_prefix;             /* /ringmaster/RUN_ID/rdzv/R/ */
+        const char *watch_prefix;       /* the leader: round_prefix; the others: the closed record only */
+        bool leader;                    /* the first member in join order: it sees every join, and closes */
         struct etcd_client *watch_client;
+        pthread_t watcher;
+        bool watching;
         pthread_mutex_t lock;
         pthread_cond_t cond;
         atomic_bool stop;
@@ -107,7 +111,7 @@ static void *watch_thread(void *userdata) {
         struct rdzv_state *st = userdata;
 
         while (!atomic_load(&st->stop)) {
-                (void) etcd_watch_prefix(st->watch_client, st->round_prefix, st->revision + 1, on_watch_event, NULL,
+                (void) etcd_watch_prefix(st->watch_client, st->watch_prefix, st->revision + 1, on_watch_event, NULL,
                                          st, &st->stop);
                 if (!atomic_load(&st->stop)) {
                         /* etcd away for a moment: watch again from where it broke (the join timeout bounds it all). */
@@ -116,6 +120,51 @@ static void *watch_thread(void *userdata) {
                 }
         }
         return NULL;
+}
+
+static int watch_start(struct rdzv_state *st, const char *prefix) {
+        int r;
+
+        st->watch_prefix = prefix;
+        atomic_store(&st->stop, false);
+        if (!st->watch_client) {
+                r = etcd_client_new(st->cfg->endpoint, st->cfg->timeout_ms > 0 ? st->cfg->timeout_ms : 2000,
+                                    &st->watch_client);
+                if (r < 0)
+                        return r;
+        }
+        r = -pthread_create(&st->watcher, NULL, watch_thread, st);
+        st->watching = r == 0;
+        return r;
+}
+
+static void watch_stop(struct rdzv_state *st) {
+        if (!st->watching)
+                return;
+        atomic_store(&st->stop, true);
+        etcd_client_wakeup(st->watch_client);
+        pthread_join(st->watcher, NULL);
+        st->watching = false;
+}
+
+/* Everything under the round now, members and the closed record (under lock: the watch is stopped or not running). */
+static int load_round(struct rdzv_state *st, struct etcd_client *c) {
+        struct etcd_kv *kvs = NULL;
+        size_t n = 0;
+        int r;
+
+        r = etcd_range_prefix(c, st->round_prefix, &kvs, &n, &st->revision);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < st->n_members; i++) {
+                free(st->members[i].key);
+                free(st->members[i].rec);
+        }
+        st->n_members = 0;
+        for (size_t i = 0; i < n; i++)
+                on_key(st, true, &kvs[i]);
+        etcd_kvs_free(kvs, n);
+        return 0;
 }
 
 static const char *member(const struct json_value *v, const char *key) {
@@ -290,12 +339,8 @@ static int current_round(struct etcd_client *c, const char *key, int *ret, char 
                           etcd_last_error(c));
 }
 
-static void state_done(struct rdzv_state *st, pthread_t *watcher, bool started) {
-        if (started) {
-                atomic_store(&st->stop, true);
-                etcd_client_wakeup(st->watch_client);
-                pthread_join(*watcher, NULL);
-        }
+static void state_done(struct rdzv_state *st) {
+        watch_stop(st);
         for (size_t i = 0; i < st->n_members; i++) {
                 free(st->members[i].key);
                 free(st->members[i].rec);
@@ -316,14 +361,15 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                       uint64_t deadline, struct rdzv_result *ret, char **ret_error) {
         struct rdzv_state st = { .cfg = cfg };
         pthread_condattr_t ca;
-        pthread_t watcher;
-        bool started = false, created = false;
+        bool created = false;
         struct etcd_kv *kvs = NULL;
         size_t n = 0;
         int r;
         uint64_t last_call_from = 0, next_keepalive = now_usec() + (uint64_t) ttl_s * USEC_PER_SEC / 3;
+        uint64_t next_leader_check = 0;
         _cleanup_free_ char *rec = NULL, *round_key = rdzv_key(cfg, -1, NULL), *closed_key = NULL;
         _cleanup_free_ char *my_key = NULL, *me = NULL;         /* me: my_key under the round's prefix */
+        _cleanup_free_ char *nodes_prefix = NULL;
 
         pthread_mutex_init(&st.lock, NULL);
         pthread_condattr_init(&ca);
@@ -336,12 +382,14 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         if (asprintf(&me, "nodes/%" PRIx64, (uint64_t) lease) < 0)
                 me = NULL;
         my_key = me ? rdzv_key(cfg, round, me) : NULL;
-        if (!st.round_prefix || !closed_key || !round_key || !my_key) {
+        nodes_prefix = rdzv_key(cfg, round, "nodes/");
+        if (!st.round_prefix || !closed_key || !round_key || !my_key || !nodes_prefix) {
                 r = -ENOMEM;
                 goto done;
         }
 
-        r = etcd_range_prefix(c, st.round_prefix, &kvs, &n, &st.revision);
+        /* Closed?  One key, not the members: N joiners read N keys in all, not N². */
+        r = etcd_range_prefix(c, closed_key, &kvs, &n, &st.revision);
         if (r < 0) {
                 r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
                 goto done;
@@ -351,6 +399,8 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         etcd_kvs_free(kvs, n);
 
         if (st.closed) {
+                _cleanup_free_ char *first = NULL;
+                bool alive;
                 _cleanup_free_ char *prefix = NULL, *failure_key = NULL, *failure = NULL, *next = NULL;
                 _cleanup_free_ char *hosts = NULL, *cur = NULL;
                 int nn = 0, rank;
@@ -360,12 +410,15 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         r = -ENOMEM;
                         goto done;
                 }
-                r = etcd_get(c, failure_key, &failure, NULL);
+                r = etcd_first_created(c, nodes_prefix, &first);
+                alive = r == 0;
+                if (r == 0 || r == -ENOENT)
+                        r = etcd_get(c, failure_key, &failure, NULL);
                 if (r < 0 && r != -ENOENT) {
                         r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
                         goto done;
                 }
-                if (r == 0 || st.n_members == 0) {
+                if (r == 0 || !alive) {
                         /* Over: failed, or every member gone.  Whoever swaps first opens the next round. */
                         r = etcd_compare_and_swap(c, round_key, cur, next, strlen(next), 0, &created);
                         if (r < 0)
@@ -392,13 +445,10 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 goto done;
         }
 
-        r = etcd_client_new(cfg->endpoint, cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000, &st.watch_client);
+        /* The others watch the closed record only; the first in join order sees every join, and closes. */
+        r = watch_start(&st, closed_key);
         if (r < 0)
                 goto done;
-        r = -pthread_create(&watcher, NULL, watch_thread, &st);
-        if (r < 0)
-                goto done;
-        started = true;
 
         pthread_mutex_lock(&st.lock);
         for (;;) {
@@ -441,7 +491,27 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         r = 1;
                         goto done;
                 }
-                if (st.n_members >= (size_t) cfg->max_nodes)
+                if (!st.leader && now >= next_leader_check) {
+                        _cleanup_free_ char *first = NULL;
+
+                        pthread_mutex_unlock(&st.lock);
+                        /* Right after joining, then every 2 s (a leader that died leaves its place to the next). */
+                        next_leader_check = now + 2 * USEC_PER_SEC;
+                        r = etcd_first_created(c, nodes_prefix, &first);
+                        if (r == 0 && strcmp(first, my_key) == 0) {
+                                watch_stop(&st);
+                                /* etcd away for a moment: stay a follower until the next check. */
+                                st.leader = load_round(&st, c) == 0;
+                                r = watch_start(&st, st.leader ? st.round_prefix : closed_key);
+                                if (r < 0)
+                                        goto done;
+                        }
+                        pthread_mutex_lock(&st.lock);
+                        continue;
+                }
+                if (!st.leader)
+                        close_now = false;
+                else if (st.n_members >= (size_t) cfg->max_nodes)
                         close_now = true;
                 else if (st.n_members >= (size_t) cfg->min_nodes) {
                         if (!last_call_from)
@@ -473,8 +543,18 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         continue;
                 }
                 if (deadline && now >= deadline) {
-                        _cleanup_free_ char *who = who_joined(&st);
-                        int joined = (int) st.n_members;
+                        _cleanup_free_ char *who = NULL;
+                        int joined;
+
+                        if (!st.leader) {
+                                /* Who joined: only the leader follows it. */
+                                pthread_mutex_unlock(&st.lock);
+                                watch_stop(&st);
+                                (void) load_round(&st, c);
+                                pthread_mutex_lock(&st.lock);
+                        }
+                        who = who_joined(&st);
+                        joined = (int) st.n_members;
                         pthread_mutex_unlock(&st.lock);
                         r = error_setf(ret_error, -ETIMEDOUT,
                                        "the rendezvous of run %s timed out (--join-timeout %.0f s): %d node%s joined "
@@ -509,6 +589,8 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 }
                 /* Sleep until something changes, the next renewal, the last call's end, or a signal check. */
                 wake = MIN(next_keepalive, now + 200 * USEC_PER_MSEC);
+                if (!st.leader)
+                        wake = MIN(wake, next_leader_check);
                 if (last_call_from)
                         wake = MIN(wake, last_call_from + cfg->last_call_usec);
                 if (deadline)
@@ -525,7 +607,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         }
 done:
         /* On failure the caller revokes the lease, which frees this node's place for another joiner. */
-        state_done(&st, &watcher, started);
+        state_done(&st);
         return r;
 }
 

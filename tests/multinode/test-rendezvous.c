@@ -7,7 +7,8 @@
  * in a running round moves the next joiner on too; --nnodes 2:4 closes at
  * MAX, or at MIN after the last call, and a late node gets "closed and
  * running"; five joiners for three places: three get ranks 0..2, two are
- * late; the join timeout names who joined; a pending stop signal ends the
+ * late; the first joiner leaves and the next takes over closing the round;
+ * the join timeout names who joined; a pending stop signal ends the
  * wait.  Skips (77) without etcd.
  */
 #include <pthread.h>
@@ -199,6 +200,32 @@ static void test_over_max(void) {
         done(js, 5);
 }
 
+/* The first joiner (who closes the round) leaves before it is complete: the next in join order takes over. */
+static void test_leader_leaves(void) {
+        struct joiner js[4];
+
+        snprintf(run_id, sizeof(run_id), "rdzv-leader-%d", getpid());
+        start(&js[0], 0, 3, 3, 30, 20);
+        sleep_s(0.3);
+        start(&js[1], 1, 3, 3, 30, 20);
+        sleep_s(0.3);
+        pthread_kill(js[0].thread, SIGUSR1);    /* that thread's stop signal: it leaves, its lease revoked */
+        finish(&js[0]);
+        CHECK(js[0].r == -EINTR, "the first joiner left: %d %s", js[0].r, js[0].error);
+        start(&js[2], 2, 3, 3, 30, 20);
+        sleep_s(0.3);
+        start(&js[3], 3, 3, 3, 30, 20);
+        for (int i = 1; i < 4; i++)
+                finish(&js[i]);
+        for (int i = 1; i < 4; i++)
+                CHECK(js[i].r == 0 && js[i].res.node_rank == i - 1 && js[i].res.nnodes == 3,
+                      "the second joiner took over and closed: joiner %d is node %d of %d (%s)", i,
+                      js[i].res.node_rank, js[i].res.nnodes, js[i].error);
+        CHECK(js[1].res.master_addr && strcmp(js[1].res.master_addr, "10.9.0.2") == 0,
+              "MASTER_ADDR is the new node 0's: %s", js[1].res.master_addr);
+        done(js, 4);
+}
+
 static void test_timeout(void) {
         struct joiner j;
 
@@ -249,6 +276,7 @@ int main(void) {
         snprintf(run_id, sizeof(run_id), "rdzv-within-%d", getpid());
         test_elastic_within(0);
         test_over_max();
+        test_leader_leaves();
         test_timeout();
         test_signal();
         printf("%s\n", failures ? "FAILED" : "ok");

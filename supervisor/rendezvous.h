@@ -22,8 +22,12 @@
  *                  "hosts":[...],"addrs":[...]}; node rank = the index of
  *                  its key in "members"
  *
- * A round closes when MAX nodes joined, or MIN joined and --last-call
- * (torchrun's last_call_timeout) passed since the MIN-th joined; then the
+ * The first member in join order (the leader) watches the round and closes
+ * it; the others watch the closed record only, and check every 2 s whether
+ * they have become the first (the leader left): one event per join, not
+ * one per waiting node.  A round closes when MAX nodes joined, or MIN
+ * joined and --last-call (torchrun's last_call_timeout) passed since the
+ * leader saw the MIN-th; then the
  * world is fixed for that round (no resizing while it runs).  A node that
  * finds the current round closed while its members are alive and it has no
  * failure recorded is late: a clear error.  A closed round whose members are

@@ -197,11 +197,33 @@ static int cgroup_kill_and_remove(const char *dir, bool remove);
  * died (both SIGKILLed, an OOM kill of the session): nothing else would ever
  * end what is left in them.  "ringmaster-RUNID.PID" is stale when PID is no
  * longer a process of this cgroup (a live ringmaster stays in the cgroup it
- * made its job's beside); one that holds processes this PID namespace cannot
- * see (cgroup.procs shows them as 0: another namespace's ringmaster may own
- * it) is left alone.  Whatever is left in a stale one is killed, and the
+ * made its job's beside); one that holds processes of another PID namespace
+ * (cgroup.procs shows them as 0 where this one cannot see them; a parent
+ * namespace sees them under other pids) is left alone: its ringmaster's PID
+ * is not ours to look up.  Whatever is left in a stale one is killed, and the
  * cgroup removed.
  */
+/* Whether every pid of a cgroup.procs text is a process of our PID namespace (a parent namespace sees a child's). */
+static bool procs_in_our_pidns(const char *procs) {
+        char ours[64] = "", theirs[64], path[64];
+        ssize_t n;
+
+        n = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
+        if (n <= 0)
+                return false;
+        ours[n] = '\0';
+        for (const char *p = procs; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != '\0')) {
+                snprintf(path, sizeof(path), "/proc/%.*s/ns/pid", (int) strcspn(p, "\n"), p);
+                n = readlink(path, theirs, sizeof(theirs) - 1);
+                if (n < 0)
+                        continue;       /* gone meanwhile */
+                theirs[n] = '\0';
+                if (strcmp(ours, theirs) != 0)
+                        return false;
+        }
+        return true;
+}
+
 static void cgroup_sweep_stale(struct contain *c, const char *own, const char *own_rel) {
         _cleanup_close_ int ofd = open(own, O_DIRECTORY | O_CLOEXEC);
         struct dirent *de;
@@ -224,7 +246,7 @@ static void cgroup_sweep_stale(struct contain *c, const char *own, const char *o
                         continue;       /* its ringmaster is alive */
                 snprintf(path, sizeof(path), "%s/%s/cgroup.procs", own, de->d_name);
                 k = read_small_file(AT_FDCWD, path, procs, sizeof(procs));
-                if (k < 0 || strstr(procs, "\n0\n") || strncmp(procs, "0\n", 2) == 0)
+                if (k < 0 || strstr(procs, "\n0\n") || strncmp(procs, "0\n", 2) == 0 || !procs_in_our_pidns(procs))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", own, de->d_name);
                 k = cgroup_kill_and_remove(path, true);

@@ -157,10 +157,11 @@ def podman_options(base):
                 skip("crun cannot run on this hybrid cgroup hierarchy, and runc is not installed: %s" % err.strip())
             runtime = ["--runtime", "runc"]
             why.append("crun: %s; using runc" % err.strip())
-        elif "RLIMIT_NOFILE" in err and "nofile" not in ulimits:
+        # crun names the limit; runc gives its number (7 RLIMIT_NOFILE, 6 RLIMIT_NPROC on Linux).
+        elif ("RLIMIT_NOFILE" in err or "rlimit type 7" in err) and "nofile" not in ulimits:
             ulimits["nofile"] = _rlimit_hard(resource.RLIMIT_NOFILE) or 1048576
             why.append("%s; --ulimit nofile=%d" % (err.strip(), ulimits["nofile"]))
-        elif "RLIMIT_NPROC" in err and nproc_candidates:
+        elif ("RLIMIT_NPROC" in err or "rlimit type 6" in err) and nproc_candidates:
             ulimits["nproc"] = nproc_candidates.pop(0)
             why.append("%s; --ulimit nproc=%d" % (err.strip(), ulimits["nproc"]))
         else:

@@ -25,8 +25,14 @@ def attack(label, preexec=None, extra_env=None, options=()):
     wait_ready(ready, 2)
     # Every rank's descendants are up (they started before the rank said ready).
     # Each rank started its descendants before saying ready; the double-forked one may lag on a busy host.
-    wait_until(lambda: len(processes_with_run_id(rid)) >= 8, 10.0)
-    before = processes_with_run_id(rid)
+    # (A process in the middle of an exec may be missed by one look at /proc: keep the look that saw all 8.)
+    seen = []
+
+    def all_up():
+        seen[:] = processes_with_run_id(rid)
+        return len(seen) >= 8
+    wait_until(all_up, 10.0)
+    before = list(seen)
     # cudaIpc between ranks needs them in one PID namespace, and ptrace/proc
     # diagnosis needs them in ringmaster's: containment changes no namespace.
     for ns in ("pid", "user", "ipc", "mnt"):

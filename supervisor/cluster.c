@@ -390,11 +390,11 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
                 r = -errno;
                 goto fail;
         }
-        r = etcd_client_new(c->endpoint, c->timeout_ms, &c->writer_client);
+        r = etcd_client_new(c->endpoint, cfg->credentials, c->timeout_ms, &c->writer_client);
         if (r == 0)
-                r = etcd_client_new(c->endpoint, c->timeout_ms, &c->watch_client);
+                r = etcd_client_new(c->endpoint, cfg->credentials, c->timeout_ms, &c->watch_client);
         if (r == 0)
-                r = etcd_client_new(c->endpoint, c->timeout_ms, &c->sync_client);
+                r = etcd_client_new(c->endpoint, cfg->credentials, c->timeout_ms, &c->sync_client);
         if (r == -EOPNOTSUPP) {
                 r = error_setf(ret_error, r, "--store: ringmaster was built without libcurl (configure --with-etcd)");
                 goto fail;

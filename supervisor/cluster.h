@@ -33,6 +33,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "etcd.h"
+
 struct cluster;
 
 #define CLUSTER_DEFAULT_LEASE_TTL_S 5
@@ -40,6 +42,7 @@ struct cluster;
 
 struct cluster_config {
         const char *endpoint;           /* etcd: HOST:PORT or http(s)://HOST:PORT */
+        const struct etcd_credentials *credentials;     /* TLS and etcd's user (etcd.h); NULL: none */
         const char *run_id;             /* the same on every node */
         int node_rank;
         int nnodes;

@@ -93,6 +93,9 @@ char *etcd_prefix_end(const char *prefix) {
 
 struct etcd_client {
         char *base;             /* "http://host:port" */
+        char *cacert, *cert, *key;      /* TLS (etcd_credentials) */
+        char *user, *password;          /* etcd's auth: a token from /v3/auth/authenticate */
+        char *token;                    /* NULL: none yet, or etcd no longer takes it */
         long timeout_ms;
         CURL *curl;
         CURLM *watch_multi;             /* while a watch runs, under wake_lock: for etcd_client_wakeup() */
@@ -106,12 +109,29 @@ static void curl_init_once(void) {
         curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT) == 0 ? 0 : -EIO;
 }
 
-int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **ret) {
+static int copy_field(char **dst, const char *src) {
+        if (!src || !*src)
+                return 0;
+        *dst = strdup(src);
+        return *dst ? 0 : -ENOMEM;
+}
+
+static void wipe_free(char *s) {
+        if (s)
+                explicit_bzero(s, strlen(s));
+        free(s);
+}
+
+int etcd_client_new(const char *endpoint, const struct etcd_credentials *cred, long timeout_ms,
+                    struct etcd_client **ret) {
         struct etcd_client *c;
         static pthread_once_t once = PTHREAD_ONCE_INIT;
+        const struct etcd_credentials none = {};
 
         if (!endpoint || !*endpoint || timeout_ms <= 0)
                 return -EINVAL;
+        if (!cred)
+                cred = &none;
         pthread_once(&once, curl_init_once);
         if (curl_init_result < 0)
                 return curl_init_result;
@@ -121,10 +141,12 @@ int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **
         pthread_mutex_init(&c->wake_lock, NULL);
         if (startswith(endpoint, "http://") || startswith(endpoint, "https://"))
                 c->base = strdup(endpoint);
-        else if (asprintf(&c->base, "http://%s", endpoint) < 0)
+        else if (asprintf(&c->base, "%s://%s", cred->cacert || cred->cert ? "https" : "http", endpoint) < 0)
                 c->base = NULL;
         c->curl = curl_easy_init();
-        if (!c->base || !c->curl) {
+        if (!c->base || !c->curl || copy_field(&c->cacert, cred->cacert) < 0 ||
+            copy_field(&c->cert, cred->cert) < 0 || copy_field(&c->key, cred->key) < 0 ||
+            copy_field(&c->user, cred->user) < 0 || copy_field(&c->password, cred->password) < 0) {
                 etcd_client_free(c);
                 return -ENOMEM;
         }
@@ -141,6 +163,12 @@ struct etcd_client *etcd_client_free(struct etcd_client *c) {
         if (c->curl)
                 curl_easy_cleanup(c->curl);
         free(c->base);
+        free(c->cacert);
+        free(c->cert);
+        free(c->key);
+        free(c->user);
+        wipe_free(c->password);
+        wipe_free(c->token);
         pthread_mutex_destroy(&c->wake_lock);
         free(c);
         return NULL;
@@ -201,6 +229,23 @@ static int curl_errno(CURLcode cc) {
         }
 }
 
+/* Content-Type, and the token when there is one. */
+static struct curl_slist *request_headers(struct etcd_client *c, bool with_token) {
+        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json"), *t;
+        _cleanup_free_ char *auth = NULL;
+
+        if (!h || !with_token || !c->token)
+                return h;
+        if (asprintf(&auth, "Authorization: %s", c->token) < 0 || !(t = curl_slist_append(h, auth))) {
+                curl_slist_free_all(h);
+                h = NULL;
+        } else
+                h = t;
+        if (auth)
+                explicit_bzero(auth, strlen(auth));
+        return h;
+}
+
 static void setup_post(struct etcd_client *c, const char *path, const char *body, struct curl_slist *headers) {
         char url[1024];
 
@@ -214,17 +259,70 @@ static void setup_post(struct etcd_client *c, const char *path, const char *body
         curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
         curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (c->cacert)
+                curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->cacert);
+        if (c->cert)
+                curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
+        if (c->key)
+                curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
         c->curl_error[0] = 0;
 }
 
-/* POSTs body to path; on HTTP 200, *ret is the parsed reply. */
-static int post(struct etcd_client *c, const char *path, const char *body, struct json_value **ret) {
-        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+/* What a failed TLS connection means for the one who set it up ("" when it is not TLS's). */
+static const char *tls_hint(const struct etcd_client *c, CURLcode cc, char *buf, size_t size) {
+        switch (cc) {
+        case CURLE_PEER_FAILED_VERIFICATION:
+                snprintf(buf, size, ": etcd's certificate is not signed by %s%s (or does not name the host): give "
+                         "the CA that signed etcd's server certificate (--store-cacert)",
+                         c->cacert ? "the CA in " : "a CA of the system's", c->cacert ? c->cacert : "");
+                return buf;
+        case CURLE_SSL_CACERT_BADFILE:
+                snprintf(buf, size, ": the CA file %s cannot be read as PEM certificates (--store-cacert)",
+                         c->cacert ? c->cacert : "(the system's)");
+                return buf;
+        case CURLE_SSL_CERTPROBLEM:
+                snprintf(buf, size, ": the client certificate %s or its key %s cannot be used (--store-cert, "
+                         "--store-key: PEM files, the key unencrypted and the certificate's)",
+                         c->cert ? c->cert : "(none)", c->key ? c->key : "(none)");
+                return buf;
+        case CURLE_GOT_NOTHING:
+                if (!startswith(c->base, "http://"))
+                        return "";
+                snprintf(buf, size, " (does etcd speak TLS there? give https://%s, or --store-cacert)",
+                         c->base + strlen("http://"));
+                return buf;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+                if (!startswith(c->base, "https://"))
+                        return "";
+                snprintf(buf, size, ": the TLS handshake failed%s", c->cert ? "" :
+                         " (does etcd want a client certificate? --store-cert and --store-key)");
+                return buf;
+        default:
+                return "";
+        }
+}
+
+/* etcd's message for a token it no longer takes (expired, etcd restarted, the password changed). */
+static bool token_refused(long status, const char *message) {
+        return status == 401 || (message && strstr(message, "auth token"));
+}
+
+/*
+ * POSTs body to path once; on HTTP 200, *ret is the parsed reply.  *ret_token_refused: etcd refused the token
+ * (with_token) or wants one.
+ */
+static int post_once(struct etcd_client *c, const char *path, const char *body, bool with_token,
+                     struct json_value **ret, bool *ret_token_refused) {
+        struct curl_slist *headers = request_headers(c, with_token);
         struct buffer b = {};
         long status = 0;
         CURLcode cc;
+        char hint[512];
         int r;
 
+        *ret_token_refused = false;
         if (!headers)
                 return -ENOMEM;
         c->error[0] = 0;
@@ -236,17 +334,28 @@ static int post(struct etcd_client *c, const char *path, const char *body, struc
         curl_slist_free_all(headers);
         if (cc != CURLE_OK) {
                 free(b.data);
-                return set_error(c, curl_errno(cc), "%s%s: %s", c->base, path,
-                                 c->curl_error[0] ? c->curl_error : curl_easy_strerror(cc));
+                return set_error(c, curl_errno(cc), "%s%s: %s%s", c->base, path,
+                                 c->curl_error[0] ? c->curl_error : curl_easy_strerror(cc),
+                                 tls_hint(c, cc, hint, sizeof(hint)));
         }
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
         r = json_parse(b.data ? b.data : "", b.len, ret);
         if (status != 200) {
                 const struct json_value *m = r == 0 ? json_object_get(*ret, "message") : NULL;
+                const char *text;
+
                 if (!m && r == 0)
                         m = json_object_get(*ret, "error");
-                set_error(c, 0, "%s%s: HTTP %ld: %s", c->base, path, status,
-                          m && m->type == JSON_STRING ? m->text : (b.data ? b.data : ""));
+                text = m && m->type == JSON_STRING ? m->text : (b.data ? b.data : "");
+                *ret_token_refused = token_refused(status, text);
+                if (strstr(text, "user name is empty"))
+                        set_error(c, 0, "%s%s: etcd has authentication enabled and wants a user and password "
+                                  "(--store-user, --store-password-file)", c->base, path);
+                else if (strstr(text, "HTTPS server"))
+                        set_error(c, 0, "%s%s: etcd speaks TLS there: give https://%s", c->base, path,
+                                  c->base + strlen("http://"));
+                else
+                        set_error(c, 0, "%s%s: HTTP %ld: %s", c->base, path, status, text);
                 if (r == 0)
                         *ret = json_value_free(*ret);
                 free(b.data);
@@ -259,6 +368,72 @@ static int post(struct etcd_client *c, const char *path, const char *body, struc
         }
         free(b.data);
         return 0;
+}
+
+/* A token for c->user (POST /v3/auth/authenticate); -EACCES when etcd refuses the user or the password. */
+static int authenticate(struct etcd_client *c) {
+        struct json_value *v = NULL;
+        const struct json_value *t;
+        char *body = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&body, &size);
+        struct json_writer w;
+        bool refused;
+        int r;
+
+        if (!f)
+                return -ENOMEM;
+        json_writer_init(&w, f);
+        json_begin_object(&w);
+        json_key(&w, "name");
+        json_string(&w, c->user);
+        json_key(&w, "password");
+        json_string(&w, c->password ? c->password : "");
+        json_end_object(&w);
+        r = memstream_finish(f, &body, NULL);
+        if (r < 0)
+                return r;
+        r = post_once(c, "/v3/auth/authenticate", body, false, &v, &refused);
+        explicit_bzero(body, strlen(body));
+        free(body);
+        if (r == -EPROTO && strstr(c->error, "authentication failed"))
+                return set_error(c, -EACCES, "%s: etcd refused user '%s': authentication failed, a wrong user "
+                                 "or password: check --store-user and the password (--store-password-file, "
+                                 "$RINGMASTER_STORE_PASSWORD)", c->base, c->user);
+        if (r == -EPROTO && strstr(c->error, "authentication is not enabled"))
+                return set_error(c, -EACCES, "%s: etcd has no authentication enabled, yet a user was given "
+                                 "(--store-user): leave it out, or enable etcd's (etcdctl auth enable)", c->base);
+        if (r < 0)
+                return r;
+        t = json_object_get(v, "token");
+        if (!t || t->type != JSON_STRING || !*t->text) {
+                json_value_free(v);
+                return set_error(c, -EPROTO, "%s/v3/auth/authenticate: no token in etcd's reply", c->base);
+        }
+        wipe_free(c->token);
+        c->token = strdup(t->text);
+        json_value_free(v);
+        return c->token ? 0 : -ENOMEM;
+}
+
+/* POSTs body to path, authenticated when c has a user (once more when etcd no longer takes the token). */
+static int post(struct etcd_client *c, const char *path, const char *body, struct json_value **ret) {
+        bool refused = false;
+        int r;
+
+        if (c->user && !c->token) {
+                r = authenticate(c);
+                if (r < 0)
+                        return r;
+        }
+        r = post_once(c, path, body, true, ret, &refused);
+        if (r < 0 && refused && c->user) {
+                c->token = (wipe_free(c->token), NULL);
+                r = authenticate(c);
+                if (r == 0)
+                        r = post_once(c, path, body, true, ret, &refused);
+        }
+        return r;
 }
 
 /* An int64 the gateway writes as a string (or a number); 0 when absent. */
@@ -620,11 +795,20 @@ int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_r
                       void (*on_ready)(void *userdata), void *userdata, atomic_bool *stop) {
         _cleanup_free_ char *end = etcd_prefix_end(prefix), *k = etcd_base64_encode(prefix, strlen(prefix));
         _cleanup_free_ char *e = NULL, *body = NULL;
-        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+        struct curl_slist *headers = NULL;
         struct watch_state w = { .c = c, .on_event = on_event, .on_ready = on_ready, .userdata = userdata,
                                  .stop = stop };
         CURLcode cc;
+        long status = 0;
+        char hint[512];
+        int r;
 
+        if (c->user && !c->token) {
+                r = authenticate(c);
+                if (r < 0)
+                        return r;
+        }
+        headers = request_headers(c, true);
         if (!end || !k || !headers) {
                 curl_slist_free_all(headers);
                 return -ENOMEM;
@@ -676,14 +860,17 @@ int etcd_watch_prefix(struct etcd_client *c, const char *prefix, int64_t start_r
         }
         curl_slist_free_all(headers);
         free(w.line.data);
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (token_refused(status, w.result == -EPROTO ? c->error : NULL))
+                c->token = (wipe_free(c->token), NULL);         /* the caller's next watch authenticates again */
         if (w.result != 0)
                 return w.result;
         if ((cc == CURLE_ABORTED_BY_CALLBACK || cc == CURLE_WRITE_ERROR) && atomic_load(stop))
                 return 0;
         if (cc == CURLE_OK)
                 return set_error(c, -ECONNRESET, "watch: etcd closed the stream");
-        return set_error(c, curl_errno(cc), "watch %s%s: %s", c->base, "/v3/watch",
-                         c->curl_error[0] ? c->curl_error : curl_easy_strerror(cc));
+        return set_error(c, curl_errno(cc), "watch %s%s: %s%s", c->base, "/v3/watch",
+                         c->curl_error[0] ? c->curl_error : curl_easy_strerror(cc), tls_hint(c, cc, hint, sizeof(hint)));
 }
 
 #else /* !HAVE_LIBCURL */
@@ -692,8 +879,9 @@ struct etcd_client {
         char error[1];
 };
 
-int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **ret) {
-        (void) endpoint, (void) timeout_ms, (void) ret;
+int etcd_client_new(const char *endpoint, const struct etcd_credentials *cred, long timeout_ms,
+                    struct etcd_client **ret) {
+        (void) endpoint, (void) cred, (void) timeout_ms, (void) ret;
         return -EOPNOTSUPP;
 }
 struct etcd_client *etcd_client_free(struct etcd_client *c) {

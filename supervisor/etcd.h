@@ -17,6 +17,14 @@
  * between threads (but for etcd_client_wakeup()).  Library code: errors are negative errno values, and
  * etcd_last_error() says more (etcd's or curl's message); nothing is logged.
  *
+ * A secured etcd (struct etcd_credentials): TLS with the CA that signed
+ * etcd's certificate and a client certificate (etcd --client-cert-auth),
+ * and etcd's own users (etcdctl auth enable): the client authenticates
+ * (POST /v3/auth/authenticate) before its first call, sends the token in
+ * the Authorization header, and authenticates again once when etcd says
+ * the token is no longer valid (its TTL passed, etcd restarted, the
+ * password changed).  The password is never part of an error message.
+ *
  * Built without libcurl (configure --without-etcd), etcd_client_new()
  * returns -EOPNOTSUPP.
  */
@@ -28,12 +36,31 @@
 
 struct etcd_client;
 
-/* Endpoint: "HOST:PORT", "http://HOST:PORT" ("https://" too, with the system's CAs). timeout: per call, ms. */
-int etcd_client_new(const char *endpoint, long timeout_ms, struct etcd_client **ret);
+/*
+ * How to reach a secured etcd; any field may be NULL (a NULL struct: none).  Files are PEM.  The client
+ * copies what it needs (the password too, wiped when the client is freed).
+ */
+struct etcd_credentials {
+        const char *cacert;     /* the CA that signed etcd's server certificate (NULL: the system's CAs) */
+        const char *cert;       /* this client's certificate, for etcd's --client-cert-auth; with key */
+        const char *key;        /* its private key (unencrypted) */
+        const char *user;       /* etcd's user (auth enabled); with password */
+        const char *password;
+};
+
+/*
+ * Endpoint: "HOST:PORT" (http://, or https:// when cred names a CA or a certificate), "http://HOST:PORT"
+ * or "https://HOST:PORT".  cred: NULL for none.  timeout: per call, ms.
+ */
+int etcd_client_new(const char *endpoint, const struct etcd_credentials *cred, long timeout_ms,
+                    struct etcd_client **ret);
 struct etcd_client *etcd_client_free(struct etcd_client *c);
 /* Wakes a watch running on c in another thread, so that it sees its stop flag (thread-safe). */
 void etcd_client_wakeup(struct etcd_client *c);
-/* The last failure's detail ("" when none); valid until the next call on c. */
+/*
+ * The last failure's detail ("" when none); valid until the next call on c.  A TLS failure says what to check
+ * (the CA, the client certificate), a refused user is -EACCES from the call.
+ */
 const char *etcd_last_error(const struct etcd_client *c);
 
 int etcd_lease_grant(struct etcd_client *c, int ttl_s, int64_t *ret_id);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "capture.h"
 #include "log.h"
@@ -477,6 +478,19 @@ static int parse_store(const struct option_desc *d, const char *arg, struct run_
         return set_string(&o->store, arg + 7);
 }
 
+/* --store-cacert, --store-cert, --store-key, --store-password-file: a file ringmaster can read now. */
+static int check_store_file(const struct option_desc *d, const char *arg, struct run_options *o) {
+        const char *what = strcmp(d->name, "store-cacert") == 0 ? "the CA certificate that signed etcd's (PEM)" :
+                           strcmp(d->name, "store-cert") == 0 ? "this client's certificate (PEM)" :
+                           strcmp(d->name, "store-key") == 0 ? "the client certificate's private key (PEM)" :
+                           "a file holding --store-user's password";
+
+        if (!*arg || access(arg, R_OK) < 0)
+                return usage_error("--%s: cannot read '%s' (%s): give %s", d->name, arg,
+                                   *arg ? strerror(errno) : "an empty name", what);
+        return 0;
+}
+
 static int parse_rendezvous(const struct option_desc *d, const char *arg, struct run_options *o) {
         if (!startswith(arg, "c10d://") || !arg[7] || !strchr(arg + 7, ':'))
                 return usage_error("--rendezvous: '%s' is not a rendezvous: give c10d://HOST:PORT (torch's TCPStore, "
@@ -685,6 +699,19 @@ static const struct option_desc option_table[] = {
         { "rendezvous", 0, .arg = "c10d://HOST:PORT", CUSTOM(parse_rendezvous),
           .help = "without --store: number the nodes as they join through\n"
                   "torch's TCPStore, hosted by the node at HOST (node 0)" },
+        { "store-cacert", 0, .arg = "FILE", STRING(store_cacert, check_store_file),
+          .help = "etcd over TLS: the CA that signed etcd's certificate\n"
+                  "(PEM; the endpoint becomes https://)" },
+        { "store-cert", 0, .arg = "FILE", STRING(store_cert, check_store_file),
+          .help = "with --store-key: the client certificate etcd asks\n"
+                  "for (its --client-cert-auth), PEM" },
+        { "store-key", 0, .arg = "FILE", STRING(store_key, check_store_file),
+          .help = "the client certificate's private key (PEM)" },
+        { "store-user", 0, .arg = "NAME", STRING(store_user, check_not_empty),
+          .help = "etcd's user (etcd with auth enabled); the password\n"
+                  "from --store-password-file or $" STORE_PASSWORD_ENV },
+        { "store-password-file", 0, .arg = "FILE", STRING(store_password_file, check_store_file),
+          .help = "the file whose first line is --store-user's password" },
         { "join-timeout", 0, DURATION(join_timeout_usec, 0),
           .help = "with --store: node 0 fails the job when a node has not\n"
                   "registered within SECS, and the rendezvous gives up\n"
@@ -874,6 +901,16 @@ static int options_parse(int argc, char **argv, struct run_options *o, bool chec
                 if (!o->command[0][0])
                         return usage_error("the command is an empty string");
         }
+        if (!o->store && (o->store_cacert || o->store_cert || o->store_key || o->store_user || o->store_password_file))
+                return usage_error("--store-%s without --store: give --store etcd://HOST:PORT too",
+                                   o->store_cacert ? "cacert" : o->store_cert ? "cert" : o->store_key ? "key" :
+                                   o->store_user ? "user" : "password-file");
+        if (!o->store_cert != !o->store_key)
+                return usage_error("--%s without --%s: a client certificate needs its private key, and a key its "
+                                   "certificate: give both (PEM files)", o->store_cert ? "store-cert" : "store-key",
+                                   o->store_cert ? "store-key" : "store-cert");
+        if (o->store_password_file && !o->store_user)
+                return usage_error("--store-password-file without --store-user: give etcd's user name too");
         if (o->restart_delay_max_usec < o->restart_delay_usec)
                 return usage_error("--restart-delay-max is shorter than --restart-delay: make it at least as long");
         if (o->tail_bytes > 0 && o->tail_bytes < 2)
@@ -902,6 +939,11 @@ void run_options_done(struct run_options *o) {
         free(o->report_path);
         free(o->store);
         free(o->rendezvous);
+        free(o->store_cacert);
+        free(o->store_cert);
+        free(o->store_key);
+        free(o->store_user);
+        free(o->store_password_file);
         free(o->node_addr);
         free(o->console_hidden);
         for (size_t i = 0; i < o->n_phase_timeouts; i++)

@@ -122,6 +122,10 @@ struct run_options {
         enum nodes_from nodes_from;
         char *store;                    /* etcd://HOST:PORT (the endpoint part), or NULL: no cross-node view */
         char *rendezvous;               /* c10d://HOST:PORT (the endpoint part): node ranks through a TCPStore */
+        char *store_cacert;             /* PEM files for a TLS etcd (etcd.h's etcd_credentials) */
+        char *store_cert, *store_key;
+        char *store_user;               /* etcd's user; its password from store_password_file or the environment */
+        char *store_password_file;
         uint64_t join_timeout_usec;     /* the store: every node registered within (0: no wait) */
         uint64_t last_call_usec;        /* MIN:MAX: the rendezvous' wait for more once MIN joined */
         char *node_addr;                /* this node's name in reports; NULL: the host name */
@@ -158,6 +162,8 @@ struct run_options {
 #define DEFAULT_STACK_TIMEOUT_USEC (3 * USEC_PER_SEC)
 #define DEFAULT_JOIN_TIMEOUT_USEC (600 * USEC_PER_SEC)  /* torchrun's rendezvous join_timeout */
 #define DEFAULT_LAST_CALL_USEC (30 * USEC_PER_SEC)      /* torchrun's rendezvous last_call_timeout */
+/* --store-user's password when no --store-password-file is given (taken out of the ranks' environment). */
+#define STORE_PASSWORD_ENV "RINGMASTER_STORE_PASSWORD"
 #define DEFAULT_DIAGNOSE_SIGNAL SIGUSR2
 
 /*

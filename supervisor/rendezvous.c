@@ -128,7 +128,7 @@ static int watch_start(struct rdzv_state *st, const char *prefix) {
         st->watch_prefix = prefix;
         atomic_store(&st->stop, false);
         if (!st->watch_client) {
-                r = etcd_client_new(st->cfg->endpoint, st->cfg->timeout_ms > 0 ? st->cfg->timeout_ms : 2000,
+                r = etcd_client_new(st->cfg->endpoint, st->cfg->credentials, st->cfg->timeout_ms > 0 ? st->cfg->timeout_ms : 2000,
                                     &st->watch_client);
                 if (r < 0)
                         return r;
@@ -625,7 +625,7 @@ int rdzv_join(const struct rdzv_config *cfg, struct rdzv_result *ret, char **ret
         round_key = rdzv_key(cfg, -1, NULL);
         if (!round_key)
                 return -ENOMEM;
-        r = etcd_client_new(cfg->endpoint, cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000, &c);
+        r = etcd_client_new(cfg->endpoint, cfg->credentials, cfg->timeout_ms > 0 ? cfg->timeout_ms : 2000, &c);
         if (r == -EOPNOTSUPP)
                 return error_setf(ret_error, r, "--store: ringmaster was built without libcurl (configure --with-etcd)");
         if (r < 0)
@@ -653,6 +653,7 @@ int rdzv_join(const struct rdzv_config *cfg, struct rdzv_result *ret, char **ret
                                "node tried to join (other ringmasters restarting over and over?)", cfg->run_id);
         if (r > 0) {
                 ret->endpoint = strdup(cfg->endpoint);
+                ret->credentials = cfg->credentials;
                 if (!ret->endpoint || rdzv_round_prefix(cfg->run_id, ret->round, &ret->prefix) < 0) {
                         rdzv_result_done(ret, false);
                         r = -ENOMEM;
@@ -671,7 +672,7 @@ done:
 void rdzv_result_done(struct rdzv_result *r, bool revoke) {
         if (revoke && r->lease && r->endpoint) {
                 struct etcd_client *c = NULL;
-                if (etcd_client_new(r->endpoint, 2000, &c) == 0)
+                if (etcd_client_new(r->endpoint, r->credentials, 2000, &c) == 0)
                         (void) etcd_lease_revoke(c, r->lease);
                 etcd_client_free(c);
         }

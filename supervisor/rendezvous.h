@@ -49,8 +49,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "etcd.h"
+
 struct rdzv_config {
         const char *endpoint;           /* etcd: HOST:PORT or http(s)://HOST:PORT */
+        const struct etcd_credentials *credentials;     /* TLS and etcd's user (etcd.h); NULL: none */
         const char *run_id;             /* the same on every node */
         int min_nodes, max_nodes;       /* 1 <= min <= max */
         const char *host;               /* this node's name, in the others' messages */
@@ -69,6 +72,7 @@ struct rdzv_result {
         char *master_addr;              /* node 0's published address */
         char *prefix;                   /* the round's keys for the cluster: /ringmaster/RUN_ID/round/R/ */
         char *endpoint;                 /* cfg->endpoint, to revoke the lease with */
+        const struct etcd_credentials *credentials;     /* cfg->credentials (the caller's, kept until done) */
         int64_t lease;                  /* holds this node's slot until revoked or it ends */
         int signal;                     /* -EINTR: the stop signal that ended the wait */
 };

@@ -148,6 +148,60 @@ static int on_cluster(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+/*
+ * The store's credentials, read once a process (the rendezvous and the cluster share them, the rendezvous'
+ * result keeps a pointer): the password from --store-password-file's first line, else from
+ * $RINGMASTER_STORE_PASSWORD, which is taken out of the environment (the ranks never see it) and put back
+ * only for a restart's execve() (run_nodes_reexec()).
+ */
+static struct etcd_credentials store_credentials;
+static char *store_password;
+static bool store_password_from_env;
+
+static int credentials_of(const struct run_options *o, const struct etcd_credentials **ret) {
+        static bool done;
+        const char *env = getenv(STORE_PASSWORD_ENV);
+
+        if (done) {
+                *ret = &store_credentials;
+                return 0;
+        }
+        if (o->store_password_file) {
+                FILE *f = fopen(o->store_password_file, "re");
+                size_t size = 0;
+                ssize_t n = f ? getline(&store_password, &size, f) : -1;
+                int e = errno;
+
+                if (f)
+                        fclose(f);
+                if (n < 0) {
+                        errno = e;
+                        log_error("--store-password-file %s: %s: give a file whose first line is the password of "
+                                  "etcd's user %s", o->store_password_file, f ? "empty" : strerror(errno),
+                                  o->store_user);
+                        return -EINVAL;
+                }
+                store_password[strcspn(store_password, "\r\n")] = 0;
+        } else if (o->store_user && env) {
+                store_password = strdup(env);
+                if (!store_password)
+                        return -ENOMEM;
+                store_password_from_env = true;
+        } else if (o->store_user) {
+                log_error("--store-user %s: no password: give --store-password-file FILE (its first line), or set "
+                          "$" STORE_PASSWORD_ENV, o->store_user);
+                return -EINVAL;
+        }
+        (void) unsetenv(STORE_PASSWORD_ENV);    /* not the ranks' */
+        store_credentials = (struct etcd_credentials) {
+                .cacert = o->store_cacert, .cert = o->store_cert, .key = o->store_key, .user = o->store_user,
+                .password = store_password,
+        };
+        done = true;
+        *ret = &store_credentials;
+        return 0;
+}
+
 int run_nodes_rendezvous(const struct run_model *run, const struct run_options *o, struct placement *p,
                          struct rdzv_result *rdzv) {
         _cleanup_free_ char *error = NULL;
@@ -159,6 +213,11 @@ int run_nodes_rendezvous(const struct run_model *run, const struct run_options *
         };
         int r;
 
+        if (o->store) {
+                r = credentials_of(o, &cfg.credentials);
+                if (r < 0)
+                        return r;
+        }
         if (!o->run_id && o->store) {
                 log_error("--store without --node-rank numbers the nodes as they join, and needs --run-id, the same on "
                           "every node: it names the job in the store");
@@ -216,11 +275,15 @@ int run_nodes_start(sd_event *event, struct job *job, const struct run_options *
         struct run_nodes *n;
         _cleanup_free_ char *error = NULL;
         struct cluster_config cfg;
+        const struct etcd_credentials *credentials = NULL;
         int r;
 
         *ret = NULL;
         if (!o->store)
                 return 0;
+        r = credentials_of(o, &credentials);
+        if (r < 0)
+                return r;
         n = calloc(1, sizeof(*n));
         if (!n)
                 return -ENOMEM;
@@ -233,7 +296,7 @@ int run_nodes_start(sd_event *event, struct job *job, const struct run_options *
                 return -ENOMEM;
         }
         cfg = (struct cluster_config) {
-                .endpoint = o->store, .run_id = run->run_id, .node_rank = run->node_rank, .nnodes = run->nnodes,
+                .endpoint = o->store, .credentials = credentials, .run_id = run->run_id, .node_rank = run->node_rank, .nnodes = run->nnodes,
                 .host = o->node_addr ? o->node_addr : run->host, .prefix = rdzv->prefix, .lease = rdzv->lease,
         };
         r = cluster_start(&cfg, &n->cluster, &error);
@@ -421,6 +484,9 @@ int run_nodes_reexec(char **argv, int attempt, uint64_t delay_usec) {
                         return -ENOMEM;
         snprintf(n, sizeof(n), "%d", attempt);
         if (setenv(NODE_RESTART_ENV, n, 1) < 0)
+                return -errno;
+        /* The next attempt reads the password where this one did. */
+        if (store_password_from_env && setenv(STORE_PASSWORD_ENV, store_password, 1) < 0)
                 return -errno;
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;

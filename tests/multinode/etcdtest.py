@@ -6,6 +6,9 @@ with its data in a temporary directory, stopped and removed at the end.
     with Etcd() as e:            # e.endpoint == "127.0.0.1:PORT"
         ...
     with Etcd(host="10.77.0.1", netns="rm-n0"): ...
+    with Etcd(tls=TLS(cacert, cert, key)): ...   # https, and client certificates signed by cacert only
+
+etcdctl(args) runs etcdctl against it (with its TLS files, and user when given).
 
 Etcd.available() says whether Debian's etcd-server is installed (tests skip
 with 77 when it is not).
@@ -29,9 +32,19 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+class TLS:
+    """The server's certificate and key, and the CA whose client certificates it takes (--client-cert-auth);
+    client_cert/client_key: what etcdctl presents."""
+
+    def __init__(self, cacert, cert, key, client_cert=None, client_key=None):
+        self.cacert, self.cert, self.key = cacert, cert, key
+        self.client_cert, self.client_key = client_cert, client_key
+
+
 class Etcd:
-    def __init__(self, host="127.0.0.1", netns=None, client_port=None, peer_port=None, quota_mib=256):
+    def __init__(self, host="127.0.0.1", netns=None, client_port=None, peer_port=None, quota_mib=256, tls=None):
         self.host = host
+        self.tls = tls
         self.netns = netns
         # In a namespace the ports are that namespace's: any free loopback one is as good as another there.
         self.client_port = client_port or free_port()
@@ -58,13 +71,16 @@ class Etcd:
 
     def start(self, timeout=30.0):
         self.dir = tempfile.mkdtemp(prefix="rm-etcd-")
-        client = "http://%s:%d" % (self.host, self.client_port)
+        client = "%s://%s:%d" % ("https" if self.tls else "http", self.host, self.client_port)
         peer = "http://127.0.0.1:%d" % self.peer_port
         argv = [ETCD, "--name", "rm-test", "--data-dir", os.path.join(self.dir, "data"),
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                 "--initial-cluster", "rm-test=" + peer, "--quota-backend-bytes", str(self.quota),
                 "--log-level", "warn"]
+        if self.tls:
+            argv += ["--cert-file", self.tls.cert, "--key-file", self.tls.key, "--client-cert-auth",
+                     "--trusted-ca-file", self.tls.cacert]
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns] + argv
         self.log = open(os.path.join(self.dir, "etcd.log"), "w+")
@@ -78,7 +94,20 @@ class Etcd:
             time.sleep(0.1)
         raise RuntimeError("etcd did not answer within %.0f s:\n%s" % (timeout, self.tail()))
 
+    def etcdctl(self, args, user=None, stdin=None):
+        """etcdctl ARGS against this etcd (its TLS files, user "NAME:PASSWORD"): (exit status, output)."""
+        argv = ["etcdctl", "--endpoints", self.endpoint, "--dial-timeout", "2s"]
+        if self.tls:
+            argv += ["--cacert", self.tls.cacert, "--cert", self.tls.client_cert, "--key", self.tls.client_key]
+        if user:
+            argv += ["--user", user]
+        p = subprocess.run(argv + args, env=dict(os.environ, ETCDCTL_API="3"), input=stdin, capture_output=True,
+                           text=True)
+        return p.returncode, p.stdout + p.stderr
+
     def healthy(self):
+        if self.tls:
+            return self.etcdctl(["endpoint", "health"])[0] == 0
         if self.netns:
             # Only reachable from inside the namespaces: ask from there.
             argv = ["ip", "netns", "exec", self.netns, "etcdctl", "--endpoints", self.endpoint,

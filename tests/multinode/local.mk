@@ -58,6 +58,7 @@ EXTRA_DIST += tests/multinode/bench-etcd-nodes.py
 
 MULTINODE_PY_TESTS = \
 	tests/multinode/test-etcd-client.py \
+	tests/multinode/test-etcd-secure.py \
 	tests/multinode/test-netns.py \
 	tests/multinode/test-netns-torchrun.py \
 	tests/multinode/test-netns-store.py \

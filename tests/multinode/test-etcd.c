@@ -101,8 +101,8 @@ static void test_live(const char *endpoint) {
         pthread_t t;
         int ttl = 0, r;
 
-        CHECK(etcd_client_new(endpoint, 2000, &c) == 0, "client");
-        CHECK(etcd_client_new(endpoint, 2000, &wc) == 0, "watch client");
+        CHECK(etcd_client_new(endpoint, NULL, 2000, &c) == 0, "client");
+        CHECK(etcd_client_new(endpoint, NULL, 2000, &wc) == 0, "watch client");
         if (!c || !wc)
                 return;
         w.c = wc;
@@ -161,7 +161,7 @@ static void test_live(const char *endpoint) {
         etcd_client_free(wc);
 
         /* Nobody there: an error that names the endpoint. */
-        CHECK(etcd_client_new("127.0.0.1:1", 500, &c) == 0, "client to a closed port");
+        CHECK(etcd_client_new("127.0.0.1:1", NULL, 500, &c) == 0, "client to a closed port");
         r = etcd_lease_grant(c, 5, &lease);
         CHECK(r == -ECONNREFUSED && strstr(etcd_last_error(c), "127.0.0.1:1"), "refused: %d %s", r,
               etcd_last_error(c));
@@ -173,7 +173,7 @@ int main(void) {
         struct etcd_client *c = NULL;
 
         test_base64();
-        if (etcd_client_new("127.0.0.1:2379", 100, &c) == -EOPNOTSUPP) {
+        if (etcd_client_new("127.0.0.1:2379", NULL, 100, &c) == -EOPNOTSUPP) {
                 printf("built without libcurl: the live part skipped\n");
                 return failures ? 1 : 77;
         }

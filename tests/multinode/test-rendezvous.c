@@ -113,7 +113,7 @@ static void test_after_failure(int round) {
         CHECK(js[0].r == 0 && js[1].r == 0 && js[0].res.round == round, "round %d formed: %s %s", round,
               js[0].error, js[1].error);
         /* Its members stay (leases alive) and its job fails. */
-        CHECK(etcd_client_new(endpoint, 2000, &c) == 0, "client");
+        CHECK(etcd_client_new(endpoint, NULL, 2000, &c) == 0, "client");
         CHECK(rdzv_round_prefix(run_id, round, &prefix) == 0 && asprintf(&key, "%sjob/failure", prefix) > 0, "key");
         CHECK(etcd_put(c, key, "{}", 2, 0) == 0, "put the failure: %s", etcd_last_error(c));
         etcd_client_free(c);

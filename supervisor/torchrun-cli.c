@@ -2,7 +2,9 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "exit-status.h"
 #include "parse-util.h"
@@ -345,13 +347,35 @@ bad:
                     what, s);
 }
 
-/* --rdzv-conf keys: those that only tune torchrun's own rendezvous protocol have no effect here. */
-static int check_rdzv_conf(const char *conf, uint64_t *ret_join_timeout_usec, uint64_t *ret_last_call_usec,
-                           char **ret_error) {
+/* What --rdzv-conf says that ringmaster uses; the rest only tunes torchrun's own rendezvous protocol. */
+struct rdzv_conf {
+        uint64_t join_timeout_usec, last_call_usec;     /* 0: not given */
+        char *protocol;                                 /* etcd: http or https */
+        char *cacert, *cert, *key;                      /* etcd over TLS (PEM files) */
+};
+
+static void rdzv_conf_done(struct rdzv_conf *c) {
+        free(c->protocol);
+        free(c->cacert);
+        free(c->cert);
+        free(c->key);
+}
+
+static int check_rdzv_conf(const char *conf, struct rdzv_conf *ret, char **ret_error) {
         static const char *const inert[] = {
                 "read_timeout", "close_timeout", "timeout", "keep_alive_interval",
                 "keep_alive_max_attempt", "is_host", "use_agent_store", "heartbeat", "store_type",
                 "use_libuv", "rank",
+        };
+        /* etcd's TLS: the etcd backend's names, then etcd-v3's. */
+        static const struct { const char *name; size_t field; } tls[] = {
+                { "protocol", offsetof(struct rdzv_conf, protocol) },
+                { "cacert", offsetof(struct rdzv_conf, cacert) },
+                { "ca_cert", offsetof(struct rdzv_conf, cacert) },
+                { "cert", offsetof(struct rdzv_conf, cert) },
+                { "ssl_cert", offsetof(struct rdzv_conf, cert) },
+                { "key", offsetof(struct rdzv_conf, key) },
+                { "ssl_cert_key", offsetof(struct rdzv_conf, key) },
         };
         _cleanup_free_ char *copy = strdup(conf);
         char *save = NULL;
@@ -366,37 +390,71 @@ static int check_rdzv_conf(const char *conf, uint64_t *ret_join_timeout_usec, ui
                         return error_setf(ret_error, -EINVAL, "--rdzv-conf '%s': '%s' is not KEY=VALUE", conf, t);
                 *eq = 0;
                 if (strcmp(t, "join_timeout") == 0) {
-                        if (parse_duration_usec(eq + 1, ret_join_timeout_usec) < 0)
+                        if (parse_duration_usec(eq + 1, &ret->join_timeout_usec) < 0)
                                 return error_setf(ret_error, -EINVAL, "--rdzv-conf join_timeout=%s: give seconds", eq + 1);
                         continue;
                 }
                 if (strcmp(t, "last_call_timeout") == 0) {
-                        if (parse_duration_usec(eq + 1, ret_last_call_usec) < 0)
+                        if (parse_duration_usec(eq + 1, &ret->last_call_usec) < 0)
                                 return error_setf(ret_error, -EINVAL, "--rdzv-conf last_call_timeout=%s: give seconds",
                                                   eq + 1);
                         continue;
                 }
+                for (size_t i = 0; i < ELEMENTSOF(tls) && !known; i++)
+                        if (strcmp(t, tls[i].name) == 0) {
+                                char **field = (char **) ((char *) ret + tls[i].field);
+                                free(*field);
+                                *field = strdup(eq + 1);
+                                if (!*field)
+                                        return -ENOMEM;
+                                known = true;
+                        }
                 for (size_t i = 0; i < ELEMENTSOF(inert); i++)
                         known = known || strcmp(t, inert[i]) == 0;
                 if (!known)
                         return error_setf(ret_error, -EINVAL, "--rdzv-conf: '%s' is not a key ringmaster knows (join_timeout, "
-                                               "last_call_timeout, and torchrun's rendezvous tuning: read_timeout, "
+                                               "last_call_timeout, etcd's protocol, cacert, cert, key (etcd-v3: ca_cert, "
+                                               "ssl_cert, ssl_cert_key), and torchrun's rendezvous tuning: read_timeout, "
                                                "close_timeout, timeout, keep_alive_*, is_host, use_agent_store)", t);
         }
+        if (ret->protocol && strcasecmp(ret->protocol, "http") != 0 && strcasecmp(ret->protocol, "https") != 0)
+                return error_setf(ret_error, -EINVAL, "--rdzv-conf protocol=%s: give http or https", ret->protocol);
         return 0;
 }
 
 /* --rdzv-conf's join_timeout and last_call_timeout, for a rendezvous (0: not given). */
-static int rdzv_timeouts(char ***run, uint64_t join_timeout_usec, uint64_t last_call_usec) {
+static int rdzv_timeouts(char ***run, const struct rdzv_conf *conf) {
         int r = 0;
 
-        if (join_timeout_usec) {
+        if (conf->join_timeout_usec) {
                 r |= strv_extend(run, "--join-timeout");
-                r |= strv_extendf(run, "%gs", (double) join_timeout_usec / 1e6);
+                r |= strv_extendf(run, "%gs", (double) conf->join_timeout_usec / 1e6);
         }
-        if (last_call_usec) {
+        if (conf->last_call_usec) {
                 r |= strv_extend(run, "--last-call-timeout");
-                r |= strv_extendf(run, "%gs", (double) last_call_usec / 1e6);
+                r |= strv_extendf(run, "%gs", (double) conf->last_call_usec / 1e6);
+        }
+        return r;
+}
+
+/* etcd's endpoint and TLS files, as torchrun's etcd backends take them from --rdzv-conf. */
+static int etcd_store(char ***run, const char *endpoint, const struct rdzv_conf *conf) {
+        bool https = conf->protocol ? strcasecmp(conf->protocol, "https") == 0 : conf->cacert || conf->cert;
+        int r = 0;
+
+        r |= strv_extend(run, "--store");
+        r |= strv_extendf(run, "etcd://%s%s", https ? "https://" : "", endpoint);
+        if (conf->cacert) {
+                r |= strv_extend(run, "--store-cacert");
+                r |= strv_extend(run, conf->cacert);
+        }
+        if (conf->cert) {
+                r |= strv_extend(run, "--store-cert");
+                r |= strv_extend(run, conf->cert);
+        }
+        if (conf->key) {
+                r |= strv_extend(run, "--store-key");
+                r |= strv_extend(run, conf->key);
         }
         return r;
 }
@@ -408,7 +466,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
         struct std_spec redirects, tee;
         long long min_nodes, max_nodes, n;
         int master_port = 0, r = 0;
-        uint64_t join_timeout_usec = 0, last_call_usec = 0;
+        __attribute__((cleanup(rdzv_conf_done))) struct rdzv_conf conf = {};
         bool standalone = a->value[T_STANDALONE] != NULL;
         bool multi, etcd;
 
@@ -500,9 +558,12 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                 backend = "c10d";
         }
         multi = max_nodes > 1;
-        r = check_rdzv_conf(a->value[T_RDZV_CONF], &join_timeout_usec, &last_call_usec, ret_error);
+        r = check_rdzv_conf(a->value[T_RDZV_CONF], &conf, ret_error);
         if (r < 0)
                 return r;
+        if (!etcd && (conf.protocol || conf.cacert || conf.cert || conf.key))
+                return error_setf(ret_error, -EINVAL, "--rdzv-conf protocol, cacert, cert and key are etcd's: they need "
+                                  "--rdzv-backend etcd or etcd-v3 (the %s backend has no TLS)", backend);
 
         if (parse_int_range(a->value[T_NODE_RANK], 0, 65535, &n) < 0)
                 return error_setf(ret_error, -EINVAL, "--node-rank '%s': give a node index from 0", a->value[T_NODE_RANK]);
@@ -557,9 +618,8 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                         if (!endpoint || !*endpoint)
                                 return error_setf(ret_error, -EINVAL, "--rdzv-backend %s needs --rdzv-endpoint HOST:PORT, the "
                                                        "etcd server (e.g. etcd-0:2379)", backend);
-                        r |= strv_extend(&run, "--store");
-                        r |= strv_extendf(&run, "etcd://%s", endpoint);
-                        r |= rdzv_timeouts(&run, join_timeout_usec, last_call_usec);
+                        r |= etcd_store(&run, endpoint, &conf);
+                        r |= rdzv_timeouts(&run, &conf);
                 }
                 /* etcd: node 0 publishes its address (or the launcher says it), unless one is given. */
                 if (!etcd || !multi || a->given[T_MASTER_ADDR] || strv_env_get(env, "PET_MASTER_ADDR")) {
@@ -577,7 +637,7 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                         r |= strv_extend(&run, "--rendezvous");
                         r |= strv_extendf(&run, strchr(master_addr, ':') ? "c10d://[%s]:%d" : "c10d://%s:%d",
                                           master_addr, master_port);
-                        r |= rdzv_timeouts(&run, join_timeout_usec, last_call_usec);
+                        r |= rdzv_timeouts(&run, &conf);
                 }
         }
         if ((v = a->value[T_LOCAL_ADDR]) && *v) {

@@ -139,6 +139,23 @@ int main(void) {
              " -- python3 -u x.py");
         refuses(none, "torchrun --nnodes 2:4 --node-rank 1 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
                       "x.py", "leave --node-rank out");
+        /* etcd over TLS: the etcd backend's rdzv-conf keys, and etcd-v3's; protocol=https alone: the system's CAs. */
+        maps(none, "torchrun --nnodes 2 --rdzv-backend etcd --rdzv-endpoint e:2379 --rdzv-id j "
+                   "--rdzv-conf protocol=https,cacert=/ca.pem,cert=/c.pem,key=/c.key x.py",
+             "run --nnodes 2 --store etcd://https://e:2379 --store-cacert /ca.pem --store-cert /c.pem --store-key "
+             "/c.key --master-port 29500 -n 1 --run-id j " TAIL " -- python3 -u x.py");
+        maps(none, "torchrun --nnodes 2 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
+                   "--rdzv-conf ca_cert=/ca.pem,ssl_cert=/c.pem,ssl_cert_key=/c.key x.py",
+             "run --nnodes 2 --store etcd://https://e:2379 --store-cacert /ca.pem --store-cert /c.pem --store-key "
+             "/c.key --master-port 29500 -n 1 --run-id j " TAIL " -- python3 -u x.py");
+        maps(none, "torchrun --nnodes 2 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
+                   "--rdzv-conf protocol=https x.py",
+             "run --nnodes 2 --store etcd://https://e:2379 --master-port 29500 -n 1 --run-id j " TAIL
+             " -- python3 -u x.py");
+        refuses(none, "torchrun --nnodes 2 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
+                      "--rdzv-conf protocol=gopher x.py", "protocol=gopher: give http or https");
+        refuses(none, "torchrun --nnodes 2 --rdzv-backend c10d --rdzv-endpoint n0:29400 --rdzv-conf cacert=/ca.pem x.py",
+                "are etcd's");
         refuses(none, "torchrun --rdzv-conf last_call_timeout=x x.py", "last_call_timeout=x: give seconds");
         refuses(none, "torchrun --nnodes 2 --rdzv-backend etcd --rdzv-endpoint e:2379 x.py", "needs --rdzv-id");
         refuses(none, "torchrun --rdzv-conf bogus=1 x.py", "'bogus' is not a key");

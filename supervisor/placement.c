@@ -129,9 +129,17 @@ static int resolve_slurm(char *const *env, struct placement *p, char **ret_error
                         if (r < 0)
                                 return r == -ENOMEM ? r : error_setf(ret_error, -EINVAL, "Slurm: %s: no first host", name_list);
                 }
-                r = hostlist_nth(list, (size_t) nodeid, &p->node_name);
-                if (r == -ENOMEM)
-                        return r;
+                if (!strv_env_get(env, "SLURMD_NODENAME")) {
+                        r = hostlist_nth(list, (size_t) nodeid, &p->node_name);
+                        if (r == -ENOMEM)
+                                return r;
+                }
+        }
+        /* slurmd's own name for its node (NodeName=), which several slurmd on one machine do not share. */
+        if (strv_env_get(env, "SLURMD_NODENAME") && *strv_env_get(env, "SLURMD_NODENAME")) {
+                p->node_name = strdup(strv_env_get(env, "SLURMD_NODENAME"));
+                if (!p->node_name)
+                        return -ENOMEM;
         }
         if (!p->master_addr && nnodes > 1)
                 return error_setf(ret_error, -EINVAL, "Slurm: no SLURM_STEP_NODELIST or SLURM_JOB_NODELIST to take node 0's address "

@@ -13,7 +13,8 @@
  *   Slurm (srun ... ringmaster run ...): SLURM_STEP_NUM_NODES (else
  *     SLURM_NNODES), SLURM_NODEID, SLURM_PROCID, SLURM_STEP_NUM_TASKS (one
  *     task per node is required), SLURM_STEP_NODELIST (else
- *     SLURM_JOB_NODELIST): MASTER_ADDR is its first host.
+ *     SLURM_JOB_NODELIST): MASTER_ADDR is its first host; SLURMD_NODENAME
+ *     (else this node's place in that list) is the node's name in reports.
  *   Kubernetes LeaderWorkerSet: LWS_GROUP_SIZE, LWS_WORKER_INDEX (0: the
  *     leader), LWS_LEADER_ADDRESS (MASTER_ADDR).
  *   Kubernetes Indexed Job / JobSet: JOB_COMPLETION_INDEX is the node
@@ -82,7 +83,9 @@ struct placement {
         char *master_addr;              /* NULL: single node and not given (the caller's default), or
                                            RENDEZVOUS and not given (node 0 publishes it) */
         int master_port;                /* 0: single node and not given (a free port) */
-        char *node_name;                /* the launcher's name for this node; NULL: not known */
+        char *node_name;                /* the launcher's name for this node (Slurm: SLURMD_NODENAME, else its
+                                           place in the node list); NULL: not known (Kubernetes: the host name
+                                           is the pod's name already) */
 };
 
 /* "none", "auto", "slurm", "lws", "indexed-job"; -EINVAL for anything else. */

@@ -145,6 +145,9 @@ static int setup_placement(struct run_model *run, const struct run_options *o, s
                         return r;
                 }
         }
+        /* The launcher's name for this node (Slurm's n2, not the machine's): in reports and the store's records. */
+        if (p.node_name)
+                snprintf(run->host, sizeof(run->host), "%s", p.node_name);
         run->nnodes = p.nnodes;
         run->node_rank = p.node_rank;
         run->rank_offset = p.node_rank * run->nproc;

@@ -182,6 +182,16 @@ static void test_slurm(void) {
         CHECK(p.master_port == PLACEMENT_DEFAULT_PORT, "port 29500");
         CHECK(placement_global_rank(&p, 1) == 17, "global rank 2*8+1");
         placement_done(&p);
+        {
+                /* slurmd's NodeName wins over the list (several slurmd a machine, or names unlike the hosts'). */
+                char *named[] = { "SLURM_STEP_NUM_NODES=2", "SLURM_STEP_NUM_TASKS=2", "SLURM_NODEID=1",
+                                  "SLURM_PROCID=1", "SLURM_STEP_NODELIST=n[1-2]", "SLURMD_NODENAME=n2-real",
+                                  "SLURM_STEP_ID=0", NULL };
+                CHECK(resolve(&req, named, &p, &err) == 0, "slurm with SLURMD_NODENAME: %s", err);
+                CHECK(p.node_name && strcmp(p.node_name, "n2-real") == 0, "this node's name: SLURMD_NODENAME's, got %s",
+                      p.node_name);
+                placement_done(&p);
+        }
 
         /* --master-addr / MASTER_ADDR win over the first host. */
         req.master_addr = "10.9.9.9";

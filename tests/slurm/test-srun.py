@@ -297,6 +297,12 @@ def case_store(cluster):
            json.dumps(rep0)[:3000])
     expect(fail.get("node") == 1 and fail.get("rank") == 3 and "rank 3 fails on purpose" in (fail.get("cause") or ""),
            "store: node 0's report names node 1, rank 3 and the cause", json.dumps(fail))
+    # Slurm's names for the nodes (n1, n2), not the machine's (both nodes are this one machine here).
+    expect(fail.get("host") == "n2", "store: node 0's report names node 1 by Slurm's name n2 (%s)" % fail.get("host"),
+           json.dumps(fail))
+    expect(rep0 is not None and rep0.get("host") == "n1" and rep1 is not None and rep1.get("host") == "n2",
+           "store: each node's report names its node by Slurm's name (%s, %s)" %
+           ((rep0 or {}).get("host"), (rep1 or {}).get("host")), json.dumps(rep0)[:2000])
     expect(rep1 is not None and rep1.get("exit_status") == 1, "store: node 1 exits with rank 3's status 1",
            json.dumps(rep1)[:3000])
 

@@ -517,6 +517,24 @@ int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t l
         return r;
 }
 
+int etcd_delete_prefix(struct etcd_client *c, const char *prefix, int64_t *ret_deleted) {
+        _cleanup_free_ char *end = etcd_prefix_end(prefix), *k = etcd_base64_encode(prefix, strlen(prefix));
+        _cleanup_free_ char *e = NULL, *body = NULL;
+        struct json_value *v = NULL;
+        int r;
+
+        if (!end || !k)
+                return -ENOMEM;
+        e = etcd_base64_encode(end, strlen(end) ? strlen(end) : 1);
+        if (!e || asprintf(&body, "{\"key\":\"%s\",\"range_end\":\"%s\"}", k, e) < 0)
+                return -ENOMEM;
+        r = post(c, "/v3/kv/deleterange", body, &v);
+        if (r == 0 && ret_deleted)
+                *ret_deleted = get_int64(v, "deleted");
+        json_value_free(v);
+        return r;
+}
+
 int etcd_compare_and_swap(struct etcd_client *c, const char *key, const char *expected, const void *value,
                           size_t len, int64_t lease, bool *ret_swapped) {
         _cleanup_free_ char *put = NULL, *body = NULL, *cmp = NULL, *k = etcd_base64_encode(key, strlen(key));
@@ -909,6 +927,10 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id) {
 }
 int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease) {
         (void) c, (void) key, (void) value, (void) len, (void) lease;
+        return -EOPNOTSUPP;
+}
+int etcd_delete_prefix(struct etcd_client *c, const char *prefix, int64_t *ret_deleted) {
+        (void) c, (void) prefix, (void) ret_deleted;
         return -EOPNOTSUPP;
 }
 int etcd_compare_and_swap(struct etcd_client *c, const char *key, const char *expected, const void *value,

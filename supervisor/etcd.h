@@ -70,6 +70,8 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id);
 
 /* lease 0: none.  Values are bytes (len); keys are strings. */
 int etcd_put(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease);
+/* Deletes every key under prefix; *ret_deleted (may be NULL): how many there were. */
+int etcd_delete_prefix(struct etcd_client *c, const char *prefix, int64_t *ret_deleted);
 /* Puts only when key does not exist: *ret_created says whether this call made it. */
 int etcd_create(struct etcd_client *c, const char *key, const void *value, size_t len, int64_t lease,
                 bool *ret_created);

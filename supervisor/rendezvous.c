@@ -339,6 +339,44 @@ static int current_round(struct etcd_client *c, const char *key, int *ret, char 
                           etcd_last_error(c));
 }
 
+/*
+ * Rounds before round - 1 are over and their nodes gone (a round opens only once the one before it ended or
+ * failed; the previous one's nodes may still be stopping): their keys, the closed record and the job's failure,
+ * go, so that a long-lived job restarted daily keeps two rounds' keys in etcd, not every round's.  Best effort:
+ * the next round's closer tries again.
+ */
+static void prune_old_rounds(const struct rdzv_config *cfg, struct etcd_client *c, int round) {
+        static const char *const trees[] = { "rdzv", "round" };
+
+        if (round < 2)
+                return;
+        for (size_t t = 0; t < ELEMENTSOF(trees); t++) {
+                _cleanup_free_ char *prefix = NULL;
+                struct etcd_kv *kvs = NULL;
+                size_t n = 0;
+                long long last = -1;
+
+                if (asprintf(&prefix, "%s%s/%s/", CLUSTER_KEY_ROOT, cfg->run_id, trees[t]) < 0)
+                        return;
+                if (etcd_range_prefix(c, prefix, &kvs, &n, NULL) < 0)
+                        continue;
+                /* In key order, so one round's keys are together ("0/closed", "0/nodes/...", "10/...", "2/..."). */
+                for (size_t i = 0; i < n; i++) {
+                        const char *k = kvs[i].key + strlen(prefix);
+                        _cleanup_free_ char *old = NULL;
+                        char *end = NULL;
+                        long long old_round = strtoll(k, &end, 10);
+
+                        if (end == k || *end != '/' || old_round >= round - 1 || old_round == last)
+                                continue;
+                        last = old_round;
+                        if (asprintf(&old, "%s%lld/", prefix, old_round) >= 0)
+                                (void) etcd_delete_prefix(c, old, NULL);
+                }
+                etcd_kvs_free(kvs, n);
+        }
+}
+
 static void state_done(struct rdzv_state *st) {
         watch_stop(st);
         for (size_t i = 0; i < st->n_members; i++) {
@@ -526,6 +564,8 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         if (r < 0)
                                 goto done;
                         r = etcd_create(c, closed_key, closed, strlen(closed), 0, &created);
+                        if (r == 0 && created)
+                                prune_old_rounds(cfg, c, round);
                         if (r == 0 && !created) {
                                 /* Someone closed it first: theirs is the record. */
                                 free(closed);

@@ -34,7 +34,9 @@
  * all gone (the job ended, or crashed and their leases ended), or whose job
  * recorded a failure (round/R/job/failure, cluster.h), is over: the joiner
  * moves the round on (compare-and-swap R -> R+1), so a restarted job never
- * meets the keys of an earlier one.  MASTER_ADDR is node 0's published
+ * meets the keys of an earlier one.  The node that closes round R deletes
+ * the keys of rounds before R-1 (rdzv/K/ and round/K/), so a job restarted
+ * again and again keeps two rounds' records.  MASTER_ADDR is node 0's published
  * address: its --node-addr, else its own address toward etcd (its host name
  * when that is loopback).
  *

@@ -6,7 +6,9 @@ succeeds (both exit 0).  A rank that always fails: after --max-restarts 1 both n
 round 1 failed and the restarts are spent.  Without the rendezvous (--node-rank), --max-restarts with two nodes
 is still refused.  Skips (77) without etcd-server."""
 
+import base64
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,8 +37,16 @@ def run_nodes(argvs, timeout):
 
 def argv(etcd, run_id, restarts, script):
     return [RINGMASTER, "run", "--nnodes", "2", "--store", "etcd://" + etcd.endpoint, "--run-id", run_id,
-            "--max-restarts", str(restarts), "--restart-delay", "1", "--master-port", "29561", "-n", "1", "--",
-            "sh", "-c", script]
+            "--max-restarts", str(restarts), "--restart-delay", "1", "--restart-delay-max", "1", "--master-port",
+            "29561", "-n", "1", "--", "sh", "-c", script]
+
+
+def keys(etcd, prefix):
+    """Every key under prefix (the test's own v3 gateway call)."""
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    reply = etcd.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(end), "keys_only": True})
+    return sorted(base64.b64decode(kv["key"]).decode() for kv in reply.get("kvs", []))
 
 
 def main():
@@ -70,6 +80,18 @@ def main():
         # The restarted ringmaster is no subreaper of its own past: the next attempt's watcher is not its orphan.
         check("still running after" not in out and "orphaned descendants" not in out,
               "the restarted attempts stop their ranks at once (no leftover to SIGKILL)", out)
+
+        # Old rounds' records go: after 6 rounds (5 restarts) only rounds 4 and 5 are left (and the counter).
+        run_id = "prune-%d" % os.getpid()
+        script = '[ "$RANK" = 1 ] && exit 3; exec sleep 60'
+        res = run_nodes([argv(etcd, run_id, 5, script)] * 2, 180 * SCALE)
+        out = "\n".join("==== node: exit %s\n%s" % r for r in res)
+        check("the job failed in round 5 of the rendezvous" in out, "prune: six rounds ran (0 to 5)", out)
+        left = keys(etcd, "/ringmaster/%s/" % run_id)
+        rounds = sorted({int(m.group(1)) for k in left for m in [re.search(r"/(?:rdzv|round)/(\d+)/", k)] if m})
+        check(rounds == [4, 5] and len(left) <= 5,
+              "prune: the prefix holds the last two rounds' records only (%d keys, rounds %s)" % (len(left), rounds),
+              "\n".join(left))
 
         # Static node ranks: refused as before.
         res = run_nodes([[RINGMASTER, "run", "--nnodes", "2", "--node-rank", "0", "--master-addr", "127.0.0.1",

@@ -316,7 +316,8 @@ int placement_resolve(const struct placement_request *req, char *const *env, str
                         goto fail;
                 }
         }
-        if (p.nnodes > 1 && p.master_port == 0)
+        /* The rendezvous' node 0 picks a free port and publishes it, as torchrun's rank-0 agent does. */
+        if (p.nnodes > 1 && p.master_port == 0 && p.source != NODE_SOURCE_RENDEZVOUS)
                 p.master_port = PLACEMENT_DEFAULT_PORT;
         p.min_nnodes = elastic ? req->min_nnodes : p.nnodes;
         if (p.nnodes > 1 && !p.master_addr && p.source != NODE_SOURCE_RENDEZVOUS) {

@@ -31,7 +31,8 @@
  * must agree with the launcher's count.  MASTER_ADDR / MASTER_PORT in the
  * environment (batch scripts often export them) count as given when the
  * command line does not give them.  A job of several nodes needs a fixed
- * port (all nodes must agree): 29500, torchrun's, unless given.
+ * port (all nodes must agree): 29500, torchrun's, unless given; through
+ * the rendezvous none (0) unless given: node 0 picks and publishes one.
  *
  * placement_resolve() is a pure function of the request and an environment
  * vector: no I/O, no logging; an error comes back as a sentence naming the
@@ -82,7 +83,8 @@ struct placement {
         int nproc_per_node;
         char *master_addr;              /* NULL: single node and not given (the caller's default), or
                                            RENDEZVOUS and not given (node 0 publishes it) */
-        int master_port;                /* 0: single node and not given (a free port) */
+        int master_port;                /* 0: single node and not given (a free port), or RENDEZVOUS and
+                                           not given (node 0 publishes one) */
         char *node_name;                /* the launcher's name for this node (Slurm: SLURMD_NODENAME, else its
                                            place in the node list); NULL: not known (Kubernetes: the host name
                                            is the pod's name already) */

@@ -222,15 +222,29 @@ static int closed_record(struct rdzv_state *st, char **ret) {
                 }
                 json_end_array(&w);
         }
+        json_key(&w, "ports");
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++) {
+                struct json_value *v = NULL;
+                const struct json_value *port;
+                (void) json_parse(st->members[i].rec, strlen(st->members[i].rec), &v);
+                port = v ? json_object_get(v, "port") : NULL;
+                json_int(&w, port && port->type == JSON_NUMBER ? strtoll(port->text, NULL, 10) : 0);
+                json_value_free(v);
+        }
+        json_end_array(&w);
         json_end_object(&w);
         return memstream_finish(f, &buf, ret);
 }
 
-/* Reads a closed record: the index of `me` (the key under the round) is the node rank (-1: not a member). */
+/*
+ * Reads a closed record: the index of `me` (the key under the round) is the node rank (-1: not a member); node
+ * 0's address and port (0: none offered).
+ */
 static int parse_closed(const char *rec, const char *me, int *ret_nnodes, int *ret_rank, char **ret_master,
-                        char **ret_hosts) {
+                        int *ret_master_port, char **ret_hosts) {
         struct json_value *v = NULL;
-        const struct json_value *members, *addrs, *hosts;
+        const struct json_value *members, *addrs, *hosts, *ports;
         int r = -EBADMSG;
 
         if (json_parse(rec, strlen(rec), &v) < 0)
@@ -238,6 +252,7 @@ static int parse_closed(const char *rec, const char *me, int *ret_nnodes, int *r
         members = json_object_get(v, "members");
         addrs = json_object_get(v, "addrs");
         hosts = json_object_get(v, "hosts");
+        ports = json_object_get(v, "ports");
         if (!members || members->type != JSON_ARRAY || members->n == 0 || !addrs || addrs->type != JSON_ARRAY ||
             addrs->n != members->n || addrs->items[0]->type != JSON_STRING)
                 goto done;
@@ -246,6 +261,10 @@ static int parse_closed(const char *rec, const char *me, int *ret_nnodes, int *r
         for (size_t i = 0; me && i < members->n; i++)
                 if (members->items[i]->type == JSON_STRING && strcmp(members->items[i]->text, me) == 0)
                         *ret_rank = (int) i;
+        if (ret_master_port)
+                *ret_master_port = ports && ports->type == JSON_ARRAY && ports->n > 0 &&
+                                   ports->items[0]->type == JSON_NUMBER ?
+                                   (int) strtol(ports->items[0]->text, NULL, 10) : 0;
         if (ret_master && !(*ret_master = strdup(addrs->items[0]->text))) {
                 r = -ENOMEM;
                 goto done;
@@ -307,6 +326,10 @@ static int node_record(const struct rdzv_config *cfg, struct etcd_client *c, cha
         json_string(&w, cfg->host);
         json_key(&w, "addr");
         json_string(&w, addr);
+        if (cfg->port > 0) {
+                json_key(&w, "port");
+                json_int(&w, cfg->port);
+        }
         json_key(&w, "pid");
         json_int(&w, getpid());
         json_end_object(&w);
@@ -464,7 +487,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                                                etcd_last_error(c));
                         goto done;      /* 0: try the round that is current now */
                 }
-                (void) parse_closed(st.closed, NULL, &nn, &rank, NULL, &hosts);
+                (void) parse_closed(st.closed, NULL, &nn, &rank, NULL, NULL, &hosts);
                 r = error_setf(ret_error, -EBUSY,
                                "the rendezvous of run %s: round %d is closed and running with %d node%s (%s): this "
                                "node came too late to join it; ringmaster does not resize a running job: start it "
@@ -504,7 +527,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                                 goto done;
                         }
                         *ret = (struct rdzv_result) { .round = round, .lease = lease };
-                        r = parse_closed(closed, me, &nn, &rank, &ret->master_addr, &hosts);
+                        r = parse_closed(closed, me, &nn, &rank, &ret->master_addr, &ret->master_port, &hosts);
                         if (r < 0) {
                                 free(ret->master_addr);
                                 *ret = (struct rdzv_result) {};

@@ -12,14 +12,15 @@
  *   round          the current round, "0", "1", ... (no lease)
  *   R/nodes/LEASE  a node that joined round R, under its lease (the key is
  *                  the lease's id, so each node's own: joining is one
- *                  create): {"host":"...","addr":"...","pid":P}; the key's
+ *                  create): {"host":"...","addr":"...","port":P,"pid":P};
+ *                  the key's
  *                  create revision (etcd's global order) is its place in the
  *                  join order; a joiner whose ringmaster dies leaves when
  *                  its lease ends
  *   R/closed       the round's members, written once (a transaction, no
  *                  lease) by the node that saw it complete: the first MAX in
  *                  join order, {"nnodes":N,"members":["nodes/LEASE",...],
- *                  "hosts":[...],"addrs":[...]}; node rank = the index of
+ *                  "hosts":[...],"addrs":[...],"ports":[...]}; node rank = the index of
  *                  its key in "members"
  *
  * The first member in join order (the leader) watches the round and closes
@@ -38,7 +39,9 @@
  * the keys of rounds before R-1 (rdzv/K/ and round/K/), so a job restarted
  * again and again keeps two rounds' records.  MASTER_ADDR is node 0's published
  * address: its --node-addr, else its own address toward etcd (its host name
- * when that is loopback).
+ * when that is loopback); MASTER_PORT is the port node 0 offered (each
+ * joiner offers one, cfg->port: a port free on it when it joined, as
+ * torchrun's rank-0 agent picks one), unless the caller was given one.
  *
  * rdzv_join() blocks (it runs before the event loop), bounded by the join
  * timeout; a pending stop signal (cfg->stop_signals) ends the wait.  The
@@ -60,6 +63,7 @@ struct rdzv_config {
         int min_nodes, max_nodes;       /* 1 <= min <= max */
         const char *host;               /* this node's name, in the others' messages */
         const char *addr;               /* this node's address if it gets rank 0; NULL: its address toward etcd */
+        int port;                       /* MASTER_PORT it offers should it get rank 0; 0: none */
         uint64_t join_timeout_usec;     /* 0: no limit */
         uint64_t last_call_usec;
         int lease_ttl_s;                /* 0: CLUSTER_DEFAULT_LEASE_TTL_S */
@@ -72,6 +76,7 @@ struct rdzv_result {
         int node_rank;
         int nnodes;
         char *master_addr;              /* node 0's published address */
+        int master_port;                /* node 0's published port; 0: it offered none */
         char *prefix;                   /* the round's keys for the cluster: /ringmaster/RUN_ID/round/R/ */
         char *endpoint;                 /* cfg->endpoint, to revoke the lease with */
         const struct etcd_credentials *credentials;     /* cfg->credentials (the caller's, kept until done) */

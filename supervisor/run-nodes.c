@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "environ.h"
 #include "job.h"
 #include "json.h"
 #include "log.h"
@@ -217,6 +218,9 @@ int run_nodes_rendezvous(const struct run_model *run, const struct run_options *
                 r = credentials_of(o, &cfg.credentials);
                 if (r < 0)
                         return r;
+                /* No MASTER_PORT given: each joiner offers one free here, and node 0's is the job's. */
+                if (p->master_port == 0 && find_free_port(&cfg.port) < 0)
+                        cfg.port = 0;
         }
         if (!o->run_id && o->store) {
                 log_error("--store without --node-rank numbers the nodes as they join, and needs --run-id, the same on "
@@ -263,9 +267,9 @@ int run_nodes_rendezvous(const struct run_model *run, const struct run_options *
                         return -ENOMEM;
         }
         if (p->nnodes > 1 && p->master_port == 0)
-                p->master_port = PLACEMENT_DEFAULT_PORT;
-        log_info("the rendezvous (round %d) made this node %d of %d; node 0 is at %s", rdzv->round, rdzv->node_rank,
-                 rdzv->nnodes, rdzv->master_addr);
+                p->master_port = rdzv->master_port > 0 ? rdzv->master_port : PLACEMENT_DEFAULT_PORT;
+        log_info("the rendezvous (round %d) made this node %d of %d; node 0 is at %s, MASTER_PORT %d", rdzv->round,
+                 rdzv->node_rank, rdzv->nnodes, rdzv->master_addr, p->master_port);
         return 0;
 }
 

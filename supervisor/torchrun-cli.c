@@ -611,8 +611,8 @@ static int translate(const struct targs *a, char *const *env, char ***ret, char 
                                 if (parse_int_range(v, 1, 65535, &n) < 0)
                                         return error_setf(ret_error, -EINVAL, "--master-port '%s': give 1 to 65535", v);
                                 master_port = (int) n;
-                        } else if (multi)
-                                master_port = 29500;
+                        } else if (multi && !etcd)
+                                master_port = 29500;    /* etcd: node 0 picks one and publishes it */
                 }
                 if (etcd) {
                         if (!endpoint || !*endpoint)

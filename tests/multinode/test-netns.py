@@ -248,14 +248,20 @@ def collect(procs, timeout):
 def case_rdzv(nodes, etcd):
     env = base_env()
     run_id = "rdzv-%d" % os.getpid()
+    # No --master-port: node 0 picks a free one and publishes it with its address.
     argvs = [[RINGMASTER, "run", "--nnodes", "3", "--store", "etcd://" + etcd.endpoint, "--run-id", run_id,
-              "--master-port", "29517", "-n", "1", "--", sys.executable, WORKER, "env"] for _ in range(3)]
+              "-n", "1", "--", sys.executable, WORKER, "env"] for _ in range(3)]
     order = [2, 0, 1]
     res = collect(start_in_order(nodes, order, argvs, [env] * 3, 1.0 * SCALE), 240 * SCALE)
     out = "\n".join("==== node %d: exit %s\n%s" % (i, rc, o) for i, (rc, o) in sorted(res.items()))
     check(all(rc == 0 for rc, _ in res.values()), "rdzv: the 3 nodes exit 0 (%s)" % [rc for rc, _ in res.values()],
           out)
     expect_env(records(out), 3, 1, nodes.addr(order[0]), "rdzv (MASTER_ADDR: the first joiner's address)", out)
+    ports = {r["env"].get("MASTER_PORT") for r in records(out)}
+    check(len(ports) == 1 and None not in ports and ports != {"29500"},
+          "rdzv: every rank has the MASTER_PORT node 0 picked and published (%s), not a fixed 29500" % sorted(ports,
+                                                                                                           key=str),
+          out)
     for k, i in enumerate(order):
         got = [r["env"]["GROUP_RANK"] for r in records(res[i][1])]
         check(got == [str(k)], "rdzv: the namespace started %s is node %d (%s)" % (["first", "second", "third"][k],

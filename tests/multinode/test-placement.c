@@ -315,7 +315,8 @@ static void test_rendezvous(void) {
         CHECK(p.source == NODE_SOURCE_RENDEZVOUS && p.nnodes == 3 && p.min_nnodes == 3 && p.node_rank == -1,
               "numbered by the rendezvous: source %d, %d..%d nodes, rank %d", p.source, p.min_nnodes, p.nnodes,
               p.node_rank);
-        CHECK(!p.master_addr && p.master_port == PLACEMENT_DEFAULT_PORT, "MASTER_ADDR from node 0, a fixed port");
+        CHECK(!p.master_addr && p.master_port == 0, "MASTER_ADDR and MASTER_PORT from node 0 (port %d)",
+              p.master_port);
         CHECK(strcmp(node_source_to_string(p.source), "rendezvous") == 0, "its name");
         placement_done(&p);
 
@@ -327,6 +328,11 @@ static void test_rendezvous(void) {
         CHECK(p.source == NODE_SOURCE_RENDEZVOUS && p.min_nnodes == 2 && p.nnodes == 4, "2..4 nodes");
         CHECK(p.master_addr && strcmp(p.master_addr, "m0") == 0, "a given MASTER_ADDR is kept");
         placement_done(&p);
+        req.master_port = 29444;
+        CHECK(resolve(&req, env, &p, &err) == 0 && p.master_port == 29444, "a given MASTER_PORT is kept: %d",
+              p.master_port);
+        placement_done(&p);
+        req.master_port = 0;
 
         /* A launcher numbers the nodes: no rendezvous, and no elastic count. */
         req.master_addr = NULL;

@@ -53,6 +53,7 @@ static void start(struct joiner *j, int i, int min, int max, double last_call_s,
                 .endpoint = endpoint, .run_id = run_id, .min_nodes = min, .max_nodes = max, .host = j->host,
                 .addr = j->addr, .last_call_usec = (uint64_t) (last_call_s * 1e6),
                 .join_timeout_usec = (uint64_t) (timeout_s * 1e6), .lease_ttl_s = 3, .stop_signals = &stop_set,
+                .port = 29600 + i,      /* the MASTER_PORT each offers */
         };
         CHECK(pthread_create(&j->thread, NULL, join_thread, j) == 0, "pthread_create");
 }
@@ -92,6 +93,8 @@ static void test_three(int round) {
                       js[i].res.nnodes, js[i].res.round);
                 CHECK(js[i].res.master_addr && strcmp(js[i].res.master_addr, "10.9.0.1") == 0,
                       "joiner %d: MASTER_ADDR is the first joiner's, got %s", i, js[i].res.master_addr);
+                CHECK(js[i].res.master_port == 29600, "joiner %d: MASTER_PORT is the one node 0 offered, got %d", i,
+                      js[i].res.master_port);
                 CHECK(js[i].res.prefix && strstr(js[i].res.prefix, "/round/") && js[i].res.lease != 0,
                       "joiner %d: the round's prefix %s and a lease", i, js[i].res.prefix);
         }
@@ -223,6 +226,7 @@ static void test_leader_leaves(void) {
                       js[i].res.node_rank, js[i].res.nnodes, js[i].error);
         CHECK(js[1].res.master_addr && strcmp(js[1].res.master_addr, "10.9.0.2") == 0,
               "MASTER_ADDR is the new node 0's: %s", js[1].res.master_addr);
+        CHECK(js[1].res.master_port == 29601, "MASTER_PORT is the new node 0's: %d", js[1].res.master_port);
         done(js, 4);
 }
 

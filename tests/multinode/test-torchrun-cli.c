@@ -124,18 +124,18 @@ int main(void) {
         refuses(none, "torchrun --nnodes 2 --rdzv-backend c10d x.py", "needs --rdzv-endpoint");
         refuses(none, "torchrun --nnodes 2 --rdzv-backend c10d --rdzv-endpoint fd00::1 x.py", "IPv6");
         refuses(none, "torchrun --rdzv-backend zookeeper x.py", "--rdzv-backend 'zookeeper'");
-        /* etcd: the store. */
+        /* etcd: the store; no --master-port unless given (node 0 of the rendezvous picks one and publishes it). */
         maps(none, "torchrun --nnodes 4 --rdzv-backend etcd-v3 --rdzv-endpoint etcd:2379 --rdzv-id j "
                    "--rdzv-conf join_timeout=90,read_timeout=5 x.py",
-             "run --nnodes 4 --store etcd://etcd:2379 --join-timeout 90s --master-port 29500 "
+             "run --nnodes 4 --store etcd://etcd:2379 --join-timeout 90s "
              "-n 1 --run-id j " "--role default --max-restarts 0 --grace 30 --prefix=none -- python3 -u x.py");
         /* etcd, elastic: the store's rendezvous numbers the nodes; node 0 publishes MASTER_ADDR (unless given). */
         maps(none, "torchrun --nnodes 2:4 --rdzv-backend etcd-v3 --rdzv-endpoint etcd:2379 --rdzv-id j "
                    "--rdzv-conf last_call_timeout=5,join_timeout=60 x.py",
-             "run --nnodes 2:4 --store etcd://etcd:2379 --join-timeout 60s --last-call-timeout 5s --master-port 29500 "
+             "run --nnodes 2:4 --store etcd://etcd:2379 --join-timeout 60s --last-call-timeout 5s "
              "-n 1 --run-id j " TAIL " -- python3 -u x.py");
         maps(none, "torchrun --nnodes 3 --rdzv-backend etcd-v3 --rdzv-endpoint etcd:2379 --rdzv-id j --master-addr m x.py",
-             "run --nnodes 3 --store etcd://etcd:2379 --master-addr m --master-port 29500 -n 1 --run-id j " TAIL
+             "run --nnodes 3 --store etcd://etcd:2379 --master-addr m -n 1 --run-id j " TAIL
              " -- python3 -u x.py");
         refuses(none, "torchrun --nnodes 2:4 --node-rank 1 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
                       "x.py", "leave --node-rank out");
@@ -143,14 +143,14 @@ int main(void) {
         maps(none, "torchrun --nnodes 2 --rdzv-backend etcd --rdzv-endpoint e:2379 --rdzv-id j "
                    "--rdzv-conf protocol=https,cacert=/ca.pem,cert=/c.pem,key=/c.key x.py",
              "run --nnodes 2 --store etcd://https://e:2379 --store-cacert /ca.pem --store-cert /c.pem --store-key "
-             "/c.key --master-port 29500 -n 1 --run-id j " TAIL " -- python3 -u x.py");
+             "/c.key -n 1 --run-id j " TAIL " -- python3 -u x.py");
         maps(none, "torchrun --nnodes 2 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
                    "--rdzv-conf ca_cert=/ca.pem,ssl_cert=/c.pem,ssl_cert_key=/c.key x.py",
              "run --nnodes 2 --store etcd://https://e:2379 --store-cacert /ca.pem --store-cert /c.pem --store-key "
-             "/c.key --master-port 29500 -n 1 --run-id j " TAIL " -- python3 -u x.py");
+             "/c.key -n 1 --run-id j " TAIL " -- python3 -u x.py");
         maps(none, "torchrun --nnodes 2 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
                    "--rdzv-conf protocol=https x.py",
-             "run --nnodes 2 --store etcd://https://e:2379 --master-port 29500 -n 1 --run-id j " TAIL
+             "run --nnodes 2 --store etcd://https://e:2379 -n 1 --run-id j " TAIL
              " -- python3 -u x.py");
         refuses(none, "torchrun --nnodes 2 --rdzv-backend etcd-v3 --rdzv-endpoint e:2379 --rdzv-id j "
                       "--rdzv-conf protocol=gopher x.py", "protocol=gopher: give http or https");

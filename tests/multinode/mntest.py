@@ -5,9 +5,13 @@ and their summary.
     from mntest import RINGMASTER, SCALE, check, summary
     check(rc == 0, "both nodes exit 0", output)     # prints ok/FAIL (and the output on FAIL)
     return summary()                                # 1 when a check failed, else 0
+    procs = start_nodes([argv] * 2, {"VAR": "x"})   # ringmasters on this machine, each its own runtime dir
+    [(rc, output), ...] = finish(procs, 60)         # killed (rc -9) past the timeout
 """
 
 import os
+import subprocess
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -31,3 +35,26 @@ def summary():
         print("%d failed: %s" % (len(failures), "; ".join(failures)))
         return 1
     return 0
+
+
+def start_nodes(argvs, env_extra=None):
+    """One process per argv (a ringmaster as a node of this machine), output and errors together."""
+    procs = []
+    for argv in argvs:
+        env = dict(os.environ, XDG_RUNTIME_DIR=tempfile.mkdtemp(prefix="rm-node-"), **(env_extra or {}))
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      start_new_session=True))
+    return procs
+
+
+def finish(procs, timeout):
+    """Each process's (exit status, output), in order; one still running after timeout is killed."""
+    res = []
+    for p in procs:
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            out, _ = p.communicate()
+        res.append((p.returncode, out))
+    return res

@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from etcdtest import TLS, Etcd  # noqa: E402
-from mntest import RINGMASTER, SCALE, check, summary  # noqa: E402
+from mntest import RINGMASTER, SCALE, check, finish, start_nodes, summary  # noqa: E402
 
 PASSWORD = "s3cret-%d-pw" % os.getpid()
 
@@ -52,29 +52,8 @@ def make_certs(d):
                 "-CAcreateserial", "-out", "%s/%s.pem" % (d, name), "-days", "1", "-extfile", "%s/%s.ext" % (d, name))
 
 
-def start_nodes(argv, env_extra=None, n=2):
-    procs = []
-    for _ in range(n):
-        env = dict(os.environ, XDG_RUNTIME_DIR=tempfile.mkdtemp(prefix="rm-secure-"), **(env_extra or {}))
-        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      start_new_session=True))
-    return procs
-
-
-def finish(procs, timeout):
-    res = []
-    for p in procs:
-        try:
-            out, _ = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, 9)
-            out, _ = p.communicate()
-        res.append((p.returncode, out))
-    return res
-
-
 def run_nodes(argv, env_extra=None, n=2, timeout=60):
-    return finish(start_nodes(argv, env_extra, n), timeout * SCALE)
+    return finish(start_nodes([argv] * n, env_extra), timeout * SCALE)
 
 
 def joined(res):
@@ -165,8 +144,8 @@ def case_auth(d):
         with open(d + "/password", "w") as f:
             f.write(PASSWORD + "\n")
         script = 'while [ ! -e %s ]; do sleep 0.1; done; [ "$RANK" = 1 ] && exit 3; exec sleep 60' % flag
-        procs = start_nodes(ringmaster(etcd, run + "-token", ["--store-user", "root", "--store-password-file",
-                                                              d + "/password"], script))
+        procs = start_nodes([ringmaster(etcd, run + "-token", ["--store-user", "root", "--store-password-file",
+                                                               d + "/password"], script)] * 2)
         deadline = time.monotonic() + 20 * SCALE
         rc, keys = 1, ""
         while time.monotonic() < deadline:

@@ -9,30 +9,15 @@ is still refused.  Skips (77) without etcd-server."""
 import base64
 import os
 import re
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from etcdtest import Etcd  # noqa: E402
-from mntest import RINGMASTER, SCALE, check, summary  # noqa: E402
+from mntest import RINGMASTER, SCALE, check, finish, start_nodes, summary  # noqa: E402
 
 
 def run_nodes(argvs, timeout):
-    procs = []
-    for argv in argvs:
-        env = dict(os.environ, XDG_RUNTIME_DIR=tempfile.mkdtemp(prefix="rm-restart-"))
-        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      start_new_session=True))
-    res = []
-    for p in procs:
-        try:
-            out, _ = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, 9)
-            out, _ = p.communicate()
-        res.append((p.returncode, out))
-    return res
+    return finish(start_nodes(argvs), timeout)
 
 
 def argv(etcd, run_id, restarts, script):

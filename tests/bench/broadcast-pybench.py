@@ -378,6 +378,8 @@ def main():
     load = os.getloadavg()
     print("broadcast-pybench: %d-byte pickles, %s; %d CPUs allowed, load average %.2f %.2f %.2f; python %s"
           % (args.size, platform.machine(), len(os.sched_getaffinity(0)), *load, platform.python_version()))
+    fast = getattr(shmring, "fast_path", lambda: None)()
+    print("ringmaster receives through %s" % ("its C extension " + fast if fast else "ctypes"))
     print("medians of %d runs; each run's percentiles over every reader's samples" % args.repeat)
     if args.per_call:
         costs = per_call_cost(args.size, args.per_call_messages)

@@ -208,6 +208,72 @@ def test_timeouts(seg):
         seg.receiver("small").recv(timeout="1")
 
 
+@pytest.fixture(params=["extension", "ctypes"])
+def receive_path(request, monkeypatch):
+    """Receivers opened under it take the C extension's receive
+    (ringmaster._shmring_fast) or ctypes alone; "extension" is skipped where
+    the extension was not built."""
+    if request.param == "ctypes":
+        monkeypatch.setattr(shmring, "_fast", False)
+    elif shmring.fast_path() is None:
+        pytest.skip("ringmaster._shmring_fast not built (no Python.h at configure)")
+    return request.param
+
+
+def test_receive_paths(seg, peers, receive_path):
+    """recv() and recv_view() through either path: inline and overflow
+    messages (one larger than the kept buffer, which then grows), timeouts
+    of 0, under a slice and over one, the end of a stream, and a dead
+    writer noticed while waiting."""
+    with seg.receiver("sched") as rx:
+        assert bool(rx._fast) == (receive_path == "extension")
+        tx = seg.sender("sched")
+        big = bytes(random.Random(7).getrandbits(8) for _ in range(shmring._RECV_BUFFER + 1000))
+        for m in (b"", b"a", b"b" * 200, big, b"after"):
+            tx.send(m)
+        assert [rx.recv(), rx.recv(timeout=0), bytes(rx.recv_view(timeout=5))] == [b"", b"a", b"b" * 200]
+        assert rx.recv(timeout=0.01) == big
+        assert rx._buf_size == len(big)             # grown for next time
+        assert rx.recv() == b"after"
+        with pytest.raises(BlockingIOError):
+            rx.recv(timeout=0)
+        for timeout in (0.05, shmring.WAIT_SLICE * 1.5):
+            start = time.monotonic()
+            with pytest.raises(TimeoutError, match="receive on channel 'sched': timed out"):
+                rx.recv_view(timeout=timeout)
+            assert timeout <= time.monotonic() - start < timeout + 2
+        tx.close()
+        with pytest.raises(BrokenPipeError):
+            rx.recv()
+    with seg.receiver("sched") as rx:
+        w = peers("bcast-writer-then-sleep", seg.name, "sched")
+        assert w.expect("sent") == []
+        assert rx.recv() == b"before-death"
+        w.proc.kill()
+        start = time.monotonic()
+        with pytest.raises(shmring.RingPeerDied):
+            rx.recv()
+        assert time.monotonic() - start < 5
+
+
+def test_extension_is_found_and_can_be_refused():
+    """The build tree's extension is found from the build tree's libshmring
+    (and used); RINGMASTER_SHMRING_CTYPES=1 refuses it."""
+    builddir = os.environ.get("top_builddir")
+    built = builddir and os.path.join(os.path.realpath(builddir), "engine", "python", "ringmaster", ".libs",
+                                      "_shmring_fast.so")
+    if not built or not os.path.isfile(built):
+        pytest.skip("ringmaster._shmring_fast not built here")
+    code = "from ringmaster import shmring\nprint(shmring.fast_path())"
+    lib = os.path.join(os.path.realpath(builddir), "shmring", ".libs", shmring.SONAME)
+    r = run_python(code, clean_env(RINGMASTER_LIBSHMRING=lib))
+    assert r.returncode == 0, r.stderr
+    assert os.path.realpath(r.stdout.strip()) == os.path.realpath(built)
+    r = run_python(code, clean_env(RINGMASTER_LIBSHMRING=lib, RINGMASTER_SHMRING_CTYPES="1"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "None"
+
+
 def test_end_of_stream_after_close(seg):
     with seg.receiver("sched") as rx:
         tx = seg.sender("sched")

@@ -28,6 +28,13 @@ threads, one call at a time per port.  For the least per-message cost,
 Receiver.recv_view() returns the message in a buffer the receiver keeps
 (pickle.loads() takes it as is).
 
+Receiver.recv() and recv_view() call libshmring through a small C
+extension, ringmaster._shmring_fast, where the build found Python.h (a
+ctypes call costs about 250 ns more, paid by every reader at every
+message); fast_path() names the file, None when everything goes through
+ctypes.  It is looked for beside this file, then in the build tree
+libshmring was loaded from; $RINGMASTER_SHMRING_CTYPES=1 refuses it.
+
 Handles do not survive fork(): a child process attaches by name itself.
 Using a parent's Segment in a forked child raises RuntimeError, and its
 garbage collection there leaves the parent's registration alone.

@@ -22,14 +22,16 @@ EXTRA_DIST += $(ringmaster_python_sources) engine/python/README.md
 # ringmaster._shmring_fast: the binding's receive without ctypes, where
 # configure found Python.h (see the file); installed beside shmring.py.  Not
 # linked to libshmring (the binding hands it the function it loaded), nor
-# to the sanitizers (the interpreter does not load their runtime).
+# to the sanitizers (the interpreter does not load their runtime).  Named
+# with that Python's own suffix (.cpython-311-x86_64-linux-gnu.so): another
+# Python, whose ABI may differ, does not pick it up.
 if HAVE_PYTHON_H
 ringmasterext_LTLIBRARIES = engine/python/ringmaster/_shmring_fast.la
 ringmasterextdir = $(pkgpythondir)
 engine_python_ringmaster__shmring_fast_la_SOURCES = engine/python/ringmaster/_shmring_fast.c
 engine_python_ringmaster__shmring_fast_la_CPPFLAGS = $(PYTHON_CPPFLAGS)
 engine_python_ringmaster__shmring_fast_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS)
-engine_python_ringmaster__shmring_fast_la_LDFLAGS = -module -avoid-version -shared
+engine_python_ringmaster__shmring_fast_la_LDFLAGS = -module -avoid-version -shared -shrext $(PYTHON_EXT_SUFFIX)
 endif
 EXTRA_DIST += engine/python/ringmaster/_shmring_fast.c
 

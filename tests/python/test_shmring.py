@@ -260,8 +260,9 @@ def test_extension_is_found_and_can_be_refused():
     """The build tree's extension is found from the build tree's libshmring
     (and used); RINGMASTER_SHMRING_CTYPES=1 refuses it."""
     builddir = os.environ.get("top_builddir")
+    import importlib.machinery
     built = builddir and os.path.join(os.path.realpath(builddir), "engine", "python", "ringmaster", ".libs",
-                                      "_shmring_fast.so")
+                                      "_shmring_fast" + importlib.machinery.EXTENSION_SUFFIXES[0])
     if not built or not os.path.isfile(built):
         pytest.skip("ringmaster._shmring_fast not built here")
     code = "from ringmaster import shmring\nprint(shmring.fast_path())"

@@ -287,8 +287,11 @@ def _fast_candidates():
         top = os.path.dirname(os.path.dirname(libdir))
         folders.append(os.path.join(top, "engine", "python", "ringmaster", ".libs"))
     for folder in folders:
+        # Only this interpreter's own suffix (.cpython-311-...so): the module is
+        # built for one Python's ABI, and a bare .so could be another's.
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            yield os.path.join(folder, _FAST_NAME + suffix)
+            if suffix.startswith(".cpython-"):
+                yield os.path.join(folder, _FAST_NAME + suffix)
 
 
 def _load_fast():

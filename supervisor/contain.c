@@ -200,7 +200,9 @@ static int cgroup_kill_and_remove(const char *dir, bool remove);
  * made its job's beside); one that holds processes of another PID namespace
  * (cgroup.procs shows them as 0 where this one cannot see them; a parent
  * namespace sees them under other pids) is left alone: its ringmaster's PID
- * is not ours to look up.  Whatever is left in a stale one is killed, and the
+ * is not ours to look up.  So is an empty one (nothing to end there; it may
+ * be a live job's between two attempts, or one that a ringmaster of another
+ * PID namespace has just made).  Whatever is left in a stale one is killed, and the
  * cgroup removed.
  */
 /* Whether every pid of a cgroup.procs text is a process of our PID namespace (a parent namespace sees a child's). */
@@ -246,7 +248,9 @@ static void cgroup_sweep_stale(struct contain *c, const char *own, const char *o
                         continue;       /* its ringmaster is alive */
                 snprintf(path, sizeof(path), "%s/%s/cgroup.procs", own, de->d_name);
                 k = read_small_file(AT_FDCWD, path, procs, sizeof(procs));
-                if (k < 0 || strstr(procs, "\n0\n") || strncmp(procs, "0\n", 2) == 0 || !procs_in_our_pidns(procs))
+                /* Empty: nothing to end, and it may be a live job's between two attempts, or one just made by a
+                 * ringmaster of another PID namespace (whose PID means nothing here): never removed. */
+                if (k <= 0 || strstr(procs, "\n0\n") || strncmp(procs, "0\n", 2) == 0 || !procs_in_our_pidns(procs))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", own, de->d_name);
                 k = cgroup_kill_and_remove(path, true);

@@ -262,16 +262,7 @@ static void *writer_thread(void *userdata) {
                 int r = 0;
 
                 if (!c->pending_state && !c->pending_phases && now < next) {
-                        struct timespec ts;
-                        uint64_t wait = next - now;
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        ts.tv_sec += (time_t) (wait / USEC_PER_SEC);
-                        ts.tv_nsec += (long) (wait % USEC_PER_SEC * 1000);
-                        if (ts.tv_nsec >= 1000000000) {
-                                ts.tv_sec++;
-                                ts.tv_nsec -= 1000000000;
-                        }
-                        pthread_cond_timedwait(&c->cond, &c->lock, &ts);
+                        cond_wait_until(&c->cond, &c->lock, next);
                         continue;
                 }
                 state = TAKE_PTR(c->pending_state);
@@ -354,7 +345,6 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
         _cleanup_free_ char *rec = NULL, *key = NULL;
         struct etcd_kv *kvs = NULL;
         size_t n = 0;
-        pthread_condattr_t ca;
         bool created = false;
         int r;
 
@@ -365,10 +355,7 @@ int cluster_start(const struct cluster_config *cfg, struct cluster **ret, char *
                 return -ENOMEM;
         c->pipe[0] = c->pipe[1] = -EBADF;
         pthread_mutex_init(&c->lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&c->cond, &ca);
-        pthread_condattr_destroy(&ca);
+        cond_init_monotonic(&c->cond);
         c->node_rank = cfg->node_rank;
         c->leader = cfg->node_rank == 0;
         c->nnodes = cfg->nnodes;

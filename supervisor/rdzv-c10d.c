@@ -119,15 +119,8 @@ int rdzv_c10d_join(const struct rdzv_config *cfg, const char *python, const char
         /* Its answer, then its end (the host keeps the store until every node has the answer). */
         while (!eof) {
                 struct pollfd p = { .fd = out[0], .events = POLLIN };
-                int sig = 0;
+                int sig = rdzv_stop_signal_pending(cfg->stop_signals);
 
-                if (cfg->stop_signals) {
-                        sigset_t pending;
-                        if (sigpending(&pending) == 0)
-                                for (int s = 1; s < NSIG && !sig; s++)
-                                        if (sigismember(cfg->stop_signals, s) == 1 && sigismember(&pending, s) == 1)
-                                                sig = s;
-                }
                 if (sig) {
                         ret->signal = sig;
                         r = error_setf(ret_error, -EINTR, "stopped by signal %d while waiting for the other nodes to "

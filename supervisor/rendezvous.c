@@ -28,7 +28,8 @@ struct rdzv_state {
         int64_t revision;
         struct member {
                 char *key;              /* .../rdzv/R/nodes/LEASE */
-                char *rec;              /* {"host":...,"addr":...,"pid":...} */
+                char *host, *addr;      /* from its record {"host":...,"addr":...,"port":...,"pid":...}; "" when missing */
+                int64_t port;           /* 0: none offered */
                 int64_t create_revision;
         } *members;                     /* in join order (create_revision) */
         size_t n_members, size_members;
@@ -51,8 +52,36 @@ static char *rdzv_key(const struct rdzv_config *cfg, int round, const char *what
         return r < 0 ? NULL : key;
 }
 
+static const char *member(const struct json_value *v, const char *key) {
+        const struct json_value *m = v ? json_object_get(v, key) : NULL;
+        return m && m->type == JSON_STRING ? m->text : NULL;
+}
+
+static void member_free(struct member *m) {
+        free(m->key);
+        free(m->host);
+        free(m->addr);
+}
+
+/* A joiner's key and record, read once: NULL fields when out of memory. */
+static struct member member_from(const struct etcd_kv *kv) {
+        struct json_value *v = NULL;
+        const struct json_value *port;
+        struct member m;
+
+        (void) json_parse(kv->value, kv->len, &v);
+        port = v ? json_object_get(v, "port") : NULL;
+        m = (struct member) { .key = strdup(kv->key), .host = strdup(member(v, "host") ?: ""),
+                              .addr = strdup(member(v, "addr") ?: ""),
+                              .port = port && port->type == JSON_NUMBER ? strtoll(port->text, NULL, 10) : 0,
+                              .create_revision = kv->create_revision };
+        json_value_free(v);
+        return m;
+}
+
 /* A member joined (put) or left (delete): kept in join order (under lock). */
 static void member_update(struct rdzv_state *st, bool put, const struct etcd_kv *kv) {
+        struct member m;
         size_t i;
 
         for (i = 0; i < st->n_members && strcmp(st->members[i].key, kv->key) != 0; i++)
@@ -60,8 +89,7 @@ static void member_update(struct rdzv_state *st, bool put, const struct etcd_kv 
         if (!put) {
                 if (i == st->n_members)
                         return;
-                free(st->members[i].key);
-                free(st->members[i].rec);
+                member_free(&st->members[i]);
                 memmove(st->members + i, st->members + i + 1, (st->n_members - i - 1) * sizeof(*st->members));
                 st->n_members--;
                 return;
@@ -70,18 +98,22 @@ static void member_update(struct rdzv_state *st, bool put, const struct etcd_kv 
                 return;         /* its record does not change */
         if (st->n_members == st->size_members) {
                 size_t size = st->size_members ? 2 * st->size_members : 16;
-                struct member *m = realloc(st->members, size * sizeof(*m));
-                if (!m)
+                struct member *grown = realloc(st->members, size * sizeof(*grown));
+                if (!grown)
                         return;
-                st->members = m;
+                st->members = grown;
                 st->size_members = size;
         }
+        m = member_from(kv);
+        if (!m.key || !m.host || !m.addr) {
+                member_free(&m);        /* out of memory: as if not seen yet */
+                return;
+        }
         /* Mostly appended: joins arrive in revision order. */
-        for (i = st->n_members; i > 0 && st->members[i - 1].create_revision > kv->create_revision; i--)
+        for (i = st->n_members; i > 0 && st->members[i - 1].create_revision > m.create_revision; i--)
                 ;
         memmove(st->members + i + 1, st->members + i, (st->n_members - i) * sizeof(*st->members));
-        st->members[i] = (struct member) { .key = strdup(kv->key), .rec = strndup(kv->value, kv->len),
-                                           .create_revision = kv->create_revision };
+        st->members[i] = m;
         st->n_members++;
 }
 
@@ -156,20 +188,13 @@ static int load_round(struct rdzv_state *st, struct etcd_client *c) {
         r = etcd_range_prefix(c, st->round_prefix, &kvs, &n, &st->revision);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < st->n_members; i++) {
-                free(st->members[i].key);
-                free(st->members[i].rec);
-        }
+        for (size_t i = 0; i < st->n_members; i++)
+                member_free(&st->members[i]);
         st->n_members = 0;
         for (size_t i = 0; i < n; i++)
                 on_key(st, true, &kvs[i]);
         etcd_kvs_free(kvs, n);
         return 0;
-}
-
-static const char *member(const struct json_value *v, const char *key) {
-        const struct json_value *m = v ? json_object_get(v, key) : NULL;
-        return m && m->type == JSON_STRING ? m->text : NULL;
 }
 
 /* "gpu01 (10.0.0.1), gpu02 (10.0.0.2)": who joined so far, in join order (under lock). */
@@ -180,12 +205,9 @@ static char *who_joined(struct rdzv_state *st) {
 
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < st->n_members; i++) {
-                struct json_value *v = NULL;
-                (void) json_parse(st->members[i].rec, strlen(st->members[i].rec), &v);
-                fprintf(f, "%s%s (%s)", i ? ", " : "", member(v, "host") ?: "?", member(v, "addr") ?: "?");
-                json_value_free(v);
-        }
+        for (size_t i = 0; i < st->n_members; i++)
+                fprintf(f, "%s%s (%s)", i ? ", " : "", *st->members[i].host ? st->members[i].host : "?",
+                        *st->members[i].addr ? st->members[i].addr : "?");
         if (st->n_members == 0)
                 fputs("none", f);
         (void) memstream_finish(f, &buf, NULL);
@@ -198,7 +220,6 @@ static int closed_record(struct rdzv_state *st, char **ret) {
         size_t size = 0, n = MIN(st->n_members, (size_t) st->cfg->max_nodes);
         FILE *f = open_memstream(&buf, &size);
         struct json_writer w;
-        const char *keys[] = { "host", "addr" };
 
         if (!f)
                 return -ENOMEM;
@@ -211,27 +232,20 @@ static int closed_record(struct rdzv_state *st, char **ret) {
         for (size_t i = 0; i < n; i++)
                 json_string(&w, st->members[i].key + strlen(st->round_prefix));
         json_end_array(&w);
-        for (size_t k = 0; k < ELEMENTSOF(keys); k++) {
-                json_key(&w, k == 0 ? "hosts" : "addrs");
-                json_begin_array(&w);
-                for (size_t i = 0; i < n; i++) {
-                        struct json_value *v = NULL;
-                        (void) json_parse(st->members[i].rec, strlen(st->members[i].rec), &v);
-                        json_string(&w, member(v, keys[k]) ?: "");
-                        json_value_free(v);
-                }
-                json_end_array(&w);
-        }
+        json_key(&w, "hosts");
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+                json_string(&w, st->members[i].host);
+        json_end_array(&w);
+        json_key(&w, "addrs");
+        json_begin_array(&w);
+        for (size_t i = 0; i < n; i++)
+                json_string(&w, st->members[i].addr);
+        json_end_array(&w);
         json_key(&w, "ports");
         json_begin_array(&w);
-        for (size_t i = 0; i < n; i++) {
-                struct json_value *v = NULL;
-                const struct json_value *port;
-                (void) json_parse(st->members[i].rec, strlen(st->members[i].rec), &v);
-                port = v ? json_object_get(v, "port") : NULL;
-                json_int(&w, port && port->type == JSON_NUMBER ? strtoll(port->text, NULL, 10) : 0);
-                json_value_free(v);
-        }
+        for (size_t i = 0; i < n; i++)
+                json_int(&w, st->members[i].port);
         json_end_array(&w);
         json_end_object(&w);
         return memstream_finish(f, &buf, ret);
@@ -293,7 +307,7 @@ static bool is_loopback(const char *a) {
         return startswith(a, "127.") || strcmp(a, "::1") == 0 || startswith(a, "::ffff:127.");
 }
 
-static int pending_stop_signal(const sigset_t *stop) {
+int rdzv_stop_signal_pending(const sigset_t *stop) {
         sigset_t pending;
 
         if (!stop || sigpending(&pending) < 0)
@@ -334,6 +348,11 @@ static int node_record(const struct rdzv_config *cfg, struct etcd_client *c, cha
         json_int(&w, getpid());
         json_end_object(&w);
         return memstream_finish(f, &buf, ret);
+}
+
+/* A failed etcd call of the rendezvous, as the caller's error. */
+static int etcd_failed(const struct rdzv_config *cfg, struct etcd_client *c, int r, char **ret_error) {
+        return error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
 }
 
 /* The current round, made "0" when there is none yet. */
@@ -402,10 +421,8 @@ static void prune_old_rounds(const struct rdzv_config *cfg, struct etcd_client *
 
 static void state_done(struct rdzv_state *st) {
         watch_stop(st);
-        for (size_t i = 0; i < st->n_members; i++) {
-                free(st->members[i].key);
-                free(st->members[i].rec);
-        }
+        for (size_t i = 0; i < st->n_members; i++)
+                member_free(&st->members[i]);
         free(st->members);
         free(st->closed);
         free(st->round_prefix);
@@ -421,7 +438,6 @@ static void state_done(struct rdzv_state *st) {
 static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int64_t lease, int ttl_s, int round,
                       uint64_t deadline, struct rdzv_result *ret, char **ret_error) {
         struct rdzv_state st = { .cfg = cfg };
-        pthread_condattr_t ca;
         bool created = false;
         struct etcd_kv *kvs = NULL;
         size_t n = 0;
@@ -433,10 +449,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         _cleanup_free_ char *nodes_prefix = NULL;
 
         pthread_mutex_init(&st.lock, NULL);
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&st.cond, &ca);
-        pthread_condattr_destroy(&ca);
+        cond_init_monotonic(&st.cond);
         st.round_prefix = rdzv_key(cfg, round, NULL);
         closed_key = rdzv_key(cfg, round, "closed");
         /* The lease's id makes the key this node's alone: joining is one create, never a race for a name. */
@@ -452,7 +465,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
         /* Closed?  One key, not the members: N joiners read N keys in all, not N². */
         r = etcd_range_prefix(c, closed_key, &kvs, &n, &st.revision);
         if (r < 0) {
-                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
+                r = etcd_failed(cfg, c, r, ret_error);
                 goto done;
         }
         for (size_t i = 0; i < n; i++)
@@ -476,15 +489,14 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 if (r == 0 || r == -ENOENT)
                         r = etcd_get(c, failure_key, &failure, NULL);
                 if (r < 0 && r != -ENOENT) {
-                        r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
+                        r = etcd_failed(cfg, c, r, ret_error);
                         goto done;
                 }
                 if (r == 0 || !alive) {
                         /* Over: failed, or every member gone.  Whoever swaps first opens the next round. */
                         r = etcd_compare_and_swap(c, round_key, cur, next, strlen(next), 0, &created);
                         if (r < 0)
-                                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint,
-                                               etcd_last_error(c));
+                                r = etcd_failed(cfg, c, r, ret_error);
                         goto done;      /* 0: try the round that is current now */
                 }
                 (void) parse_closed(st.closed, NULL, &nn, &rank, NULL, NULL, &hosts);
@@ -502,7 +514,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                 goto done;
         r = etcd_create(c, my_key, rec, strlen(rec), lease, &created);
         if (r < 0) {
-                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint, etcd_last_error(c));
+                r = etcd_failed(cfg, c, r, ret_error);
                 goto done;
         }
 
@@ -596,8 +608,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                                 r = etcd_get(c, closed_key, &closed, NULL);
                         }
                         if (r < 0) {
-                                r = error_setf(ret_error, r, "the rendezvous: etcd at %s: %s", cfg->endpoint,
-                                               etcd_last_error(c));
+                                r = etcd_failed(cfg, c, r, ret_error);
                                 goto done;
                         }
                         pthread_mutex_lock(&st.lock);
@@ -642,7 +653,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         pthread_mutex_lock(&st.lock);
                         continue;
                 }
-                sig = pending_stop_signal(cfg->stop_signals);
+                sig = rdzv_stop_signal_pending(cfg->stop_signals);
                 if (sig > 0) {
                         pthread_mutex_unlock(&st.lock);
                         *ret = (struct rdzv_result) { .signal = sig };
@@ -658,15 +669,7 @@ static int join_round(const struct rdzv_config *cfg, struct etcd_client *c, int6
                         wake = MIN(wake, last_call_from + cfg->last_call_usec);
                 if (deadline)
                         wake = MIN(wake, deadline);
-                {
-                        struct timespec ts;
-                        uint64_t mono;
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        mono = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000 + (wake > now ? wake - now : 0);
-                        ts.tv_sec = (time_t) (mono / USEC_PER_SEC);
-                        ts.tv_nsec = (long) (mono % USEC_PER_SEC * 1000);
-                        pthread_cond_timedwait(&st.cond, &st.lock, &ts);
-                }
+                cond_wait_until(&st.cond, &st.lock, wake);
         }
 done:
         /* On failure the caller revokes the lease, which frees this node's place for another joiner. */

@@ -107,6 +107,9 @@ void rdzv_result_done(struct rdzv_result *r, bool revoke);
 int rdzv_c10d_join(const struct rdzv_config *cfg, const char *python, const char *pythonpath,
                    struct rdzv_result *ret, char **ret_error);
 
+/* The first signal of stop (NULL: none) pending for this thread, else 0: the joins' "stop waiting". */
+int rdzv_stop_signal_pending(const sigset_t *stop);
+
 /* /ringmaster/RUN_ID/round/R/ */
 int rdzv_round_prefix(const char *run_id, int round, char **ret);
 

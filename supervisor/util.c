@@ -133,6 +133,22 @@ uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
+void cond_init_monotonic(pthread_cond_t *cond) {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(cond, &ca);
+        pthread_condattr_destroy(&ca);
+}
+
+void cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t until_usec) {
+        struct timespec ts = { .tv_sec = (time_t) (until_usec / USEC_PER_SEC),
+                               .tv_nsec = (long) (until_usec % USEC_PER_SEC * NSEC_PER_USEC) };
+
+        (void) pthread_cond_timedwait(cond, lock, &ts);
+}
+
 uint64_t wallclock_usec(void) {
         struct timespec ts;
 

@@ -8,6 +8,7 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,10 @@ static inline double secs_since(uint64_t now, uint64_t t) {
 
 /* CLOCK_MONOTONIC in microseconds (the clock sd-event's timers use). */
 uint64_t now_usec(void);
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC, now_usec()'s clock. */
+void cond_init_monotonic(pthread_cond_t *cond);
+/* Waits on cond (made by cond_init_monotonic()) until signalled or now_usec() reaches until_usec. */
+void cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t until_usec);
 /* CLOCK_REALTIME in microseconds. */
 uint64_t wallclock_usec(void);
 /* "2025-01-31T12:34:56.789Z" into buf (at least 32 bytes). */

@@ -205,35 +205,39 @@ static int cgroup_kill_and_remove(const char *dir, bool remove);
  * PID namespace has just made).  Whatever is left in a stale one is killed, and the
  * cgroup removed.
  */
-/* Whether every pid of a cgroup.procs text is a process of our PID namespace (a parent namespace sees a child's). */
+/*
+ * Whether every pid of a cgroup.procs text is a process of our PID namespace:
+ * a 0 is one this namespace cannot see; a parent namespace sees a child's
+ * under pids of its own, whose ns/pid differs from ours.
+ */
 static bool procs_in_our_pidns(const char *procs) {
-        char ours[64] = "", theirs[64], path[64];
-        ssize_t n;
+        char ours[64], theirs[64], path[64];
+        ssize_t n = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
 
-        n = readlink("/proc/self/ns/pid", ours, sizeof(ours) - 1);
         if (n <= 0)
                 return false;
         ours[n] = '\0';
-        for (const char *p = procs; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] != '\0')) {
-                snprintf(path, sizeof(path), "/proc/%.*s/ns/pid", (int) strcspn(p, "\n"), p);
-                n = readlink(path, theirs, sizeof(theirs) - 1);
-                if (n < 0)
-                        continue;       /* gone meanwhile */
-                theirs[n] = '\0';
-                if (strcmp(ours, theirs) != 0)
+        for (const char *p = procs; *p;) {
+                size_t len = strcspn(p, "\n");
+
+                if (len == 1 && p[0] == '0')
                         return false;
+                snprintf(path, sizeof(path), "/proc/%.*s/ns/pid", (int) len, p);
+                n = readlink(path, theirs, sizeof(theirs) - 1);
+                if (n >= 0) {           /* else gone meanwhile */
+                        theirs[n] = '\0';
+                        if (strcmp(ours, theirs) != 0)
+                                return false;
+                }
+                p += len + (p[len] == '\n');
         }
         return true;
 }
 
 static void cgroup_sweep_stale(struct contain *c, const char *own, const char *own_rel) {
-        _cleanup_close_ int ofd = open(own, O_DIRECTORY | O_CLOEXEC);
+        DIR *d = opendir(own);
         struct dirent *de;
-        DIR *d;
 
-        if (ofd < 0)
-                return;
-        d = fdopendir(TAKE_FD(ofd));
         if (!d)
                 return;
         while ((de = readdir(d))) {
@@ -246,11 +250,11 @@ static void cgroup_sweep_stale(struct contain *c, const char *own, const char *o
                         continue;
                 if (proc_cgroup(dot + 1, cg, sizeof(cg)) == 0 && strcmp(cg, own_rel) == 0)
                         continue;       /* its ringmaster is alive */
-                snprintf(path, sizeof(path), "%s/%s/cgroup.procs", own, de->d_name);
-                k = read_small_file(AT_FDCWD, path, procs, sizeof(procs));
+                snprintf(path, sizeof(path), "%s/cgroup.procs", de->d_name);
+                k = read_small_file(dirfd(d), path, procs, sizeof(procs));
                 /* Empty: nothing to end, and it may be a live job's between two attempts, or one just made by a
                  * ringmaster of another PID namespace (whose PID means nothing here): never removed. */
-                if (k <= 0 || strstr(procs, "\n0\n") || strncmp(procs, "0\n", 2) == 0 || !procs_in_our_pidns(procs))
+                if (k <= 0 || !procs_in_our_pidns(procs))
                         continue;
                 snprintf(path, sizeof(path), "%s/%s", own, de->d_name);
                 k = cgroup_kill_and_remove(path, true);

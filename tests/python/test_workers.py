@@ -25,9 +25,10 @@ class FakeSupervisor:
     b"N"; None: closes the acknowledgement unanswered, as an old supervisor
     does; "keep": holds it, never answering)."""
 
-    def __init__(self, path, answer=b"Y"):
+    def __init__(self, path, answer=b"Y", barrier_delay=0.0):
         self.address = path
         self.answer = answer
+        self.barrier_delay = barrier_delay      # BARRIER=1's fd closed after this long; None: never
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -80,6 +81,11 @@ class FakeSupervisor:
                 if self.answer in (b"Y", b"N"):
                     os.write(ack_w, self.answer)
                 os.close(ack_w)
+            elif fields.get("BARRIER") == "1" and len(fds) == 1:
+                if self.barrier_delay is None:
+                    self.kept.append(fds[0])
+                else:
+                    threading.Timer(self.barrier_delay, os.close, args=(fds[0],)).start()
             else:
                 for fd in fds:
                     os.close(fd)
@@ -422,6 +428,75 @@ dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29999", world_size=
     start = [m for m in msgs if "X_RINGMASTER_PHASE" in m][0]
     assert start == {"X_RINGMASTER_PHASE": "dist-init", "X_RINGMASTER_GROUP": "tcp://127.0.0.1:29999",
                      "X_RINGMASTER_GROUP_RANK": "2", "X_RINGMASTER_GROUP_WORLD": "4"}
+
+
+RELABEL_CODE = r"""
+import sys, time
+from ringmaster import worker
+t0 = time.monotonic()
+sent = worker.announce(index=3)
+print("sent %s took %.3f" % (sent, time.monotonic() - t0), flush=True)
+"""
+
+
+def _took(text):
+    words = text.split()
+    return words[1] == "True", float(words[3])
+
+
+@pytest.mark.parametrize("delay", [0.5, None])
+def test_relabel_waits_for_the_supervisor(tmp_path, delay):
+    # A captured worker's new index names its next lines: announce() returns
+    # once the supervisor took it (its BARRIER=1 fd closed), or after 2 s.
+    sup = FakeSupervisor(str(tmp_path / "notify"), barrier_delay=delay)
+    try:
+        pid, rc, out, err = run_child(RELABEL_CODE, worker_env(sup, tmp_path))
+        assert rc == 0, err
+        sup.settle()
+        sent, took = _took(sup.outputs[pid]["stdout"].decode())
+        assert sent
+        if delay is None:
+            assert 1.8 <= took < 10, "waited %.2f s for an unanswered barrier" % took
+        else:
+            assert delay - 0.05 <= took < 1.8, "announce() returned after %.2f s" % took
+        msgs = sup.by_pid(pid)
+        i = [k for k, m in enumerate(msgs) if m.get("X_RINGMASTER_WORKER_INDEX") == "3"]
+        assert len(i) == 1 and msgs[i[0] + 1] == {"BARRIER": "1"}, msgs
+    finally:
+        sup.close()
+
+
+def test_relabel_not_captured_sends_no_barrier(supervisor, tmp_path):
+    pid, rc, out, err = run_child(RELABEL_CODE, worker_env(supervisor, tmp_path, capture=False))
+    assert rc == 0, err
+    sent, took = _took(out)
+    assert sent and took < 1.0
+    supervisor.settle()
+    msgs = supervisor.by_pid(pid)
+    assert any(m.get("X_RINGMASTER_WORKER_INDEX") == "3" for m in msgs)
+    assert {"BARRIER": "1"} not in msgs, msgs
+
+
+def test_group_waits_for_the_supervisor(tmp_path):
+    sup = FakeSupervisor(str(tmp_path / "notify"), barrier_delay=0.5)
+    code = r"""
+import time
+import torch.distributed as dist
+t0 = time.monotonic()
+dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29999", world_size=4, rank=2)
+print("took %.3f" % (time.monotonic() - t0), flush=True)
+"""
+    try:
+        pid, rc, out, err = run_child(code, worker_env(sup, tmp_path, torch=True))
+        assert rc == 0, err
+        sup.settle()
+        took = float(sup.outputs[pid]["stdout"].decode().split()[1])
+        assert 0.45 <= took < 1.8, took
+        msgs = sup.by_pid(pid)
+        i = [k for k, m in enumerate(msgs) if "X_RINGMASTER_GROUP" in m]
+        assert len(i) == 1 and msgs[i[0] + 1] == {"BARRIER": "1"}, msgs
+    finally:
+        sup.close()
 
 
 def test_group_from_the_environment(supervisor, tmp_path):

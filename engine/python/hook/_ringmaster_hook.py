@@ -104,8 +104,12 @@ def _send_phase(key, name, extra=""):
 
 
 def phase_start(name, extra=None):
-    """The phase's start; extra: more lines for the same datagram (a group)."""
-    return _send_phase("KEY_PHASE", name, "\n" + extra if extra else "")
+    """The phase's start; extra: more lines for the same datagram (a group,
+    which names this worker's lines: taken before it goes on)."""
+    sent = _send_phase("KEY_PHASE", name, "\n" + extra if extra else "")
+    if sent and extra:
+        _worker.labelled(sent)
+    return sent
 
 
 def phase_end(name):

@@ -48,6 +48,7 @@ __all__ = [
     "notify_socket", "rank", "local_rank", "world_size", "local_world_size",
     "run_id", "run_dir", "announce", "announce_group", "announce_exit",
     "announce_exception", "announce_exec", "captured", "group_key",
+    "notify_barrier", "labelled",
 ]
 
 # The wire contract: engine/rm_notify.h's RM_NOTIFY_* (the C library and
@@ -499,6 +500,40 @@ def _announce_with_capture(state, flush=True):
         _close_all(out_r, out_w, err_r, err_w, ack_r, ack_w)
 
 
+def notify_barrier(timeout=None):
+    """sd_notify_barrier(3): returns once the supervisor has taken every
+    datagram this process sent before (it closes the descriptor that comes
+    with "BARRIER=1"), or after timeout seconds (default
+    ANNOUNCE_ACK_TIMEOUT).  True when it had; False outside ringmaster too."""
+    r = w = None
+    if timeout is None:
+        timeout = ANNOUNCE_ACK_TIMEOUT
+    try:
+        r, w = os.pipe()
+        if not _notifier.send("BARRIER=1", fds=[w], quiet=True, timeout=timeout):
+            return False
+        os.close(w)
+        w = None
+        import select
+        p = select.poll()
+        p.register(r, 0)                # POLLHUP is always reported
+        return bool(p.poll(int(timeout * 1000)))
+    except OSError:
+        return False
+    finally:
+        _close_all(r, w)
+
+
+def labelled(sent):
+    """After a datagram that may change how this process's lines are
+    labelled (its index, its group rank): when its output is its own
+    pipes, waits until the supervisor took it, so that the lines it prints
+    next carry the new label (the pipes and the socket are read apart)."""
+    if sent and captured():
+        notify_barrier()
+    return sent
+
+
 def announce(name=None, index=None, capture=True, argv=None, kind="python", flush=True):
     """Announces this process to the supervisor as a worker: its parent's
     pid, its command line (argv, else sys.argv), and optionally its name
@@ -540,7 +575,7 @@ def announce(name=None, index=None, capture=True, argv=None, kind="python", flus
             # Announced, captured or not (the supervisor said no, or did
             # not answer in time: the output stays where it was).
             return True
-    return _notifier.send(state, quiet=True)
+    return labelled(_notifier.send(state, quiet=True))
 
 
 def group_key(init_method=None, store=None):
@@ -578,7 +613,7 @@ def group_fields(key, rank, world):
 def announce_group(key, rank, world):
     """Announces that this worker is member `rank` of the process group of
     `world` members made through rendezvous `key` (see group_key())."""
-    return _notifier.send(group_fields(key, rank, world))
+    return labelled(_notifier.send(group_fields(key, rank, world)))
 
 
 def _exit_code(code):

@@ -134,8 +134,8 @@ static const struct worker *worker_phase_next(const struct deadline_input *in, u
                 if (w->state != WORKER_RUNNING || !w->phase || w->phase_end_usec)
                         continue;
                 limit = phase_limit(in->options, w->phase);
-                if (limit > 0 && w->phase_start_usec + limit < due) {
-                        due = w->phase_start_usec + limit;
+                if (limit > 0 && worker_extended(w, w->phase_start_usec + limit) < due) {
+                        due = worker_extended(w, w->phase_start_usec + limit);
                         best = w;
                 }
         }
@@ -148,7 +148,7 @@ static uint64_t worker_ready_due(const struct deadline_input *in, const struct w
         if (in->options->ready_timeout_usec == 0 || w->state != WORKER_RUNNING ||
             worker_readiness(in->workers, w) != WORKER_READINESS_WAITING)
                 return NONE;
-        return w->announced_usec + in->options->ready_timeout_usec;
+        return worker_extended(w, w->announced_usec + in->options->ready_timeout_usec);
 }
 
 /* The earliest --ready-timeout of a worker, and (ret_rank, unless NULL) its rank. */
@@ -246,7 +246,9 @@ static int workers_not_ready(const struct deadline_input *in, int rank, bool wit
                 if (i == 0) {
                         worker_describe(t, w, input_rank_pid(w->rank, (void *) in), who, sizeof(who));
                         fprintf(f, "%s not ready after %.1f s", who, secs_since(now, since));
-                        if (with_limit)
+                        if (with_limit && w->extend_until_usec > w->announced_usec + limit)
+                                fprintf(f, " (--ready-timeout %g, extended by its EXTEND_TIMEOUT_USEC)", secs(limit));
+                        else if (with_limit)
                                 fprintf(f, " (--ready-timeout %g)", secs(limit));
                         fprintf(f, ": %s", where);
                 } else
@@ -287,7 +289,7 @@ static int workers_find_expired(const struct deadline_input *in, uint64_t now, s
                                             (void *) in, headline, sizeof(headline), late, WORKERS_LATE_MAX, &n_late);
                 if (g >= 0)
                         return workers_cause(ret, DEADLINE_STRAGGLER, o->straggler_timeout_usec,
-                                             in->workers->groups[g].first_usec + o->straggler_timeout_usec, now,
+                                             worker_group_due(in->workers, (size_t) g, o->straggler_timeout_usec), now,
                                              "dist-init", headline, late, n_late);
         }
         w = worker_phase_next(in, &due);

@@ -384,6 +384,8 @@ void job_workers_notify(struct job_workers *jw, pid_t sender, const struct notif
                                     (m->keys & NOTIFY_PHASE_END) ? m->phase_end : NULL, failed, now);
         if (m->keys & NOTIFY_READY)
                 worker_said_ready(w, now);
+        if (m->keys & NOTIFY_EXTEND_TIMEOUT)
+                worker_extend(w, m->extend_timeout_usec, now);
 }
 
 void job_workers_poll_exits(struct job_workers *jw) {

@@ -587,6 +587,8 @@ static void json_worker(struct json_writer *w, const struct run_model *run, cons
         json_time(w, run, k->ready_usec);
         json_key(w, "joined_s");
         json_time(w, run, k->joined_usec);
+        json_key(w, "extended_until_s");
+        json_time(w, run, k->extend_until_usec == UINT64_MAX ? 0 : k->extend_until_usec);
         json_key(w, "ended_s");
         json_time(w, run, k->ended_usec);
         for (int s = 0; s < _STREAM_KIND_MAX; s++) {

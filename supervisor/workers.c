@@ -177,6 +177,17 @@ void worker_said_ready(struct worker *w, uint64_t now) {
                 w->ready_usec = now;
 }
 
+void worker_extend(struct worker *w, uint64_t usec, uint64_t now) {
+        uint64_t until = usec > UINT64_MAX - now ? UINT64_MAX : now + usec;
+
+        if (until > w->extend_until_usec)
+                w->extend_until_usec = until;
+}
+
+uint64_t worker_extended(const struct worker *w, uint64_t due) {
+        return MAX(due, w->extend_until_usec);
+}
+
 static bool sibling_said_ready(const struct worker_table *t, const struct worker *w) {
         for (size_t i = 0; i < t->n_workers; i++) {
                 const struct worker *s = t->workers[i];
@@ -327,14 +338,28 @@ void worker_describe_end(const struct worker *w, char *buf, size_t size) {
                 snprintf(buf, size, "running");
 }
 
+uint64_t worker_group_due(const struct worker_table *t, size_t gi, uint64_t limit) {
+        const struct worker_group *g = &t->groups[gi];
+        uint64_t due = g->first_usec + limit;
+
+        for (size_t i = 0; i < t->n_workers; i++) {
+                const struct worker *w = t->workers[i];
+
+                if (w->rank == g->rank && w->group < 0 && w->state == WORKER_RUNNING)
+                        due = worker_extended(w, due);
+        }
+        return due;
+}
+
 uint64_t worker_groups_next_due(const struct worker_table *t, uint64_t limit) {
         uint64_t due = 0;
 
         for (size_t i = 0; i < t->n_groups; i++) {
                 const struct worker_group *g = &t->groups[i];
+                uint64_t d;
 
-                if (g->n_members < g->world && (!due || g->first_usec + limit < due))
-                        due = g->first_usec + limit;
+                if (g->n_members < g->world && (d = worker_group_due(t, i, limit)) && (!due || d < due))
+                        due = d;
         }
         return due;
 }
@@ -403,7 +428,7 @@ int worker_groups_find_late(const struct worker_table *t, uint64_t now, uint64_t
                 int missing = g->world - g->n_members, first = 1;
                 pid_t rank_pid;
 
-                if (missing == 0 || (limit > 0 && g->first_usec + limit > now))
+                if (missing == 0 || (limit > 0 && worker_group_due(t, gi, limit) > now))
                         continue;
                 rank_pid = rank_pid_of ? rank_pid_of(g->rank, userdata) : 0;
                 if (missing == 1) {

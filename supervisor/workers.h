@@ -48,6 +48,7 @@ struct worker {
         char *phase;                    /* the last phase it entered, or NULL */
         uint64_t phase_start_usec, phase_end_usec;
         uint64_t ready_usec;            /* it said READY=1 itself */
+        uint64_t extend_until_usec;     /* its EXTEND_TIMEOUT_USEC: none of its own deadlines before */
         uint64_t joined_usec;           /* its init_process_group returned (dist-init ended, not failed) */
 
         enum worker_state state;
@@ -116,6 +117,16 @@ int worker_phase(struct worker *w, const char *entered, const char *ended, bool 
 void worker_said_ready(struct worker *w, uint64_t now);
 
 /*
+ * It said EXTEND_TIMEOUT_USEC=usec (systemd's meaning): none of its own
+ * deadlines (--ready-timeout, its phase's limit, the straggler timeout of
+ * the group it is missing from) falls before now + usec.
+ */
+void worker_extend(struct worker *w, uint64_t usec, uint64_t now);
+
+/* due, or later when w's EXTEND_TIMEOUT_USEC reaches further. */
+uint64_t worker_extended(const struct worker *w, uint64_t due);
+
+/*
  * Whether --ready-timeout watches w, and whether it is ready
  * (docs/spawned-workers.md, "Ready"):
  *   - a worker that said READY=1 is ready;
@@ -169,9 +180,13 @@ const char *worker_state_name(enum worker_state s);
 void worker_describe_end(const struct worker *w, char *buf, size_t size);
 
 /*
- * Groups with members missing: the earliest time one is due (first member
- * + limit), or 0 when none is incomplete.
+ * When group gi is late: its first member + limit, or later when a worker
+ * of its rank that joined no group yet (one it may be waiting for) said
+ * EXTEND_TIMEOUT_USEC reaching further.
  */
+uint64_t worker_group_due(const struct worker_table *t, size_t gi, uint64_t limit);
+
+/* Groups with members missing: the earliest worker_group_due(), or 0 when none is incomplete. */
 uint64_t worker_groups_next_due(const struct worker_table *t, uint64_t limit);
 
 /*

@@ -58,6 +58,8 @@ def parse_args(argv):
     p.add_argument("--backend", default="gloo", choices=("gloo", "nccl"))
     p.add_argument("--say-ready", action="store_true")
     p.add_argument("--never-ready", default=None)
+    p.add_argument("--extend", default=None)           # W:SECS: worker W says EXTEND_TIMEOUT_USEC first
+    p.add_argument("--ready-after", default=None)      # W:SECS: worker W says READY=1 SECS late
     p.add_argument("--engine-ready", action="store_true")
     p.add_argument("--preload-torch", action="store_true")
     p.add_argument("--worker", type=int, default=None)
@@ -108,7 +110,23 @@ def work(i, opts):
     dist.destroy_process_group()
 
 
+def worker_and_secs(spec, i):
+    """SECS when spec ("W:SECS") names worker i, else None."""
+    if not spec:
+        return None
+    who, secs = spec.split(":")
+    return float(secs) if int(who) == i else None
+
+
 def work_after_group(i, opts):
+    extend = worker_and_secs(opts.extend, i)
+    if extend is not None:
+        from ringmaster import worker
+        worker.extend_timeout(extend)
+        print("worker %d extended its deadlines by %g s" % (i, extend), flush=True)
+    late = worker_and_secs(opts.ready_after, i)
+    if late is not None:
+        time.sleep(late)
     if never_ready(i, opts):
         from ringmaster import worker
         worker.phase("load-weights")

@@ -27,6 +27,7 @@ SPAWNED_PY_TESTS = \
 	tests/spawned/test-spawned-ready-timeout.py \
 	tests/spawned/test-spawned-ready-group.py \
 	tests/spawned/test-spawned-ready-ok.py \
+	tests/spawned/test-spawned-extend.py \
 	tests/spawned/test-spawned-fork.py
 TESTS += $(SPAWNED_PY_TESTS)
 EXTRA_DIST += $(SPAWNED_PY_TESTS) tests/spawned/spawntest.py tests/spawned/engine.py tests/spawned/forker.py

@@ -116,6 +116,22 @@ static void test_groups(void) {
         CHECK(g == 0 && n_late == 1 && late[0] == w[2]->id, "worker 2 is late");
         CHECK(strcmp(headline, "worker 2 of 4 (pid 203, child of rank 0) never entered dist-init; workers 0,1,3 "
                                "waiting 60.0 s") == 0, "headline: %s", headline);
+        /* EXTEND_TIMEOUT_USEC: the one the group waits for moves the group's deadline; a member's does not. */
+        worker_extend(w[0], 500 * USEC_PER_SEC, 20 * USEC_PER_SEC);
+        CHECK(worker_groups_next_due(&t, 60 * USEC_PER_SEC) == 70 * USEC_PER_SEC, "a member's extension: no change");
+        worker_extend(w[2], 30 * USEC_PER_SEC, 50 * USEC_PER_SEC);
+        worker_extend(w[2], 1 * USEC_PER_SEC, 51 * USEC_PER_SEC);
+        CHECK(w[2]->extend_until_usec == 80 * USEC_PER_SEC, "the furthest extension stays: %llu",
+              (unsigned long long) w[2]->extend_until_usec);
+        CHECK(worker_groups_next_due(&t, 60 * USEC_PER_SEC) == 80 * USEC_PER_SEC, "the missing one's extension");
+        g = worker_groups_find_late(&t, 79 * USEC_PER_SEC, 60 * USEC_PER_SEC, rank_pid, NULL, headline,
+                                    sizeof(headline), late, 4, &n_late);
+        CHECK(g == -1, "not due while extended");
+        g = worker_groups_find_late(&t, 80 * USEC_PER_SEC, 60 * USEC_PER_SEC, rank_pid, NULL, headline,
+                                    sizeof(headline), late, 4, &n_late);
+        CHECK(g == 0 && late[0] == w[2]->id, "late when the extension ran out");
+        worker_extend(w[2], UINT64_MAX, 81 * USEC_PER_SEC);
+        CHECK(worker_groups_next_due(&t, 60 * USEC_PER_SEC) == UINT64_MAX, "saturates");
 
         /* A process that is the members' parent (a forkserver) is no candidate. */
         worker_table_reset(&t);

@@ -43,9 +43,60 @@ struct worker *worker_table_find(const struct worker_table *t, pid_t pid, uint64
         return NULL;
 }
 
-/* Started the same way: by multiprocessing (a name or an index) or not, Python or native. */
+/*
+ * The program part of an argv summary: its first word, and for a Python
+ * interpreter the options up to the script (or -m's module, -c's first
+ * word) too: "python3 -u worker.py --rank 1" -> "python3 -u worker.py".
+ */
+static size_t program_length(const char *argv) {
+        const char *p = argv, *word, *base;
+        bool python, takes_value = false;
+        size_t n;
+
+        if (!argv)
+                return 0;
+        n = strcspn(p, " ");
+        base = memrchr(p, '/', n);
+        base = base ? base + 1 : p;
+        python = (size_t) (p + n - base) >= 6 && strncmp(base, "python", 6) == 0;
+        p += n;
+        while (python && *p == ' ') {
+                word = p + 1;
+                n = strcspn(word, " ");
+                p = word + n;
+                if (takes_value) {
+                        takes_value = false;
+                        continue;
+                }
+                if (n >= 2 && word[0] == '-' && (word[1] == 'm' || word[1] == 'c')) {
+                        if (n == 2 && *p == ' ')      /* "-m module": the module too */
+                                p = word + 3 + strcspn(word + 3, " ");
+                        break;
+                }
+                if (n == 2 && word[0] == '-' && (word[1] == 'X' || word[1] == 'W'))
+                        takes_value = true;
+                else if (n == 0 || word[0] != '-')
+                        break;                        /* the script */
+        }
+        return (size_t) (p - argv);
+}
+
+static bool same_program(const struct worker *a, const struct worker *b) {
+        size_t n = program_length(a->argv);
+
+        if (!a->argv || !b->argv)
+                return !a->argv == !b->argv;
+        return n == program_length(b->argv) && memcmp(a->argv, b->argv, n) == 0;
+}
+
+/*
+ * Started the same way: by multiprocessing (a name or an index) or not,
+ * Python or native, running the same program (a helper that a launcher
+ * starts beside its workers is none of theirs).
+ */
 static bool same_start(const struct worker *a, const struct worker *b) {
-        return a->native == b->native && (a->name || a->index >= 0) == (b->name || b->index >= 0);
+        return a->native == b->native && (a->name || a->index >= 0) == (b->name || b->index >= 0) &&
+               same_program(a, b);
 }
 
 static int set_string(char **p, const char *s) {

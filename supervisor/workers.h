@@ -131,8 +131,8 @@ uint64_t worker_extended(const struct worker *w, uint64_t due);
  * (docs/spawned-workers.md, "Ready"):
  *   - a worker that said READY=1 is ready;
  *   - a worker whose sibling (same parent, same rank, started the same
- *     way: by multiprocessing or not, Python or native) said READY=1 is
- *     expected to say it too;
+ *     way: by multiprocessing or not, Python or native, running the same
+ *     program or script) said READY=1 is expected to say it too;
  *   - otherwise a worker that joined a group, or is taken for a member a
  *     group misses, is ready once its init_process_group returned;
  *   - any other worker (a forkserver, multiprocessing's resource tracker,

@@ -58,17 +58,22 @@ static void test_parse(void) {
         CHECK(m.keys == 0, "an unknown private key is ignored");
 }
 
-static struct worker *announce(struct worker_table *t, int rank, pid_t pid, pid_t ppid, const char *extra) {
+static struct worker *announce_argv(struct worker_table *t, int rank, pid_t pid, pid_t ppid, const char *argv,
+                                    const char *extra) {
         char text[512];
         struct worker_message m = {};
         struct worker *w = NULL;
         int r;
 
-        snprintf(text, sizeof(text), "X_RINGMASTER_WORKER=python\nX_RINGMASTER_WORKER_ARGV=python3 w.py%s", extra);
+        snprintf(text, sizeof(text), "X_RINGMASTER_WORKER=python\nX_RINGMASTER_WORKER_ARGV=%s%s", argv, extra);
         CHECK(worker_message_parse(text, strlen(text), &m) == 0, "announce parses");
         r = worker_table_announce(t, rank, pid, 1000 + (uint64_t) pid, ppid, &m, 5 * USEC_PER_SEC, &w);
         CHECK(r == 0 && w, "announce %d: %d", (int) pid, r);
         return w;
+}
+
+static struct worker *announce(struct worker_table *t, int rank, pid_t pid, pid_t ppid, const char *extra) {
+        return announce_argv(t, rank, pid, ppid, "python3 w.py", extra);
 }
 
 static void join(struct worker_table *t, struct worker *w, int grank, int world, uint64_t now) {
@@ -240,6 +245,26 @@ static void test_readiness(void) {
         CHECK(strcmp(where, "after phase dist-init (ended 2.0 s ago)") == 0, "position: %s", where);
         worker_describe_position(w[2], 10 * USEC_PER_SEC, where, sizeof(where));
         CHECK(strcmp(where, "before any phase for 5.0 s") == 0, "position: %s", where);
+
+        /* subprocess.Popen workers of one program say READY; a helper program beside them is not watched. */
+        worker_table_reset(&t);
+        w[0] = announce_argv(&t, 0, 701, 100, "/usr/bin/python3 -u -X dev worker.py --rank 0", "");
+        w[1] = announce_argv(&t, 0, 702, 100, "/usr/bin/python3 -u -X dev worker.py --rank 1", "");
+        w[2] = announce_argv(&t, 0, 703, 100, "/usr/bin/python3 -u -X dev helper.py --rank 0", "");
+        w[3] = announce_argv(&t, 0, 704, 100, "/usr/bin/python3 -m tokenizer_server --port 1", "");
+        worker_said_ready(w[0], 6 * USEC_PER_SEC);
+        CHECK(worker_readiness(&t, w[1]) == WORKER_READINESS_WAITING, "the same script: watched");
+        CHECK(worker_readiness(&t, w[2]) == WORKER_READINESS_UNWATCHED, "another script: not");
+        CHECK(worker_readiness(&t, w[3]) == WORKER_READINESS_UNWATCHED, "a module: not");
+        worker_table_reset(&t);
+        w[0] = announce_argv(&t, 0, 711, 100, "python3 -m vllm.worker --rank 0", "");
+        w[1] = announce_argv(&t, 0, 712, 100, "python3 -m vllm.worker --rank 1", "");
+        w[2] = announce_argv(&t, 0, 713, 100, "python3 -m vllm.helper --rank 1", "");
+        w[3] = announce_argv(&t, 0, 714, 100, "python3", "");
+        worker_said_ready(w[0], 6 * USEC_PER_SEC);
+        CHECK(worker_readiness(&t, w[1]) == WORKER_READINESS_WAITING, "the same module: watched");
+        CHECK(worker_readiness(&t, w[2]) == WORKER_READINESS_UNWATCHED, "another module: not");
+        CHECK(worker_readiness(&t, w[3]) == WORKER_READINESS_UNWATCHED, "a bare interpreter: not");
 
         /* vLLM's: nobody says READY; a member is ready when its init_process_group returned. */
         worker_table_reset(&t);

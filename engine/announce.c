@@ -195,7 +195,11 @@ int rm_announce(const char *name, int index, unsigned flags) {
                 if (r > 0)
                         return r;
         }
-        return rmpriv_notify_send(text, len, NULL, 0);
+        /* Taken before it goes on: the supervisor reads its /proc entry, gone once it ended and was reaped. */
+        n = rmpriv_notify_send(text, len, NULL, 0);
+        if (n > 0)
+                (void) rm_notify_barrier((uint64_t) RM_ANNOUNCE_ACK_TIMEOUT_MS * 1000);
+        return n;
 }
 
 int rm_announce_group(const char *key, int rank, int world) {

@@ -29,6 +29,9 @@
  * stdout and stderr, dup2()s the write ends onto fds 1 and 2 and sets
  * RINGMASTER_WORKER_CAPTURED (setenv(): call it before starting threads);
  * on no, or no answer, fds 1 and 2 stay as they were and it returns 1.
+ * Without the capture, rm_announce() waits (rm_notify_barrier(), at most
+ * the same 2 s) until the supervisor took the datagram: it reads the
+ * worker's /proc entry, which a worker that ends at once would take away.
  *
  * Arguments: name NULL or 1..64 bytes (control characters become '?');
  * index -1 (none) or >= 0; key 1..128 bytes; 0 <= rank < world.

@@ -266,6 +266,8 @@ def test_image(base, opts):
 
 def setup():
     """(podman run options, the image): everything a case needs, or a skip."""
+    if not PODMAN:
+        skip("podman is not installed (tools/install-deps --containers installs it)")
     if os.geteuid() != 0:
         skip("runs podman as root (rootless podman needs subuid ranges and is not set up here)")
     base = base_image()

@@ -25,9 +25,10 @@ def E(name):
 
 
 def is_worker_datagram(d):
-    """The hook's announcements (tests/python/test_workers.py covers them)."""
-    return all(line.startswith(b"X_RINGMASTER_WORKER") or line.startswith(b"X_RINGMASTER_CAPTURE")
-               for line in d.split(b"\n") if line)
+    """The hook's announcements and the barriers after them
+    (tests/python/test_workers.py covers them)."""
+    return d == b"BARRIER=1" or all(line.startswith(b"X_RINGMASTER_WORKER") or
+                                    line.startswith(b"X_RINGMASTER_CAPTURE") for line in d.split(b"\n") if line)
 
 
 def phases(receiver, quiet=0.2):

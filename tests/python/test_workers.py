@@ -112,9 +112,10 @@ class FakeSupervisor:
         for t in self._readers:
             t.join(10)
 
-    def by_pid(self, pid):
+    def by_pid(self, pid, barriers=False):
+        """What pid sent; without barriers, its BARRIER=1s left out."""
         with self._lock:
-            return [f for p, f, _ in self.messages if p == pid]
+            return [f for p, f, _ in self.messages if p == pid and (barriers or f != {"BARRIER": "1"})]
 
     def announces(self):
         with self._lock:
@@ -459,22 +460,31 @@ def test_relabel_waits_for_the_supervisor(tmp_path, delay):
             assert 1.8 <= took < 10, "waited %.2f s for an unanswered barrier" % took
         else:
             assert delay - 0.05 <= took < 1.8, "announce() returned after %.2f s" % took
-        msgs = sup.by_pid(pid)
+        msgs = sup.by_pid(pid, barriers=True)
         i = [k for k, m in enumerate(msgs) if m.get("X_RINGMASTER_WORKER_INDEX") == "3"]
         assert len(i) == 1 and msgs[i[0] + 1] == {"BARRIER": "1"}, msgs
     finally:
         sup.close()
 
 
-def test_relabel_not_captured_sends_no_barrier(supervisor, tmp_path):
-    pid, rc, out, err = run_child(RELABEL_CODE, worker_env(supervisor, tmp_path, capture=False))
-    assert rc == 0, err
-    sent, took = _took(out)
-    assert sent and took < 1.0
-    supervisor.settle()
-    msgs = supervisor.by_pid(pid)
-    assert any(m.get("X_RINGMASTER_WORKER_INDEX") == "3" for m in msgs)
-    assert {"BARRIER": "1"} not in msgs, msgs
+def test_announce_not_captured_waits_too(tmp_path):
+    # Not captured, an announcement still waits until it was taken: the
+    # supervisor reads /proc/PID, which a child that crashes at once (and
+    # is reaped) takes away.
+    sup = FakeSupervisor(str(tmp_path / "notify"), barrier_delay=0.5)
+    try:
+        pid, rc, out, err = run_child(RELABEL_CODE, worker_env(sup, tmp_path, capture=False))
+        assert rc == 0, err
+        sent, took = _took(out)
+        assert sent and 0.45 <= took < 1.8, took
+        sup.settle()
+        msgs = sup.by_pid(pid, barriers=True)
+        i = [k for k, m in enumerate(msgs) if m.get("X_RINGMASTER_WORKER_INDEX") == "3"]
+        assert len(i) == 1 and msgs[i[0] + 1] == {"BARRIER": "1"}, msgs
+        assert msgs[0].get("X_RINGMASTER_WORKER") == "python" and msgs[1] == {"BARRIER": "1"}, \
+            "the start-up announcement waits too: %r" % msgs
+    finally:
+        sup.close()
 
 
 def test_group_waits_for_the_supervisor(tmp_path):
@@ -492,7 +502,7 @@ print("took %.3f" % (time.monotonic() - t0), flush=True)
         sup.settle()
         took = float(sup.outputs[pid]["stdout"].decode().split()[1])
         assert 0.45 <= took < 1.8, took
-        msgs = sup.by_pid(pid)
+        msgs = sup.by_pid(pid, barriers=True)
         i = [k for k, m in enumerate(msgs) if "X_RINGMASTER_GROUP" in m]
         assert len(i) == 1 and msgs[i[0] + 1] == {"BARRIER": "1"}, msgs
     finally:

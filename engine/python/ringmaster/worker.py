@@ -575,7 +575,13 @@ def announce(name=None, index=None, capture=True, argv=None, kind="python", flus
             # Announced, captured or not (the supervisor said no, or did
             # not answer in time: the output stays where it was).
             return True
-    return labelled(_notifier.send(state, quiet=True))
+    # Taken before it goes on (the capture's answer says the same): the
+    # supervisor reads /proc/PID, gone once this process ended and was
+    # reaped; a fork child that crashes at once is still named.
+    sent = _notifier.send(state, quiet=True)
+    if sent:
+        notify_barrier()
+    return sent
 
 
 def group_key(init_method=None, store=None):
